@@ -1,0 +1,34 @@
+# The few verbs. Every target creates or reuses .venv, so a fresh machine needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench locales clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+locales: $(STAMP)
+	$(BIN)/pybabel compile --domain gridsnap --directory locales --statistics 2>&1 | tail -n 2
+
+run: $(STAMP) locales
+	$(BIN)/gridsnap run
+
+test: $(STAMP) locales
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bot handlers storage
+
+bench: $(STAMP) locales
+	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/photos.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,1 @@
+"""The core's vocabulary: plain dataclasses and enums, standard library only."""
