@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench locales clean
+.PHONY: run test lint bench locales locales-update clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 
 locales: $(STAMP)
 	$(BIN)/pybabel compile --domain gridsnap --directory locales --statistics 2>&1 | tail -n 2
+
+# Re-extract messages and merge them into both catalogues; the lock keeps parallel edits apart.
+locales-update: $(STAMP)
+	flock locales/.lock sh -c '$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -o locales/gridsnap.pot bot handlers storage >/dev/null && \
+	  $(BIN)/pybabel update --no-fuzzy-matching -D gridsnap -i locales/gridsnap.pot -d locales'
 
 run: $(STAMP) locales
 	$(BIN)/gridsnap run

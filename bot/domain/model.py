@@ -181,3 +181,15 @@ class ConversationState:
 
     def clear(self) -> None:
         self.flow, self.step, self.data = None, None, {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapUnit:
+    """One administrative unit as imported: geometry is a GeoJSON geometry in ``crs``."""
+
+    code: str
+    name: str
+    level: Level
+    parent_code: str | None
+    geometry: dict[str, Any]
+    crs: Crs = Crs.GCJ02

@@ -1,0 +1,11 @@
+"""The ``gridsnap`` command. Each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import db, map_cmd
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Gridsnap grid-informant bot.")
+app.add_typer(db.app, name="db", help="Database migrations.")
+app.add_typer(map_cmd.app, name="map", help="Grid map: import, route, stats.")
