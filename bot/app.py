@@ -1,0 +1,188 @@
+"""The composition root: the one place that builds the real world from settings.
+
+``bootstrap`` brings the database to the current schema, imports the bundled sample map
+into an empty database, and wires the core (flows, use cases, outbox). ``attach_telegram``
+adds the python-telegram-bot transport. ``serve`` runs the whole thing: against Telegram
+when a token is configured, otherwise against the embedded Bot API emulator (the sandbox).
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.config import ROOT, Settings
+from bot.delivery import OutboxSender, UnitOfWorkOutbox
+from bot.domain.categories import Catalogue, load_catalogue
+from bot.i18n import SUPPORTED, translator
+from bot.services.env import Env, MapHolder
+from bot.services.ports import BaseUnitOfWork
+from handlers.dispatcher import Dispatcher
+from handlers.registry import Registry, collect
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from telegram.ext import Application
+
+    from storage.photos import PhotoStore
+
+log = logging.getLogger(__name__)
+
+SAMPLE_MAP = ROOT / "bot" / "data" / "sample_map.geojson"
+
+
+@dataclass(kw_only=True)
+class Gridsnap:
+    settings: Settings
+    engine: AsyncEngine
+    uow_factory: Callable[[], BaseUnitOfWork]
+    env: Env
+    registry: Registry
+    dispatcher: Dispatcher
+    outbox: OutboxSender
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def start_background(self) -> None:
+        self.tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+
+    async def close(self) -> None:
+        self.outbox.stop()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        await self.engine.dispose()
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate to head and import the sample map when the database has no map yet."""
+    from storage.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+
+
+async def ensure_sample_map(uow_factory: Callable[[], BaseUnitOfWork], path: Path) -> int:
+    """Import the bundled map into an empty database; return the map version in force."""
+    from bot.geo.geojson import load_geojson
+
+    async with uow_factory() as uow:
+        version = await uow.regions.map_version()
+    if version:
+        return version
+    loaded = await asyncio.to_thread(load_geojson, path)
+    async with uow_factory() as uow:
+        version = await uow.regions.replace_map(loaded.units, replace=True)
+        await uow.commit()
+    log.info("imported the sample map %s (%d units), version %d", path, len(loaded.units), version)
+    return version
+
+
+async def bootstrap(
+    settings: Settings, *, catalogue: Catalogue | None = None, sample_map: Path | None = SAMPLE_MAP
+) -> Gridsnap:
+    from storage.database import create_engine, create_session_factory
+    from storage.photos import PhotoStore
+    from storage.uow import SqlUnitOfWork
+
+    # PTB 22 warns on every RetryAfter unless durations are timedeltas; we read both forms.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    await prepare_database(settings)
+    engine = create_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
+
+    def uow_factory() -> BaseUnitOfWork:
+        return SqlUnitOfWork(session_factory=session_factory)
+
+    if sample_map is not None:
+        await ensure_sample_map(uow_factory, sample_map)
+    photos: PhotoStore = PhotoStore(settings.photo_dir)
+    env = Env(
+        catalogue=catalogue or load_catalogue(),
+        maps=MapHolder(tolerance_m=settings.route_tolerance_m),
+        photos=photos,
+        zone=settings.zone,
+        open_reporting=settings.open_reporting,
+        duplicate_radius_m=settings.duplicate_radius_m,
+        duplicate_window_h=settings.duplicate_window_h,
+        max_download_bytes=settings.max_download_bytes,
+        max_photo_pixels=settings.max_photo_pixels,
+        bot_username=settings.bot_username,
+        default_locale=settings.default_locale,
+    )
+    async with uow_factory() as uow:
+        await env.maps.refresh(uow)
+    outbox = OutboxSender(
+        store=UnitOfWorkOutbox(uow_factory),
+        senders={},
+        rate_global=settings.send_rate_global,
+        rate_per_chat=settings.send_rate_per_chat,
+        burst_per_chat=settings.send_burst_per_chat,
+    )
+    registry = collect()
+    dispatcher = Dispatcher(
+        uow_factory=uow_factory,
+        env=env,
+        flows=registry.flows,
+        commands=registry.commands,
+        button_handlers=registry.buttons,
+        fallback=registry.dispatch_fallback,
+        on_commit=outbox.wake,
+    )
+    return Gridsnap(
+        settings=settings,
+        engine=engine,
+        uow_factory=uow_factory,
+        env=env,
+        registry=registry,
+        dispatcher=dispatcher,
+        outbox=outbox,
+    )
+
+
+def menu(registry: Registry) -> dict[str | None, list[tuple[str, str]]]:
+    """The command menu per locale (English is also the default for other languages)."""
+    by_locale: dict[str | None, list[tuple[str, str]]] = {}
+    for locale in SUPPORTED:
+        t = translator(locale)
+        by_locale[locale] = [(c.name, t._(c.description)) for c in registry.commands if c.menu]
+    by_locale[None] = by_locale["en"]
+    return by_locale
+
+
+def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    """Build the PTB application for ``settings`` (token and Bot API URL) and wire it in."""
+    from bot.transports.telegram import TelegramFetcher, TelegramSender, build_application
+
+    application = build_application(settings, app.dispatcher.handle)
+    photos = app.env.photos
+    sender = TelegramSender(bot=application.bot, photo_loader=photos.get)
+    app.outbox.add_sender("telegram", sender.send)
+    app.dispatcher.add_fetcher("telegram", TelegramFetcher(bot=application.bot))
+    return application
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings, **kwargs: Any
+) -> AsyncIterator[tuple[Gridsnap, Application[Any, Any, Any, Any, Any, Any]]]:
+    """Bootstrap, attach Telegram, start polling and the outbox; stop all on exit."""
+    from bot.transports.telegram import polling, register_commands
+
+    app = await bootstrap(settings, **kwargs)
+    try:
+        application = attach_telegram(app, settings)
+        async with polling(application):
+            await register_commands(application.bot, menu(app.registry))
+            await app.start_background()
+            yield app, application
+    finally:
+        await app.close()

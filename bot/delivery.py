@@ -1,0 +1,343 @@
+"""The outbox sender: drains outbox rows through each platform's sender within its limits.
+
+Every outgoing message is a row written in the same commit as the change that caused it,
+so this is the single place that talks to a platform after the fact and the single place
+that knows Telegram's limits (≈30 messages/s overall, 1 message/s per chat, 429 answers
+with ``retry_after``). A row is marked sent in its own commit right after the platform
+accepted it, so a restart never sends it twice; a row that cannot be sent is marked failed
+and kept, never dropped.
+
+Rows of one chat go out strictly in id order. The store guarantees it across batches (it
+hands out only a chat's earliest unsent row); within a batch, when the head row of a chat
+has to wait, everything behind it in that chat waits too, while other chats carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from bot.chat import Outgoing
+from bot.services.ports import OutboxRow
+
+if TYPE_CHECKING:
+    from bot.services.ports import BaseUnitOfWork
+
+log = logging.getLogger(__name__)
+
+SendFn = Callable[[Outgoing], Awaitable[str | None]]
+"""A platform sender: delivers one message and returns the platform's message id, if any."""
+
+ChatKey = tuple[str, str]  # (platform, chat_id)
+
+
+class DeliveryError(Exception):
+    """Base of the neutral errors a platform sender raises; transports map theirs onto these."""
+
+
+class RetryAfter(DeliveryError):
+    """The platform asked us to wait (Telegram's 429 with ``retry_after``).
+
+    ``whole_bot`` marks a limit on the bot as a whole rather than on this chat.
+    """
+
+    def __init__(self, seconds: float, *, whole_bot: bool = False) -> None:
+        super().__init__(f"retry after {seconds:g} s")
+        self.seconds = max(0.0, float(seconds))
+        self.whole_bot = whole_bot
+
+
+class TransientError(DeliveryError):
+    """Network trouble or a server error: the same request may succeed later."""
+
+
+class PermanentError(DeliveryError):
+    """The platform refused the message for good (bad request, the user blocked the bot)."""
+
+
+class OutboxStore(Protocol):
+    """The outbox repository of the storage port, each call its own commit.
+
+    ``claim`` returns due rows by id, only the earliest unsent row of each chat, leased
+    for longer than the sender's ``max_inline_wait``.
+    """
+
+    async def claim(self, limit: int, now: datetime) -> Sequence[OutboxRow]: ...
+
+    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None: ...
+
+    async def retry_later(self, row_id: int, at: datetime, error: str) -> None: ...
+
+    async def give_up(self, row_id: int, error: str) -> None: ...
+
+
+class UnitOfWorkOutbox:
+    """An ``OutboxStore`` over the storage port: one unit of work, one commit, per call."""
+
+    def __init__(self, uow_factory: Callable[[], BaseUnitOfWork]) -> None:
+        self._uow_factory = uow_factory
+
+    async def claim(self, limit: int, now: datetime) -> Sequence[OutboxRow]:
+        async with self._uow_factory() as uow:
+            rows = await uow.outbox.claim(limit, now)
+            await uow.commit()  # the lease must be committed before sending
+            return rows
+
+    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
+        async with self._uow_factory() as uow:
+            await uow.outbox.mark_sent(row_id, platform_message_id)
+            await uow.commit()
+
+    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+        async with self._uow_factory() as uow:
+            await uow.outbox.retry_later(row_id, at, error)
+            await uow.commit()
+
+    async def give_up(self, row_id: int, error: str) -> None:
+        async with self._uow_factory() as uow:
+            await uow.outbox.give_up(row_id, error)
+            await uow.commit()
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``burst`` sends at once, then ``rate`` per second; times are seconds on one clock."""
+
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    @classmethod
+    def full(cls, *, rate: float, burst: float, now: float) -> TokenBucket:
+        return cls(rate=rate, burst=burst, tokens=burst, updated=now)
+
+    def _refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def ready_at(self, now: float) -> float:
+        self._refill(now)
+        return now if self.tokens >= 1 else now + (1 - self.tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self.tokens -= 1
+
+    def is_full(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= self.burst
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        *,
+        store: OutboxStore,
+        senders: Mapping[str, SendFn],
+        clock: Clock | None = None,
+        rate_global: float = 30.0,
+        rate_per_chat: float = 1.0,
+        burst_per_chat: int = 3,
+        batch_size: int = 100,
+        poll_interval: float = 5.0,
+        max_inline_wait: float = 30.0,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 900.0,
+    ) -> None:
+        self._store = store
+        self._senders = dict(senders)
+        self._clock = clock or SystemClock()
+        self._rate_per_chat = rate_per_chat
+        self._burst_per_chat = burst_per_chat
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        # Longer waits are handed back to the table so claimed rows are not held for long.
+        self._max_inline_wait = max_inline_wait
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._epoch = self._clock.now()
+        # Evenly spaced (burst 1) so no one-second window ever exceeds the global rate.
+        self._global = TokenBucket.full(rate=rate_global, burst=1, now=0.0)
+        self._chats: dict[ChatKey, TokenBucket] = {}
+        self._global_paused = 0.0
+        self._flood_until: dict[ChatKey, float] = {}  # pauses the platform asked for (429)
+        self._failures: dict[ChatKey, int] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- running -------------------------------------------------------------------------
+
+    def add_sender(self, platform: str, send: SendFn) -> None:
+        """Attach a transport after construction (the composition root builds it later)."""
+        self._senders[platform] = send
+
+    def wake(self) -> None:
+        """Send now: the dispatcher calls this after committing outbox rows."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Drain until ``stop()``; sleep until woken, polling as a safety net for rows
+        written by other processes."""
+        while not self._stopping:
+            self._wake.clear()
+            settled = 0
+            try:
+                settled = await self.drain_once()
+            except Exception:
+                log.exception("outbox drain failed; retrying after the poll interval")
+            if settled:
+                continue  # settling a row makes the next row of its chat claimable
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def drain_once(self) -> int:
+        """Claim one batch of due rows, send or defer each; return how many were settled
+        (sent or given up)."""
+        rows = await self._store.claim(self._batch_size, self._clock.now())
+        queues: dict[ChatKey, deque[OutboxRow]] = {}
+        for row in sorted(rows, key=lambda r: r.id):
+            queues.setdefault(_key(row.message), deque()).append(row)
+        settled = 0
+        while queues:
+            key, ready = self._next_chat(queues)
+            now = self._seconds()
+            if ready - now > self._max_inline_wait:
+                await self._defer(queues.pop(key), now=now, until=ready, error="rate limited")
+                continue
+            if ready > now:
+                await self._clock.sleep(ready - now)
+            if await self._attempt(key, queues[key]):
+                queues[key].popleft()
+                settled += 1
+            if not queues[key]:
+                del queues[key]
+        self._forget_idle_chats()
+        return settled
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def _seconds(self) -> float:
+        return (self._clock.now() - self._epoch).total_seconds()
+
+    def _bucket(self, key: ChatKey) -> TokenBucket:
+        if key not in self._chats:
+            self._chats[key] = TokenBucket.full(
+                rate=self._rate_per_chat, burst=self._burst_per_chat, now=self._seconds()
+            )
+        return self._chats[key]
+
+    def _ready_at(self, key: ChatKey, now: float) -> float:
+        return max(
+            now,
+            self._global_paused,
+            self._flood_until.get(key, 0.0),
+            self._global.ready_at(now),
+            self._bucket(key).ready_at(now),
+        )
+
+    def _next_chat(self, queues: Mapping[ChatKey, deque[OutboxRow]]) -> tuple[ChatKey, float]:
+        """The chat that may send soonest; ties go to the oldest row."""
+        now = self._seconds()
+        ready = {key: self._ready_at(key, now) for key in queues}
+        key = min(queues, key=lambda k: (ready[k], queues[k][0].id))
+        return key, ready[key]
+
+    # -- one attempt ---------------------------------------------------------------------
+
+    async def _attempt(self, key: ChatKey, queue: deque[OutboxRow]) -> bool:
+        """Try the head row of a chat; True when the row is settled (sent or failed)."""
+        row = queue[0]
+        now = self._seconds()
+        self._global.take(now)
+        self._bucket(key).take(now)
+        send = self._senders.get(row.message.platform)
+        if send is None:
+            await self._fail(row, f"no sender for platform {row.message.platform!r}")
+            return True
+        try:
+            message_id = await send(row.message)
+        except RetryAfter as exc:
+            self._pause(key, exc, now)
+            return False
+        except PermanentError as exc:
+            await self._fail(row, str(exc) or type(exc).__name__)
+            return True
+        except Exception as exc:
+            # Unknown errors count as transient: retrying costs little, losing a row a lot.
+            if not isinstance(exc, TransientError):
+                log.exception("outbox row %s: unexpected error from the sender", row.id)
+            await self._back_off(key, queue, now, f"{type(exc).__name__}: {exc}")
+            queue.clear()
+            return False
+        self._failures.pop(key, None)
+        await self._store.mark_sent(row.id, message_id)
+        return True
+
+    def _pause(self, key: ChatKey, exc: RetryAfter, now: float) -> None:
+        until = now + exc.seconds
+        # Two chats told to wait at once means the limit is on the bot, not on one chat.
+        other_paused = any(t > now for k, t in self._flood_until.items() if k != key)
+        if exc.whole_bot or other_paused:
+            self._global_paused = max(self._global_paused, until)
+        self._flood_until[key] = max(self._flood_until.get(key, 0.0), until)
+        log.info("chat %s:%s rate limited for %g s", *key, exc.seconds)
+
+    async def _back_off(
+        self, key: ChatKey, queue: deque[OutboxRow], now: float, error: str
+    ) -> None:
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(self._backoff_cap, self._backoff_base * 2**failures)
+        log.warning("outbox row %s: %s; retrying in %g s", queue[0].id, error, delay)
+        await self._defer(queue, now=now, until=now + delay, error=error)
+
+    async def _defer(
+        self, queue: deque[OutboxRow], *, now: float, until: float, error: str
+    ) -> None:
+        """Hand a chat's rows back to the table, all due at one time so their order holds."""
+        at = self._clock.now() + timedelta(seconds=until - now)
+        head, *rest = queue
+        await self._store.retry_later(head.id, at, error)
+        for row in rest:
+            await self._store.retry_later(row.id, at, f"waiting behind row {head.id}")
+
+    async def _fail(self, row: OutboxRow, error: str) -> None:
+        log.error("outbox row %s to %s:%s failed: %s", row.id, *_key(row.message), error)
+        await self._store.give_up(row.id, error)
+
+    def _forget_idle_chats(self) -> None:
+        now = self._seconds()
+        for key in [k for k, b in self._chats.items() if b.is_full(now)]:
+            if self._flood_until.get(key, 0.0) <= now:
+                del self._chats[key]
+                self._flood_until.pop(key, None)
+
+
+def _key(message: Outgoing) -> ChatKey:
+    return (message.platform, message.chat_id)

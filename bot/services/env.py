@@ -1,0 +1,66 @@
+"""Process-wide things the flows and use cases need, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from bot.domain.categories import Catalogue
+    from bot.geo.router import GridMap
+    from bot.services.ports import BaseUnitOfWork
+
+
+class PhotoStorePort(Protocol):
+    def put(self, data: bytes, ext: str) -> str: ...
+    def get(self, key: str) -> bytes: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MapHolder:
+    """The grid map of this process: loaded once from the database, reloaded only when the
+    stored map version changes (another process imported a new map)."""
+
+    def __init__(self, *, tolerance_m: float) -> None:
+        self._map: GridMap | None = None
+        self._tolerance_m = tolerance_m
+
+    @property
+    def loaded(self) -> bool:
+        return self._map is not None
+
+    def current(self) -> GridMap:
+        if self._map is None:
+            raise RuntimeError("grid map not loaded; call refresh() first")
+        return self._map
+
+    async def refresh(self, uow: BaseUnitOfWork) -> GridMap:
+        from bot.geo.router import GridMap
+
+        version = await uow.regions.map_version()
+        if self._map is None or self._map.version != version:
+            version, units = await uow.regions.load_units()
+            self._map = GridMap(units, version=version, tolerance_m=self._tolerance_m)
+        return self._map
+
+
+@dataclass(kw_only=True)
+class Env:
+    catalogue: Catalogue
+    maps: MapHolder
+    photos: PhotoStorePort
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    clock: Callable[[], datetime] = utc_now
+    open_reporting: bool = False
+    duplicate_radius_m: float = 50.0
+    duplicate_window_h: float = 72.0
+    max_download_bytes: int = 20 * 1024 * 1024
+    max_photo_pixels: int = 40_000_000
+    bot_username: str = "gridsnap_bot"
+    default_locale: str = "zh_CN"

@@ -1,0 +1,181 @@
+"""One incoming update in, one commit out.
+
+The dispatcher downloads and processes a photo first (slow, outside any transaction), then
+opens one unit of work: skip the update if it was seen, load the user's account and
+conversation state, route to a command, a button handler or the user's current flow, save
+the state, write every outgoing message to the outbox, record the update id, commit. Only
+then is the outbox sender woken. A failure rolls everything back and the user is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from bot.chat import Incoming, Kind, Outgoing
+from bot.i18n import normalize, translator
+from bot.services.photos import FileFetcher, PhotoIntake, intake
+from handlers.base import Command, Context, Flow
+
+if TYPE_CHECKING:
+    from bot.services.env import Env
+    from bot.services.ports import BaseUnitOfWork
+
+log = logging.getLogger(__name__)
+
+ButtonHandler = Callable[[Context], Awaitable[None]]
+Fallback = Callable[[Context], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        uow_factory: Callable[[], BaseUnitOfWork],
+        env: Env,
+        flows: Iterable[Flow],
+        commands: Iterable[Command],
+        button_handlers: dict[str, ButtonHandler],
+        fallback: Fallback,
+        fetchers: dict[str, FileFetcher] | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._env = env
+        self.flows = {flow.name: flow for flow in flows}
+        self.commands = {command.name: command for command in commands}
+        self._buttons = button_handlers
+        self._fallback = fallback
+        self._fetchers = fetchers or {}
+        self._on_commit = on_commit
+
+    def add_fetcher(self, platform: str, fetcher: FileFetcher) -> None:
+        self._fetchers[platform] = fetcher
+
+    async def handle(self, incoming: Incoming) -> None:
+        if await self._already_seen(incoming):
+            log.info("update %s already handled; skipped", incoming.update_id)
+            return
+        photo = await self._prepare_photo(incoming)
+        try:
+            await self._handle_in_unit(incoming, photo)
+        except Exception:
+            log.exception("update %s failed; rolled back", incoming.update_id)
+            await self._apologise(incoming)
+        if self._on_commit is not None:
+            self._on_commit()
+
+    async def _already_seen(self, incoming: Incoming) -> bool:
+        async with self._uow_factory() as uow:
+            return await uow.updates.seen(incoming.user.platform, incoming.update_id)
+
+    async def _prepare_photo(self, incoming: Incoming) -> PhotoIntake | None:
+        ref = incoming.photo or incoming.document
+        fetcher = self._fetchers.get(incoming.user.platform)
+        if ref is None or fetcher is None:
+            return None
+        try:
+            return await intake(
+                ref, fetcher=fetcher, env=self._env, as_file=incoming.document is not None
+            )
+        except Exception:
+            # A network failure while downloading: the flow tells the user to send it again.
+            log.exception("could not fetch file %s", ref.file_id)
+            return PhotoIntake(error="download_failed", as_file=incoming.document is not None)
+
+    async def _handle_in_unit(self, incoming: Incoming, photo: PhotoIntake | None) -> None:
+        user = incoming.user
+        async with self._uow_factory() as uow:
+            if await uow.updates.seen(user.platform, incoming.update_id):
+                return  # a concurrent delivery of the same update won the race
+            await self._env.maps.refresh(uow)
+            account = await uow.accounts.get_or_create(
+                platform=user.platform,
+                platform_user_id=user.user_id,
+                chat_id=user.chat_id,
+                display_name=user.display_name,
+                locale=normalize(user.language_code, self._env.default_locale),
+            )
+            state = await uow.conversations.load(user.platform, user.user_id)
+            ctx = Context(
+                incoming=incoming,
+                account=account,
+                state=state,
+                uow=uow,
+                env=self._env,
+                now=self._env.clock(),
+                photo=photo,
+            )
+            await self.route(ctx)
+            await uow.conversations.save(user.platform, user.user_id, ctx.state)
+            for message in ctx.out:
+                await uow.outbox.add(message)
+            await uow.updates.mark(user.platform, incoming.update_id)
+            await uow.commit()
+
+    async def route(self, ctx: Context) -> None:
+        incoming = ctx.incoming
+        if incoming.kind is Kind.COMMAND:
+            await self._route_command(ctx)
+        elif incoming.kind is Kind.BUTTON:
+            await self._route_button(ctx)
+        elif ctx.state.flow in self.flows:
+            await self.flows[ctx.state.flow].on_input(ctx)
+        else:
+            ctx.state.clear()  # a flow this version no longer has
+            await self._fallback(ctx)
+
+    async def _route_command(self, ctx: Context) -> None:
+        name = ctx.incoming.command or ""
+        command = self.commands.get(name)
+        current = self.flows.get(ctx.state.flow or "")
+        if command is None:
+            ctx.reply(ctx._("I don't know that command. Send /help to see what I can do."))
+            if current is not None:
+                await current.reprompt(ctx)
+            return
+        if current is not None and not command.allowed_mid_flow:
+            ctx.reply(
+                ctx._(
+                    "You are in the middle of something. Finish it first, "
+                    "or send /cancel to stop it."
+                )
+            )
+            await current.reprompt(ctx)
+            return
+        await command.handler(ctx)
+
+    async def _route_button(self, ctx: Context) -> None:
+        data = ctx.incoming.button_data or ""
+        prefix = data.split(":", 1)[0]
+        if prefix in self.flows:
+            if ctx.state.flow != prefix:
+                log.info("stale %s button from %s", prefix, ctx.account.id)
+                ctx.answer_button(ctx._("This button has expired."), alert=True)
+                ctx.edit_markup(None)
+                return
+            await self.flows[prefix].on_input(ctx)
+            return
+        handler = self._buttons.get(prefix)
+        if handler is None:
+            log.warning("unknown button data %r from account %s", data, ctx.account.id)
+            ctx.answer_button(ctx._("This button is not valid."), alert=True)
+            return
+        await handler(ctx)
+
+    async def _apologise(self, incoming: Incoming) -> None:
+        """Tell the user something went wrong, in a unit of its own (the failed one is gone)."""
+        t = translator(normalize(incoming.user.language_code, self._env.default_locale))
+        try:
+            async with self._uow_factory() as uow:
+                await uow.outbox.add(
+                    Outgoing(
+                        platform=incoming.user.platform,
+                        chat_id=incoming.user.chat_id,
+                        text=t._("Sorry, something went wrong on our side. Please try again."),
+                    )
+                )
+                await uow.commit()
+        except Exception:
+            log.exception("could not queue the apology for update %s", incoming.update_id)

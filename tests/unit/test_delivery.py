@@ -1,0 +1,297 @@
+"""The outbox sender against an in-memory store, a fake clock and a scripted platform.
+
+Times are read from the fake clock (sleeping advances it), so rate limits are checked by
+the instants at which the platform saw each message, never by the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.chat import Outgoing
+from bot.delivery import (
+    OutboxSender,
+    PermanentError,
+    RetryAfter,
+    TransientError,
+)
+from bot.services.ports import OutboxRow
+
+T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.current = T0
+
+    def now(self) -> datetime:
+        return self.current
+
+    async def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+    def offset(self) -> float:
+        return (self.current - T0).total_seconds()
+
+
+@dataclass
+class FakeRow:
+    id: int
+    message: Outgoing
+    status: str = "pending"
+    next_attempt_at: datetime = T0
+    error: str | None = None
+    message_id: str | None = None
+
+
+@dataclass
+class FakeOutbox:
+    """The outbox repository's contract in memory: due rows by id, one per chat (its
+    earliest unsent row), leased for a minute."""
+
+    rows: dict[int, FakeRow] = field(default_factory=dict)
+    claimed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, chat_id: str, text: str = "", platform: str = "telegram") -> int:
+        row_id = len(self.rows) + 1
+        out = Outgoing(platform=platform, chat_id=chat_id, text=text or f"m{row_id}")
+        self.rows[row_id] = FakeRow(row_id, out)
+        return row_id
+
+    async def claim(self, limit: int, now: datetime) -> Sequence[OutboxRow]:
+        self.claimed.set()
+        heads: dict[tuple[str, str], FakeRow] = {}
+        for row in sorted(self.rows.values(), key=lambda r: r.id):
+            if row.status == "pending":
+                heads.setdefault((row.message.platform, row.message.chat_id), row)
+        due = sorted((r for r in heads.values() if r.next_attempt_at <= now), key=lambda r: r.id)
+        for row in due[:limit]:
+            row.next_attempt_at = now + timedelta(seconds=60)
+        return [
+            OutboxRow(id=r.id, message=r.message, attempts=0, created_at=T0) for r in due[:limit]
+        ]
+
+    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
+        self.rows[row_id].status = "sent"
+        self.rows[row_id].message_id = platform_message_id
+
+    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+        self.rows[row_id].next_attempt_at = at
+        self.rows[row_id].error = error
+
+    async def give_up(self, row_id: int, error: str) -> None:
+        self.rows[row_id].status = "failed"
+        self.rows[row_id].error = error
+
+
+class FakePlatform:
+    """Records what it accepted and when; raises scripted errors per chat, in order."""
+
+    def __init__(self, clock: FakeClock, outbox: FakeOutbox) -> None:
+        self.clock = clock
+        self.outbox = outbox
+        self.accepted: list[tuple[float, str, str]] = []  # (offset, chat, text)
+        self.errors: dict[str, list[Exception]] = {}
+        self.sent_event = asyncio.Event()
+        self.unsent_before: list[int] = []
+
+    async def send(self, out: Outgoing) -> str:
+        self.unsent_before.append(sum(r.status == "pending" for r in self.outbox.rows.values()))
+        script = self.errors.get(out.chat_id)
+        if script:
+            raise script.pop(0)
+        self.accepted.append((self.clock.offset(), out.chat_id, out.text))
+        self.sent_event.set()
+        return f"tg-{len(self.accepted)}"
+
+    def times(self, chat_id: str) -> list[float]:
+        return [t for t, chat, _ in self.accepted if chat == chat_id]
+
+    def texts(self, chat_id: str) -> list[str]:
+        return [text for _, chat, text in self.accepted if chat == chat_id]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def outbox() -> FakeOutbox:
+    return FakeOutbox()
+
+
+@pytest.fixture
+def platform(clock: FakeClock, outbox: FakeOutbox) -> FakePlatform:
+    return FakePlatform(clock, outbox)
+
+
+def make_sender(outbox: FakeOutbox, platform: FakePlatform, **kwargs: Any) -> OutboxSender:
+    return OutboxSender(
+        store=outbox, senders={"telegram": platform.send}, clock=platform.clock, **kwargs
+    )
+
+
+async def drain(sender: OutboxSender) -> None:
+    """Drain as ``run()`` does while rows keep settling."""
+    while await sender.drain_once():
+        pass
+
+
+async def test_sent_rows_are_marked_sent_with_the_platform_message_id(outbox, platform):
+    first, second = outbox.add("1"), outbox.add("2")
+    await drain(make_sender(outbox, platform))
+    assert [outbox.rows[i].status for i in (first, second)] == ["sent", "sent"]
+    assert {outbox.rows[first].message_id, outbox.rows[second].message_id} == {"tg-1", "tg-2"}
+
+
+async def test_a_chat_gets_a_burst_of_three_then_one_message_per_second(outbox, platform):
+    for _ in range(6):
+        outbox.add("42")
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.times("42") == pytest.approx([0, 0, 0, 1, 2, 3], abs=1e-3)
+
+
+async def test_the_global_limit_spaces_sends_to_many_chats_evenly(outbox, platform):
+    for chat in range(61):
+        outbox.add(str(chat))
+    await drain(make_sender(outbox, platform, rate_global=30))
+    times = [t for t, _, _ in platform.accepted]
+    assert len(times) == 61
+    assert times == pytest.approx([i / 30 for i in range(61)], abs=1e-3)
+    assert max(sum(start <= t < start + 1 for t in times) for start in times) <= 30
+
+
+async def test_other_chats_are_not_held_up_by_a_slow_chat(outbox, platform):
+    for _ in range(5):
+        outbox.add("busy")
+    outbox.add("quiet")
+    await drain(make_sender(outbox, platform))
+    assert platform.times("quiet")[0] < 1.0
+    assert platform.times("busy")[-1] == pytest.approx(2.0, abs=1e-3)
+
+
+async def test_retry_after_waits_for_that_chat_and_resends_the_same_row_first(outbox, platform):
+    outbox.add("a", "first")
+    outbox.add("a", "second")
+    outbox.add("b", "other chat")
+    platform.errors["a"] = [RetryAfter(5)]
+    await drain(make_sender(outbox, platform))
+    assert platform.texts("a") == ["first", "second"]
+    assert platform.times("a")[0] == pytest.approx(5.0, abs=1e-3)
+    assert platform.times("b") == pytest.approx([1 / 30], abs=1e-3)
+
+
+async def test_retry_after_in_two_chats_pauses_the_whole_bot(outbox, platform):
+    outbox.add("a")
+    outbox.add("b")
+    outbox.add("c")
+    platform.errors["a"] = [RetryAfter(10)]
+    platform.errors["b"] = [RetryAfter(10)]
+    await drain(make_sender(outbox, platform))
+    assert platform.times("c")[0] >= 10.0
+
+
+async def test_a_whole_bot_retry_after_pauses_every_chat(outbox, platform):
+    outbox.add("a")
+    outbox.add("b")
+    platform.errors["a"] = [RetryAfter(7, whole_bot=True)]
+    await drain(make_sender(outbox, platform))
+    assert platform.times("b")[0] >= 7.0
+
+
+async def test_a_long_retry_after_hands_the_rows_back_to_the_table(outbox, platform, clock):
+    first, second = outbox.add("a"), outbox.add("a")
+    platform.errors["a"] = [RetryAfter(600)]
+    sender = make_sender(outbox, platform)
+    await drain(sender)
+    assert platform.accepted == []
+    assert outbox.rows[first].next_attempt_at == T0 + timedelta(seconds=600)
+    assert outbox.rows[first].error == "rate limited"
+    clock.current = T0 + timedelta(seconds=600)
+    await drain(sender)
+    assert platform.texts("a") == [f"m{first}", f"m{second}"]
+
+
+async def test_transient_errors_are_retried_with_exponential_backoff(outbox, platform, clock):
+    row = outbox.add("a")
+    platform.errors["a"] = [TransientError("timed out") for _ in range(3)]
+    sender = make_sender(outbox, platform, backoff_base=2)
+    delays = []
+    for _ in range(3):
+        before = clock.current
+        await drain(sender)
+        assert outbox.rows[row].status == "pending"
+        delays.append((outbox.rows[row].next_attempt_at - before).total_seconds())
+        clock.current = outbox.rows[row].next_attempt_at
+    await drain(sender)
+    assert delays == pytest.approx([2, 4, 8], abs=1e-3)
+    assert outbox.rows[row].status == "sent"
+    assert "timed out" in (outbox.rows[row].error or "")
+
+
+async def test_an_unexpected_sender_error_is_retried_rather_than_dropped(outbox, platform):
+    row = outbox.add("a")
+    platform.errors["a"] = [KeyError("bug")]
+    await drain(make_sender(outbox, platform))
+    assert outbox.rows[row].status == "pending"
+    assert outbox.rows[row].next_attempt_at > T0
+
+
+async def test_a_permanent_error_marks_the_row_failed_and_keeps_it(outbox, platform):
+    blocked, after = outbox.add("a", "blocked"), outbox.add("a", "next")
+    platform.errors["a"] = [PermanentError("Forbidden: bot was blocked by the user")]
+    await drain(make_sender(outbox, platform))
+    assert outbox.rows[blocked].status == "failed"
+    assert outbox.rows[blocked].error == "Forbidden: bot was blocked by the user"
+    assert platform.texts("a") == ["next"]
+    assert outbox.rows[after].status == "sent"
+
+
+async def test_rows_of_a_chat_keep_their_order_when_the_head_row_is_retried(
+    outbox, platform, clock
+):
+    outbox.add("a", "one")
+    outbox.add("a", "two")
+    platform.errors["a"] = [TransientError("502 Bad Gateway")]
+    sender = make_sender(outbox, platform)
+    await drain(sender)
+    outbox.add("a", "three")  # written while the first two wait
+    await drain(sender)
+    assert platform.texts("a") == []
+    clock.current += timedelta(seconds=60)
+    await drain(sender)
+    assert platform.texts("a") == ["one", "two", "three"]
+
+
+async def test_a_row_for_a_platform_without_a_sender_is_marked_failed(outbox, platform):
+    row = outbox.add("a", platform="wechat")
+    await drain(make_sender(outbox, platform))
+    assert outbox.rows[row].status == "failed"
+    assert "wechat" in (outbox.rows[row].error or "")
+
+
+async def test_each_row_is_marked_sent_before_the_next_is_sent(outbox, platform):
+    for _ in range(3):
+        outbox.add("a")
+    await drain(make_sender(outbox, platform))
+    assert platform.unsent_before == [3, 2, 1]
+
+
+async def test_wake_sends_a_new_row_at_once_instead_of_at_the_next_poll(outbox, platform):
+    sender = make_sender(outbox, platform, poll_interval=3600)
+    task = asyncio.create_task(sender.run())
+    await asyncio.wait_for(outbox.claimed.wait(), 5)
+    await asyncio.sleep(0)  # let the empty drain finish so the loop waits for a wake
+    row = outbox.add("a")
+    sender.wake()
+    await asyncio.wait_for(platform.sent_event.wait(), 5)
+    sender.stop()
+    await asyncio.wait_for(task, 5)
+    assert outbox.rows[row].status == "sent"
