@@ -1,0 +1,100 @@
+"""Photo intake speed against the naive Pillow path, side by side in one run.
+
+Inputs: every 4:3 real photo in ../shared/data/realworld/photos, resized to 1280×960 and
+saved as JPEG with its EXIF kept (what a courier's phone sends as a file, scaled down).
+  ours    process_photo: marker-segment rewrite (no decode), EXIF GPS/time, draft-mode
+          decode for the thumbnail and perceptual hash
+  naive   decode, re-encode at full size without EXIF, make a 320 px thumbnail
+Goal: ours ≥ 4× faster.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.media.intake import process_photo
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "realworld" / "photos"
+SIZE = (1280, 960)
+ROUNDS = 7
+GOAL = 4.0
+
+
+def inputs() -> dict[str, bytes]:
+    made = {}
+    for path in sorted(PHOTOS.rglob("*.jpg")):
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * 3 != height * 4 or (width, height) == SIZE:
+                continue
+            out = io.BytesIO()
+            resized = image.convert("RGB").resize(SIZE, Image.Resampling.LANCZOS)
+            resized.save(out, "JPEG", quality=90, exif=image.info.get("exif", b""))
+            made[str(path.relative_to(PHOTOS))] = out.getvalue()
+    return made
+
+
+def ours(data: bytes) -> None:
+    process_photo(data, max_bytes=20 * 1024 * 1024, max_pixels=40_000_000)
+
+
+def naive(data: bytes) -> None:
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    image.save(io.BytesIO(), "JPEG", quality=90)
+    thumbnail = image.copy()
+    thumbnail.thumbnail((320, 320))
+    thumbnail.save(io.BytesIO(), "JPEG", quality=80)
+
+
+def best_of(run: Callable[[bytes], None], data: bytes) -> float:
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        run(data)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def originals() -> dict[str, bytes]:
+    """For context: phone-sized originals as sent, where draft decoding gains most."""
+    big = (p for p in sorted(PHOTOS.rglob("*.jpg")) if p.stat().st_size > 700_000)
+    return {str(p.relative_to(PHOTOS)): p.read_bytes() for p in big}
+
+
+def compare(title: str, photos: dict[str, bytes]) -> float:
+    print(f"\n{title}, best of {ROUNDS}")
+    print(f"{'photo':36} {'ours ms':>8} {'naive ms':>9} {'ratio':>6}")
+    ratios = []
+    for name, data in photos.items():
+        mine, theirs = best_of(ours, data), best_of(naive, data)
+        ratios.append(theirs / mine)
+        print(f"{name:36} {mine * 1000:8.2f} {theirs * 1000:9.2f} {theirs / mine:5.1f}×")
+    overall = statistics.geometric_mean(ratios)
+    print(f"geometric mean: ours is {overall:.1f}× faster")
+    return overall
+
+
+def main() -> int:
+    photos = inputs()
+    ours(next(iter(photos.values())))  # first call imports numpy/scipy for the hash
+    overall = compare(
+        f"{len(photos)} photos at {SIZE[0]}×{SIZE[1]} (the goal: ≥ {GOAL:.0f}×)", photos
+    )
+    compare("originals over 700 kB at full size (context only)", originals())
+    print(
+        f"\ngoal {'met' if overall >= GOAL else 'NOT met'}: {overall:.1f}× at {SIZE[0]}×{SIZE[1]}"
+    )
+    return 0  # a verdict to read, not a gate: timings on a shared machine vary
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
