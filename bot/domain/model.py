@@ -193,3 +193,23 @@ class MapUnit:
     parent_code: str | None
     geometry: dict[str, Any]
     crs: Crs = Crs.GCJ02
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invite:
+    """A staff deep link: whoever redeems ``token`` first (before expiry) gets ``role``."""
+
+    token: str
+    role: RoleName
+    region_id: int
+    expires_at: datetime
+    created_by: int | None = None
+    used_by: int | None = None
+    used_at: datetime | None = None
+
+
+class EscalationKind(enum.StrEnum):
+    """Which SLA clock ran out: nobody accepted in time, or nobody resolved in time."""
+
+    ACK = "ack"
+    RESOLVE = "resolve"

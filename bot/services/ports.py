@@ -1,0 +1,419 @@
+"""The storage port: what the core needs from a database, in terms of domain dataclasses.
+
+``storage.uow.SqlUnitOfWork`` implements it on SQLAlchemy; ``tests.fakes.FakeUnitOfWork``
+in memory. A unit of work is one transaction: everything done inside ``async with uow:``
+is kept only if ``commit()`` is called, so one incoming update changes state, writes its
+audit event, queues its outbox rows and records its update id together or not at all.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from bot.chat import Outgoing
+from bot.domain.model import (
+    Account,
+    AuditEvent,
+    ConversationState,
+    EscalationKind,
+    GeoPoint,
+    InformantProfile,
+    InformantStatus,
+    Invite,
+    MapUnit,
+    RegionNode,
+    Report,
+    ReportPhoto,
+    ReportStatus,
+    RoleGrant,
+    RoleName,
+)
+
+
+class StorageError(Exception):
+    """Base of the errors the port promises; callers never see driver exceptions for these."""
+
+
+class NotFound(StorageError):
+    """The row a mutation names does not exist."""
+
+
+class ConcurrentUpdate(StorageError):
+    """The row changed since it was read (two workers pressed Accept at once; one won)."""
+
+
+class DuplicateUpdate(StorageError):
+    """This platform update id was already processed; the unit must be rolled back."""
+
+
+class InviteProblem(enum.StrEnum):
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+class InviteRefused(StorageError):
+    def __init__(self, problem: InviteProblem) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxRow:
+    """One queued message, claimed by the sender."""
+
+    id: int
+    message: Outgoing
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointsAward:
+    """One line of an informant's points ledger."""
+
+    points: int
+    reason: str  # the lifecycle action that earned them, or an operator's reason
+    report_id: int | None
+    at: datetime
+
+
+class BaseRegionRepository(ABC):
+    @abstractmethod
+    async def replace_map(self, units: list[MapUnit], *, replace: bool) -> int:
+        """Store ``units`` as a new map version and return that version.
+
+        Units are matched by code, so ids (which roles and reports point at) survive a
+        re-import. With ``replace`` the units missing from ``units`` are retired; without
+        it they stay. Parents must be in ``units`` or already stored.
+        """
+
+    @abstractmethod
+    async def load_units(self) -> tuple[int, list[MapUnit]]:
+        """The current version and every active unit, parents before children."""
+
+    @abstractmethod
+    async def map_version(self) -> int:
+        """0 before the first import."""
+
+    @abstractmethod
+    async def get(self, code: str) -> RegionNode | None: ...
+
+    @abstractmethod
+    async def get_by_id(self, region_id: int) -> RegionNode | None: ...
+
+    @abstractmethod
+    async def ancestors(self, region_id: int) -> list[RegionNode]:
+        """The node itself first, then its parent, up to the city."""
+
+    @abstractmethod
+    async def children(self, region_id: int) -> list[RegionNode]: ...
+
+
+class BaseAccountRepository(ABC):
+    @abstractmethod
+    async def get_or_create(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> Account:
+        """Find the account; refresh its chat id and name, which change. Locale is kept."""
+
+    @abstractmethod
+    async def get(self, account_id: int) -> Account | None: ...
+
+    @abstractmethod
+    async def find(self, platform: str, platform_user_id: str) -> Account | None: ...
+
+    @abstractmethod
+    async def set_locale(self, account_id: int, locale: str) -> None: ...
+
+    @abstractmethod
+    async def record_consent(self, account_id: int, version: str, at: datetime) -> None: ...
+
+    @abstractmethod
+    async def set_phone(self, account_id: int, phone: str | None) -> None: ...
+
+    @abstractmethod
+    async def set_on_duty(self, account_id: int, on_duty: bool) -> None: ...
+
+    @abstractmethod
+    async def delete_personal_data(self, account_id: int) -> None:
+        """PIPL Art. 47: erase name, phone, consent, informant details, conversation and
+        subscriptions, and unlink the platform identity (a later /start is a new person).
+        Reports stay as the city's case records."""
+
+
+class BaseRoleRepository(ABC):
+    @abstractmethod
+    async def grant(self, account_id: int, role: RoleName, region_id: int) -> RoleGrant:
+        """Idempotent: granting twice returns the existing grant."""
+
+    @abstractmethod
+    async def revoke(self, account_id: int, role: RoleName, region_id: int) -> bool:
+        """True when a grant was removed."""
+
+    @abstractmethod
+    async def for_account(self, account_id: int) -> list[RoleGrant]: ...
+
+    @abstractmethod
+    async def holders(self, role: RoleName, region_ids: Collection[int]) -> list[Account]:
+        """Accounts holding ``role`` on any of ``region_ids``, each once, by id."""
+
+    @abstractmethod
+    async def list_all(self) -> list[RoleGrant]: ...
+
+
+class BaseInformantRepository(ABC):
+    @abstractmethod
+    async def upsert(self, profile: InformantProfile) -> InformantProfile:
+        """Insert or overwrite the profile; points are kept (they move via add_points)."""
+
+    @abstractmethod
+    async def get(self, account_id: int) -> InformantProfile | None: ...
+
+    @abstractmethod
+    async def list(self, status: InformantStatus | None = None) -> builtins.list[InformantProfile]:
+        """Oldest application first."""
+
+    @abstractmethod
+    async def decide(
+        self, account_id: int, status: InformantStatus, *, by: int, at: datetime
+    ) -> InformantProfile: ...
+
+    @abstractmethod
+    async def add_points(
+        self,
+        account_id: int,
+        points: int,
+        *,
+        reason: str,
+        report_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Record the change in the points ledger and return the new total."""
+
+    @abstractmethod
+    async def awards(self, account_id: int, *, limit: int = 10) -> builtins.list[PointsAward]:
+        """The newest ledger lines of the account, newest first."""
+
+
+class BaseReportRepository(ABC):
+    @abstractmethod
+    async def add(
+        self,
+        *,
+        reporter_id: int,
+        category_code: str,
+        location: GeoPoint,
+        grid_id: int | None,
+        note: str,
+        status: ReportStatus,
+        created_at: datetime,
+        ack_due_at: datetime | None = None,
+        resolve_due_at: datetime | None = None,
+        photos: tuple[ReportPhoto, ...] = (),
+    ) -> Report:
+        """Insert and give the report its number ``YYMMDD-NNNN``.
+
+        The day is ``created_at``'s own calendar day, so pass the city's local time;
+        the sequence restarts daily and is allocated inside the transaction.
+        """
+
+    @abstractmethod
+    async def get(self, report_id: int) -> Report | None: ...
+
+    @abstractmethod
+    async def by_number(self, number: str) -> Report | None: ...
+
+    @abstractmethod
+    async def for_reporter(self, account_id: int) -> list[Report]:
+        """Newest first."""
+
+    @abstractmethod
+    async def open_for_grids(self, grid_ids: Collection[int]) -> list[Report]:
+        """Open reports routed to any of ``grid_ids``, oldest first."""
+
+    @abstractmethod
+    async def near(
+        self,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        *,
+        since: datetime,
+        category: str | None = None,
+        open_only: bool = True,
+    ) -> list[Report]:
+        """Reports within ``radius_m`` (geodesic, WGS-84) created since ``since``, nearest first."""
+
+    @abstractmethod
+    async def by_phash(self, phash: str, since: datetime) -> list[Report]:
+        """Reports created since ``since`` with a photo of exactly this perceptual hash."""
+
+    @abstractmethod
+    async def save(self, report: Report, expected_version: int) -> Report:
+        """Write the report's mutable fields; raise ConcurrentUpdate if the stored version
+        is no longer ``expected_version``. Returns the report with its new version."""
+
+    @abstractmethod
+    async def add_photo(self, report_id: int, photo: ReportPhoto) -> None: ...
+
+    @abstractmethod
+    async def subscribe(self, report_id: int, account_id: int) -> None:
+        """Idempotent."""
+
+    @abstractmethod
+    async def subscribers(self, report_id: int) -> list[Account]: ...
+
+
+class BaseAuditRepository(ABC):
+    @abstractmethod
+    async def append(self, event: AuditEvent) -> AuditEvent:
+        """Store the event with the next ``seq`` of its report (the given seq is ignored)."""
+
+    @abstractmethod
+    async def history(self, report_id: int) -> list[AuditEvent]:
+        """In order of seq."""
+
+
+class BaseOutboxRepository(ABC):
+    @abstractmethod
+    async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int: ...
+
+    @abstractmethod
+    async def claim(
+        self, limit: int, now: datetime, *, lease: timedelta = timedelta(seconds=60)
+    ) -> list[OutboxRow]:
+        """Rows to send now, by id, at most one per chat: the chat's earliest unsent row.
+
+        A later row waits while an earlier one of its chat is unsent (due or not), so
+        per-chat order holds. Claimed rows are leased until ``now + lease``; a sender that
+        dies leaves them to be claimed again after that. Concurrent claimers never get the
+        same row.
+        """
+
+    @abstractmethod
+    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None: ...
+
+    @abstractmethod
+    async def retry_later(self, row_id: int, at: datetime, error: str) -> None: ...
+
+    @abstractmethod
+    async def give_up(self, row_id: int, error: str) -> None:
+        """The platform refused for good (user blocked the bot); unblocks the chat's queue."""
+
+    @abstractmethod
+    async def pending_count(self) -> int: ...
+
+
+class BaseConversationRepository(ABC):
+    @abstractmethod
+    async def load(self, platform: str, user_id: str) -> ConversationState:
+        """An empty state when the user has none."""
+
+    @abstractmethod
+    async def save(self, platform: str, user_id: str, state: ConversationState) -> None: ...
+
+
+class BaseUpdateRepository(ABC):
+    @abstractmethod
+    async def seen(self, platform: str, update_id: str) -> bool: ...
+
+    @abstractmethod
+    async def mark(self, platform: str, update_id: str, at: datetime | None = None) -> None:
+        """Raise DuplicateUpdate if already marked (a concurrent retry got there first)."""
+
+    @abstractmethod
+    async def forget_before(self, at: datetime) -> int:
+        """Drop ids older than any platform re-delivers (Telegram keeps updates ≤ 24 h)."""
+
+
+class BaseInviteRepository(ABC):
+    @abstractmethod
+    async def create(
+        self,
+        *,
+        token: str,
+        role: RoleName,
+        region_id: int,
+        expires_at: datetime,
+        created_by: int | None = None,
+    ) -> Invite: ...
+
+    @abstractmethod
+    async def redeem(self, token: str, account_id: int, now: datetime) -> Invite:
+        """Use the invite once; raise InviteRefused when unknown, used or expired."""
+
+
+class BaseEscalationRepository(ABC):
+    @abstractmethod
+    async def record(self, report_id: int, kind: EscalationKind, level: int, at: datetime) -> bool:
+        """True the first time escalation ``level`` of this kind happens; False after."""
+
+    @abstractmethod
+    async def done(self, report_id: int, kind: EscalationKind) -> set[int]:
+        """Levels of this kind already recorded for the report."""
+
+    @abstractmethod
+    async def due_for_ack(self, now: datetime, *, limit: int = 100) -> list[Report]:
+        """Dispatched reports nobody accepted by ``ack_due_at``; locked for this sweeper."""
+
+    @abstractmethod
+    async def due_for_resolve(self, now: datetime, *, limit: int = 100) -> list[Report]:
+        """Dispatched or accepted reports not resolved by ``resolve_due_at``; locked likewise."""
+
+
+class BaseUnitOfWork(ABC):
+    regions: BaseRegionRepository
+    accounts: BaseAccountRepository
+    roles: BaseRoleRepository
+    informants: BaseInformantRepository
+    reports: BaseReportRepository
+    audit: BaseAuditRepository
+    outbox: BaseOutboxRepository
+    conversations: BaseConversationRepository
+    updates: BaseUpdateRepository
+    invites: BaseInviteRepository
+    escalations: BaseEscalationRepository
+
+    async def __aenter__(self) -> Self:
+        await self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Leaving without commit() discards the work: a crash mid-update leaves no half state.
+        try:
+            await self.rollback()
+        finally:
+            await self._end()
+
+    @abstractmethod
+    async def _begin(self) -> None:
+        """Open the transaction and build the repositories."""
+
+    @abstractmethod
+    async def _end(self) -> None:
+        """Release the connection."""
+
+    @abstractmethod
+    async def commit(self) -> None: ...
+
+    @abstractmethod
+    async def rollback(self) -> None: ...

@@ -1,0 +1,60 @@
+"""The async engine and session factory, built by the composition root from the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+# How long a SQLite writer waits for another before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``; for SQLite also WAL, foreign keys and serial writers.
+
+    ``foreign_keys=False`` is for migrations: SQLite batch operations recreate tables,
+    and with enforcement on, dropping the old copy would cascade into referencing rows.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return _create_async_engine(parsed, **kwargs)
+    _ensure_parent_dir(parsed)
+    engine = _create_async_engine(parsed, **kwargs)
+    _configure_sqlite(engine, foreign_keys=foreign_keys)
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: repositories return dataclasses, but a flush after commit
+    # must not trigger lazy loads on rows the caller still holds.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _ensure_parent_dir(url: URL) -> None:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the driver (it skips it before SELECTs), so we issue it below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: a read-then-write unit can otherwise
+        # fail with SQLITE_BUSY_SNAPSHOT when another writer committed in between, while
+        # waiting here honours busy_timeout. Units are short, so serial writers are cheap.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,945 @@
+"""SQL implementations of the storage port. Each repository works inside the unit's session."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from geopy.distance import geodesic
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.chat import Outgoing
+from bot.domain.model import (
+    OPEN_STATUSES,
+    Account,
+    AuditEvent,
+    Consent,
+    ConversationState,
+    Crs,
+    EscalationKind,
+    GeoPoint,
+    InformantProfile,
+    InformantStatus,
+    Invite,
+    Level,
+    MapUnit,
+    RegionNode,
+    Report,
+    ReportPhoto,
+    ReportStatus,
+    RoleGrant,
+    RoleName,
+)
+from bot.services import ports
+from storage.models import (
+    AccountRow,
+    AuditRow,
+    ConversationRow,
+    EscalationRow,
+    InformantRow,
+    InviteRow,
+    MapVersionRow,
+    OutboxRowModel,
+    PointsLedgerRow,
+    ProcessedUpdateRow,
+    RegionRow,
+    ReportCounterRow,
+    ReportPhotoRow,
+    ReportRow,
+    RoleGrantRow,
+    SubscriptionRow,
+)
+
+# Metres per degree of latitude, rounded down so the bounding box is never too small.
+_M_PER_DEG = 110_000.0
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    @property
+    def _postgres(self) -> bool:
+        return self.s.get_bind().dialect.name == "postgresql"
+
+    def _insert(self, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+        # Both dialects spell upserts the same way (ON CONFLICT); only the class differs.
+        return postgresql.insert(model) if self._postgres else sqlite.insert(model)
+
+    def _locked(self, stmt: Select[Any], of: Any) -> Select[Any]:
+        # SKIP LOCKED lets several processes sweep one table without waiting on each other.
+        # SQLite has no row locks; its single writer (BEGIN IMMEDIATE) serialises claimers.
+        return stmt.with_for_update(skip_locked=True, of=of) if self._postgres else stmt
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- regions -------------------------------------------------------------------------------
+
+
+def _region(row: RegionRow) -> RegionNode:
+    return RegionNode(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        level=Level(row.level),
+        parent_id=row.parent_id,
+        map_version=row.map_version,
+    )
+
+
+class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
+    async def replace_map(self, units: list[MapUnit], *, replace: bool) -> int:
+        version = MapVersionRow(imported_at=_now(), unit_count=len(units), replaced=replace)
+        self.s.add(version)
+        await self.s.flush()
+        by_code = {r.code: r for r in (await self.s.scalars(select(RegionRow))).all()}
+        # Parents get ids before their children need them: write one level at a time.
+        for level in Level:
+            for unit in (u for u in units if u.level is level):
+                self._write_unit(unit, by_code, version.version)
+            await self.s.flush()
+        if replace:
+            keep = {u.code for u in units}
+            for row in by_code.values():
+                if row.code not in keep:
+                    row.active = False
+        await self.s.flush()
+        return version.version
+
+    def _write_unit(self, unit: MapUnit, by_code: dict[str, RegionRow], version: int) -> None:
+        parent_id = None
+        if unit.parent_code is not None:
+            parent = by_code.get(unit.parent_code)
+            if parent is None or parent.id is None:
+                raise ValueError(f"unit {unit.code}: parent {unit.parent_code} is unknown")
+            parent_id = parent.id
+        row = by_code.get(unit.code)
+        if row is None:
+            row = RegionRow(code=unit.code)
+            self.s.add(row)
+            by_code[unit.code] = row
+        row.name, row.level, row.parent_id = unit.name, unit.level.value, parent_id
+        row.geometry, row.crs = json.dumps(unit.geometry), unit.crs.value
+        row.map_version, row.active = version, True
+
+    async def load_units(self) -> tuple[int, list[MapUnit]]:
+        rows = (await self.s.scalars(select(RegionRow).order_by(RegionRow.id))).all()
+        code_of = {r.id: r.code for r in rows}
+        units = [
+            MapUnit(
+                code=r.code,
+                name=r.name,
+                level=Level(r.level),
+                parent_code=code_of.get(r.parent_id) if r.parent_id is not None else None,
+                geometry=json.loads(r.geometry),
+                crs=Crs(r.crs),
+            )
+            for r in rows
+            if r.active
+        ]
+        units.sort(key=lambda u: u.level.depth)
+        return await self.map_version(), units
+
+    async def map_version(self) -> int:
+        value = await self.s.scalar(select(func.max(MapVersionRow.version)))
+        return int(value or 0)
+
+    async def get(self, code: str) -> RegionNode | None:
+        row = await self.s.scalar(select(RegionRow).where(RegionRow.code == code))
+        return _region(row) if row else None
+
+    async def get_by_id(self, region_id: int) -> RegionNode | None:
+        row = await self.s.get(RegionRow, region_id)
+        return _region(row) if row else None
+
+    async def ancestors(self, region_id: int) -> list[RegionNode]:
+        chain: list[RegionNode] = []
+        next_id: int | None = region_id
+        while next_id is not None and len(chain) <= len(Level):
+            node = await self.get_by_id(next_id)
+            if node is None:
+                break
+            chain.append(node)
+            next_id = node.parent_id
+        return chain
+
+    async def children(self, region_id: int) -> list[RegionNode]:
+        rows = await self.s.scalars(
+            select(RegionRow)
+            .where(RegionRow.parent_id == region_id, RegionRow.active)
+            .order_by(RegionRow.code)
+        )
+        return [_region(r) for r in rows]
+
+
+# -- accounts and roles --------------------------------------------------------------------
+
+
+def _account(row: AccountRow) -> Account:
+    consent = None
+    if row.consent_version is not None and row.consent_at is not None:
+        consent = Consent(version=row.consent_version, given_at=row.consent_at)
+    return Account(
+        id=row.id,
+        platform=row.platform,
+        platform_user_id=row.platform_user_id,
+        chat_id=row.chat_id,
+        display_name=row.display_name,
+        locale=row.locale,
+        consent=consent,
+        phone=row.phone,
+        on_duty=row.on_duty,
+    )
+
+
+class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
+    async def get_or_create(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> Account:
+        # ON CONFLICT: two first updates of one new user in parallel must not both insert.
+        await self.s.execute(
+            self._insert(AccountRow)
+            .values(
+                platform=platform,
+                platform_user_id=platform_user_id,
+                chat_id=chat_id,
+                display_name=display_name,
+                locale=locale,
+                on_duty=True,
+            )
+            .on_conflict_do_update(
+                index_elements=["platform", "platform_user_id"],
+                set_={"chat_id": chat_id, "display_name": display_name},
+            )
+        )
+        found = await self.find(platform, platform_user_id)
+        assert found is not None  # just upserted in this transaction
+        return found
+
+    async def get(self, account_id: int) -> Account | None:
+        row = await self.s.get(AccountRow, account_id, populate_existing=True)
+        return _account(row) if row else None
+
+    async def find(self, platform: str, platform_user_id: str) -> Account | None:
+        row = await self.s.scalar(
+            select(AccountRow)
+            .where(AccountRow.platform == platform, AccountRow.platform_user_id == platform_user_id)
+            .execution_options(populate_existing=True)
+        )
+        return _account(row) if row else None
+
+    async def _row(self, account_id: int) -> AccountRow:
+        row = await self.s.get(AccountRow, account_id)
+        if row is None:
+            raise ports.NotFound(f"account {account_id}")
+        return row
+
+    async def set_locale(self, account_id: int, locale: str) -> None:
+        (await self._row(account_id)).locale = locale
+        await self.s.flush()
+
+    async def record_consent(self, account_id: int, version: str, at: datetime) -> None:
+        row = await self._row(account_id)
+        row.consent_version, row.consent_at = version, at
+        await self.s.flush()
+
+    async def set_phone(self, account_id: int, phone: str | None) -> None:
+        (await self._row(account_id)).phone = phone
+        await self.s.flush()
+
+    async def set_on_duty(self, account_id: int, on_duty: bool) -> None:
+        (await self._row(account_id)).on_duty = on_duty
+        await self.s.flush()
+
+    async def delete_personal_data(self, account_id: int) -> None:
+        row = await self._row(account_id)
+        await self.s.execute(
+            delete(ConversationRow).where(
+                ConversationRow.platform == row.platform,
+                ConversationRow.user_id == row.platform_user_id,
+            )
+        )
+        for model in (InformantRow, SubscriptionRow, RoleGrantRow):
+            await self.s.execute(delete(model).where(model.account_id == account_id))
+        row.platform_user_id = f"deleted:{account_id}"
+        row.chat_id, row.display_name, row.phone = "", "", None
+        row.consent_version, row.consent_at = None, None
+        row.on_duty, row.deleted_at = False, _now()
+        await self.s.flush()
+
+
+class SqlRoleRepository(_Repo, ports.BaseRoleRepository):
+    def _grants(self) -> Select[RoleGrantRow, str]:
+        return select(RoleGrantRow, RegionRow.code).join(
+            RegionRow, RegionRow.id == RoleGrantRow.region_id
+        )
+
+    @staticmethod
+    def _grant(row: RoleGrantRow, code: str) -> RoleGrant:
+        return RoleGrant(
+            id=row.id,
+            account_id=row.account_id,
+            role=RoleName(row.role),
+            region_id=row.region_id,
+            region_code=code,
+        )
+
+    async def _find(self, account_id: int, role: RoleName, region_id: int) -> RoleGrant | None:
+        found = (
+            await self.s.execute(
+                self._grants().where(
+                    RoleGrantRow.account_id == account_id,
+                    RoleGrantRow.role == role.value,
+                    RoleGrantRow.region_id == region_id,
+                )
+            )
+        ).first()
+        return self._grant(*found) if found else None
+
+    async def grant(self, account_id: int, role: RoleName, region_id: int) -> RoleGrant:
+        await self.s.execute(
+            self._insert(RoleGrantRow)
+            .values(account_id=account_id, role=role.value, region_id=region_id)
+            .on_conflict_do_nothing()
+        )
+        grant = await self._find(account_id, role, region_id)
+        assert grant is not None  # inserted or already there
+        return grant
+
+    async def revoke(self, account_id: int, role: RoleName, region_id: int) -> bool:
+        removed = await self.s.scalars(
+            delete(RoleGrantRow)
+            .where(
+                RoleGrantRow.account_id == account_id,
+                RoleGrantRow.role == role.value,
+                RoleGrantRow.region_id == region_id,
+            )
+            .returning(RoleGrantRow.id)
+        )
+        return removed.first() is not None
+
+    async def for_account(self, account_id: int) -> list[RoleGrant]:
+        rows = await self.s.execute(
+            self._grants().where(RoleGrantRow.account_id == account_id).order_by(RoleGrantRow.id)
+        )
+        return [self._grant(*r) for r in rows]
+
+    async def holders(self, role: RoleName, region_ids: Collection[int]) -> list[Account]:
+        rows = await self.s.scalars(
+            select(AccountRow)
+            .where(
+                AccountRow.id.in_(
+                    select(RoleGrantRow.account_id).where(
+                        RoleGrantRow.role == role.value,
+                        RoleGrantRow.region_id.in_(list(region_ids)),
+                    )
+                )
+            )
+            .order_by(AccountRow.id)
+        )
+        return [_account(r) for r in rows]
+
+    async def list_all(self) -> list[RoleGrant]:
+        rows = await self.s.execute(self._grants().order_by(RoleGrantRow.id))
+        return [self._grant(*r) for r in rows]
+
+
+# -- informants ----------------------------------------------------------------------------
+
+
+def _informant(row: InformantRow) -> InformantProfile:
+    return InformantProfile(
+        account_id=row.account_id,
+        real_name=row.real_name,
+        phone=row.phone,
+        company=row.company,
+        status=InformantStatus(row.status),
+        home_region_id=row.home_region_id,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        points=row.points,
+    )
+
+
+class SqlInformantRepository(_Repo, ports.BaseInformantRepository):
+    async def upsert(self, profile: InformantProfile) -> InformantProfile:
+        row = await self.s.get(InformantRow, profile.account_id)
+        if row is None:
+            row = InformantRow(account_id=profile.account_id, points=0)
+            self.s.add(row)
+        row.real_name, row.phone, row.company = profile.real_name, profile.phone, profile.company
+        row.status, row.home_region_id = profile.status.value, profile.home_region_id
+        row.created_at, row.decided_at = profile.created_at, profile.decided_at
+        row.decided_by = profile.decided_by
+        await self.s.flush()
+        return _informant(row)
+
+    async def get(self, account_id: int) -> InformantProfile | None:
+        row = await self.s.get(InformantRow, account_id)
+        return _informant(row) if row else None
+
+    async def list(self, status: InformantStatus | None = None) -> builtins.list[InformantProfile]:
+        stmt = select(InformantRow).order_by(InformantRow.created_at, InformantRow.account_id)
+        if status is not None:
+            stmt = stmt.where(InformantRow.status == status.value)
+        return [_informant(r) for r in await self.s.scalars(stmt)]
+
+    async def _row(self, account_id: int) -> InformantRow:
+        row = await self.s.get(InformantRow, account_id)
+        if row is None:
+            raise ports.NotFound(f"informant {account_id}")
+        return row
+
+    async def decide(
+        self, account_id: int, status: InformantStatus, *, by: int, at: datetime
+    ) -> InformantProfile:
+        row = await self._row(account_id)
+        row.status, row.decided_by, row.decided_at = status.value, by, at
+        await self.s.flush()
+        return _informant(row)
+
+    async def add_points(
+        self,
+        account_id: int,
+        points: int,
+        *,
+        reason: str,
+        report_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        row = await self._row(account_id)
+        self.s.add(
+            PointsLedgerRow(
+                account_id=account_id,
+                points=points,
+                reason=reason,
+                report_id=report_id,
+                at=at or _now(),
+            )
+        )
+        row.points += points
+        await self.s.flush()
+        return row.points
+
+    async def awards(self, account_id: int, *, limit: int = 10) -> builtins.list[ports.PointsAward]:
+        rows = await self.s.scalars(
+            select(PointsLedgerRow)
+            .where(PointsLedgerRow.account_id == account_id)
+            .order_by(PointsLedgerRow.at.desc(), PointsLedgerRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            ports.PointsAward(points=r.points, reason=r.reason, report_id=r.report_id, at=r.at)
+            for r in rows
+        ]
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def _photo(row: ReportPhotoRow) -> ReportPhoto:
+    return ReportPhoto(
+        sha256=row.sha256, phash=row.phash, width=row.width, height=row.height, kind=row.kind
+    )
+
+
+def _report(row: ReportRow, photos: Sequence[ReportPhotoRow]) -> Report:
+    return Report(
+        id=row.id,
+        number=row.number,
+        reporter_id=row.reporter_id,
+        category_code=row.category_code,
+        status=ReportStatus(row.status),
+        location=GeoPoint(lat=row.lat, lon=row.lon),
+        grid_id=row.grid_id,
+        note=row.note,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ack_due_at=row.ack_due_at,
+        resolve_due_at=row.resolve_due_at,
+        assignee_id=row.assignee_id,
+        merged_into_id=row.merged_into_id,
+        photos=tuple(_photo(p) for p in photos),
+        version=row.version,
+    )
+
+
+def _mutable_fields(report: Report) -> dict[str, Any]:
+    return {
+        "category_code": report.category_code,
+        "status": report.status.value,
+        "lat": report.location.lat,
+        "lon": report.location.lon,
+        "grid_id": report.grid_id,
+        "note": report.note,
+        "updated_at": report.updated_at,
+        "ack_due_at": report.ack_due_at,
+        "resolve_due_at": report.resolve_due_at,
+        "assignee_id": report.assignee_id,
+        "merged_into_id": report.merged_into_id,
+    }
+
+
+class _ReportReader(_Repo):
+    async def _reports(self, stmt: Select[ReportRow]) -> list[Report]:
+        rows = (await self.s.scalars(stmt.execution_options(populate_existing=True))).all()
+        if not rows:
+            return []
+        photos = await self.s.scalars(
+            select(ReportPhotoRow)
+            .where(ReportPhotoRow.report_id.in_([r.id for r in rows]))
+            .order_by(ReportPhotoRow.id)
+        )
+        by_report: dict[int, list[ReportPhotoRow]] = {}
+        for photo in photos:
+            by_report.setdefault(photo.report_id, []).append(photo)
+        return [_report(r, by_report.get(r.id, [])) for r in rows]
+
+    async def _one(self, stmt: Select[ReportRow]) -> Report | None:
+        found = await self._reports(stmt)
+        return found[0] if found else None
+
+
+class SqlReportRepository(_ReportReader, ports.BaseReportRepository):
+    async def add(
+        self,
+        *,
+        reporter_id: int,
+        category_code: str,
+        location: GeoPoint,
+        grid_id: int | None,
+        note: str,
+        status: ReportStatus,
+        created_at: datetime,
+        ack_due_at: datetime | None = None,
+        resolve_due_at: datetime | None = None,
+        photos: tuple[ReportPhoto, ...] = (),
+    ) -> Report:
+        row = ReportRow(
+            number=await self._next_number(created_at),
+            reporter_id=reporter_id,
+            category_code=category_code,
+            status=status.value,
+            lat=location.lat,
+            lon=location.lon,
+            grid_id=grid_id,
+            note=note,
+            created_at=created_at,
+            updated_at=created_at,
+            ack_due_at=ack_due_at,
+            resolve_due_at=resolve_due_at,
+            version=0,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        for photo in photos:
+            await self.add_photo(row.id, photo)
+        report = await self.get(row.id)
+        assert report is not None  # inserted above
+        return report
+
+    async def _next_number(self, created_at: datetime) -> str:
+        day = created_at.strftime("%y%m%d")
+        # One statement increments or starts the day's counter; the row lock it takes
+        # makes concurrent reports of one day queue for distinct numbers.
+        stmt = (
+            self._insert(ReportCounterRow)
+            .values(day=day, last=1)
+            .on_conflict_do_update(index_elements=["day"], set_={"last": ReportCounterRow.last + 1})
+            .returning(ReportCounterRow.last)
+        )
+        last = (await self.s.execute(stmt)).scalar_one()
+        return f"{day}-{last:04d}"
+
+    async def get(self, report_id: int) -> Report | None:
+        return await self._one(select(ReportRow).where(ReportRow.id == report_id))
+
+    async def by_number(self, number: str) -> Report | None:
+        return await self._one(select(ReportRow).where(ReportRow.number == number))
+
+    async def for_reporter(self, account_id: int) -> list[Report]:
+        return await self._reports(
+            select(ReportRow)
+            .where(ReportRow.reporter_id == account_id)
+            .order_by(ReportRow.created_at.desc(), ReportRow.id.desc())
+        )
+
+    async def open_for_grids(self, grid_ids: Collection[int]) -> list[Report]:
+        return await self._reports(
+            select(ReportRow)
+            .where(
+                ReportRow.grid_id.in_(list(grid_ids)),
+                ReportRow.status.in_([s.value for s in OPEN_STATUSES]),
+            )
+            .order_by(ReportRow.created_at, ReportRow.id)
+        )
+
+    async def near(
+        self,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        *,
+        since: datetime,
+        category: str | None = None,
+        open_only: bool = True,
+    ) -> list[Report]:
+        dlat = radius_m / _M_PER_DEG
+        dlon = radius_m / (_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01))
+        stmt = select(ReportRow).where(
+            ReportRow.lat.between(lat - dlat, lat + dlat),
+            ReportRow.lon.between(lon - dlon, lon + dlon),
+            ReportRow.created_at >= since,
+        )
+        if category is not None:
+            stmt = stmt.where(ReportRow.category_code == category)
+        if open_only:
+            stmt = stmt.where(ReportRow.status.in_([s.value for s in OPEN_STATUSES]))
+        return _within(await self._reports(stmt), lat, lon, radius_m)
+
+    async def by_phash(self, phash: str, since: datetime) -> list[Report]:
+        having_photo = select(ReportPhotoRow.report_id).where(ReportPhotoRow.phash == phash)
+        return await self._reports(
+            select(ReportRow)
+            .where(ReportRow.id.in_(having_photo), ReportRow.created_at >= since)
+            .order_by(ReportRow.id)
+        )
+
+    async def save(self, report: Report, expected_version: int) -> Report:
+        # Compare-and-set on version: of two workers who read the same version, the second
+        # UPDATE matches no row (on PostgreSQL it waits for the first, then re-checks).
+        updated = await self.s.scalars(
+            update(ReportRow)
+            .where(ReportRow.id == report.id, ReportRow.version == expected_version)
+            .values(**_mutable_fields(report), version=expected_version + 1)
+            .returning(ReportRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        if updated.first() is None:
+            raise ports.ConcurrentUpdate(f"report {report.number} moved past {expected_version}")
+        saved = await self.get(report.id)
+        assert saved is not None  # just updated
+        return saved
+
+    async def add_photo(self, report_id: int, photo: ReportPhoto) -> None:
+        self.s.add(
+            ReportPhotoRow(
+                report_id=report_id,
+                sha256=photo.sha256,
+                phash=photo.phash,
+                width=photo.width,
+                height=photo.height,
+                kind=photo.kind,
+            )
+        )
+        await self.s.flush()
+
+    async def subscribe(self, report_id: int, account_id: int) -> None:
+        await self.s.execute(
+            self._insert(SubscriptionRow)
+            .values(report_id=report_id, account_id=account_id)
+            .on_conflict_do_nothing()
+        )
+
+    async def subscribers(self, report_id: int) -> list[Account]:
+        rows = await self.s.scalars(
+            select(AccountRow)
+            .join(SubscriptionRow, SubscriptionRow.account_id == AccountRow.id)
+            .where(SubscriptionRow.report_id == report_id)
+            .order_by(AccountRow.id)
+        )
+        return [_account(r) for r in rows]
+
+
+def _within(reports: list[Report], lat: float, lon: float, radius_m: float) -> list[Report]:
+    """Exact geodesic filter after the coarse bounding box, nearest first."""
+    measured = [
+        (geodesic((lat, lon), (r.location.lat, r.location.lon)).meters, r.id, r) for r in reports
+    ]
+    return [r for d, _, r in sorted(measured, key=lambda m: (m[0], m[1])) if d <= radius_m]
+
+
+# -- audit, outbox, conversations, updates ------------------------------------------------
+
+
+class SqlAuditRepository(_Repo, ports.BaseAuditRepository):
+    async def append(self, event: AuditEvent) -> AuditEvent:
+        last = await self.s.scalar(
+            select(func.max(AuditRow.seq)).where(AuditRow.report_id == event.report_id)
+        )
+        seq = int(last or 0) + 1
+        self.s.add(
+            AuditRow(
+                report_id=event.report_id,
+                seq=seq,
+                action=event.action,
+                actor_id=event.actor_id,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value,
+                at=event.at,
+                data=event.data,
+            )
+        )
+        await self.s.flush()
+        return replace(event, seq=seq)
+
+    async def history(self, report_id: int) -> list[AuditEvent]:
+        rows = await self.s.scalars(
+            select(AuditRow).where(AuditRow.report_id == report_id).order_by(AuditRow.seq)
+        )
+        return [
+            AuditEvent(
+                report_id=r.report_id,
+                seq=r.seq,
+                action=r.action,
+                actor_id=r.actor_id,
+                from_status=ReportStatus(r.from_status) if r.from_status else None,
+                to_status=ReportStatus(r.to_status),
+                at=r.at,
+                data=r.data,
+            )
+            for r in rows
+        ]
+
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
+    async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int:
+        row = OutboxRowModel(
+            platform=outgoing.platform,
+            chat_id=outgoing.chat_id,
+            payload=outgoing.to_dict(),
+            state=PENDING,
+            created_at=_now(),
+            next_attempt_at=not_before,
+            attempts=0,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        return row.id
+
+    async def claim(
+        self, limit: int, now: datetime, *, lease: timedelta = timedelta(seconds=60)
+    ) -> list[ports.OutboxRow]:
+        o = OutboxRowModel
+        earlier = aliased(OutboxRowModel)
+        chat_busy = (
+            select(earlier.id)
+            .where(
+                earlier.state == PENDING,
+                earlier.platform == o.platform,
+                earlier.chat_id == o.chat_id,
+                earlier.id < o.id,
+            )
+            .exists()
+        )
+        stmt = (
+            select(o)
+            .where(
+                o.state == PENDING,
+                or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
+                or_(o.locked_until.is_(None), o.locked_until <= now),
+                ~chat_busy,
+            )
+            .order_by(o.id)
+            .limit(limit)
+        )
+        rows = (await self.s.scalars(self._locked(stmt, o))).all()
+        for row in rows:
+            row.locked_until = now + lease
+        await self.s.flush()
+        return [
+            ports.OutboxRow(
+                id=r.id,
+                message=Outgoing.from_dict(r.payload),
+                attempts=r.attempts,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    async def _row(self, row_id: int) -> OutboxRowModel:
+        row = await self.s.get(OutboxRowModel, row_id)
+        if row is None:
+            raise ports.NotFound(f"outbox row {row_id}")
+        return row
+
+    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
+        row = await self._row(row_id)
+        row.state, row.sent_at, row.locked_until = SENT, _now(), None
+        row.platform_message_id = platform_message_id
+        await self.s.flush()
+
+    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+        row = await self._row(row_id)
+        row.attempts += 1
+        row.next_attempt_at, row.last_error, row.locked_until = at, error, None
+        await self.s.flush()
+
+    async def give_up(self, row_id: int, error: str) -> None:
+        row = await self._row(row_id)
+        row.attempts += 1
+        row.state, row.last_error, row.locked_until = FAILED, error, None
+        await self.s.flush()
+
+    async def pending_count(self) -> int:
+        count = await self.s.scalar(select(func.count()).where(OutboxRowModel.state == PENDING))
+        return int(count or 0)
+
+
+class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
+    async def load(self, platform: str, user_id: str) -> ConversationState:
+        row = await self.s.get(ConversationRow, (platform, user_id), populate_existing=True)
+        if row is None:
+            return ConversationState()
+        return ConversationState(flow=row.flow, step=row.step, data=dict(row.data))
+
+    async def save(self, platform: str, user_id: str, state: ConversationState) -> None:
+        values = {"flow": state.flow, "step": state.step, "data": state.data}
+        await self.s.execute(
+            self._insert(ConversationRow)
+            .values(platform=platform, user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=["platform", "user_id"], set_=values)
+        )
+
+
+class SqlUpdateRepository(_Repo, ports.BaseUpdateRepository):
+    async def seen(self, platform: str, update_id: str) -> bool:
+        return await self.s.get(ProcessedUpdateRow, (platform, update_id)) is not None
+
+    async def mark(self, platform: str, update_id: str, at: datetime | None = None) -> None:
+        # DO NOTHING instead of catching the unique violation: on PostgreSQL that error
+        # would abort the whole transaction. A concurrent twin waits here for the first.
+        inserted = await self.s.scalars(
+            self._insert(ProcessedUpdateRow)
+            .values(platform=platform, update_id=update_id, at=at or _now())
+            .on_conflict_do_nothing()
+            .returning(ProcessedUpdateRow.update_id)
+        )
+        if inserted.first() is None:
+            raise ports.DuplicateUpdate(f"{platform} update {update_id}")
+
+    async def forget_before(self, at: datetime) -> int:
+        gone = await self.s.scalars(
+            delete(ProcessedUpdateRow)
+            .where(ProcessedUpdateRow.at < at)
+            .returning(ProcessedUpdateRow.update_id)
+        )
+        return len(gone.all())
+
+
+# -- invites and escalations ---------------------------------------------------------------
+
+
+def _invite(row: InviteRow) -> Invite:
+    return Invite(
+        token=row.token,
+        role=RoleName(row.role),
+        region_id=row.region_id,
+        expires_at=row.expires_at,
+        created_by=row.created_by,
+        used_by=row.used_by,
+        used_at=row.used_at,
+    )
+
+
+class SqlInviteRepository(_Repo, ports.BaseInviteRepository):
+    async def create(
+        self,
+        *,
+        token: str,
+        role: RoleName,
+        region_id: int,
+        expires_at: datetime,
+        created_by: int | None = None,
+    ) -> Invite:
+        row = InviteRow(
+            token=token,
+            role=role.value,
+            region_id=region_id,
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        return _invite(row)
+
+    async def redeem(self, token: str, account_id: int, now: datetime) -> Invite:
+        # One conditional UPDATE: two people tapping one link at once cannot both win.
+        used = await self.s.scalars(
+            update(InviteRow)
+            .where(
+                InviteRow.token == token, InviteRow.used_at.is_(None), InviteRow.expires_at > now
+            )
+            .values(used_by=account_id, used_at=now)
+            .returning(InviteRow.token)
+            .execution_options(synchronize_session=False)
+        )
+        if used.first() is not None:
+            row = await self.s.get(InviteRow, token, populate_existing=True)
+            assert row is not None
+            return _invite(row)
+        row = await self.s.get(InviteRow, token, populate_existing=True)
+        if row is None:
+            raise ports.InviteRefused(ports.InviteProblem.UNKNOWN)
+        if row.used_at is not None:
+            raise ports.InviteRefused(ports.InviteProblem.USED)
+        raise ports.InviteRefused(ports.InviteProblem.EXPIRED)
+
+
+class SqlEscalationRepository(_ReportReader, ports.BaseEscalationRepository):
+    async def record(self, report_id: int, kind: EscalationKind, level: int, at: datetime) -> bool:
+        inserted = await self.s.scalars(
+            self._insert(EscalationRow)
+            .values(report_id=report_id, kind=kind.value, level=level, at=at)
+            .on_conflict_do_nothing()
+            .returning(EscalationRow.level)
+        )
+        return inserted.first() is not None
+
+    async def done(self, report_id: int, kind: EscalationKind) -> set[int]:
+        levels = await self.s.scalars(
+            select(EscalationRow.level).where(
+                EscalationRow.report_id == report_id, EscalationRow.kind == kind.value
+            )
+        )
+        return set(levels)
+
+    async def due_for_ack(self, now: datetime, *, limit: int = 100) -> list[Report]:
+        return await self._due(
+            and_(ReportRow.status == ReportStatus.DISPATCHED.value, ReportRow.ack_due_at <= now),
+            ReportRow.ack_due_at,
+            limit,
+        )
+
+    async def due_for_resolve(self, now: datetime, *, limit: int = 100) -> list[Report]:
+        unresolved = [ReportStatus.DISPATCHED.value, ReportStatus.ACCEPTED.value]
+        return await self._due(
+            and_(ReportRow.status.in_(unresolved), ReportRow.resolve_due_at <= now),
+            ReportRow.resolve_due_at,
+            limit,
+        )
+
+    async def _due(self, condition: Any, order: Any, limit: int) -> list[Report]:
+        stmt = select(ReportRow).where(condition).order_by(order, ReportRow.id).limit(limit)
+        return await self._reports(self._locked(stmt, ReportRow))

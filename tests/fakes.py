@@ -1,0 +1,604 @@
+"""In-memory implementation of the storage port, for unit tests of services and flows.
+
+``FakeUnitOfWork`` behaves like the SQL one where services can tell: work is kept only on
+``commit()``, versions are checked on save, update ids and invites are single use. The
+storage contract tests in ``tests/storage_contract.py`` run against it to keep it honest.
+Several units sharing one ``FakeStore`` see each other's committed data.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from geopy.distance import geodesic
+
+from bot.chat import Outgoing
+from bot.domain.model import (
+    OPEN_STATUSES,
+    Account,
+    AuditEvent,
+    Consent,
+    ConversationState,
+    EscalationKind,
+    GeoPoint,
+    InformantProfile,
+    InformantStatus,
+    Invite,
+    Level,
+    MapUnit,
+    RegionNode,
+    Report,
+    ReportPhoto,
+    ReportStatus,
+    RoleGrant,
+    RoleName,
+)
+from bot.services import ports
+
+
+@dataclass(slots=True)
+class _Queued:
+    id: int
+    message: Outgoing
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    locked_until: datetime | None = None
+    attempts: int = 0
+    state: str = "pending"
+    platform_message_id: str | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class FakeData:
+    last_ids: dict[str, int] = field(default_factory=dict)
+    map_version: int = 0
+    regions: dict[int, RegionNode] = field(default_factory=dict)
+    units: dict[int, MapUnit] = field(default_factory=dict)
+    active: set[int] = field(default_factory=set)
+    accounts: dict[int, Account] = field(default_factory=dict)
+    grants: dict[int, RoleGrant] = field(default_factory=dict)
+    informants: dict[int, InformantProfile] = field(default_factory=dict)
+    ledger: list[tuple[int, int, str, int | None, datetime]] = field(default_factory=list)
+    reports: dict[int, Report] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    subscriptions: set[tuple[int, int]] = field(default_factory=set)
+    audit: list[AuditEvent] = field(default_factory=list)
+    outbox: dict[int, _Queued] = field(default_factory=dict)
+    conversations: dict[tuple[str, str], ConversationState] = field(default_factory=dict)
+    updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    invites: dict[str, Invite] = field(default_factory=dict)
+    escalations: dict[tuple[int, str, int], datetime] = field(default_factory=dict)
+
+    def next_id(self, table: str) -> int:
+        self.last_ids[table] = self.last_ids.get(table, 0) + 1
+        return self.last_ids[table]
+
+
+@dataclass
+class FakeStore:
+    """The committed state, shared by every unit created on it."""
+
+    data: FakeData = field(default_factory=FakeData)
+
+
+class _FakeRepo:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def d(self) -> FakeData:
+        return self._uow.work
+
+
+class FakeRegionRepository(_FakeRepo, ports.BaseRegionRepository):
+    async def replace_map(self, units: list[MapUnit], *, replace: bool) -> int:
+        self.d.map_version += 1
+        version = self.d.map_version
+        by_code = {n.code: n for n in self.d.regions.values()}
+        for unit in sorted(units, key=lambda u: u.level.depth):
+            parent = by_code.get(unit.parent_code) if unit.parent_code else None
+            if unit.parent_code and parent is None:
+                raise ValueError(f"unit {unit.code}: parent {unit.parent_code} is unknown")
+            old = by_code.get(unit.code)
+            node = RegionNode(
+                id=old.id if old else self.d.next_id("regions"),
+                code=unit.code,
+                name=unit.name,
+                level=unit.level,
+                parent_id=parent.id if parent else None,
+                map_version=version,
+            )
+            by_code[unit.code] = self.d.regions[node.id] = node
+            self.d.units[node.id] = copy.deepcopy(unit)
+            self.d.active.add(node.id)
+        if replace:
+            keep = {u.code for u in units}
+            self.d.active -= {n.id for n in self.d.regions.values() if n.code not in keep}
+        return version
+
+    async def load_units(self) -> tuple[int, list[MapUnit]]:
+        units = [copy.deepcopy(self.d.units[i]) for i in sorted(self.d.active)]
+        return self.d.map_version, sorted(units, key=lambda u: u.level.depth)
+
+    async def map_version(self) -> int:
+        return self.d.map_version
+
+    async def get(self, code: str) -> RegionNode | None:
+        return next((n for n in self.d.regions.values() if n.code == code), None)
+
+    async def get_by_id(self, region_id: int) -> RegionNode | None:
+        return self.d.regions.get(region_id)
+
+    async def ancestors(self, region_id: int) -> list[RegionNode]:
+        chain: list[RegionNode] = []
+        node = self.d.regions.get(region_id)
+        while node is not None and len(chain) <= len(Level):
+            chain.append(node)
+            node = self.d.regions.get(node.parent_id) if node.parent_id else None
+        return chain
+
+    async def children(self, region_id: int) -> list[RegionNode]:
+        found = [
+            n for n in self.d.regions.values() if n.parent_id == region_id and n.id in self.d.active
+        ]
+        return sorted(found, key=lambda n: n.code)
+
+
+class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
+    async def get_or_create(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> Account:
+        found = await self.find(platform, platform_user_id)
+        if found is None:
+            found = Account(
+                id=self.d.next_id("accounts"),
+                platform=platform,
+                platform_user_id=platform_user_id,
+                chat_id=chat_id,
+                display_name=display_name,
+                locale=locale,
+            )
+        found = replace(found, chat_id=chat_id, display_name=display_name)
+        self.d.accounts[found.id] = found
+        return found
+
+    async def get(self, account_id: int) -> Account | None:
+        return self.d.accounts.get(account_id)
+
+    async def find(self, platform: str, platform_user_id: str) -> Account | None:
+        return next(
+            (
+                a
+                for a in self.d.accounts.values()
+                if (a.platform, a.platform_user_id) == (platform, platform_user_id)
+            ),
+            None,
+        )
+
+    def _change(self, account_id: int, **changes: object) -> None:
+        if account_id not in self.d.accounts:
+            raise ports.NotFound(f"account {account_id}")
+        self.d.accounts[account_id] = replace(self.d.accounts[account_id], **changes)  # type: ignore[arg-type]
+
+    async def set_locale(self, account_id: int, locale: str) -> None:
+        self._change(account_id, locale=locale)
+
+    async def record_consent(self, account_id: int, version: str, at: datetime) -> None:
+        self._change(account_id, consent=Consent(version=version, given_at=at))
+
+    async def set_phone(self, account_id: int, phone: str | None) -> None:
+        self._change(account_id, phone=phone)
+
+    async def set_on_duty(self, account_id: int, on_duty: bool) -> None:
+        self._change(account_id, on_duty=on_duty)
+
+    async def delete_personal_data(self, account_id: int) -> None:
+        account = self.d.accounts.get(account_id)
+        if account is None:
+            raise ports.NotFound(f"account {account_id}")
+        self.d.conversations.pop((account.platform, account.platform_user_id), None)
+        self.d.informants.pop(account_id, None)
+        self.d.subscriptions = {s for s in self.d.subscriptions if s[1] != account_id}
+        self.d.grants = {k: g for k, g in self.d.grants.items() if g.account_id != account_id}
+        self._change(
+            account_id,
+            platform_user_id=f"deleted:{account_id}",
+            chat_id="",
+            display_name="",
+            phone=None,
+            consent=None,
+            on_duty=False,
+        )
+
+
+class FakeRoleRepository(_FakeRepo, ports.BaseRoleRepository):
+    async def grant(self, account_id: int, role: RoleName, region_id: int) -> RoleGrant:
+        for g in self.d.grants.values():
+            if (g.account_id, g.role, g.region_id) == (account_id, role, region_id):
+                return g
+        grant = RoleGrant(
+            id=self.d.next_id("grants"),
+            account_id=account_id,
+            role=role,
+            region_id=region_id,
+            region_code=self.d.regions[region_id].code,
+        )
+        self.d.grants[grant.id] = grant
+        return grant
+
+    async def revoke(self, account_id: int, role: RoleName, region_id: int) -> bool:
+        for key, g in list(self.d.grants.items()):
+            if (g.account_id, g.role, g.region_id) == (account_id, role, region_id):
+                del self.d.grants[key]
+                return True
+        return False
+
+    async def for_account(self, account_id: int) -> list[RoleGrant]:
+        return [g for _, g in sorted(self.d.grants.items()) if g.account_id == account_id]
+
+    async def holders(self, role: RoleName, region_ids: Collection[int]) -> list[Account]:
+        ids = {
+            g.account_id
+            for g in self.d.grants.values()
+            if g.role is role and g.region_id in set(region_ids)
+        }
+        return [self.d.accounts[i] for i in sorted(ids)]
+
+    async def list_all(self) -> list[RoleGrant]:
+        return [g for _, g in sorted(self.d.grants.items())]
+
+
+class FakeInformantRepository(_FakeRepo, ports.BaseInformantRepository):
+    async def upsert(self, profile: InformantProfile) -> InformantProfile:
+        old = self.d.informants.get(profile.account_id)
+        stored = replace(profile, points=old.points if old else 0)
+        self.d.informants[profile.account_id] = stored
+        return stored
+
+    async def get(self, account_id: int) -> InformantProfile | None:
+        return self.d.informants.get(account_id)
+
+    async def list(self, status: InformantStatus | None = None) -> builtins.list[InformantProfile]:
+        found = [p for p in self.d.informants.values() if status is None or p.status is status]
+        return sorted(found, key=lambda p: (p.created_at, p.account_id))
+
+    def _profile(self, account_id: int) -> InformantProfile:
+        if account_id not in self.d.informants:
+            raise ports.NotFound(f"informant {account_id}")
+        return self.d.informants[account_id]
+
+    async def decide(
+        self, account_id: int, status: InformantStatus, *, by: int, at: datetime
+    ) -> InformantProfile:
+        decided = replace(self._profile(account_id), status=status, decided_by=by, decided_at=at)
+        self.d.informants[account_id] = decided
+        return decided
+
+    async def add_points(
+        self,
+        account_id: int,
+        points: int,
+        *,
+        reason: str,
+        report_id: int | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        profile = self._profile(account_id)
+        self.d.ledger.append((account_id, points, reason, report_id, at or datetime.now(UTC)))
+        self.d.informants[account_id] = replace(profile, points=profile.points + points)
+        return profile.points + points
+
+    async def awards(self, account_id: int, *, limit: int = 10) -> builtins.list[ports.PointsAward]:
+        mine = [
+            (at, i, p, r, rep)
+            for i, (a, p, r, rep, at) in enumerate(self.d.ledger)
+            if a == account_id
+        ]
+        return [
+            ports.PointsAward(points=p, reason=r, report_id=rep, at=at)
+            for at, _, p, r, rep in sorted(mine, reverse=True)[:limit]
+        ]
+
+
+class FakeReportRepository(_FakeRepo, ports.BaseReportRepository):
+    async def add(
+        self,
+        *,
+        reporter_id: int,
+        category_code: str,
+        location: GeoPoint,
+        grid_id: int | None,
+        note: str,
+        status: ReportStatus,
+        created_at: datetime,
+        ack_due_at: datetime | None = None,
+        resolve_due_at: datetime | None = None,
+        photos: tuple[ReportPhoto, ...] = (),
+    ) -> Report:
+        day = created_at.strftime("%y%m%d")
+        self.d.counters[day] = self.d.counters.get(day, 0) + 1
+        report = Report(
+            id=self.d.next_id("reports"),
+            number=f"{day}-{self.d.counters[day]:04d}",
+            reporter_id=reporter_id,
+            category_code=category_code,
+            status=status,
+            location=location,
+            grid_id=grid_id,
+            note=note,
+            created_at=created_at,
+            updated_at=created_at,
+            ack_due_at=ack_due_at,
+            resolve_due_at=resolve_due_at,
+            photos=photos,
+        )
+        self.d.reports[report.id] = report
+        return report
+
+    async def get(self, report_id: int) -> Report | None:
+        return self.d.reports.get(report_id)
+
+    async def by_number(self, number: str) -> Report | None:
+        return next((r for r in self.d.reports.values() if r.number == number), None)
+
+    async def for_reporter(self, account_id: int) -> list[Report]:
+        mine = [r for r in self.d.reports.values() if r.reporter_id == account_id]
+        return sorted(mine, key=lambda r: (r.created_at, r.id), reverse=True)
+
+    async def open_for_grids(self, grid_ids: Collection[int]) -> list[Report]:
+        found = [
+            r
+            for r in self.d.reports.values()
+            if r.grid_id in set(grid_ids) and r.status in OPEN_STATUSES
+        ]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
+    async def near(
+        self,
+        lat: float,
+        lon: float,
+        radius_m: float,
+        *,
+        since: datetime,
+        category: str | None = None,
+        open_only: bool = True,
+    ) -> list[Report]:
+        measured = [
+            (geodesic((lat, lon), (r.location.lat, r.location.lon)).meters, r.id, r)
+            for r in self.d.reports.values()
+            if r.created_at >= since
+            and (category is None or r.category_code == category)
+            and (not open_only or r.status in OPEN_STATUSES)
+        ]
+        return [r for m, _, r in sorted(measured, key=lambda x: x[:2]) if m <= radius_m]
+
+    async def by_phash(self, phash: str, since: datetime) -> list[Report]:
+        return [
+            r
+            for _, r in sorted(self.d.reports.items())
+            if r.created_at >= since and any(p.phash == phash for p in r.photos)
+        ]
+
+    async def save(self, report: Report, expected_version: int) -> Report:
+        stored = self.d.reports.get(report.id)
+        if stored is None or stored.version != expected_version:
+            raise ports.ConcurrentUpdate(f"report {report.number} moved past {expected_version}")
+        saved = replace(
+            report, number=stored.number, photos=stored.photos, version=expected_version + 1
+        )
+        self.d.reports[report.id] = saved
+        return saved
+
+    async def add_photo(self, report_id: int, photo: ReportPhoto) -> None:
+        stored = self.d.reports[report_id]
+        self.d.reports[report_id] = replace(stored, photos=(*stored.photos, photo))
+
+    async def subscribe(self, report_id: int, account_id: int) -> None:
+        self.d.subscriptions.add((report_id, account_id))
+
+    async def subscribers(self, report_id: int) -> list[Account]:
+        ids = sorted(a for r, a in self.d.subscriptions if r == report_id)
+        return [self.d.accounts[i] for i in ids]
+
+
+class FakeAuditRepository(_FakeRepo, ports.BaseAuditRepository):
+    async def append(self, event: AuditEvent) -> AuditEvent:
+        seq = 1 + max((e.seq for e in self.d.audit if e.report_id == event.report_id), default=0)
+        stored = replace(event, seq=seq, data=copy.deepcopy(event.data))
+        self.d.audit.append(stored)
+        return stored
+
+    async def history(self, report_id: int) -> list[AuditEvent]:
+        return sorted((e for e in self.d.audit if e.report_id == report_id), key=lambda e: e.seq)
+
+
+class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
+    async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int:
+        row_id = self.d.next_id("outbox")
+        # Through the dict form, as the SQL outbox does: a non-JSON payload fails here too.
+        message = Outgoing.from_dict(copy.deepcopy(outgoing.to_dict()))
+        self.d.outbox[row_id] = _Queued(
+            id=row_id, message=message, created_at=datetime.now(UTC), next_attempt_at=not_before
+        )
+        return row_id
+
+    async def claim(
+        self, limit: int, now: datetime, *, lease: timedelta = timedelta(seconds=60)
+    ) -> list[ports.OutboxRow]:
+        first_of_chat: dict[tuple[str, str], _Queued] = {}
+        for row in sorted(self.d.outbox.values(), key=lambda q: q.id):
+            if row.state == "pending":
+                first_of_chat.setdefault((row.message.platform, row.message.chat_id), row)
+        due = [
+            q
+            for q in sorted(first_of_chat.values(), key=lambda q: q.id)
+            if (q.next_attempt_at is None or q.next_attempt_at <= now)
+            and (q.locked_until is None or q.locked_until <= now)
+        ][:limit]
+        for q in due:
+            q.locked_until = now + lease
+        return [
+            ports.OutboxRow(
+                id=q.id, message=q.message, attempts=q.attempts, created_at=q.created_at
+            )
+            for q in due
+        ]
+
+    def _row(self, row_id: int) -> _Queued:
+        if row_id not in self.d.outbox:
+            raise ports.NotFound(f"outbox row {row_id}")
+        return self.d.outbox[row_id]
+
+    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
+        row = self._row(row_id)
+        row.state, row.platform_message_id, row.locked_until = "sent", platform_message_id, None
+
+    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+        row = self._row(row_id)
+        row.attempts += 1
+        row.next_attempt_at, row.last_error, row.locked_until = at, error, None
+
+    async def give_up(self, row_id: int, error: str) -> None:
+        row = self._row(row_id)
+        row.attempts += 1
+        row.state, row.last_error, row.locked_until = "failed", error, None
+
+    async def pending_count(self) -> int:
+        return sum(1 for q in self.d.outbox.values() if q.state == "pending")
+
+    def sent(self) -> list[Outgoing]:
+        """Test helper: messages queued so far, in order, whatever their state."""
+        return [q.message for _, q in sorted(self.d.outbox.items())]
+
+
+class FakeConversationRepository(_FakeRepo, ports.BaseConversationRepository):
+    async def load(self, platform: str, user_id: str) -> ConversationState:
+        return copy.deepcopy(self.d.conversations.get((platform, user_id), ConversationState()))
+
+    async def save(self, platform: str, user_id: str, state: ConversationState) -> None:
+        self.d.conversations[(platform, user_id)] = copy.deepcopy(state)
+
+
+class FakeUpdateRepository(_FakeRepo, ports.BaseUpdateRepository):
+    async def seen(self, platform: str, update_id: str) -> bool:
+        return (platform, update_id) in self.d.updates
+
+    async def mark(self, platform: str, update_id: str, at: datetime | None = None) -> None:
+        if (platform, update_id) in self.d.updates:
+            raise ports.DuplicateUpdate(f"{platform} update {update_id}")
+        self.d.updates[(platform, update_id)] = at or datetime.now(UTC)
+
+    async def forget_before(self, at: datetime) -> int:
+        old = [k for k, when in self.d.updates.items() if when < at]
+        for key in old:
+            del self.d.updates[key]
+        return len(old)
+
+
+class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):
+    async def create(
+        self,
+        *,
+        token: str,
+        role: RoleName,
+        region_id: int,
+        expires_at: datetime,
+        created_by: int | None = None,
+    ) -> Invite:
+        if token in self.d.invites:
+            raise ValueError(f"invite token {token} exists")
+        invite = Invite(
+            token=token,
+            role=role,
+            region_id=region_id,
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+        self.d.invites[token] = invite
+        return invite
+
+    async def redeem(self, token: str, account_id: int, now: datetime) -> Invite:
+        invite = self.d.invites.get(token)
+        if invite is None:
+            raise ports.InviteRefused(ports.InviteProblem.UNKNOWN)
+        if invite.used_at is not None:
+            raise ports.InviteRefused(ports.InviteProblem.USED)
+        if invite.expires_at <= now:
+            raise ports.InviteRefused(ports.InviteProblem.EXPIRED)
+        used = replace(invite, used_by=account_id, used_at=now)
+        self.d.invites[token] = used
+        return used
+
+
+class FakeEscalationRepository(_FakeRepo, ports.BaseEscalationRepository):
+    async def record(self, report_id: int, kind: EscalationKind, level: int, at: datetime) -> bool:
+        key = (report_id, kind.value, level)
+        if key in self.d.escalations:
+            return False
+        self.d.escalations[key] = at
+        return True
+
+    async def done(self, report_id: int, kind: EscalationKind) -> set[int]:
+        return {lv for r, k, lv in self.d.escalations if r == report_id and k == kind.value}
+
+    async def due_for_ack(self, now: datetime, *, limit: int = 100) -> list[Report]:
+        due = [
+            r
+            for r in self.d.reports.values()
+            if r.status is ReportStatus.DISPATCHED and r.ack_due_at and r.ack_due_at <= now
+        ]
+        return sorted(due, key=lambda r: (r.ack_due_at, r.id))[:limit]
+
+    async def due_for_resolve(self, now: datetime, *, limit: int = 100) -> list[Report]:
+        unresolved = {ReportStatus.DISPATCHED, ReportStatus.ACCEPTED}
+        due = [
+            r
+            for r in self.d.reports.values()
+            if r.status in unresolved and r.resolve_due_at and r.resolve_due_at <= now
+        ]
+        return sorted(due, key=lambda r: (r.resolve_due_at, r.id))[:limit]
+
+
+class FakeUnitOfWork(ports.BaseUnitOfWork):
+    """Each ``async with`` works on a private copy of the store; commit publishes it."""
+
+    def __init__(self, *, store: FakeStore | None = None) -> None:
+        self.store = store or FakeStore()
+        self.work = self.store.data
+        self.commits = 0
+        self.regions = FakeRegionRepository(self)
+        self.accounts = FakeAccountRepository(self)
+        self.roles = FakeRoleRepository(self)
+        self.informants = FakeInformantRepository(self)
+        self.reports = FakeReportRepository(self)
+        self.audit = FakeAuditRepository(self)
+        self.outbox: FakeOutboxRepository = FakeOutboxRepository(self)
+        self.conversations = FakeConversationRepository(self)
+        self.updates = FakeUpdateRepository(self)
+        self.invites = FakeInviteRepository(self)
+        self.escalations = FakeEscalationRepository(self)
+
+    async def _begin(self) -> None:
+        self.work = copy.deepcopy(self.store.data)
+
+    async def _end(self) -> None:
+        # Outside a unit, reads see the committed state (handy for assertions).
+        self.work = self.store.data
+
+    async def commit(self) -> None:
+        self.store.data = copy.deepcopy(self.work)
+        self.commits += 1
+
+    async def rollback(self) -> None:
+        self.work = copy.deepcopy(self.store.data)

@@ -1,0 +1,45 @@
+"""``gridsnap db upgrade`` as an operator runs it: the installed command, in a new process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from storage import migrate
+
+GRIDSNAP = Path(sys.executable).parent / "gridsnap"
+
+
+def _gridsnap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(GRIDSNAP), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+async def test_db_upgrade_brings_the_configured_database_to_the_newest_revision(
+    database_url: str,
+) -> None:
+    done = _gridsnap("db", "upgrade", env={"GRIDSNAP_DATABASE_URL": database_url})
+    assert done.returncode == 0, done.stderr
+    assert f"database at revision {migrate.head()}" in done.stdout
+    assert await migrate.current(database_url) == migrate.head()
+
+
+def test_db_upgrade_creates_the_sqlite_file_and_its_directory(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "gridsnap.db"
+    done = _gridsnap("db", "upgrade", "--url", f"sqlite:///{path}")
+    assert done.returncode == 0, done.stderr
+    assert path.is_file()
+
+
+def test_a_db_command_with_a_bad_setting_names_the_variable_and_exits_2() -> None:
+    done = _gridsnap("db", "current", env={"GRIDSNAP_TIMEZONE": "Mars/Olympus"})
+    assert done.returncode == 2
+    assert "GRIDSNAP_TIMEZONE" in done.stderr

@@ -1,0 +1,785 @@
+"""What every implementation of the storage port must do, whatever stores the data.
+
+Each ``*Contract`` class needs a ``make_uow`` fixture (a factory of units of work on one
+store). ``tests/integration/test_storage.py`` runs them on SQLite and PostgreSQL,
+``tests/unit/test_fakes.py`` on ``tests.fakes.FakeUnitOfWork``. Units are never nested:
+on SQLite a second open writer would wait for the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.chat import Location, Outgoing, OutKind, inline
+from bot.domain.model import (
+    Account,
+    AuditEvent,
+    ConversationState,
+    EscalationKind,
+    GeoPoint,
+    InformantProfile,
+    InformantStatus,
+    Level,
+    MapUnit,
+    RegionNode,
+    Report,
+    ReportPhoto,
+    ReportStatus,
+    RoleName,
+)
+from bot.services.ports import (
+    BaseUnitOfWork,
+    ConcurrentUpdate,
+    DuplicateUpdate,
+    InviteProblem,
+    InviteRefused,
+    NotFound,
+)
+
+MakeUow = Callable[[], BaseUnitOfWork]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 26, 9, 30, tzinfo=SHANGHAI)
+# A point in Qinhuangdao's Haigang district; offsets below are in degrees of latitude.
+LAT, LON = 39.9354, 119.6005
+M = 1 / 111_000  # about one metre of latitude
+
+
+def square(lon: float, lat: float, size: float = 0.01) -> dict[str, Any]:
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def unit(code: str, level: Level, parent: str | None, name: str = "") -> MapUnit:
+    return MapUnit(
+        code=code, name=name or code, level=level, parent_code=parent, geometry=square(LON, LAT)
+    )
+
+
+CITY_MAP = [
+    # Children listed before parents on purpose: import order must not matter.
+    unit("G2", Level.GRID, "C1", "第二网格"),
+    unit("G1", Level.GRID, "C1", "第一网格"),
+    unit("C1", Level.COMMUNITY, "S1", "西港社区"),
+    unit("S1", Level.STREET, "D1", "西港镇街道"),
+    unit("D1", Level.DISTRICT, "QHD", "海港区"),
+    unit("QHD", Level.CITY, None, "秦皇岛市"),
+]
+
+
+async def seed_map(make_uow: MakeUow) -> dict[str, RegionNode]:
+    uow = make_uow()
+    async with uow:
+        await uow.regions.replace_map(CITY_MAP, replace=True)
+        nodes = {u.code: await uow.regions.get(u.code) for u in CITY_MAP}
+        await uow.commit()
+    return {code: node for code, node in nodes.items() if node is not None}
+
+
+async def seed_account(make_uow: MakeUow, user: str = "u1", locale: str = "zh_CN") -> Account:
+    uow = make_uow()
+    async with uow:
+        account = await uow.accounts.get_or_create(
+            platform="telegram",
+            platform_user_id=user,
+            chat_id=f"chat-{user}",
+            display_name=f"Rider {user}",
+            locale=locale,
+        )
+        await uow.commit()
+    return account
+
+
+async def seed_report(make_uow: MakeUow, reporter: Account, **overrides: Any) -> Report:
+    fields: dict[str, Any] = {
+        "reporter_id": reporter.id,
+        "category_code": "0102",
+        "location": GeoPoint(lat=LAT, lon=LON),
+        "grid_id": None,
+        "note": "井盖缺失",
+        "status": ReportStatus.SUBMITTED,
+        "created_at": T0,
+    }
+    fields.update(overrides)
+    uow = make_uow()
+    async with uow:
+        report = await uow.reports.add(**fields)
+        await uow.commit()
+    return report
+
+
+def message(chat: str, text: str = "hi") -> Outgoing:
+    return Outgoing(platform="telegram", chat_id=chat, text=text)
+
+
+class UnitOfWorkContract:
+    async def test_work_not_committed_is_discarded(self, make_uow: MakeUow) -> None:
+        uow = make_uow()
+        async with uow:
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"))
+        async with uow:
+            assert (await uow.conversations.load("telegram", "u1")).flow is None
+
+    async def test_committed_work_is_seen_by_another_unit(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"))
+            await uow.commit()
+        async with make_uow() as other:
+            assert (await other.conversations.load("telegram", "u1")).flow == "report"
+
+    async def test_an_error_inside_the_unit_rolls_it_back(self, make_uow: MakeUow) -> None:
+        with pytest.raises(RuntimeError):
+            async with make_uow() as uow:
+                await uow.updates.mark("telegram", "1")
+                raise RuntimeError("handler crashed")
+        async with make_uow() as uow:
+            assert not await uow.updates.seen("telegram", "1")
+
+
+class RegionsContract:
+    async def test_an_empty_database_is_at_map_version_zero(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            assert await uow.regions.map_version() == 0
+            assert await uow.regions.load_units() == (0, [])
+
+    async def test_an_imported_map_loads_back_parents_first_with_geometry(
+        self, make_uow: MakeUow
+    ) -> None:
+        await seed_map(make_uow)
+        async with make_uow() as uow:
+            version, units = await uow.regions.load_units()
+        assert version == 1
+        assert [u.level for u in units][:2] == [Level.CITY, Level.DISTRICT]
+        assert {u.code: u for u in units}["G1"] == CITY_MAP[1]
+
+    async def test_ancestors_run_from_the_node_itself_up_to_the_city(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        async with make_uow() as uow:
+            chain = await uow.regions.ancestors(nodes["G1"].id)
+        assert [n.code for n in chain] == ["G1", "C1", "S1", "D1", "QHD"]
+
+    async def test_children_are_the_direct_subunits_by_code(self, make_uow: MakeUow) -> None:
+        nodes = await seed_map(make_uow)
+        async with make_uow() as uow:
+            assert [n.code for n in await uow.regions.children(nodes["C1"].id)] == ["G1", "G2"]
+            assert await uow.regions.children(nodes["G1"].id) == []
+
+    async def test_reimport_keeps_ids_and_retires_units_missing_from_a_replacing_map(
+        self, make_uow: MakeUow
+    ) -> None:
+        first = await seed_map(make_uow)
+        without_g2 = [u for u in CITY_MAP if u.code != "G2"]
+        async with make_uow() as uow:
+            version = await uow.regions.replace_map(without_g2, replace=True)
+            await uow.commit()
+        async with make_uow() as uow:
+            again = await uow.regions.get("G1")
+            _, units = await uow.regions.load_units()
+            children = await uow.regions.children(first["C1"].id)
+        assert version == 2
+        assert again is not None and again.id == first["G1"].id and again.map_version == 2
+        assert "G2" not in {u.code for u in units}
+        assert [n.code for n in children] == ["G1"]
+
+    async def test_a_merging_import_keeps_units_it_does_not_mention(
+        self, make_uow: MakeUow
+    ) -> None:
+        await seed_map(make_uow)
+        async with make_uow() as uow:
+            await uow.regions.replace_map([unit("G3", Level.GRID, "C1")], replace=False)
+            await uow.commit()
+        async with make_uow() as uow:
+            _, units = await uow.regions.load_units()
+        assert {"G1", "G2", "G3"} <= {u.code for u in units}
+
+    async def test_parents_load_before_children_even_when_a_grid_moves_to_a_new_community(
+        self, make_uow: MakeUow
+    ) -> None:
+        await seed_map(make_uow)
+        moved = [unit("C2", Level.COMMUNITY, "S1"), unit("G1", Level.GRID, "C2")]
+        async with make_uow() as uow:
+            await uow.regions.replace_map(moved, replace=False)
+            await uow.commit()
+        async with make_uow() as uow:
+            _, units = await uow.regions.load_units()
+        order = [u.code for u in units]
+        assert order.index("C2") < order.index("G1")
+        assert {u.code: u.parent_code for u in units}["G1"] == "C2"
+
+    async def test_a_unit_with_an_unknown_parent_is_refused(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            with pytest.raises(ValueError, match="NOPE"):
+                await uow.regions.replace_map([unit("G9", Level.GRID, "NOPE")], replace=True)
+
+
+class AccountsContract:
+    async def test_get_or_create_refreshes_chat_and_name_but_keeps_the_chosen_locale(
+        self, make_uow: MakeUow
+    ) -> None:
+        first = await seed_account(make_uow, "u1", locale="zh_CN")
+        async with make_uow() as uow:
+            await uow.accounts.set_locale(first.id, "en")
+            again = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id="u1",
+                chat_id="new-chat",
+                display_name="New name",
+                locale="zh_CN",
+            )
+            await uow.commit()
+        assert again.id == first.id
+        assert (again.chat_id, again.display_name, again.locale) == ("new-chat", "New name", "en")
+
+    async def test_the_same_user_id_on_another_platform_is_another_account(
+        self, make_uow: MakeUow
+    ) -> None:
+        tg = await seed_account(make_uow, "42")
+        async with make_uow() as uow:
+            wx = await uow.accounts.get_or_create(
+                platform="wechat",
+                platform_user_id="42",
+                chat_id="42",
+                display_name="",
+                locale="zh_CN",
+            )
+        assert wx.id != tg.id
+
+    async def test_consent_phone_and_duty_are_stored(self, make_uow: MakeUow) -> None:
+        account = await seed_account(make_uow)
+        async with make_uow() as uow:
+            await uow.accounts.record_consent(account.id, "2026-1", T0)
+            await uow.accounts.set_phone(account.id, "+8613800000000")
+            await uow.accounts.set_on_duty(account.id, False)
+            await uow.commit()
+        async with make_uow() as uow:
+            stored = await uow.accounts.find("telegram", "u1")
+        assert stored is not None and stored.consent is not None
+        assert (stored.consent.version, stored.consent.given_at) == ("2026-1", T0)
+        assert (stored.phone, stored.on_duty) == ("+8613800000000", False)
+
+    async def test_changing_an_unknown_account_raises_not_found(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            with pytest.raises(NotFound):
+                await uow.accounts.set_locale(999, "en")
+
+    async def test_deleting_personal_data_forgets_who_the_person_was(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        account = await seed_account(make_uow)
+        report = await seed_report(make_uow, account)
+        async with make_uow() as uow:
+            await uow.accounts.record_consent(account.id, "2026-1", T0)
+            await uow.informants.upsert(profile(account.id))
+            await uow.roles.grant(account.id, RoleName.INFORMANT, nodes["G1"].id)
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"))
+            await uow.reports.subscribe(report.id, account.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.accounts.delete_personal_data(account.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            erased = await uow.accounts.get(account.id)
+            assert erased is not None
+            assert (erased.display_name, erased.phone, erased.consent) == ("", None, None)
+            assert await uow.accounts.find("telegram", "u1") is None
+            assert await uow.informants.get(account.id) is None
+            assert await uow.roles.for_account(account.id) == []
+            assert (await uow.conversations.load("telegram", "u1")).flow is None
+            assert await uow.reports.subscribers(report.id) == []
+            assert await uow.reports.get(report.id) is not None  # the city's case record stays
+        assert (await seed_account(make_uow)).id != account.id
+
+
+def profile(account_id: int, **overrides: Any) -> InformantProfile:
+    fields: dict[str, Any] = {
+        "account_id": account_id,
+        "real_name": "张三",
+        "phone": "13800000000",
+        "company": "美团",
+        "status": InformantStatus.PENDING,
+        "home_region_id": None,
+        "created_at": T0,
+    }
+    fields.update(overrides)
+    return InformantProfile(**fields)
+
+
+class RolesContract:
+    async def test_granting_twice_keeps_one_grant_named_by_region_code(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        account = await seed_account(make_uow)
+        async with make_uow() as uow:
+            first = await uow.roles.grant(account.id, RoleName.GRID_WORKER, nodes["G1"].id)
+            second = await uow.roles.grant(account.id, RoleName.GRID_WORKER, nodes["G1"].id)
+            await uow.commit()
+        async with make_uow() as uow:
+            grants = await uow.roles.for_account(account.id)
+        assert first == second
+        assert [(g.role, g.region_code) for g in grants] == [(RoleName.GRID_WORKER, "G1")]
+
+    async def test_holders_are_found_on_any_of_the_given_nodes_once_each(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        a, b, c = [await seed_account(make_uow, u) for u in ("a", "b", "c")]
+        async with make_uow() as uow:
+            await uow.roles.grant(a.id, RoleName.GRID_WORKER, nodes["G1"].id)
+            await uow.roles.grant(b.id, RoleName.GRID_WORKER, nodes["G2"].id)
+            await uow.roles.grant(c.id, RoleName.GRID_LEADER, nodes["G1"].id)
+            await uow.roles.grant(a.id, RoleName.GRID_WORKER, nodes["C1"].id)
+            await uow.commit()
+        async with make_uow() as uow:
+            workers = await uow.roles.holders(
+                RoleName.GRID_WORKER, [nodes["G1"].id, nodes["C1"].id]
+            )
+        assert [w.platform_user_id for w in workers] == ["a"]
+
+    async def test_revoking_removes_only_that_grant(self, make_uow: MakeUow) -> None:
+        nodes = await seed_map(make_uow)
+        account = await seed_account(make_uow)
+        async with make_uow() as uow:
+            await uow.roles.grant(account.id, RoleName.GRID_WORKER, nodes["G1"].id)
+            await uow.roles.grant(account.id, RoleName.GRID_WORKER, nodes["G2"].id)
+            assert await uow.roles.revoke(account.id, RoleName.GRID_WORKER, nodes["G1"].id)
+            assert not await uow.roles.revoke(account.id, RoleName.GRID_WORKER, nodes["G1"].id)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [g.region_code for g in await uow.roles.list_all()] == ["G2"]
+
+
+class InformantsContract:
+    async def test_applications_are_listed_oldest_first_and_filtered_by_status(
+        self, make_uow: MakeUow
+    ) -> None:
+        a, b = await seed_account(make_uow, "a"), await seed_account(make_uow, "b")
+        async with make_uow() as uow:
+            await uow.informants.upsert(profile(b.id, created_at=T0 + timedelta(minutes=1)))
+            await uow.informants.upsert(profile(a.id))
+            await uow.informants.decide(b.id, InformantStatus.APPROVED, by=a.id, at=T0)
+            await uow.commit()
+        async with make_uow() as uow:
+            everyone = await uow.informants.list()
+            pending = await uow.informants.list(InformantStatus.PENDING)
+            decided = await uow.informants.get(b.id)
+        assert [p.account_id for p in everyone] == [a.id, b.id]
+        assert [p.account_id for p in pending] == [a.id]
+        assert decided is not None
+        assert (decided.status, decided.decided_by, decided.decided_at) == (
+            InformantStatus.APPROVED,
+            a.id,
+            T0,
+        )
+
+    async def test_points_add_up_and_survive_a_profile_update(self, make_uow: MakeUow) -> None:
+        a = await seed_account(make_uow)
+        async with make_uow() as uow:
+            await uow.informants.upsert(profile(a.id))
+            assert await uow.informants.add_points(a.id, 10, reason="report_confirmed") == 10
+            assert await uow.informants.add_points(a.id, -3, reason="duplicate") == 7
+            await uow.informants.upsert(profile(a.id, company="饿了么"))
+            await uow.commit()
+        async with make_uow() as uow:
+            stored = await uow.informants.get(a.id)
+        assert stored is not None and (stored.points, stored.company) == (7, "饿了么")
+
+    async def test_deciding_on_someone_who_never_applied_raises_not_found(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            with pytest.raises(NotFound):
+                await uow.informants.decide(5, InformantStatus.APPROVED, by=1, at=T0)
+
+
+class ReportsContract:
+    async def test_numbers_count_up_within_a_day_and_restart_the_next(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        first = await seed_report(make_uow, rider)
+        second = await seed_report(make_uow, rider)
+        tomorrow = await seed_report(make_uow, rider, created_at=T0 + timedelta(days=1))
+        assert [first.number, second.number, tomorrow.number] == [
+            "261126-0001",
+            "261126-0002",
+            "261127-0001",
+        ]
+
+    async def test_a_report_reads_back_as_stored_with_photos_and_aware_times(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        photo = ReportPhoto(sha256="a" * 64, phash="f0f0f0f0f0f0f0f0", width=800, height=600)
+        stored = await seed_report(
+            make_uow, rider, photos=(photo,), ack_due_at=T0 + timedelta(hours=1)
+        )
+        async with make_uow() as uow:
+            by_id = await uow.reports.get(stored.id)
+            by_number = await uow.reports.by_number(stored.number)
+        assert by_id == by_number == stored
+        assert stored.photos == (photo,) and stored.version == 0
+        assert stored.created_at == T0 and stored.created_at.utcoffset() is not None
+
+    async def test_saving_with_the_read_version_bumps_it(self, make_uow: MakeUow) -> None:
+        rider = await seed_account(make_uow)
+        report = await seed_report(make_uow, rider)
+        async with make_uow() as uow:
+            accepted = await uow.reports.save(_moved(report, ReportStatus.ACCEPTED), report.version)
+            await uow.commit()
+        async with make_uow() as uow:
+            stored = await uow.reports.get(report.id)
+        assert accepted.version == 1 and stored == accepted
+        assert stored.status is ReportStatus.ACCEPTED
+
+    async def test_saving_with_a_stale_version_raises_and_changes_nothing(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        report = await seed_report(make_uow, rider)
+        async with make_uow() as uow:
+            await uow.reports.save(_moved(report, ReportStatus.ACCEPTED), 0)
+            await uow.commit()
+        async with make_uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.reports.save(_moved(report, ReportStatus.REJECTED), 0)
+        async with make_uow() as uow:
+            stored = await uow.reports.get(report.id)
+        assert stored is not None and stored.status is ReportStatus.ACCEPTED
+
+    async def test_a_reporter_sees_their_reports_newest_first(self, make_uow: MakeUow) -> None:
+        a, b = await seed_account(make_uow, "a"), await seed_account(make_uow, "b")
+        old = await seed_report(make_uow, a)
+        new = await seed_report(make_uow, a, created_at=T0 + timedelta(hours=1))
+        await seed_report(make_uow, b)
+        async with make_uow() as uow:
+            assert [r.id for r in await uow.reports.for_reporter(a.id)] == [new.id, old.id]
+
+    async def test_open_reports_of_the_given_grids_only(self, make_uow: MakeUow) -> None:
+        nodes = await seed_map(make_uow)
+        rider = await seed_account(make_uow)
+        g1 = await seed_report(make_uow, rider, grid_id=nodes["G1"].id)
+        await seed_report(make_uow, rider, grid_id=nodes["G2"].id)
+        await seed_report(make_uow, rider, grid_id=nodes["G1"].id, status=ReportStatus.CLOSED)
+        async with make_uow() as uow:
+            assert [r.id for r in await uow.reports.open_for_grids([nodes["G1"].id])] == [g1.id]
+
+    async def test_near_finds_open_reports_within_the_radius_nearest_first(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+
+        async def at(metres_north: float, **kw: Any) -> Report:
+            where = GeoPoint(lat=LAT + metres_north * M, lon=LON)
+            return await seed_report(make_uow, rider, location=where, **kw)
+
+        far, near, nearer = await at(80), await at(40), await at(10)
+        await at(5, category_code="0201")
+        await at(5, status=ReportStatus.CLOSED)
+        await at(5, created_at=T0 - timedelta(days=10))
+        async with make_uow() as uow:
+            found = await uow.reports.near(
+                LAT, LON, 50, since=T0 - timedelta(days=3), category="0102"
+            )
+        assert [r.id for r in found] == [nearer.id, near.id]
+        assert far.id not in {r.id for r in found}
+
+    async def test_by_phash_finds_reports_with_that_photo_since_the_cutoff(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        photo = ReportPhoto(sha256="b" * 64, phash="0123456789abcdef", width=1, height=1)
+        match = await seed_report(make_uow, rider)
+        old = await seed_report(make_uow, rider, created_at=T0 - timedelta(days=5))
+        await seed_report(make_uow, rider)
+        async with make_uow() as uow:
+            await uow.reports.add_photo(match.id, photo)
+            await uow.reports.add_photo(old.id, photo)
+            await uow.commit()
+        async with make_uow() as uow:
+            found = await uow.reports.by_phash(photo.phash, T0 - timedelta(days=1))
+        assert [r.id for r in found] == [match.id]
+
+    async def test_subscribing_twice_lists_the_subscriber_once(self, make_uow: MakeUow) -> None:
+        a, b = await seed_account(make_uow, "a"), await seed_account(make_uow, "b")
+        report = await seed_report(make_uow, a)
+        async with make_uow() as uow:
+            await uow.reports.subscribe(report.id, b.id)
+            await uow.reports.subscribe(report.id, b.id)
+            await uow.reports.subscribe(report.id, a.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [s.id for s in await uow.reports.subscribers(report.id)] == [a.id, b.id]
+
+
+def _moved(report: Report, status: ReportStatus) -> Report:
+    return replace(report, status=status, updated_at=T0 + timedelta(minutes=5))
+
+
+class AuditContract:
+    async def test_events_get_consecutive_numbers_per_report(self, make_uow: MakeUow) -> None:
+        rider = await seed_account(make_uow)
+        r1, r2 = await seed_report(make_uow, rider), await seed_report(make_uow, rider)
+
+        def event(report: Report, to: ReportStatus, **data: Any) -> AuditEvent:
+            return AuditEvent(
+                report_id=report.id,
+                seq=0,
+                action="status",
+                actor_id=rider.id,
+                from_status=ReportStatus.SUBMITTED,
+                to_status=to,
+                at=T0,
+                data=data,
+            )
+
+        async with make_uow() as uow:
+            await uow.audit.append(event(r1, ReportStatus.DISPATCHED, grid="G1"))
+            await uow.audit.append(event(r2, ReportStatus.REJECTED))
+            last = await uow.audit.append(event(r1, ReportStatus.ACCEPTED))
+            await uow.commit()
+        async with make_uow() as uow:
+            history = await uow.audit.history(r1.id)
+        assert last.seq == 2
+        assert [(e.seq, e.to_status, e.data) for e in history] == [
+            (1, ReportStatus.DISPATCHED, {"grid": "G1"}),
+            (2, ReportStatus.ACCEPTED, {}),
+        ]
+
+
+class OutboxContract:
+    async def test_claim_gives_each_chats_earliest_row_in_id_order(self, make_uow: MakeUow) -> None:
+        rich = Outgoing(
+            platform="telegram",
+            chat_id="a",
+            kind=OutKind.LOCATION,
+            location=Location(lat=LAT, lon=LON),
+            keyboard=inline([("接单", "accept:1"), ("退回", "return:1")]),
+        )
+        async with make_uow() as uow:
+            first = await uow.outbox.add(rich)
+            await uow.outbox.add(message("a", "second for a"))
+            only_b = await uow.outbox.add(message("b"))
+            await uow.commit()
+        async with make_uow() as uow:
+            claimed = await uow.outbox.claim(10, T0)
+            await uow.commit()
+        assert [c.id for c in claimed] == [first, only_b]
+        assert claimed[0].message == rich and claimed[0].attempts == 0
+
+    async def test_a_chats_next_row_waits_until_the_earlier_one_is_sent(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            first = await uow.outbox.add(message("a", "1"))
+            second = await uow.outbox.add(message("a", "2"))
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0)] == [first]
+            await uow.outbox.mark_sent(first, "m1")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0)] == [second]
+            assert await uow.outbox.pending_count() == 1
+
+    async def test_a_row_not_yet_due_is_skipped_and_holds_back_its_chat(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            await uow.outbox.add(message("a", "later"), not_before=T0 + timedelta(minutes=1))
+            await uow.outbox.add(message("a", "after it"))
+            other = await uow.outbox.add(message("b"))
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0)] == [other]
+
+    async def test_claimed_rows_are_leased_and_come_back_after_the_lease(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            row = await uow.outbox.add(message("a"))
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.outbox.claim(10, T0, lease=timedelta(seconds=30))
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.claim(10, T0 + timedelta(seconds=29)) == []
+            assert [c.id for c in await uow.outbox.claim(10, T0 + timedelta(seconds=30))] == [row]
+
+    async def test_retry_later_counts_the_attempt_and_waits_until_then(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            row = await uow.outbox.add(message("a"))
+            await uow.outbox.retry_later(row, T0 + timedelta(seconds=5), "429 retry_after=5")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.claim(10, T0) == []
+            again = await uow.outbox.claim(10, T0 + timedelta(seconds=5))
+        assert [(c.id, c.attempts) for c in again] == [(row, 1)]
+
+    async def test_giving_up_on_a_row_unblocks_its_chat(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            blocked = await uow.outbox.add(message("a", "1"))
+            nxt = await uow.outbox.add(message("a", "2"))
+            await uow.outbox.give_up(blocked, "403 bot was blocked by the user")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0)] == [nxt]
+            assert await uow.outbox.pending_count() == 1
+
+    async def test_claim_stops_at_the_limit(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            ids = [await uow.outbox.add(message(f"chat{i}")) for i in range(5)]
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(2, T0)] == ids[:2]
+
+
+class ConversationsContract:
+    async def test_a_saved_state_loads_back_per_user(self, make_uow: MakeUow) -> None:
+        state = ConversationState(flow="report", step="photo", data={"cat": "0102", "n": [1]})
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "u1", state)
+            await uow.conversations.save("telegram", "u1", state)  # saving again overwrites
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.conversations.load("telegram", "u1") == state
+            assert await uow.conversations.load("telegram", "u2") == ConversationState()
+
+    async def test_a_cleared_state_is_stored_as_cleared(self, make_uow: MakeUow) -> None:
+        state = ConversationState(flow="report", step="photo", data={"x": 1})
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "u1", state)
+            state.clear()
+            await uow.conversations.save("telegram", "u1", state)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.conversations.load("telegram", "u1") == ConversationState()
+
+
+class UpdatesContract:
+    async def test_an_update_id_is_seen_after_it_is_marked(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            assert not await uow.updates.seen("telegram", "100")
+            await uow.updates.mark("telegram", "100")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.updates.seen("telegram", "100")
+            assert not await uow.updates.seen("wechat", "100")
+
+    async def test_marking_an_update_twice_is_refused(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            await uow.updates.mark("telegram", "100")
+            await uow.commit()
+        async with make_uow() as uow:
+            with pytest.raises(DuplicateUpdate):
+                await uow.updates.mark("telegram", "100")
+
+    async def test_old_update_ids_are_forgotten(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            await uow.updates.mark("telegram", "old", T0 - timedelta(days=2))
+            await uow.updates.mark("telegram", "new", T0)
+            assert await uow.updates.forget_before(T0 - timedelta(days=1)) == 1
+            await uow.commit()
+        async with make_uow() as uow:
+            assert not await uow.updates.seen("telegram", "old")
+            assert await uow.updates.seen("telegram", "new")
+
+
+class InvitesContract:
+    async def _invite(self, make_uow: MakeUow) -> tuple[Account, Account]:
+        nodes = await seed_map(make_uow)
+        a, b = await seed_account(make_uow, "a"), await seed_account(make_uow, "b")
+        async with make_uow() as uow:
+            await uow.invites.create(
+                token="tok",
+                role=RoleName.GRID_WORKER,
+                region_id=nodes["G1"].id,
+                expires_at=T0 + timedelta(days=1),
+                created_by=a.id,
+            )
+            await uow.commit()
+        return a, b
+
+    async def test_an_invite_works_once(self, make_uow: MakeUow) -> None:
+        _, b = await self._invite(make_uow)
+        async with make_uow() as uow:
+            used = await uow.invites.redeem("tok", b.id, T0)
+            await uow.commit()
+        assert (used.used_by, used.used_at, used.role) == (b.id, T0, RoleName.GRID_WORKER)
+        async with make_uow() as uow:
+            with pytest.raises(InviteRefused) as refused:
+                await uow.invites.redeem("tok", b.id, T0)
+        assert refused.value.problem is InviteProblem.USED
+
+    async def test_an_expired_or_unknown_invite_is_refused(self, make_uow: MakeUow) -> None:
+        _, b = await self._invite(make_uow)
+        async with make_uow() as uow:
+            with pytest.raises(InviteRefused) as expired:
+                await uow.invites.redeem("tok", b.id, T0 + timedelta(days=1))
+            with pytest.raises(InviteRefused) as unknown:
+                await uow.invites.redeem("nope", b.id, T0)
+        assert (expired.value.problem, unknown.value.problem) == (
+            InviteProblem.EXPIRED,
+            InviteProblem.UNKNOWN,
+        )
+
+
+class EscalationsContract:
+    async def test_an_escalation_level_is_recorded_once(self, make_uow: MakeUow) -> None:
+        rider = await seed_account(make_uow)
+        report = await seed_report(make_uow, rider)
+        async with make_uow() as uow:
+            assert await uow.escalations.record(report.id, EscalationKind.ACK, 1, T0)
+            assert not await uow.escalations.record(report.id, EscalationKind.ACK, 1, T0)
+            assert await uow.escalations.record(report.id, EscalationKind.RESOLVE, 1, T0)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.escalations.done(report.id, EscalationKind.ACK) == {1}
+
+    async def test_overdue_reports_are_found_by_which_clock_ran_out(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        due, later = T0 - timedelta(minutes=1), T0 + timedelta(hours=1)
+        unaccepted = await seed_report(
+            make_uow, rider, status=ReportStatus.DISPATCHED, ack_due_at=due, resolve_due_at=later
+        )
+        unresolved = await seed_report(
+            make_uow, rider, status=ReportStatus.ACCEPTED, ack_due_at=due, resolve_due_at=due
+        )
+        await seed_report(
+            make_uow, rider, status=ReportStatus.RESOLVED, ack_due_at=due, resolve_due_at=due
+        )
+        await seed_report(make_uow, rider, status=ReportStatus.DISPATCHED, ack_due_at=later)
+        async with make_uow() as uow:
+            ack = await uow.escalations.due_for_ack(T0)
+            resolve = await uow.escalations.due_for_resolve(T0)
+        assert [r.id for r in ack] == [unaccepted.id]
+        assert [r.id for r in resolve] == [unresolved.id]
+
+
+ALL_CONTRACTS = (
+    UnitOfWorkContract,
+    RegionsContract,
+    AccountsContract,
+    RolesContract,
+    InformantsContract,
+    ReportsContract,
+    AuditContract,
+    OutboxContract,
+    ConversationsContract,
+    UpdatesContract,
+    InvitesContract,
+    EscalationsContract,
+)
