@@ -16,8 +16,10 @@ locales: $(STAMP)
 	$(BIN)/pybabel compile --domain gridsnap --directory locales --statistics 2>&1 | tail -n 2
 
 # Re-extract messages and merge them into both catalogues; the lock keeps parallel edits apart.
+# Extract from ".": babel.cfg patterns are matched against paths relative to the scanned
+# directory, so scanning bot/ etc. directly matched nothing.
 locales-update: $(STAMP)
-	flock locales/.lock sh -c '$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -o locales/gridsnap.pot bot handlers storage >/dev/null && \
+	flock locales/.lock sh -c '$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -o locales/gridsnap.pot . >/dev/null && \
 	  $(BIN)/pybabel update --no-fuzzy-matching -D gridsnap -i locales/gridsnap.pot -d locales'
 
 run: $(STAMP) locales

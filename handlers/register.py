@@ -1,0 +1,556 @@
+"""Registration as a grid informant (flow "reg"), plus /mydata and /deletedata.
+
+Consent comes first and is stored only on Agree (PIPL Art. 29: whereabouts are sensitive
+personal information and need separate, explicit consent). Then name, the rider's own phone
+through the contact-share button, courier company, usual work area, a summary, and the
+application is stored as pending for a community admin to review. Every step keeps what it
+collected in the conversation state, so a restart resumes where the rider was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.chat import Button, Kind, Outgoing, OutKind
+from bot.domain.model import InformantProfile, InformantStatus, Level, RegionNode, RoleName
+from bot.i18n import N_
+from bot.services import informants
+from handlers.base import Command, Context, Flow, buttons, reply_keyboard
+from handlers.registry import Registry
+
+CONSENT_VERSION = "2026-11"
+COMPANIES = ("美团", "饿了么", "顺丰", "京东", "中通", "圆通", "韵达", "申通", "极兔", "中国邮政")
+NAME_MAX = 30
+COMPANY_MAX = 40
+PAGE_SIZE = 8
+STAFF_ROLES = frozenset(RoleName) - {RoleName.INFORMANT}
+
+
+class RegisterFlow(Flow):
+    name = "reg"
+
+    async def begin(self, ctx: Context, **kwargs: Any) -> None:
+        ctx.state.clear()
+        self.enter(ctx, "consent")
+        _show_consent(ctx)
+
+    async def on_input(self, ctx: Context) -> None:
+        step = ctx.state.step or "consent"
+        handler = _STEPS.get(step)
+        if handler is None:  # a step this version no longer has: start again
+            await self.begin(ctx)
+            return
+        await handler(self, ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
+        await _PROMPTS[ctx.state.step or "consent"](ctx)
+
+    # -- steps ----------------------------------------------------------------------------
+
+    async def _consent(self, ctx: Context) -> None:
+        choice = _button(ctx)
+        if choice == "agree":
+            ctx.answer_button()
+            ctx.edit_markup(None)
+            await ctx.uow.accounts.record_consent(ctx.account.id, CONSENT_VERSION, ctx.now)
+            self.enter(ctx, "name")
+            ctx.reply(ctx._("Thank you. Let's begin."))
+            await _ask_name(ctx)
+        elif choice == "decline":
+            ctx.answer_button()
+            ctx.edit_markup(None)
+            ctx.state.clear()
+            ctx.reply(
+                ctx._(
+                    "You declined. Nothing about you was stored. "
+                    "You can still read /help, and send /register whenever you change your mind."
+                )
+            )
+        else:
+            await _refuse_and_reprompt(ctx, _show_consent_async)
+
+    async def _name(self, ctx: Context) -> None:
+        if ctx.incoming.kind is not Kind.TEXT:
+            await _refuse_and_reprompt(ctx, _ask_name)
+            return
+        name = " ".join(ctx.incoming.text.split())
+        if not name or len(name) > NAME_MAX or name.startswith("/"):
+            ctx.reply(
+                ctx._("A name has 1 to {max} characters and is not a command.").format(max=NAME_MAX)
+            )
+            await _ask_name(ctx)
+            return
+        self.enter(ctx, "phone", name=name)
+        await _ask_phone(ctx)
+
+    async def _phone(self, ctx: Context) -> None:
+        contact = ctx.incoming.contact
+        if ctx.incoming.kind is not Kind.CONTACT or contact is None:
+            await _refuse_and_reprompt(ctx, _ask_phone)
+            return
+        if contact.user_id != ctx.incoming.user.user_id:
+            ctx.reply(
+                ctx._(
+                    "That is someone else's contact. Please share your own number "
+                    "with the button below."
+                )
+            )
+            await _ask_phone(ctx)
+            return
+        self.enter(ctx, "company", phone=contact.phone)
+        ctx.reply(ctx._("Thank you, your number is saved."), remove_keyboard=True)
+        await _ask_company(ctx)
+
+    async def _company(self, ctx: Context) -> None:
+        choice = _button(ctx)
+        if choice == "co:other":
+            ctx.answer_button()
+            ctx.edit_markup(None)
+            self.enter(ctx, "company_other")
+            await _ask_company_name(ctx)
+            return
+        index = _int_after(choice, "co:")
+        if index is None or not 0 <= index < len(COMPANIES):
+            await _refuse_and_reprompt(ctx, _ask_company)
+            return
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        self.enter(ctx, "area", company=COMPANIES[index])
+        await _ask_area(ctx)
+
+    async def _company_other(self, ctx: Context) -> None:
+        company = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
+        if not company or len(company) > COMPANY_MAX or company.startswith("/"):
+            await _refuse_and_reprompt(ctx, _ask_company_name)
+            return
+        self.enter(ctx, "area", company=company)
+        await _ask_area(ctx)
+
+    async def _area(self, ctx: Context) -> None:
+        if ctx.incoming.kind is Kind.LOCATION and ctx.incoming.location is not None:
+            await self._area_from_location(ctx)
+            return
+        choice = _button(ctx)
+        if choice is None:
+            await _refuse_and_reprompt(ctx, _ask_area)
+            return
+        if choice.startswith("streets:"):
+            await _page_streets(ctx, _int_after(choice, "streets:") or 0)
+        elif choice.startswith("street:"):
+            await _page_communities(ctx, *_two_ints(choice, "street:"))
+        elif choice.startswith("comm:"):
+            await self._area_chosen(ctx, _int_after(choice, "comm:"))
+        else:
+            await _refuse_and_reprompt(ctx, _ask_area)
+
+    async def _area_from_location(self, ctx: Context) -> None:
+        assert ctx.incoming.location is not None
+        where = ctx.incoming.location
+        routed = ctx.env.maps.current().route(where.lat, where.lon)
+        if routed.grid is None or not routed.path:  # outside the service area
+            ctx.reply(
+                ctx._(
+                    "This location is outside the service area. Share a location inside "
+                    "the city, or choose your community from the list."
+                )
+            )
+            await _ask_area(ctx)
+            return
+        # The community is the unit admins review; a map without communities uses the grid.
+        ref = next((u for u in routed.path if u.level is Level.COMMUNITY), routed.path[0])
+        node = await ctx.uow.regions.get(ref.code)
+        if node is None:
+            await _refuse_and_reprompt(ctx, _ask_area)
+            return
+        ctx.reply(ctx._("Work area: {area}").format(area=node.name), remove_keyboard=True)
+        self._to_confirm(ctx, node)
+        await _show_summary(ctx)
+
+    async def _area_chosen(self, ctx: Context, region_id: int | None) -> None:
+        node = await ctx.uow.regions.get_by_id(region_id) if region_id is not None else None
+        if node is None or node.level is not Level.COMMUNITY:
+            await _refuse_and_reprompt(ctx, _ask_area)
+            return
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        ctx.reply(ctx._("Work area: {area}").format(area=node.name), remove_keyboard=True)
+        self._to_confirm(ctx, node)
+        await _show_summary(ctx)
+
+    def _to_confirm(self, ctx: Context, node: RegionNode) -> None:
+        self.enter(ctx, "confirm", region_id=node.id, region_name=node.name)
+
+    async def _confirm(self, ctx: Context) -> None:
+        choice = _button(ctx)
+        if choice == "restart":
+            ctx.answer_button()
+            ctx.edit_markup(None)
+            self.enter(ctx, "name")
+            await _ask_name(ctx)
+        elif choice == "submit":
+            ctx.answer_button()
+            ctx.edit_markup(None)
+            await self._submit(ctx)
+        else:
+            await _refuse_and_reprompt(ctx, _show_summary)
+
+    async def _submit(self, ctx: Context) -> None:
+        data = ctx.state.data
+        application = informants.Application(
+            real_name=data["name"],
+            phone=data["phone"],
+            company=data["company"],
+            home_region_id=data.get("region_id"),
+        )
+        await informants.register(ctx.uow, ctx.account, application, now=ctx.now)
+        ctx.state.clear()
+        ctx.reply(
+            ctx._(
+                "Thank you! Your registration was sent. A community admin will review it, "
+                "and I will tell you here as soon as it is decided."
+            )
+        )
+
+
+# -- prompts (also what a re-prompt shows) -------------------------------------------------
+
+
+def _show_consent(ctx: Context) -> None:
+    ctx.reply(
+        ctx._(
+            "Before you register, please read how we handle your personal information.\n\n"
+            "What we collect: your name, phone number and courier company; your usual work "
+            "area; the location you share when you report a hazard; the photos you send.\n"
+            "Why: to route each hazard to the grid workers responsible for that place, and "
+            "to contact you about your reports.\n"
+            "How long: while you are a registered informant, and until you delete your data; "
+            "reports stay with the city as case records, without your name and phone.\n"
+            "Your rights (PIPL Art. 44–47): you may access, copy, correct and delete your "
+            "data. /mydata shows what we hold; /deletedata deletes it after a confirmation.\n\n"
+            "Do you agree?"
+        ),
+        buttons([(ctx._("Agree"), "reg:agree"), (ctx._("Decline"), "reg:decline")]),
+    )
+
+
+async def _show_consent_async(ctx: Context) -> None:
+    _show_consent(ctx)
+
+
+async def _ask_name(ctx: Context) -> None:
+    ctx.reply(ctx._("What is your name? (1 to {max} characters)").format(max=NAME_MAX))
+
+
+async def _ask_phone(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Please share your phone number with the button below."),
+        reply_keyboard([Button(text=ctx._("Share my phone number"), request_contact=True)]),
+    )
+
+
+async def _ask_company(ctx: Context) -> None:
+    rows = [
+        [(name, f"reg:co:{i}") for i, name in enumerate(COMPANIES[start : start + 3], start)]
+        for start in range(0, len(COMPANIES), 3)
+    ]
+    rows.append([(ctx._("Other"), "reg:co:other")])
+    ctx.reply(ctx._("Which courier company do you work for?"), buttons(*rows))
+
+
+async def _ask_company_name(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Type the name of your company (up to {max} characters).").format(max=COMPANY_MAX)
+    )
+
+
+async def _ask_area(ctx: Context) -> None:
+    ctx.reply(
+        ctx._(
+            "Where do you usually work? Share a location there with the button below, "
+            "or choose your community from the list."
+        ),
+        reply_keyboard([Button(text=ctx._("Share a location"), request_location=True)]),
+    )
+    ctx.reply(
+        ctx._("Or choose from the list:"),
+        buttons([(ctx._("Choose my community"), "reg:streets:0")]),
+    )
+
+
+async def _show_summary(ctx: Context) -> None:
+    data = ctx.state.data
+    ctx.reply(
+        ctx._(
+            "Please check your details:\nName: {name}\nPhone: {phone}\nCompany: {company}\n"
+            "Work area: {area}"
+        ).format(
+            name=data.get("name", ""),
+            phone=data.get("phone", ""),
+            company=data.get("company", ""),
+            area=data.get("region_name", ""),
+        ),
+        buttons([(ctx._("Submit"), "reg:submit"), (ctx._("Start over"), "reg:restart")]),
+    )
+
+
+async def _refuse_and_reprompt(ctx: Context, prompt: Any) -> None:
+    """Unexpected input (a forged or stale button, a photo where text is due): say so,
+    then repeat what this step expects."""
+    if ctx.incoming.kind is Kind.BUTTON:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    ctx.reply(ctx._("That is not what I asked for."))
+    await prompt(ctx)
+
+
+_PROMPTS = {
+    "consent": _show_consent_async,
+    "name": _ask_name,
+    "phone": _ask_phone,
+    "company": _ask_company,
+    "company_other": _ask_company_name,
+    "area": _ask_area,
+    "confirm": _show_summary,
+}
+_STEPS = {
+    "consent": RegisterFlow._consent,
+    "name": RegisterFlow._name,
+    "phone": RegisterFlow._phone,
+    "company": RegisterFlow._company,
+    "company_other": RegisterFlow._company_other,
+    "area": RegisterFlow._area,
+    "confirm": RegisterFlow._confirm,
+}
+
+
+# -- choosing a community from the list ----------------------------------------------------
+
+
+async def _streets(ctx: Context) -> list[RegionNode]:
+    # The port has no "units of a level" query, so streets come from the map's unit list.
+    _, units = await ctx.uow.regions.load_units()
+    codes = sorted(u.code for u in units if u.level is Level.STREET)
+    nodes = [await ctx.uow.regions.get(code) for code in codes]
+    return [n for n in nodes if n is not None]
+
+
+async def _page_streets(ctx: Context, page: int) -> None:
+    streets = await _streets(ctx)
+    rows = _paged(
+        [(s.name, f"reg:street:{s.id}:0") for s in streets], page, lambda p: f"reg:streets:{p}", ctx
+    )
+    await _show_choice(ctx, ctx._("Choose your street:"), rows)
+
+
+async def _page_communities(ctx: Context, street_id: int | None, page: int | None) -> None:
+    street = await ctx.uow.regions.get_by_id(street_id) if street_id is not None else None
+    if street is None or street.level is not Level.STREET:
+        await _refuse_and_reprompt(ctx, _ask_area)
+        return
+    communities = [
+        c for c in await ctx.uow.regions.children(street.id) if c.level is Level.COMMUNITY
+    ]
+    rows = _paged(
+        [(c.name, f"reg:comm:{c.id}") for c in communities],
+        page or 0,
+        lambda p: f"reg:street:{street.id}:{p}",
+        ctx,
+    )
+    rows.append([(ctx._("« Streets"), "reg:streets:0")])
+    await _show_choice(
+        ctx, ctx._("{street}: choose your community:").format(street=street.name), rows
+    )
+
+
+def _paged(
+    items: list[tuple[str, str]], page: int, link: Any, ctx: Context
+) -> list[list[tuple[str, str]]]:
+    pages = max(1, -(-len(items) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    shown = items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    rows = [shown[i : i + 2] for i in range(0, len(shown), 2)]
+    nav = []
+    if page > 0:
+        nav.append((ctx._("« Previous"), link(page - 1)))
+    if page < pages - 1:
+        nav.append((ctx._("Next »"), link(page + 1)))
+    if nav:
+        rows.append(nav)
+    return rows
+
+
+async def _show_choice(ctx: Context, text: str, rows: list[list[tuple[str, str]]]) -> None:
+    # Paging edits the list in place rather than stacking a new message per page.
+    ctx.answer_button()
+    if ctx.incoming.message_id is None:
+        ctx.reply(text, buttons(*rows))
+        return
+    ctx.out.append(
+        Outgoing(
+            platform=ctx.account.platform,
+            chat_id=ctx.account.chat_id,
+            kind=OutKind.EDIT_TEXT,
+            text=text,
+            keyboard=buttons(*rows),
+            message_id=ctx.incoming.message_id,
+        )
+    )
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _button(ctx: Context) -> str | None:
+    """The part of our button data after ``reg:``; None when this is not our button."""
+    if ctx.incoming.kind is not Kind.BUTTON:
+        return None
+    prefix, _, rest = (ctx.incoming.button_data or "").partition(":")
+    return rest if prefix == RegisterFlow.name else None
+
+
+def _int_after(value: str | None, prefix: str) -> int | None:
+    if value is None or not value.startswith(prefix):
+        return None
+    tail = value[len(prefix) :]
+    return int(tail) if tail.isdigit() else None
+
+
+def _two_ints(value: str, prefix: str) -> tuple[int | None, int | None]:
+    first, _, second = value[len(prefix) :].partition(":")
+    return (
+        int(first) if first.isdigit() else None,
+        int(second) if second.isdigit() else None,
+    )
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def setup(registry: Registry) -> None:
+    flow = RegisterFlow()
+
+    async def register(ctx: Context) -> None:
+        await _register(ctx, flow)
+
+    async def on_start(ctx: Context) -> None:
+        await _welcome_newcomer(ctx, flow)
+
+    async def deep_link(ctx: Context, _rest: str) -> None:
+        await _register(ctx, flow)
+
+    registry.flow(flow)
+    registry.command(Command("register", register, N_("Become a grid informant")))
+    registry.command(
+        Command("mydata", show_my_data, N_("What we hold about you"), allowed_mid_flow=True)
+    )
+    registry.command(Command("deletedata", ask_delete_data, N_("Delete your personal data")))
+    registry.button("deldata", delete_data)
+    registry.deep_link("reg", deep_link)
+    registry.on_start(on_start)
+
+
+async def _register(ctx: Context, flow: RegisterFlow) -> None:
+    profile = await ctx.uow.informants.get(ctx.account.id)
+    if profile is None:
+        await flow.begin(ctx)
+        return
+    if profile.status is InformantStatus.REJECTED:
+        ctx.reply(ctx._("Your last registration was not approved. You can apply again."))
+        await flow.begin(ctx)
+        return
+    ctx.reply(_status_text(ctx, profile))
+
+
+async def _welcome_newcomer(ctx: Context, flow: RegisterFlow) -> None:
+    """A plain /start from someone we know nothing about: welcome, then the consent screen.
+    Staff (invited through their own deep link) and existing informants get /help instead."""
+    if await ctx.uow.informants.get(ctx.account.id) is not None:
+        return
+    grants = await ctx.uow.roles.for_account(ctx.account.id)
+    if any(g.role in STAFF_ROLES for g in grants):
+        return
+    ctx.reply(
+        ctx._(
+            "Welcome to Gridsnap! Riders like you see hazards on the road every day: a missing "
+            "manhole cover, a blocked fire lane, waterlogging. Register as a grid informant, "
+            "snap a photo, and it reaches the grid workers who fix it."
+        )
+    )
+    await flow.begin(ctx)
+
+
+def _status_text(ctx: Context, profile: InformantProfile) -> str:
+    if profile.status is InformantStatus.APPROVED:
+        return ctx._(
+            "You are a registered grid informant. Send a photo of a hazard, or /report, "
+            "to report it. Points: {points}"
+        ).format(points=profile.points)
+    return ctx._(
+        "Your registration is waiting for review by a community admin. "
+        "I will tell you here as soon as it is decided."
+    )
+
+
+async def show_my_data(ctx: Context) -> None:
+    account = ctx.account
+    lines = [ctx._("What we hold about you:")]
+    lines.append(ctx._("Language: {locale}").format(locale=account.locale))
+    if account.consent is not None:
+        lines.append(
+            ctx._("Consent: version {version}, given {at}").format(
+                version=account.consent.version, at=ctx.t.datetime(account.consent.given_at)
+            )
+        )
+    profile = await ctx.uow.informants.get(account.id)
+    if profile is not None:
+        lines.extend(await _profile_lines(ctx, profile))
+    reports = await ctx.uow.reports.for_reporter(account.id)
+    lines.append(ctx._("Reports you sent: {count}").format(count=len(reports)))
+    lines.append(ctx._("Send /deletedata to delete your personal data."))
+    ctx.reply("\n".join(lines))
+
+
+async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
+    area = ""
+    if profile.home_region_id is not None:
+        node = await ctx.uow.regions.get_by_id(profile.home_region_id)
+        area = node.name if node else ""
+    status = {
+        InformantStatus.PENDING: ctx._("waiting for review"),
+        InformantStatus.APPROVED: ctx._("approved"),
+        InformantStatus.REJECTED: ctx._("not approved"),
+    }[profile.status]
+    return [
+        ctx._("Name: {name}").format(name=profile.real_name),
+        ctx._("Phone: {phone}").format(phone=profile.phone),
+        ctx._("Company: {company}").format(company=profile.company),
+        ctx._("Work area: {area}").format(area=area),
+        ctx._("Informant status: {status}").format(status=status),
+        ctx._("Points: {points}").format(points=profile.points),
+    ]
+
+
+async def ask_delete_data(ctx: Context) -> None:
+    ctx.reply(
+        ctx._(
+            "Delete your personal data? Your name, phone, consent, informant registration "
+            "and conversation are erased and cannot be restored. Reports you sent stay with "
+            "the city as case records, without your name and phone."
+        ),
+        buttons([(ctx._("Yes, delete"), "deldata:yes"), (ctx._("No, keep it"), "deldata:no")]),
+    )
+
+
+async def delete_data(ctx: Context) -> None:
+    choice = (ctx.incoming.button_data or "").partition(":")[2]
+    if choice not in ("yes", "no"):
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    if choice == "no":
+        ctx.reply(ctx._("Nothing was deleted."))
+        return
+    await ctx.uow.accounts.delete_personal_data(ctx.account.id)
+    ctx.state.clear()
+    ctx.reply(ctx._("Your personal data was deleted. Send /start if you want to begin again."))
