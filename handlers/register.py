@@ -14,7 +14,7 @@ from typing import Any
 from bot.chat import Button, Kind, Outgoing, OutKind
 from bot.domain.model import InformantProfile, InformantStatus, Level, RegionNode, RoleName
 from bot.i18n import N_
-from bot.services import informants
+from bot.services import informants, notify
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.registry import Registry
 
@@ -202,7 +202,8 @@ class RegisterFlow(Flow):
             company=data["company"],
             home_region_id=data.get("region_id"),
         )
-        await informants.register(ctx.uow, ctx.account, application, now=ctx.now)
+        profile = await informants.register(ctx.uow, ctx.account, application, now=ctx.now)
+        await notify.application_submitted(ctx.uow, ctx.env, account=ctx.account, profile=profile)
         ctx.state.clear()
         ctx.reply(
             ctx._(
@@ -327,11 +328,7 @@ _STEPS = {
 
 
 async def _streets(ctx: Context) -> list[RegionNode]:
-    # The port has no "units of a level" query, so streets come from the map's unit list.
-    _, units = await ctx.uow.regions.load_units()
-    codes = sorted(u.code for u in units if u.level is Level.STREET)
-    nodes = [await ctx.uow.regions.get(code) for code in codes]
-    return [n for n in nodes if n is not None]
+    return await ctx.uow.regions.by_level(Level.STREET)
 
 
 async def _page_streets(ctx: Context, page: int) -> None:

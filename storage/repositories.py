@@ -182,6 +182,14 @@ class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
         )
         return [_region(r) for r in rows]
 
+    async def by_level(self, level: Level) -> list[RegionNode]:
+        rows = await self.s.scalars(
+            select(RegionRow)
+            .where(RegionRow.level == level.value, RegionRow.active)
+            .order_by(RegionRow.code)
+        )
+        return [_region(r) for r in rows]
+
 
 # -- accounts and roles --------------------------------------------------------------------
 

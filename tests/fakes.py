@@ -148,6 +148,10 @@ class FakeRegionRepository(_FakeRepo, ports.BaseRegionRepository):
         ]
         return sorted(found, key=lambda n: n.code)
 
+    async def by_level(self, level: Level) -> list[RegionNode]:
+        found = [n for n in self.d.regions.values() if n.level is level and n.id in self.d.active]
+        return sorted(found, key=lambda n: n.code)
+
 
 class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
     async def get_or_create(

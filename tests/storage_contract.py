@@ -172,6 +172,15 @@ class RegionsContract:
             assert [n.code for n in await uow.regions.children(nodes["C1"].id)] == ["G1", "G2"]
             assert await uow.regions.children(nodes["G1"].id) == []
 
+    async def test_units_of_one_level_come_in_code_order(self, make_uow: MakeUow) -> None:
+        await seed_map(make_uow)
+        async with make_uow() as uow:
+            grids = await uow.regions.by_level(Level.GRID)
+            streets = await uow.regions.by_level(Level.STREET)
+        assert [n.code for n in grids] == sorted(n.code for n in grids)
+        assert {"G1", "G2"} <= {n.code for n in grids}
+        assert [n.code for n in streets] == ["S1"]
+
     async def test_reimport_keeps_ids_and_retires_units_missing_from_a_replacing_map(
         self, make_uow: MakeUow
     ) -> None:

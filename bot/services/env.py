@@ -25,7 +25,8 @@ def utc_now() -> datetime:
 
 class MapHolder:
     """The grid map of this process: loaded once from the database, reloaded only when the
-    stored map version changes (another process imported a new map)."""
+    stored map version changes (another process imported a new map). With no map imported
+    yet, ``current()`` raises and every flow that does not route keeps working."""
 
     def __init__(self, *, tolerance_m: float) -> None:
         self._map: GridMap | None = None
@@ -40,11 +41,11 @@ class MapHolder:
             raise RuntimeError("grid map not loaded; call refresh() first")
         return self._map
 
-    async def refresh(self, uow: BaseUnitOfWork) -> GridMap:
+    async def refresh(self, uow: BaseUnitOfWork) -> GridMap | None:
         from bot.geo.router import GridMap
 
         version = await uow.regions.map_version()
-        if self._map is None or self._map.version != version:
+        if version and (self._map is None or self._map.version != version):
             version, units = await uow.regions.load_units()
             self._map = GridMap(units, version=version, tolerance_m=self._tolerance_m)
         return self._map

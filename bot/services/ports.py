@@ -26,6 +26,7 @@ from bot.domain.model import (
     GeoPoint,
     InformantProfile,
     InformantStatus,
+    Level,
     Invite,
     MapUnit,
     RegionNode,
@@ -115,6 +116,10 @@ class BaseRegionRepository(ABC):
 
     @abstractmethod
     async def children(self, region_id: int) -> list[RegionNode]: ...
+
+    @abstractmethod
+    async def by_level(self, level: Level) -> list[RegionNode]:
+        """Every active unit of one level, in code order (no geometry loaded)."""
 
 
 class BaseAccountRepository(ABC):
