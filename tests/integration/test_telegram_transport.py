@@ -129,7 +129,6 @@ async def test_a_location_is_sent_as_a_map_pin(emulator, sender):
     assert "venue" not in pin
 
 
-@pytest.mark.xfail(strict=True, raises=TransientError, reason="the emulator lacks sendVenue")
 async def test_a_location_with_a_title_is_sent_as_a_venue(emulator, sender):
     venue = Location(lat=39.9301, lon=119.5889, title="秦皇岛站", address="海港区北环路")
     await sender.send(out(OutKind.LOCATION, location=venue))

@@ -197,6 +197,21 @@ async def send_location(world: World, params: Params) -> JSON:
     return world.post(chat, {**_reply_to(chat, params), "location": location}, _markup(params))
 
 
+@method("sendVenue")
+async def send_venue(world: World, params: Params) -> JSON:
+    chat = world.chat(params.text("chat_id"))
+    latitude, longitude = params.number("latitude"), params.number("longitude")
+    if latitude is None or longitude is None or abs(latitude) > 90 or abs(longitude) > 180:
+        raise bad_request("wrong latitude or longitude")
+    title, address = params.text("title"), params.text("address")
+    if not title or address is None:
+        raise bad_request("venue title and address are required")
+    location = {"latitude": latitude, "longitude": longitude}
+    venue = {"location": location, "title": title, "address": address}
+    content = {"location": location, "venue": venue}
+    return world.post(chat, {**_reply_to(chat, params), **content}, _markup(params))
+
+
 @method("sendMediaGroup")
 async def send_media_group(world: World, params: Params) -> list[JSON]:
     chat = world.chat(params.text("chat_id"))
