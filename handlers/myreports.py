@@ -1,0 +1,72 @@
+"""``/myreports``: the rider's reports with their status; a button shows one report's history."""
+
+from __future__ import annotations
+
+from bot.domain.model import AuditEvent, Report
+from bot.i18n import N_
+from handlers.base import Command, Context, buttons
+from handlers.registry import Registry
+from handlers.report_ui import status_name
+
+SHOWN = 10  # newest first; older ones are still in the database, just not in one chat message
+
+
+def setup(registry: Registry) -> None:
+    registry.command(
+        Command(
+            "myreports", show_my_reports, N_("Your reports and their status"), allowed_mid_flow=True
+        )
+    )
+    registry.button("my", show_history)
+
+
+async def show_my_reports(ctx: Context) -> None:
+    reports = (await ctx.uow.reports.for_reporter(ctx.account.id))[:SHOWN]
+    if not reports:
+        ctx.reply(ctx._("You have not sent any reports yet. Send a photo to report a problem."))
+        return
+    lines = [ctx._("Your reports (tap one to see its history):")]
+    lines += [_summary(ctx, r) for r in reports]
+    ctx.reply(
+        "\n".join(lines),
+        buttons(
+            *[[(ctx._("No. {number}").format(number=r.number), f"my:{r.id}")] for r in reports]
+        ),
+    )
+
+
+def _summary(ctx: Context, report: Report) -> str:
+    return ctx._("No. {number} · {category} · {status} · {date}").format(
+        number=report.number,
+        category=ctx.env.catalogue.name(report.category_code, ctx.account.locale),
+        status=status_name(ctx, report.status),
+        date=ctx.t.datetime(report.created_at),
+    )
+
+
+async def show_history(ctx: Context) -> None:
+    report = await _own_report(ctx, (ctx.incoming.button_data or "").partition(":")[2])
+    if report is None:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    ctx.answer_button()
+    events = await ctx.uow.audit.history(report.id)
+    lines = [_summary(ctx, report), *(_event_line(ctx, e) for e in events)]
+    ctx.reply("\n".join(lines))
+
+
+async def _own_report(ctx: Context, arg: str) -> Report | None:
+    """The report if this rider filed or follows it; None for anything else (forged data)."""
+    if not arg.isdigit():
+        return None
+    report = await ctx.uow.reports.get(int(arg))
+    if report is None or report.reporter_id == ctx.account.id:
+        return report
+    followers = await ctx.uow.reports.subscribers(report.id)
+    return report if any(a.id == ctx.account.id for a in followers) else None
+
+
+def _event_line(ctx: Context, event: AuditEvent) -> str:
+    line = f"• {ctx.t.datetime(event.at)}: {status_name(ctx, event.to_status)}"
+    said = event.data.get("reason") or event.data.get("note")
+    return f"{line} — {said}" if isinstance(said, str) and said else line

@@ -1,0 +1,394 @@
+"""Snap-and-report: photo(s) and location in either order, category, note, confirm, submit.
+
+The next step is worked out from what the report already has (``_advance``), so a photo, a
+location or a new album can arrive at any point and the rider is simply asked for what is
+still missing. Everything lives in the conversation state, so a restart resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from bot.chat import Keyboard, Kind
+from bot.domain.categories import UnknownCategoryError
+from bot.domain.model import GeoPoint, InformantStatus, ReportPhoto
+from bot.geo.router import RouteResult, RouteStatus
+from bot.i18n import N_
+from bot.services.informants import can_report
+from bot.services.ports import NotFound
+from bot.services.reports import (
+    NotOpen,
+    OutsideServiceArea,
+    find_duplicates,
+    follow,
+    submit_report,
+)
+from handlers import report_ui as ui
+from handlers.base import Command, Context, Flow
+from handlers.registry import Registry
+
+MAX_PHOTOS = 3
+MAX_NOTE = 500
+MAX_DUPLICATES = 3
+# EXIF GPS stands in for a shared location only when the photo is fresh: an old photo's
+# position says where the rider was then, not where the hazard is reported from now.
+EXIF_MAX_AGE = timedelta(hours=24)
+EXIF_CLOCK_SKEW = timedelta(hours=1)  # camera clocks run a little ahead
+
+
+class ReportFlow(Flow):
+    name = ui.FLOW
+
+    async def begin(self, ctx: Context, **kwargs: Any) -> None:
+        if not await _may_report(ctx):
+            return
+        self.enter(
+            ctx, "photo", photos=[], loc=None, groups=[], full=[], cat=None, note=None, dups=[]
+        )
+        kind = ctx.incoming.kind
+        if kind in (Kind.PHOTO, Kind.DOCUMENT, Kind.LOCATION):
+            if not await self._take_media(ctx):
+                ctx.state.clear()  # a refused first input starts nothing
+            return
+        ui.ask_first_photo(ctx)
+
+    async def on_input(self, ctx: Context) -> None:
+        kind = ctx.incoming.kind
+        if kind is Kind.BUTTON:
+            await self._on_button(ctx)
+        elif kind in (Kind.PHOTO, Kind.DOCUMENT, Kind.LOCATION):
+            await self._take_media(ctx)
+        elif kind is Kind.TEXT and ctx.state.step == "note":
+            ctx.state.data["note"] = ctx.incoming.text.strip()[:MAX_NOTE]
+            await _advance(ctx)
+        else:
+            await self.reprompt(ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
+        await _advance(ctx)
+
+    async def _take_media(self, ctx: Context) -> bool:
+        """True when the photo or location was taken (and the rider was prompted onwards)."""
+        if ctx.incoming.kind is Kind.LOCATION:
+            return await _take_location(ctx)
+        return await _take_photo(ctx)
+
+    async def _on_button(self, ctx: Context) -> None:
+        verb, _, arg = (ctx.incoming.button_data or "").partition(":")[2].partition(":")
+        live = _BUTTONS.get(verb)
+        if live is None:
+            ctx.answer_button(ctx._("This button is not valid."), alert=True)
+            return
+        steps, handler = live
+        if ctx.state.step not in steps:  # a button left on an earlier message
+            ctx.answer_button(ctx._("This button has expired."), alert=True)
+            await _advance(ctx)
+            return
+        await handler(ctx, arg)
+
+
+# -- who may report --------------------------------------------------------------------
+
+
+async def _may_report(ctx: Context) -> bool:
+    if await can_report(ctx.uow, ctx.account, ctx.env.open_reporting):
+        return True
+    profile = await ctx.uow.informants.get(ctx.account.id)
+    if profile is None:
+        text = N_("Only registered grid informants can send reports. Send /register to sign up.")
+    elif profile.status is InformantStatus.PENDING:
+        text = N_(
+            "Your informant registration is waiting for approval. "
+            "You can send reports as soon as it is approved."
+        )
+    else:
+        text = N_(
+            "Your informant registration was not approved, so you cannot send reports. "
+            "Send /register to apply again."
+        )
+    ctx.reply(ctx._(text))
+    return False
+
+
+# -- photos and location ---------------------------------------------------------------
+
+
+async def _take_photo(ctx: Context) -> bool:
+    intake, data = ctx.photo, ctx.state.data
+    if intake is None or intake.key is None:
+        code = intake.error if intake is not None else "download_failed"
+        ctx.reply(ui.photo_refusal(ctx, code, ctx.env.max_download_bytes))
+        return False
+    group = ctx.incoming.media_group_id
+    if len(data["photos"]) >= MAX_PHOTOS:
+        if group is None or group not in data["full"]:  # say it once per album
+            ctx.reply(ctx._("A report takes at most 3 photos; this one was not added."))
+            if group is not None:
+                data["full"].append(group)
+        return False
+    if all(p["key"] != intake.key for p in data["photos"]):
+        data["photos"].append(
+            {"key": intake.key, "phash": intake.phash, "w": intake.width, "h": intake.height}
+        )
+    _use_exif_location(ctx)
+    if group is not None and group in data["groups"]:
+        return True  # the rest of an album already answered: one step, not one per photo
+    if group is not None:
+        data["groups"].append(group)
+    await _advance(ctx)
+    return True
+
+
+def _use_exif_location(ctx: Context) -> None:
+    intake = ctx.photo
+    if ctx.state.data["loc"] is not None or intake is None or not intake.as_file:
+        return
+    if intake.gps is None or not _recent(intake.taken_at, ctx.now, ctx.env.zone):
+        return
+    lat, lon = intake.gps
+    if _route(ctx, lat, lon).status is RouteStatus.OUTSIDE:
+        ctx.reply(ctx._("The location stored in the photo is outside the service area."))
+        return
+    ctx.state.data["loc"] = {"lat": lat, "lon": lon}
+    ctx.reply(
+        ctx._(
+            "I used the location stored in the photo. If it is wrong, share the right "
+            "location before you submit."
+        )
+    )
+
+
+def _recent(taken_at: datetime | None, now: datetime, zone: tzinfo) -> bool:
+    if taken_at is None:
+        return False
+    # A camera without an offset tag writes its local time; riders are in the city's zone.
+    taken = taken_at if taken_at.tzinfo else taken_at.replace(tzinfo=zone)
+    return -EXIF_CLOCK_SKEW <= now - taken <= EXIF_MAX_AGE
+
+
+async def _take_location(ctx: Context) -> bool:
+    where = ctx.incoming.location
+    assert where is not None  # a LOCATION update carries one
+    if _route(ctx, where.lat, where.lon).status is RouteStatus.OUTSIDE:
+        ctx.reply(
+            ctx._(
+                "That location is outside the service area, so no grid can take the report. "
+                "Please share the location of the problem in the city."
+            )
+        )
+        return False
+    ctx.state.data["loc"] = {"lat": where.lat, "lon": where.lon}
+    ctx.state.data["dups"] = []
+    if ctx.state.data["photos"]:
+        ctx.reply(ctx._("📍 Location received."), remove_keyboard=True)
+    await _advance(ctx)
+    return True
+
+
+def _route(ctx: Context, lat: float, lon: float) -> RouteResult:
+    return ctx.env.maps.current().route(lat, lon)
+
+
+# -- moving on -------------------------------------------------------------------------
+
+
+async def _advance(ctx: Context) -> None:
+    """Ask for the first thing the report still lacks; confirm once it lacks nothing."""
+    data, state = ctx.state.data, ctx.state
+    if data["loc"] is None and not data["photos"]:
+        state.step = "photo"
+        ui.ask_first_photo(ctx)
+    elif data["loc"] is None:
+        state.step = "location"
+        ui.ask_location(ctx)
+    elif not data["photos"]:
+        state.step = "photo"
+        ui.ask_photo_after_location(ctx)
+    elif data["cat"] is None:
+        state.step = "category"
+        ui.ask_category(ctx)
+    elif data["note"] is None:
+        state.step = "note"
+        ui.ask_note(ctx)
+    else:
+        state.step = "confirm"
+        await _confirm(ctx)
+
+
+async def _confirm(ctx: Context) -> None:
+    data = ctx.state.data
+    loc = GeoPoint(lat=data["loc"]["lat"], lon=data["loc"]["lon"])
+    duplicates = await find_duplicates(
+        ctx.uow,
+        category_code=data["cat"],
+        location=loc,
+        phash=[p["phash"] for p in data["photos"]],
+        now=ctx.now,
+        radius_m=ctx.env.duplicate_radius_m,
+        window_h=ctx.env.duplicate_window_h,
+    )
+    duplicates = duplicates[:MAX_DUPLICATES]
+    data["dups"] = [r.id for r in duplicates]
+    text = ui.confirmation_text(
+        ctx,
+        category=ctx.env.catalogue.get(data["cat"]),
+        route=_route(ctx, loc.lat, loc.lon),
+        photos=len(data["photos"]),
+        note=data["note"],
+    )
+    if duplicates:
+        text += "\n\n" + ui.duplicates_text(ctx, duplicates)
+    ctx.reply(text, ui.confirmation_keyboard(ctx, duplicates))
+
+
+# -- buttons ---------------------------------------------------------------------------
+
+
+async def _choose_category(ctx: Context, code: str) -> None:
+    if code not in ctx.env.catalogue:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    ctx.state.data["cat"] = code
+    await _advance(ctx)
+
+
+async def _show_classes(ctx: Context, _arg: str) -> None:
+    ctx.answer_button()
+    _show_menu(ctx, ui.classes_keyboard(ctx))
+
+
+async def _show_popular(ctx: Context, _arg: str) -> None:
+    ctx.answer_button()
+    _show_menu(ctx, ui.popular_keyboard(ctx))
+
+
+async def _show_class(ctx: Context, code: str) -> None:
+    groups = {cls.code: cats for cls, cats in ctx.env.catalogue.by_class().items()}
+    if code not in groups:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    ctx.answer_button()
+    _show_menu(ctx, ui.class_keyboard(ctx, groups[code]))
+
+
+def _show_menu(ctx: Context, keyboard: Keyboard) -> None:
+    # Swap the buttons in place where the platform can; otherwise send the menu anew.
+    if ctx.incoming.message_id is not None:
+        ctx.edit_markup(keyboard)
+    else:
+        ctx.reply(ctx._("What is the problem? Choose a category:"), keyboard)
+
+
+async def _skip_note(ctx: Context, _arg: str) -> None:
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    ctx.state.data["note"] = ""
+    await _advance(ctx)
+
+
+async def _edit(ctx: Context, _arg: str) -> None:
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    ctx.state.data.update(cat=None, note=None, dups=[])
+    await _advance(ctx)
+
+
+async def _cancel(ctx: Context, _arg: str) -> None:
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    ctx.state.clear()
+    ctx.reply(ctx._("Cancelled. Nothing was sent."), remove_keyboard=True)
+
+
+async def _follow(ctx: Context, arg: str) -> None:
+    offered = ctx.state.data.get("dups", [])
+    if not arg.isdigit() or int(arg) not in offered:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    try:
+        report = await follow(ctx.uow, int(arg), ctx.account.id)
+    except (NotFound, NotOpen):
+        ctx.reply(ctx._("That report is no longer open."))
+        await _advance(ctx)
+        return
+    ctx.state.clear()
+    ctx.reply(
+        ctx._(
+            "Thank you! You now follow report No. {number}; I will tell you when its status "
+            "changes. No new report was filed."
+        ).format(number=report.number),
+        remove_keyboard=True,
+    )
+
+
+async def _submit(ctx: Context, _arg: str) -> None:
+    ctx.answer_button()
+    if not await _may_report(ctx):
+        return
+    data = ctx.state.data
+    loc = GeoPoint(lat=data["loc"]["lat"], lon=data["loc"]["lon"])
+    gridmap = ctx.env.maps.current()
+    try:
+        report = await submit_report(
+            ctx.uow,
+            reporter=ctx.account.id,
+            category_code=data["cat"],
+            location=loc,
+            photos=[
+                ReportPhoto(sha256=p["key"], phash=p["phash"], width=p["w"], height=p["h"])
+                for p in data["photos"]
+            ],
+            note=data["note"],
+            now=ctx.now,
+            catalogue=ctx.env.catalogue,
+            gridmap=gridmap,
+            zone=ctx.env.zone,
+        )
+    except (OutsideServiceArea, UnknownCategoryError):
+        # The map or catalogue changed under the rider; ask again for what is now wrong.
+        ctx.reply(ctx._("Something about this report changed; please check it again."))
+        data.update(loc=None, cat=None, note=None, dups=[])
+        await _advance(ctx)
+        return
+    ctx.edit_markup(None)
+    ack = ctx.env.catalogue.get(report.category_code).ack_minutes
+    ctx.state.clear()
+    route = gridmap.route(loc.lat, loc.lon)
+    ctx.reply(ui.submitted_text(ctx, report, route, ack), remove_keyboard=True)
+
+
+ButtonHandler = Callable[[Context, str], Awaitable[None]]
+
+# verb → (steps where the button is live, handler)
+_BUTTONS: dict[str, tuple[frozenset[str], ButtonHandler]] = {
+    "cat": (frozenset({"category"}), _choose_category),
+    "more": (frozenset({"category"}), _show_classes),
+    "top": (frozenset({"category"}), _show_popular),
+    "cls": (frozenset({"category"}), _show_class),
+    "skip": (frozenset({"note"}), _skip_note),
+    "edit": (frozenset({"confirm"}), _edit),
+    "cancel": (frozenset({"confirm"}), _cancel),
+    "follow": (frozenset({"confirm"}), _follow),
+    "submit": (frozenset({"confirm"}), _submit),
+}
+
+
+# -- wiring ----------------------------------------------------------------------------
+
+
+def setup(registry: Registry) -> None:
+    flow = ReportFlow()
+
+    async def start(ctx: Context) -> None:
+        await flow.begin(ctx)
+
+    registry.flow(flow)
+    registry.command(Command("report", start, N_("Report a problem")))
+    for kind in (Kind.PHOTO, Kind.DOCUMENT, Kind.LOCATION):
+        registry.fallback(kind, start)

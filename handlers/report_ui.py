@@ -1,0 +1,200 @@
+"""What the report flow says and which buttons it shows; the flow logic is in ``report.py``.
+
+Button data is ``rep:<verb>[:<arg>]`` — a few bytes, far under Telegram's 64 — and every
+verb and argument is checked by the flow before it is used, because a client can send any
+callback data it likes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from babel.dates import format_timedelta
+
+from bot.chat import Button, Keyboard
+from bot.domain.categories import Category
+from bot.domain.model import Level, Report, ReportStatus
+from bot.geo.router import RouteResult, RouteStatus
+from bot.i18n import N_
+from handlers.base import Context, buttons, reply_keyboard
+
+FLOW = "rep"
+POPULAR_COUNT = 6
+
+# What intake refusals mean to a rider; codes come from bot.media.errors and the dispatcher.
+PHOTO_REFUSALS = {
+    "not_an_image": N_("That file is not a photo. Please send a photo (JPEG, PNG, WebP or HEIC)."),
+    "unsupported_format": N_(
+        "I cannot read this picture format. Please send a JPEG, PNG, WebP or HEIC photo."
+    ),
+    "too_big": N_("That file is too big (the limit is {mb} MB). Please send a smaller photo."),
+    "too_many_pixels": N_("That picture has too many pixels. Please send a normal camera photo."),
+    "corrupt": N_("That photo is damaged and cannot be opened. Please take or send it again."),
+    "empty": N_("That file is empty. Please send the photo again."),
+    "download_failed": N_("I could not download that photo. Please send it again."),
+}
+
+STATUS_NAMES = {
+    ReportStatus.SUBMITTED: N_("Submitted"),
+    ReportStatus.DISPATCHED: N_("Sent to the grid"),
+    ReportStatus.ACCEPTED: N_("Accepted by a grid worker"),
+    ReportStatus.RESOLVED: N_("Fixed, waiting for confirmation"),
+    ReportStatus.CLOSED: N_("Closed"),
+    ReportStatus.RETURNED: N_("Returned for re-dispatch"),
+    ReportStatus.MERGED: N_("Merged into another report"),
+    ReportStatus.REJECTED: N_("Rejected"),
+    ReportStatus.CANCELLED: N_("Cancelled"),
+}
+
+
+def status_name(ctx: Context, status: ReportStatus) -> str:
+    return ctx._(STATUS_NAMES[status])
+
+
+def photo_refusal(ctx: Context, code: str | None, max_bytes: int) -> str:
+    template = PHOTO_REFUSALS.get(code or "", PHOTO_REFUSALS["corrupt"])
+    return ctx._(template).format(mb=max_bytes // (1024 * 1024))
+
+
+def location_keyboard(ctx: Context) -> Keyboard:
+    return reply_keyboard([Button(text=ctx._("📍 Share location"), request_location=True)])
+
+
+def ask_first_photo(ctx: Context) -> None:
+    ctx.reply(
+        ctx._(
+            "Send a photo of the problem (up to 3). You can also share its location first "
+            "with the button below."
+        ),
+        location_keyboard(ctx),
+    )
+
+
+def ask_photo_after_location(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Location received. Now send a photo of the problem (up to 3)."),
+        remove_keyboard=True,
+    )
+
+
+def ask_location(ctx: Context) -> None:
+    ctx.reply(
+        ctx._(
+            "Where is it? Tap the button below to share your location, or attach a "
+            "location or place on the map."
+        ),
+        location_keyboard(ctx),
+    )
+
+
+def category_label(ctx: Context, category: Category) -> str:
+    return category.name(ctx.account.locale)
+
+
+def _pairs(items: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    return [list(items[i : i + 2]) for i in range(0, len(items), 2)]
+
+
+def popular_keyboard(ctx: Context) -> Keyboard:
+    top = ctx.env.catalogue.popular(POPULAR_COUNT)
+    rows = _pairs([(category_label(ctx, c), f"{FLOW}:cat:{c.code}") for c in top])
+    return buttons(*rows, [(ctx._("More…"), f"{FLOW}:more")])
+
+
+def classes_keyboard(ctx: Context) -> Keyboard:
+    groups = ctx.env.catalogue.by_class()
+    rows = _pairs([(cls.name(ctx.account.locale), f"{FLOW}:cls:{cls.code}") for cls in groups])
+    return buttons(*rows, [(ctx._("« Back"), f"{FLOW}:top")])
+
+
+def class_keyboard(ctx: Context, categories: Sequence[Category]) -> Keyboard:
+    rows = _pairs([(category_label(ctx, c), f"{FLOW}:cat:{c.code}") for c in categories])
+    return buttons(*rows, [(ctx._("« Back"), f"{FLOW}:more")])
+
+
+def ask_category(ctx: Context) -> None:
+    ctx.reply(ctx._("What is the problem? Choose a category:"), popular_keyboard(ctx))
+
+
+def ask_note(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Add a short note if it helps (what exactly, where exactly), or tap Skip."),
+        buttons([(ctx._("Skip"), f"{FLOW}:skip")]),
+    )
+
+
+def route_lines(ctx: Context, route: RouteResult) -> list[str]:
+    if route.grid is None:
+        return []
+    community = next((u.name for u in route.path[1:] if u.level is Level.COMMUNITY), None)
+    where = f"{route.grid.name}, {community}" if community else route.grid.name
+    lines = [ctx._("Goes to: {where}").format(where=where)]
+    if route.status is RouteStatus.BOUNDARY:
+        lines.append(ctx._("(The point is on the boundary between grids; the map chose this one.)"))
+    elif route.status is RouteStatus.NEAREST and route.distance_m is not None:
+        lines.append(
+            ctx._(
+                "(The point is outside every grid; this is the nearest grid, {m} m away.)"
+            ).format(m=ctx.t.number(round(route.distance_m)))
+        )
+    return lines
+
+
+def confirmation_text(
+    ctx: Context, *, category: Category, route: RouteResult, photos: int, note: str
+) -> str:
+    lines = [
+        ctx._("Please check your report:"),
+        ctx._("Category: {name}").format(name=category_label(ctx, category)),
+        *route_lines(ctx, route),
+        ctx.t.ngettext("{n} photo", "{n} photos", photos).format(n=photos),
+    ]
+    if note:
+        lines.append(ctx._("Note: {note}").format(note=note))
+    return "\n".join(lines)
+
+
+def duplicates_text(ctx: Context, duplicates: Sequence[Report]) -> str:
+    lines = [ctx._("This may already have been reported:")]
+    for report in duplicates:
+        lines.append(
+            ctx._("• No. {number}: {category}, {status}, {date}").format(
+                number=report.number,
+                category=ctx.env.catalogue.name(report.category_code, ctx.account.locale),
+                status=status_name(ctx, report.status),
+                date=ctx.t.datetime(report.created_at),
+            )
+        )
+    return "\n".join(lines)
+
+
+def confirmation_keyboard(ctx: Context, duplicates: Sequence[Report]) -> Keyboard:
+    edit_row = [(ctx._("Edit"), f"{FLOW}:edit"), (ctx._("Cancel"), f"{FLOW}:cancel")]
+    if not duplicates:
+        return buttons([(ctx._("Submit"), f"{FLOW}:submit")], edit_row)
+    follow_rows = [
+        [
+            (
+                ctx._("The same problem (No. {number}) — follow it").format(number=r.number),
+                f"{FLOW}:follow:{r.id}",
+            )
+        ]
+        for r in duplicates
+    ]
+    return buttons(
+        *follow_rows, [(ctx._("A different problem — submit"), f"{FLOW}:submit")], edit_row
+    )
+
+
+def submitted_text(ctx: Context, report: Report, route: RouteResult, ack_minutes: int) -> str:
+    head = ctx._("Thank you! Your report No. {number} has been filed.").format(number=report.number)
+    if report.status is not ReportStatus.DISPATCHED or route.grid is None:
+        nxt = ctx._("The community will send it to the right grid. I will tell you what happens.")
+        return f"{head}\n{nxt}"
+    within = format_timedelta(timedelta(minutes=ack_minutes), locale=ctx.t.locale)
+    nxt = ctx._(
+        "It went to {grid}. A grid worker there should accept it within {within}; "
+        "I will tell you when it is accepted and when it is fixed. See /myreports at any time."
+    ).format(grid=route.grid.name, within=within)
+    return f"{head}\n{nxt}"
