@@ -22,6 +22,7 @@ from bot.config import ROOT, Settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.domain.categories import Catalogue, load_catalogue
 from bot.i18n import SUPPORTED, translator
+from bot.scheduler import JobScheduler
 from bot.services.env import Env, MapHolder
 from bot.services.ports import BaseUnitOfWork
 from handlers.dispatcher import Dispatcher
@@ -48,11 +49,19 @@ class Gridsnap:
     dispatcher: Dispatcher
     outbox: OutboxSender
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    scheduler: JobScheduler | None = None
 
     async def start_background(self) -> None:
         self.tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
+        # The SLA sweep and the digest; they keep no state, so every process may run them.
+        self.scheduler = JobScheduler(
+            uow_factory=self.uow_factory, env=self.env, on_commit=self.outbox.wake
+        )
+        self.scheduler.start()
 
     async def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         self.outbox.stop()
         for task in self.tasks:
             task.cancel()

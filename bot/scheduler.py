@@ -1,0 +1,88 @@
+"""The periodic jobs: the SLA sweep every minute and the 08:30 digest.
+
+APScheduler only decides *when*; it keeps no state (memory job store, nothing persisted).
+Each run reads its work from the database and guards every message by a row written in the
+same commit, so a restart, a missed run or a second bot process loses or repeats nothing.
+Jobs read the time from ``env.clock`` so tests drive them with a controlled clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.services.escalation import EscalationPolicy, UowFactory, digest, sweep
+
+if TYPE_CHECKING:
+    from bot.services.env import Env
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 60
+DIGEST_AT = (8, 30)  # local time (env.zone)
+
+
+class JobScheduler:
+    """Owns one ``AsyncIOScheduler``; built and started inside the running event loop."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UowFactory,
+        env: Env,
+        policy: EscalationPolicy | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._env = env
+        self._policy = policy or EscalationPolicy()
+        self._on_commit = on_commit
+        self._scheduler: Any = None
+
+    async def run_sweep(self) -> None:
+        result = await sweep(self._uow_factory, self._env, self._env.clock(), policy=self._policy)
+        if result.sent:
+            log.info("sweep sent %d escalation steps", len(result))
+            self._wake()
+
+    async def run_digest(self) -> None:
+        sent = await digest(self._uow_factory, self._env, self._env.clock())
+        if sent:
+            log.info("digest sent to %d workers", sent)
+            self._wake()
+
+    def start(self) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        # coalesce + one instance: a slow run or a suspended laptop never piles up sweeps.
+        scheduler = AsyncIOScheduler(
+            timezone=self._env.zone,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        )
+        scheduler.add_job(
+            self.run_sweep, IntervalTrigger(seconds=SWEEP_SECONDS), id="sweep", name="SLA sweep"
+        )
+        hour, minute = DIGEST_AT
+        scheduler.add_job(
+            self.run_digest,
+            CronTrigger(hour=hour, minute=minute, timezone=self._env.zone),
+            id="digest",
+            name="morning digest",
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def jobs(self) -> list[str]:
+        return [] if self._scheduler is None else [job.id for job in self._scheduler.get_jobs()]
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+
+    def _wake(self) -> None:
+        if self._on_commit is not None:
+            self._on_commit()

@@ -1,0 +1,274 @@
+"""Deadlines: the SLA sweep and the morning digest.
+
+Both keep no state outside the database, so a restart or a second bot process neither loses
+nor repeats anything:
+
+* ``sweep`` asks for the cases past a deadline (on PostgreSQL locked ``FOR UPDATE SKIP
+  LOCKED``, so concurrent sweepers split the work) and sends each step once, because a step
+  is sent only when ``escalations.record`` says it is new — in the same commit as its outbox
+  rows and its ``escalate`` audit event.
+* ``digest`` claims the day's digest with a processed-update id, in the same commit as the
+  messages, so two processes firing at 08:30 send one digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.chat import Outgoing
+from bot.domain.lifecycle import Action, ActionArgs, Actor, Audience, decide
+from bot.domain.model import (
+    Account,
+    AuditEvent,
+    EscalationKind,
+    Report,
+    ReportStatus,
+    RoleName,
+)
+from bot.i18n import N_, Translator, translator
+from bot.services.notify import recipients
+from bot.services.ports import DuplicateUpdate
+
+if TYPE_CHECKING:
+    from bot.services.env import Env
+    from bot.services.ports import BaseUnitOfWork
+
+UowFactory = Callable[[], "BaseUnitOfWork"]
+
+DIGEST_PLATFORM = "digest"  # the processed-update namespace that marks a day's digest sent
+DIGEST_MAX_LINES = 20  # a chat message, not a report: the rest is in /queue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One rung of the escalation ladder: when it is due (after the deadline) and whom it
+    tells. ``level`` is what ``escalations.record`` keys it by."""
+
+    kind: EscalationKind
+    level: int
+    delay: timedelta
+    audiences: frozenset[Audience]
+    text: str  # English source; {number}, {category}, {grid}, {due}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationPolicy:
+    # Reminding the grid first gives it a chance before its superiors hear of the delay.
+    escalate_after: timedelta = timedelta(minutes=30)
+    batch: int = 100
+
+    def steps(self) -> tuple[Step, ...]:
+        return (
+            Step(
+                kind=EscalationKind.ACK,
+                level=1,
+                delay=timedelta(0),
+                audiences=frozenset({Audience.GRID_WORKERS}),
+                text=N_(
+                    "Reminder: report {number} ({category}) in {grid} is still waiting to be "
+                    "accepted; it was due by {due}. Send /queue to see it."
+                ),
+            ),
+            Step(
+                kind=EscalationKind.ACK,
+                level=2,
+                delay=self.escalate_after,
+                audiences=frozenset({Audience.GRID_LEADER, Audience.COMMUNITY_ADMIN}),
+                text=N_(
+                    "Escalation: nobody accepted report {number} ({category}) in {grid}; "
+                    "it was due by {due}."
+                ),
+            ),
+            Step(
+                kind=EscalationKind.RESOLVE,
+                level=1,
+                delay=timedelta(0),
+                audiences=frozenset({Audience.STREET_ADMIN}),
+                text=N_(
+                    "Escalation: report {number} ({category}) in {grid} was not resolved by {due}."
+                ),
+            ),
+        )
+
+
+@dataclass(slots=True)
+class SweepResult:
+    sent: list[tuple[int, EscalationKind, int]]  # (report id, kind, level) newly done
+
+    def __len__(self) -> int:
+        return len(self.sent)
+
+
+async def sweep(
+    uow_factory: UowFactory,
+    env: Env,
+    now: datetime,
+    *,
+    policy: EscalationPolicy | None = None,
+) -> SweepResult:
+    """Send every escalation step that is due and not yet done; one commit."""
+    policy = policy or EscalationPolicy()
+    result = SweepResult(sent=[])
+    async with uow_factory() as uow:
+        overdue = {
+            EscalationKind.ACK: await uow.escalations.due_for_ack(now, limit=policy.batch),
+            EscalationKind.RESOLVE: await uow.escalations.due_for_resolve(now, limit=policy.batch),
+        }
+        for step in policy.steps():
+            for report in overdue[step.kind]:
+                if await _take_step(uow, env, report, step, now):
+                    result.sent.append((report.id, step.kind, step.level))
+        await uow.commit()
+    return result
+
+
+def _deadline(report: Report, kind: EscalationKind) -> datetime | None:
+    return report.ack_due_at if kind is EscalationKind.ACK else report.resolve_due_at
+
+
+async def _take_step(
+    uow: BaseUnitOfWork, env: Env, report: Report, step: Step, now: datetime
+) -> bool:
+    deadline = _deadline(report, step.kind)
+    if deadline is None or now < deadline + step.delay:
+        return False
+    if not await uow.escalations.record(report.id, step.kind, step.level, now):
+        return False  # done by an earlier sweep or a concurrent process
+    await _record_history(uow, report, step, now)
+    people = await recipients(uow, report, step.audiences)
+    for account in _unique(a for _, a in people):
+        if step.audiences == {Audience.GRID_WORKERS} and not account.on_duty:
+            continue  # a reminder is for who is working now; the next step reaches the rest
+        t = translator(account.locale, env.zone)
+        text = await _step_text(uow, env, t, report, step, deadline)
+        await uow.outbox.add(
+            Outgoing(platform=account.platform, chat_id=account.chat_id, text=text)
+        )
+    return True
+
+
+async def _record_history(uow: BaseUnitOfWork, report: Report, step: Step, now: datetime) -> None:
+    reason = f"{step.kind.value}_overdue"
+    decision = decide(report.status, Action.ESCALATE, Actor.system(), ActionArgs(reason=reason))
+    await uow.audit.append(
+        AuditEvent(
+            report_id=report.id,
+            seq=0,  # the repository assigns the next one
+            action=decision.action.value,
+            actor_id=None,
+            from_status=decision.from_status,
+            to_status=decision.to_status,
+            at=now,
+            data={**decision.data, "kind": step.kind.value, "level": step.level},
+        )
+    )
+
+
+async def _step_text(
+    uow: BaseUnitOfWork, env: Env, t: Translator, report: Report, step: Step, due: datetime
+) -> str:
+    return t._(step.text).format(
+        number=report.number,
+        category=env.catalogue.name(report.category_code, t.locale),
+        grid=await _grid_name(uow, report),
+        due=t.datetime(due),
+    )
+
+
+async def _grid_name(uow: BaseUnitOfWork, report: Report) -> str:
+    node = await uow.regions.get_by_id(report.grid_id) if report.grid_id else None
+    return node.name if node else "?"
+
+
+def _unique(accounts: Iterable[Account]) -> list[Account]:
+    seen: dict[int, Account] = {}
+    for account in accounts:
+        if account.chat_id:
+            seen.setdefault(account.id, account)
+    return list(seen.values())
+
+
+# -- the morning digest ---------------------------------------------------------------------
+
+_WORKER_STATUSES = frozenset({ReportStatus.DISPATCHED, ReportStatus.ACCEPTED})
+
+
+async def digest(uow_factory: UowFactory, env: Env, now: datetime) -> int:
+    """Send each grid worker a summary of their open and overdue cases; return how many
+    were sent. Once per local day, however many processes run it."""
+    day = now.astimezone(env.zone).date().isoformat()
+    async with uow_factory() as uow:
+        try:
+            await uow.updates.mark(DIGEST_PLATFORM, day, at=now)
+        except DuplicateUpdate:
+            return 0
+        sent = 0
+        for account, grid_ids in (await _workers_and_grids(uow)).items():
+            cases = [
+                r
+                for r in await uow.reports.open_for_grids(grid_ids)
+                if r.status in _WORKER_STATUSES
+            ]
+            if cases and account.chat_id:
+                t = translator(account.locale, env.zone)
+                text = digest_text(t, env, cases, now)
+                await uow.outbox.add(
+                    Outgoing(platform=account.platform, chat_id=account.chat_id, text=text)
+                )
+                sent += 1
+        await uow.commit()
+    return sent
+
+
+def is_overdue(report: Report, now: datetime) -> bool:
+    due = report.ack_due_at if report.status is ReportStatus.DISPATCHED else None
+    return any(d is not None and d <= now for d in (due, report.resolve_due_at))
+
+
+def digest_text(t: Translator, env: Env, cases: list[Report], now: datetime) -> str:
+    overdue = [r for r in cases if is_overdue(r, now)]
+    ordered = overdue + [r for r in cases if r not in overdue]
+    lines = [
+        t._("Good morning! Open cases in your grids: {open}, overdue: {overdue}.").format(
+            open=len(cases), overdue=len(overdue)
+        )
+    ]
+    for report in ordered[:DIGEST_MAX_LINES]:
+        line = f"• {report.number} {env.catalogue.name(report.category_code, t.locale)}"
+        lines.append(line + (" — " + t._("overdue") if report in overdue else ""))
+    if len(ordered) > DIGEST_MAX_LINES:
+        lines.append(
+            t._("…and {n} more. Send /queue to see them all.").format(
+                n=len(ordered) - DIGEST_MAX_LINES
+            )
+        )
+    return "\n".join(lines)
+
+
+async def _workers_and_grids(uow: BaseUnitOfWork) -> dict[Account, list[int]]:
+    by_account: dict[int, set[int]] = {}
+    for grant in await uow.roles.list_all():
+        if grant.role is RoleName.GRID_WORKER:
+            grids = await grids_under(uow, grant.region_id)
+            by_account.setdefault(grant.account_id, set()).update(grids)
+    found: dict[Account, list[int]] = {}
+    for account_id, grid_ids in sorted(by_account.items()):
+        account = await uow.accounts.get(account_id)
+        if account is not None:
+            found[account] = sorted(grid_ids)
+    return found
+
+
+async def grids_under(uow: BaseUnitOfWork, region_id: int) -> list[int]:
+    """The region itself when it is a grid, else every grid below it (a role granted on a
+    community covers the community's grids)."""
+    children = await uow.regions.children(region_id)
+    if not children:
+        return [region_id]
+    found: list[int] = []
+    for child in children:
+        found += await grids_under(uow, child.id)
+    return found

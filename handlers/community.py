@@ -1,0 +1,142 @@
+"""Community admins: approve riders' registrations, and the queue of returned cases.
+
+``ia:ok:<account>`` / ``ia:no:<account>`` decide an application (the buttons come with the
+notification from ``notify.application_submitted``); only an admin whose region covers the
+rider's community may press them. ``/returned`` lists the returned cases in the admin's
+area with Re-dispatch (``ra:rd:<report>:<grid>``) and Reject (``ra:rj:<report>``) buttons;
+``cases.act`` checks scope and state again, so a forged or stale press changes nothing.
+"""
+
+from __future__ import annotations
+
+from bot.domain.lifecycle import Action, ActionArgs
+from bot.domain.model import InformantProfile, Report, ReportStatus, RoleName
+from bot.i18n import N_
+from bot.services import cases, informants
+from bot.services.escalation import grids_under
+from bot.services.notify import APPROVAL_PREFIX
+from handlers.base import Command, Context, buttons
+from handlers.feedback import REFUSALS
+from handlers.registry import Registry
+
+RETURNED_PREFIX = "ra"
+ADMIN_ROLES = frozenset({RoleName.COMMUNITY_ADMIN, RoleName.STREET_ADMIN, RoleName.CITY_ADMIN})
+RETURNED_SHOWN = 10
+
+
+def setup(registry: Registry) -> None:
+    registry.button(APPROVAL_PREFIX, on_application)
+    registry.button(RETURNED_PREFIX, on_returned)
+    registry.command(Command("returned", show_returned, N_("Returned cases to re-dispatch")))
+
+
+async def on_application(ctx: Context) -> None:
+    parts = (ctx.incoming.button_data or "").split(":")
+    account_id = _int(parts[2]) if len(parts) == 3 and parts[1] in ("ok", "no") else None
+    profile = await ctx.uow.informants.get(account_id) if account_id is not None else None
+    if profile is None:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    if not await _covers(ctx, profile):
+        ctx.answer_button(ctx._("Only an admin of this community can decide."), alert=True)
+        return
+    decide = informants.approve if parts[1] == "ok" else informants.reject
+    try:
+        await decide(ctx.uow, profile.account_id, by=ctx.account.id, now=ctx.now)
+    except informants.AlreadyDecided:
+        ctx.answer_button(ctx._("This registration was already decided."), alert=True)
+        ctx.edit_markup(None)
+        return
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    done = N_("Approved: {name}.") if parts[1] == "ok" else N_("Rejected: {name}.")
+    ctx.reply(ctx._(done).format(name=profile.real_name))
+
+
+async def _covers(ctx: Context, profile: InformantProfile) -> bool:
+    grants = [g for g in await ctx.uow.roles.for_account(ctx.account.id) if g.role in ADMIN_ROLES]
+    if profile.home_region_id is None:
+        return any(g.role is RoleName.CITY_ADMIN for g in grants)
+    scope = {node.id for node in await ctx.uow.regions.ancestors(profile.home_region_id)}
+    return any(g.region_id in scope for g in grants)
+
+
+async def show_returned(ctx: Context) -> None:
+    grants = [g for g in await ctx.uow.roles.for_account(ctx.account.id) if g.role in ADMIN_ROLES]
+    if not grants:
+        ctx.reply(ctx._("This is for community, street and city admins."))
+        return
+    grid_ids = sorted({grid for g in grants for grid in await grids_under(ctx.uow, g.region_id)})
+    returned = [
+        r
+        for r in await ctx.uow.reports.open_for_grids(grid_ids)
+        if r.status is ReportStatus.RETURNED
+    ]
+    if not returned:
+        ctx.reply(ctx._("No returned cases in your area."))
+        return
+    ctx.reply(ctx._("Returned cases: {n}").format(n=len(returned)))
+    for report in returned[:RETURNED_SHOWN]:
+        await _show_one(ctx, report)
+
+
+async def _show_one(ctx: Context, report: Report) -> None:
+    history = await ctx.uow.audit.history(report.id)
+    why = next((e.data.get("reason") for e in reversed(history) if e.action == "return"), None)
+    text = f"{report.number} {ctx.env.catalogue.name(report.category_code, ctx.account.locale)}"
+    if why:
+        text += "\n" + ctx._("Reason: {reason}").format(reason=why)
+    rows = [
+        [(f"➡️ {name}", f"{RETURNED_PREFIX}:rd:{report.id}:{gid}")]
+        for gid, name in await _targets(ctx, report)
+    ]
+    rows.append([(ctx._("Reject"), f"{RETURNED_PREFIX}:rj:{report.id}")])
+    ctx.reply(text, buttons(*rows))
+
+
+async def _targets(ctx: Context, report: Report) -> list[tuple[int, str]]:
+    """Where the case can go: its grid and the grids next to it (it may have been mis-routed)."""
+    grid = await ctx.uow.regions.get_by_id(report.grid_id) if report.grid_id else None
+    if grid is None:
+        return []
+    gridmap = ctx.env.maps.current()
+    codes = [ref.code for ref in gridmap.neighbours(grid.code)] if grid.code in gridmap else []
+    found = [(grid.id, grid.name)]
+    for code in codes:
+        node = await ctx.uow.regions.get(code)
+        found += [(node.id, node.name)] if node else []
+    return found
+
+
+async def on_returned(ctx: Context) -> None:
+    parts = (ctx.incoming.button_data or "").split(":")
+    report_id = _int(parts[2]) if len(parts) >= 3 else None
+    if report_id is not None and parts[1] == "rd" and len(parts) == 4 and _int(parts[3]):
+        action, args = Action.REDISPATCH, ActionArgs(target_grid_id=_int(parts[3]))
+    elif report_id is not None and parts[1] == "rj" and len(parts) == 3:
+        action, args = Action.REJECT, ActionArgs(reason=ctx._("Rejected after review"))
+    else:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    result = await cases.act(
+        ctx.uow, ctx.env, report_id=report_id, actor_account=ctx.account, action=action, args=args
+    )
+    if result.refusal is cases.Refusal.NOT_ALLOWED:
+        ctx.answer_button(ctx._("This case is outside your area."), alert=True)
+        return
+    if result.refusal is not None:
+        ctx.answer_button(ctx._(REFUSALS[result.refusal]), alert=True)
+        return
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    number = result.report.number if result.report else ""
+    done = (
+        N_("Report {number} re-dispatched.")
+        if action is Action.REDISPATCH
+        else N_("Report {number} rejected.")
+    )
+    ctx.reply(ctx._(done).format(number=number))
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isdecimal() and len(value) < 12 else None

@@ -1,0 +1,210 @@
+"""The rider's "Fixed?" answer after a Resolve, and ``/points``.
+
+👍 (``fb:ok:<report>``) asks for a 1–5 rating (``fb:rate:<report>:<n>``), which closes the
+case; 👎 (``fb:no:<report>``) asks for an optional short reason (flow ``fbr``) and reopens
+it, which alerts the grid again. Only the reporter may answer, and only while the case is
+resolved: a button from a case that moved on is refused and removed. The state machine in
+``cases.act`` judges again, so a forged press changes nothing either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.chat import Kind
+from bot.domain.lifecycle import RATING_RANGE, Action, ActionArgs
+from bot.domain.model import Report, ReportStatus
+from bot.i18n import N_
+from bot.services import cases
+from bot.services.notify import FEEDBACK_PREFIX
+from handlers.base import Command, Context, Flow, buttons
+from handlers.registry import Registry
+
+REASON_FLOW = "fbr"
+REASON_MAX = 200
+NOT_FIXED = "not fixed"  # the reason on record when the rider skips writing one
+AWARDS_SHOWN = 5
+
+REFUSALS = {
+    cases.Refusal.NOT_FOUND: N_("I cannot find that report."),
+    cases.Refusal.NOT_ALLOWED: N_("Only the person who reported this can answer."),
+    cases.Refusal.STALE: N_("This case has moved on; that button no longer applies."),
+    cases.Refusal.MISSING: N_("Something is missing; please try again."),
+    cases.Refusal.INVALID_ARGUMENT: N_("This button is not valid."),
+    cases.Refusal.INVALID_TARGET: N_("This button is not valid."),
+}
+
+# What a points ledger reason (a lifecycle action) means to the rider.
+AWARD_REASONS = {
+    Action.ACCEPT.value: N_("report accepted"),
+    Action.RESOLVE.value: N_("report resolved"),
+    Action.CONFIRM.value: N_("fix confirmed"),
+    Action.MERGE.value: N_("duplicate report"),
+    Action.REJECT.value: N_("report rejected"),
+}
+
+
+def setup(registry: Registry) -> None:
+    registry.button(FEEDBACK_PREFIX, on_feedback)
+    registry.flow(NotFixedFlow())
+    registry.command(Command("points", show_points, N_("Your points")))
+
+
+async def on_feedback(ctx: Context) -> None:
+    parts = (ctx.incoming.button_data or "").split(":")
+    verb, report_id = (parts[1], _int(parts[2])) if len(parts) >= 3 else ("", None)
+    report = await _answerable(ctx, report_id)
+    if report is None:
+        return
+    if verb == "ok" and len(parts) == 3:
+        await _ask_rating(ctx, report)
+    elif verb == "rate" and len(parts) == 4 and _int(parts[3]) in RATING_RANGE:
+        await _confirm(ctx, report, _int(parts[3]))
+    elif verb == "no" and len(parts) == 3:
+        await _not_fixed(ctx, report)
+    else:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+
+
+async def _answerable(ctx: Context, report_id: int | None) -> Report | None:
+    """The report when this person may answer for it now; otherwise refuse and say why."""
+    report = await ctx.uow.reports.get(report_id) if report_id is not None else None
+    if report is None:
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return None
+    if report.reporter_id != ctx.account.id:
+        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.NOT_ALLOWED]), alert=True)
+        return None
+    if report.status is not ReportStatus.RESOLVED:
+        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.STALE]), alert=True)
+        ctx.edit_markup(None)
+        return None
+    return report
+
+
+async def _ask_rating(ctx: Context, report: Report) -> None:
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    stars = [(f"{'⭐' * n}", f"{FEEDBACK_PREFIX}:rate:{report.id}:{n}") for n in RATING_RANGE]
+    ctx.reply(
+        ctx._(
+            "Glad it is fixed! How well was report {number} handled? 1 is poor, 5 is very good."
+        ).format(number=report.number),
+        buttons(stars[:3], stars[3:]),
+    )
+
+
+async def _confirm(ctx: Context, report: Report, rating: int | None) -> None:
+    result = await cases.act(
+        ctx.uow,
+        ctx.env,
+        report_id=report.id,
+        actor_account=ctx.account,
+        action=Action.CONFIRM,
+        args=ActionArgs(rating=rating),
+    )
+    if not _refused(ctx, result):
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        ctx.reply(ctx._("Thank you! Report {number} is closed.").format(number=report.number))
+
+
+async def _not_fixed(ctx: Context, report: Report) -> None:
+    ctx.edit_markup(None)
+    if ctx.state.flow not in (None, REASON_FLOW):
+        # Mid another flow a reason prompt would take its input over: reopen right away.
+        await reopen(ctx, report.id, NOT_FIXED)
+        return
+    ctx.answer_button()
+    ctx.state.clear()
+    ctx.state.flow, ctx.state.step, ctx.state.data = REASON_FLOW, "reason", {"report": report.id}
+    _ask_reason(ctx)
+
+
+def _ask_reason(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Sorry to hear that. What is still wrong? Write a short note, or press Skip."),
+        buttons([(ctx._("Skip"), f"{REASON_FLOW}:skip")]),
+    )
+
+
+async def reopen(ctx: Context, report_id: int, reason: str) -> None:
+    result = await cases.act(
+        ctx.uow,
+        ctx.env,
+        report_id=report_id,
+        actor_account=ctx.account,
+        action=Action.REOPEN,
+        args=ActionArgs(reason=reason),
+    )
+    if not _refused(ctx, result) and result.report is not None:
+        ctx.answer_button()
+        ctx.reply(
+            ctx._("Report {number} is reopened; the grid workers have been told.").format(
+                number=result.report.number
+            )
+        )
+
+
+def _refused(ctx: Context, result: cases.CaseResult) -> bool:
+    if result.refusal is None:
+        return False
+    text = ctx._(REFUSALS[result.refusal])
+    if ctx.incoming.callback_id is not None:
+        ctx.answer_button(text, alert=True)
+    else:
+        ctx.reply(text)
+    if result.refusal is cases.Refusal.STALE:
+        ctx.edit_markup(None)
+    return True
+
+
+class NotFixedFlow(Flow):
+    """Waits for the optional reason after 👎; the state row keeps the report id."""
+
+    name = REASON_FLOW
+
+    async def begin(self, ctx: Context, **kwargs: Any) -> None:
+        self.enter(ctx, "reason", report=kwargs["report"])
+        _ask_reason(ctx)
+
+    async def on_input(self, ctx: Context) -> None:
+        report_id = _int(str(ctx.state.data.get("report", "")))
+        incoming = ctx.incoming
+        if incoming.kind is Kind.BUTTON and incoming.button_data == f"{REASON_FLOW}:skip":
+            ctx.edit_markup(None)
+            reason = NOT_FIXED
+        elif incoming.kind is Kind.TEXT and incoming.text.strip():
+            reason = incoming.text.strip()[:REASON_MAX]
+        else:
+            await self.reprompt(ctx)
+            return
+        ctx.state.clear()
+        if report_id is not None:
+            await reopen(ctx, report_id, reason)
+
+    async def reprompt(self, ctx: Context) -> None:
+        ctx.answer_button()
+        _ask_reason(ctx)
+
+
+async def show_points(ctx: Context) -> None:
+    profile = await ctx.uow.informants.get(ctx.account.id)
+    if profile is None:
+        ctx.reply(ctx._("You are not a grid informant yet. Send /register to become one."))
+        return
+    lines = [ctx._("You have {points} points.").format(points=profile.points)]
+    awards = await ctx.uow.informants.awards(ctx.account.id, limit=AWARDS_SHOWN)
+    if awards:
+        lines.append(ctx._("Recent awards:"))
+    for award in awards:
+        report = await ctx.uow.reports.get(award.report_id) if award.report_id else None
+        reason = AWARD_REASONS.get(award.reason)
+        line = f"{award.points:+d} · {ctx._(reason) if reason else award.reason}"
+        line += f" · {report.number}" if report else ""
+        lines.append(line + f" · {ctx.t.datetime(award.at)}")
+    ctx.reply("\n".join(lines))
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isdecimal() and len(value) < 12 else None

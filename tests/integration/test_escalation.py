@@ -1,0 +1,232 @@
+"""The SLA sweep and the morning digest on real SQLite and PostgreSQL, with a controlled clock.
+
+A case waits on a grid; the test moves the clock past its deadlines, runs the sweep (as the
+scheduler would, several times), and reads who was told from the outbox and what was
+recorded from the case history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.chat import Outgoing
+from bot.domain.categories import load_catalogue
+from bot.domain.model import GeoPoint, Level, MapUnit, ReportStatus, RoleName
+from bot.services.env import Env, MapHolder
+from bot.services.escalation import EscalationPolicy, digest, sweep
+from bot.services.ports import BaseUnitOfWork
+
+MakeUow = Callable[[], BaseUnitOfWork]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 26, 7, 0, tzinfo=SHANGHAI)
+ACK_DUE = T0 + timedelta(minutes=15)
+RESOLVE_DUE = T0 + timedelta(hours=4)
+POLICY = EscalationPolicy(escalate_after=timedelta(minutes=30))
+
+
+def _square(x0: float, size: float) -> dict[str, object]:
+    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+MAP = [
+    MapUnit(
+        code="S1",
+        name="西港路街道",
+        level=Level.STREET,
+        parent_code=None,
+        geometry=_square(119.5, 0.1),
+    ),
+    MapUnit(
+        code="C1",
+        name="东环社区",
+        level=Level.COMMUNITY,
+        parent_code="S1",
+        geometry=_square(119.5, 0.05),
+    ),
+    MapUnit(
+        code="G1",
+        name="东环一网格",
+        level=Level.GRID,
+        parent_code="C1",
+        geometry=_square(119.5, 0.05),
+    ),
+]
+STAFF = {
+    "worker": (RoleName.GRID_WORKER, "G1"),
+    "leader": (RoleName.GRID_LEADER, "G1"),
+    "community": (RoleName.COMMUNITY_ADMIN, "C1"),
+    "street": (RoleName.STREET_ADMIN, "S1"),
+}
+
+
+class NoPhotos:
+    def put(self, data: bytes, ext: str) -> str:
+        raise AssertionError("the sweep stores no photos")
+
+    def get(self, key: str) -> bytes:
+        raise KeyError(key)
+
+
+@pytest.fixture
+def env() -> Env:
+    return Env(catalogue=load_catalogue(), maps=MapHolder(tolerance_m=300), photos=NoPhotos())
+
+
+async def _account(uow: BaseUnitOfWork, name: str) -> int:
+    account = await uow.accounts.get_or_create(
+        platform="telegram", platform_user_id=name, chat_id=name, display_name=name, locale="en"
+    )
+    return account.id
+
+
+async def _world(make_uow: MakeUow, *, cases: int = 1) -> list[int]:
+    """The map, one person per staff role, a rider, and ``cases`` dispatched cases in G1."""
+    async with make_uow() as uow:
+        await uow.regions.replace_map(MAP, replace=True)
+        for name, (role, code) in STAFF.items():
+            region = await uow.regions.get(code)
+            assert region is not None
+            await uow.roles.grant(await _account(uow, name), role, region.id)
+        rider = await _account(uow, "rider")
+        grid = await uow.regions.get("G1")
+        assert grid is not None
+        ids = []
+        for _ in range(cases):
+            report = await uow.reports.add(
+                reporter_id=rider,
+                category_code="0102",
+                location=GeoPoint(lat=39.92, lon=119.52),
+                grid_id=grid.id,
+                note="",
+                status=ReportStatus.DISPATCHED,
+                created_at=T0,
+                ack_due_at=ACK_DUE,
+                resolve_due_at=RESOLVE_DUE,
+            )
+            ids.append(report.id)
+        await uow.commit()
+    return ids
+
+
+async def _drain(make_uow: MakeUow) -> list[Outgoing]:
+    """Everything queued so far, as the outbox sender would take it."""
+    sent: list[Outgoing] = []
+    while True:
+        async with make_uow() as uow:
+            rows = await uow.outbox.claim(100, T0 + timedelta(days=30))
+            for row in rows:
+                await uow.outbox.mark_sent(row.id, None)
+            await uow.commit()
+        if not rows:
+            return sent
+        sent += [row.message for row in rows]
+
+
+def _chats(messages: list[Outgoing]) -> list[str]:
+    return sorted(m.chat_id for m in messages)
+
+
+async def _escalations_in_history(make_uow: MakeUow, report_id: int) -> list[dict[str, object]]:
+    async with make_uow() as uow:
+        history = await uow.audit.history(report_id)
+    return [e.data for e in history if e.action == "escalate"]
+
+
+async def test_nothing_is_sent_before_the_acknowledge_deadline(make_uow: MakeUow, env: Env) -> None:
+    await _world(make_uow)
+    await sweep(make_uow, env, ACK_DUE - timedelta(seconds=1), policy=POLICY)
+    assert await _drain(make_uow) == []
+
+
+async def test_the_grid_is_reminded_once_when_the_acknowledge_deadline_passes(
+    make_uow: MakeUow, env: Env
+) -> None:
+    [report_id] = await _world(make_uow)
+    for minute in range(3):  # the scheduler sweeps every minute
+        await sweep(make_uow, env, ACK_DUE + timedelta(minutes=minute), policy=POLICY)
+    sent = await _drain(make_uow)
+    assert _chats(sent) == ["worker"]
+    assert "Reminder" in sent[0].text and "东环一网格" in sent[0].text
+    history = await _escalations_in_history(make_uow, report_id)
+    assert [(e["kind"], e["level"]) for e in history] == [("ack", 1)]
+
+
+async def test_after_another_interval_the_leader_and_community_admin_are_told_once(
+    make_uow: MakeUow, env: Env
+) -> None:
+    [report_id] = await _world(make_uow)
+    await sweep(make_uow, env, ACK_DUE, policy=POLICY)
+    await _drain(make_uow)
+    for minute in (29, 30, 31, 45):
+        await sweep(make_uow, env, ACK_DUE + timedelta(minutes=minute), policy=POLICY)
+    sent = await _drain(make_uow)
+    assert _chats(sent) == ["community", "leader"]
+    assert all("nobody accepted" in m.text for m in sent)
+    async with make_uow() as uow:
+        report = await uow.reports.get(report_id)
+    assert report is not None and report.status is ReportStatus.DISPATCHED  # no status change
+
+
+async def test_past_the_resolve_deadline_the_street_admin_is_told_once(
+    make_uow: MakeUow, env: Env
+) -> None:
+    [report_id] = await _world(make_uow)
+    for hours in (4, 5, 6):
+        await sweep(make_uow, env, T0 + timedelta(hours=hours), policy=POLICY)
+    sent = await _drain(make_uow)
+    street = [m for m in sent if m.chat_id == "street"]
+    assert len(street) == 1 and "not resolved" in street[0].text
+    assert _chats(sent) == ["community", "leader", "street", "worker"]  # each step once
+    history = await _escalations_in_history(make_uow, report_id)
+    assert sorted((e["kind"], e["level"]) for e in history) == [
+        ("ack", 1),
+        ("ack", 2),
+        ("resolve", 1),
+    ]
+
+
+async def test_an_accepted_case_is_not_escalated_for_acknowledgement(
+    make_uow: MakeUow, env: Env
+) -> None:
+    [report_id] = await _world(make_uow)
+    async with make_uow() as uow:
+        report = await uow.reports.get(report_id)
+        assert report is not None
+        await uow.reports.save(replace(report, status=ReportStatus.ACCEPTED), report.version)
+        await uow.commit()
+    await sweep(make_uow, env, ACK_DUE + timedelta(hours=1), policy=POLICY)
+    assert await _drain(make_uow) == []
+
+
+async def test_concurrent_sweeps_send_each_escalation_once(make_uow: MakeUow, env: Env) -> None:
+    await _world(make_uow, cases=5)
+    late = T0 + timedelta(hours=5)  # every step of every case is due
+    results = await asyncio.gather(*(sweep(make_uow, env, late, policy=POLICY) for _ in range(4)))
+    steps = [step for result in results for step in result.sent]
+    assert len(steps) == len(set(steps)) == 5 * 3
+    sent = await _drain(make_uow)
+    assert len(sent) == 5 * 4  # worker reminder, leader + community admin, street admin
+
+
+async def test_the_digest_lists_open_and_overdue_cases_once_a_day(
+    make_uow: MakeUow, env: Env
+) -> None:
+    ids = await _world(make_uow, cases=2)
+    async with make_uow() as uow:
+        reports = [await uow.reports.get(i) for i in ids]
+    numbers = [r.number for r in reports if r is not None]
+    morning = datetime(2026, 11, 26, 8, 30, tzinfo=SHANGHAI)
+    assert await digest(make_uow, env, morning) == 1
+    assert await digest(make_uow, env, morning + timedelta(minutes=1)) == 0  # a second process
+    [message] = await _drain(make_uow)
+    assert message.chat_id == "worker"
+    assert "Open cases in your grids: 2, overdue: 2." in message.text
+    assert all(f"{n} " in message.text for n in numbers)
+    assert await digest(make_uow, env, morning + timedelta(days=1)) == 1  # the next day
