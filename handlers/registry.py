@@ -17,7 +17,7 @@ Handler = Callable[[Context], Awaitable[None]]
 DeepLinkHandler = Callable[[Context, str], Awaitable[None]]
 
 # The flow modules, in the order their commands appear in the menu.
-MODULES = ("common", "register", "report", "myreports", "feedback")
+MODULES = ("common", "register", "report", "myreports", "feedback", "staff", "worker", "community")
 
 
 @dataclass

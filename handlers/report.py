@@ -16,6 +16,7 @@ from bot.domain.categories import UnknownCategoryError
 from bot.domain.model import GeoPoint, InformantStatus, ReportPhoto
 from bot.geo.router import RouteResult, RouteStatus
 from bot.i18n import N_
+from bot.services.alerts import alert_new_report
 from bot.services.informants import can_report
 from bot.services.ports import NotFound
 from bot.services.reports import (
@@ -356,6 +357,7 @@ async def _submit(ctx: Context, _arg: str) -> None:
         data.update(loc=None, cat=None, note=None, dups=[])
         await _advance(ctx)
         return
+    await alert_new_report(ctx.uow, ctx.env, report)  # commits with the case, or neither
     ctx.edit_markup(None)
     ack = ctx.env.catalogue.get(report.category_code).ack_minutes
     ctx.state.clear()

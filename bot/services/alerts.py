@@ -1,0 +1,147 @@
+"""Routed alerts: a new (or newly dispatched) case reaches the people who fix it.
+
+The on-duty grid workers of the report's grid get it; when none is on duty, the grid
+leader; when there is no leader, the community admin. Each recipient gets, in their own
+language: the rider's photo (the metadata-free copy in the photo store) with the case
+details and the action buttons, a location pin, and a small map of the grid drawn from the
+map itself. Everything goes through the outbox inside the caller's unit of work, so the
+alert commits with the case or not at all. The informant is named by display name only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.chat import Button, Keyboard, Location, Outgoing, OutKind
+from bot.domain.lifecycle import Action, Actor, allowed_actions
+from bot.domain.model import Account, Report, ReportStatus, RoleName
+from bot.i18n import N_, Translator, translator
+
+if TYPE_CHECKING:
+    from bot.services.env import Env
+    from bot.services.ports import BaseUnitOfWork
+
+WORKER_PREFIX = "w"
+NOTE_MAX = 300  # a Telegram photo caption holds 1024 characters; the note shares them
+# Who is alerted, in order of preference: the first role with anyone to tell wins.
+_FALLBACK = (RoleName.GRID_LEADER, RoleName.COMMUNITY_ADMIN)
+# The buttons an alert can carry, in the order they are shown.
+CASE_BUTTONS: dict[Action, tuple[str, str]] = {
+    Action.ACCEPT: ("acc", N_("Accept")),
+    Action.RESOLVE: ("res", N_("Resolve")),
+    Action.RETURN: ("ret", N_("Return")),
+    Action.TRANSFER: ("tr", N_("Transfer")),
+}
+
+
+async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> None:
+    """Queue the alert for ``report`` (already saved and dispatched to its grid)."""
+    if report.grid_id is None or report.status is not ReportStatus.DISPATCHED:
+        return  # nobody to route to: outside the map, or not waiting for a worker
+    chain = [node.id for node in await uow.regions.ancestors(report.grid_id)]
+    recipients = await alert_recipients(uow, chain)
+    if not recipients:
+        return
+    grid = await uow.regions.get_by_id(report.grid_id)
+    map_key = _map_image(env, grid.code if grid else None, report)
+    reporter = await uow.accounts.get(report.reporter_id)
+    informant = reporter.display_name if reporter else ""
+    for account, role in recipients:
+        t = translator(account.locale, env.zone)
+        keyboard = case_keyboard(t, report, frozenset({role}))
+        for message in compose_alert(t, env, account, report, informant, keyboard, map_key):
+            await uow.outbox.add(message)
+
+
+async def alert_recipients(
+    uow: BaseUnitOfWork, chain: Collection[int]
+) -> list[tuple[Account, RoleName]]:
+    """On-duty workers of the grid (or above it), else its leaders, else community admins."""
+    workers = [a for a in await uow.roles.holders(RoleName.GRID_WORKER, chain) if a.on_duty]
+    if workers:
+        return [(a, RoleName.GRID_WORKER) for a in workers if a.chat_id]
+    for role in _FALLBACK:
+        # A leader or admin is told even off duty: someone must hear of every case.
+        holders = [a for a in await uow.roles.holders(role, chain) if a.chat_id]
+        if holders:
+            return [(a, role) for a in holders]
+    return []
+
+
+def case_keyboard(t: Translator, report: Report, roles: frozenset[RoleName]) -> Keyboard | None:
+    """The case buttons that still apply for someone holding ``roles`` on the case's grid;
+    each carries the version it was made for, so a press after the case moved is refused."""
+    actor = Actor(account_id=None, roles=roles)
+    possible = set(allowed_actions(report.status, actor))
+    row = tuple(
+        Button(text=t._(label), data=button_data(code, report))
+        for action, (code, label) in CASE_BUTTONS.items()
+        if action in possible
+    )
+    return Keyboard(rows=(row,)) if row else None
+
+
+def button_data(code: str, report: Report, *extra: object) -> str:
+    """``w:<action>:<report id>:<version>[:extra...]`` — well under Telegram's 64 bytes."""
+    return ":".join(str(part) for part in (WORKER_PREFIX, code, report.id, report.version, *extra))
+
+
+def compose_alert(
+    t: Translator,
+    env: Env,
+    account: Account,
+    report: Report,
+    informant: str,
+    keyboard: Keyboard | None,
+    map_key: str | None,
+) -> list[Outgoing]:
+    text = "\n".join(alert_lines(t, env, report, informant))
+    before = [p.sha256 for p in report.photos if p.kind == "before"]
+    main = Outgoing(
+        platform=account.platform,
+        chat_id=account.chat_id,
+        kind=OutKind.PHOTO if before else OutKind.TEXT,
+        text=text,
+        photo=before[0] if before else None,
+        keyboard=keyboard,
+        extra={"report_id": report.id},
+    )
+    pin = Location(lat=report.location.lat, lon=report.location.lon)
+    messages = [main, _to(account, kind=OutKind.LOCATION, location=pin)]
+    if map_key is not None:
+        caption = t._("Map of report {number}").format(number=report.number)
+        messages.append(_to(account, kind=OutKind.PHOTO, text=caption, photo=map_key))
+    return messages
+
+
+def _to(account: Account, **fields: Any) -> Outgoing:
+    return Outgoing(platform=account.platform, chat_id=account.chat_id, **fields)
+
+
+def alert_lines(t: Translator, env: Env, report: Report, informant: str) -> Sequence[str]:
+    category = env.catalogue.name(report.category_code, t.locale)
+    lines = [t._("New report {number}: {category}").format(number=report.number, category=category)]
+    if report.note:
+        note = report.note if len(report.note) <= NOTE_MAX else report.note[:NOTE_MAX] + "…"
+        lines.append(t._("Note: {note}").format(note=note))
+    if report.ack_due_at is not None:
+        due = t.datetime(report.ack_due_at)
+        lines.append(t._("Accept by: {when}").format(when=due))
+    if report.resolve_due_at is not None:
+        due = t.datetime(report.resolve_due_at)
+        lines.append(t._("Resolve by: {when}").format(when=due))
+    if informant:
+        lines.append(t._("Reported by: {name}").format(name=informant))
+    return lines
+
+
+def _map_image(env: Env, grid_code: str | None, report: Report) -> str | None:
+    """Draw the grid and the point once per report; every recipient gets the same image."""
+    from bot.geo.render import render_map_png
+
+    gridmap = env.maps.current()
+    if grid_code is None or grid_code not in gridmap:
+        return None
+    png = render_map_png(grid_code, report.location.lat, report.location.lon, gridmap)
+    return env.photos.put(png, "png")

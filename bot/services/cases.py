@@ -1,0 +1,246 @@
+"""The one use case behind every action on a case: accept, resolve, return, transfer, ...
+
+``act`` loads the report, works out which of the actor's roles hold on the report's grid
+(a role granted on a node holds for its whole subtree), lets ``lifecycle.decide`` judge the
+request, checks what the state machine cannot know (a transfer goes to a neighbouring grid,
+a merge never into the case itself), saves with the version it read — so of two workers
+pressing Accept at once exactly one wins —, records the audit event, grants the reporter's
+points and hands the change to ``notify.status_changed``. A refusal is a ``CaseResult``
+with a code the handler translates; nothing is written then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.lifecycle import (
+    Action,
+    ActionArgs,
+    Actor,
+    Decision,
+    InvalidArgument,
+    InvalidFromState,
+    MissingArgument,
+    Need,
+    NotAllowed,
+    decide,
+)
+from bot.domain.model import Account, AuditEvent, Level, Report, ReportPhoto, ReportStatus, RoleName
+from bot.domain.points import PointsTable, default_points
+from bot.services import notify
+from bot.services.alerts import alert_new_report
+from bot.services.env import Env
+from bot.services.ports import BaseUnitOfWork, ConcurrentUpdate
+
+# Actions that send the case to a grid: the new grid's clock starts and nobody holds it yet.
+_SENDS_TO_GRID = frozenset({Action.DISPATCH, Action.TRANSFER, Action.REDISPATCH})
+
+
+class Refusal(enum.StrEnum):
+    NOT_FOUND = "not_found"
+    NOT_ALLOWED = "not_allowed"
+    STALE = "stale"  # the case moved on since the button was made
+    MISSING = "missing"  # a note, photo, reason, ... is needed (see ``CaseResult.need``)
+    INVALID_ARGUMENT = "invalid_argument"
+    INVALID_TARGET = "invalid_target"  # transfer not to a neighbour, merge into itself
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseResult:
+    """``report`` is the case after the action, or as it stands when refused."""
+
+    report: Report | None
+    decision: Decision | None = None
+    refusal: Refusal | None = None
+    need: Need | None = None
+    holder: Account | None = None  # on STALE: who holds the case now, if anyone
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+async def roles_in_scope(
+    uow: BaseUnitOfWork, account_id: int, grid_id: int | None
+) -> set[RoleName]:
+    """The account's roles granted on the grid or one of its ancestors."""
+    if grid_id is None:
+        return set()
+    scope = {node.id for node in await uow.regions.ancestors(grid_id)}
+    return {g.role for g in await uow.roles.for_account(account_id) if g.region_id in scope}
+
+
+async def actor_for(uow: BaseUnitOfWork, report: Report, account: Account | None) -> Actor:
+    if account is None:
+        return Actor.system()
+    roles = await roles_in_scope(uow, account.id, report.grid_id)
+    return Actor(
+        account_id=account.id,
+        is_reporter=account.id == report.reporter_id,
+        roles=frozenset(roles),
+    )
+
+
+async def act(
+    uow: BaseUnitOfWork,
+    env: Env,
+    *,
+    report_id: int,
+    actor_account: Account | None,
+    action: Action,
+    args: ActionArgs | None = None,
+    expected_version: int | None = None,
+    photo: ReportPhoto | None = None,
+    points: PointsTable | None = None,
+) -> CaseResult:
+    """Take ``action`` on the report for ``actor_account`` (``None``: the system).
+
+    ``expected_version`` is the version a button was made for; ``photo`` the stored
+    after-photo of a resolve (its sha256 goes into ``args.photo`` for the audit log).
+    """
+    report = await uow.reports.get(report_id)
+    if report is None:
+        return CaseResult(report=None, refusal=Refusal.NOT_FOUND)
+    if expected_version is not None and report.version != expected_version:
+        return await _stale(uow, report)
+    given = args or ActionArgs()
+    if photo is not None:
+        given = dataclasses.replace(given, photo=photo.sha256)
+    actor = await actor_for(uow, report, actor_account)
+    judged = await _judge(uow, env, report, action, actor, given)
+    if isinstance(judged, CaseResult):
+        return judged
+    now = env.clock()
+    changed = await _changed(uow, env, report, judged, given, actor, now)
+    try:
+        saved = await uow.reports.save(changed, report.version)
+    except ConcurrentUpdate:
+        fresh = await uow.reports.get(report.id)
+        return await _stale(uow, fresh or report)
+    if photo is not None:
+        await uow.reports.add_photo(saved.id, dataclasses.replace(photo, kind="after"))
+        saved = await uow.reports.get(saved.id) or saved
+    await _record(uow, saved, judged, actor, now)
+    await _grant_points(uow, saved, judged, points or default_points(), now)
+    await notify.status_changed(uow, env, report=saved, decision=judged, actor=actor)
+    if judged.action in _SENDS_TO_GRID:
+        await alert_new_report(uow, env, saved)
+    return CaseResult(report=saved, decision=judged)
+
+
+async def _judge(
+    uow: BaseUnitOfWork,
+    env: Env,
+    report: Report,
+    action: Action,
+    actor: Actor,
+    args: ActionArgs,
+) -> Decision | CaseResult:
+    category = env.catalogue.get(report.category_code)
+    try:
+        decision = decide(
+            report.status, action, actor, args, after_photo_required=category.after_photo_required
+        )
+    except NotAllowed:
+        return CaseResult(report=report, refusal=Refusal.NOT_ALLOWED)
+    except InvalidFromState:
+        return await _stale(uow, report)
+    except MissingArgument as exc:
+        return CaseResult(report=report, refusal=Refusal.MISSING, need=exc.need)
+    except InvalidArgument as exc:
+        return CaseResult(report=report, refusal=Refusal.INVALID_ARGUMENT, need=exc.need)
+    if not await _target_ok(uow, env, report, action, actor, args):
+        return CaseResult(report=report, refusal=Refusal.INVALID_TARGET)
+    return decision
+
+
+async def _target_ok(
+    uow: BaseUnitOfWork, env: Env, report: Report, action: Action, actor: Actor, args: ActionArgs
+) -> bool:
+    if action is Action.MERGE:
+        if args.duplicate_of is None or args.duplicate_of == report.id:
+            return False
+        into = await uow.reports.get(args.duplicate_of)
+        return into is not None and into.status.is_open
+    if action not in _SENDS_TO_GRID or args.target_grid_id is None:
+        return True
+    target = await uow.regions.get_by_id(args.target_grid_id)
+    if target is None or target.level is not Level.GRID or target.code not in env.maps.current():
+        return False
+    if action is Action.TRANSFER:
+        return await _is_neighbour(uow, env, report, target.code)
+    if actor.is_system:
+        return True
+    # An admin re-dispatches within the area they administer, not into someone else's.
+    assert actor.account_id is not None
+    return bool(await roles_in_scope(uow, actor.account_id, target.id))
+
+
+async def _is_neighbour(uow: BaseUnitOfWork, env: Env, report: Report, target_code: str) -> bool:
+    current = await uow.regions.get_by_id(report.grid_id) if report.grid_id else None
+    if current is None or current.code not in env.maps.current():
+        return False
+    return target_code in {ref.code for ref in env.maps.current().neighbours(current.code)}
+
+
+async def _changed(
+    uow: BaseUnitOfWork,
+    env: Env,
+    report: Report,
+    decision: Decision,
+    args: ActionArgs,
+    actor: Actor,
+    now: datetime,
+) -> Report:
+    changes: dict[str, object] = {"status": decision.to_status, "updated_at": now}
+    if decision.action is Action.ACCEPT:
+        changes["assignee_id"] = actor.account_id
+    elif decision.to_status in (ReportStatus.DISPATCHED, ReportStatus.RETURNED):
+        changes["assignee_id"] = None  # whoever held it gave it back, or it went elsewhere
+    if decision.action in _SENDS_TO_GRID and args.target_grid_id is not None:
+        category = env.catalogue.get(report.category_code)
+        changes["grid_id"] = args.target_grid_id
+        changes["ack_due_at"] = now + timedelta(minutes=category.ack_minutes)
+    if decision.action is Action.MERGE:
+        changes["merged_into_id"] = args.duplicate_of
+    return dataclasses.replace(report, **changes)  # type: ignore[arg-type]
+
+
+async def _record(
+    uow: BaseUnitOfWork, report: Report, decision: Decision, actor: Actor, now: datetime
+) -> None:
+    await uow.audit.append(
+        AuditEvent(
+            report_id=report.id,
+            seq=0,  # the repository assigns the next one
+            action=decision.action.value,
+            actor_id=actor.account_id,
+            from_status=decision.from_status,
+            to_status=decision.to_status,
+            at=now,
+            data=dict(decision.data),
+        )
+    )
+
+
+async def _grant_points(
+    uow: BaseUnitOfWork, report: Report, decision: Decision, table: PointsTable, now: datetime
+) -> None:
+    amount = table.points_for(decision.action)
+    if not amount or await uow.informants.get(report.reporter_id) is None:
+        return
+    # Each action pays once per report: a reopen → accept again loop must not farm points.
+    earlier = [e for e in await uow.audit.history(report.id) if e.action == decision.action.value]
+    if len(earlier) > 1:  # the event just recorded is one of them
+        return
+    await uow.informants.add_points(
+        report.reporter_id, amount, reason=decision.action.value, report_id=report.id, at=now
+    )
+
+
+async def _stale(uow: BaseUnitOfWork, report: Report) -> CaseResult:
+    holder = await uow.accounts.get(report.assignee_id) if report.assignee_id else None
+    return CaseResult(report=report, refusal=Refusal.STALE, holder=holder)

@@ -1,0 +1,339 @@
+"""``cases.act`` against real SQLite and PostgreSQL: the case loop, races and who may act.
+
+The map: district D → street S1 → community C1 → grids G1, G2 (side by side) and
+community C2 → grid G3 (apart); street S2 → community C3 → grid G4, a branch no role in
+G1's chain covers. Reports are filed through ``submit_report`` at a point inside G1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.domain.categories import load_catalogue
+from bot.domain.lifecycle import TRANSITIONS, Action, ActionArgs, Need
+from bot.domain.model import (
+    Account,
+    GeoPoint,
+    InformantProfile,
+    InformantStatus,
+    Level,
+    MapUnit,
+    Report,
+    ReportPhoto,
+    ReportStatus,
+    RoleName,
+)
+from bot.services import cases
+from bot.services.env import Env, MapHolder
+from bot.services.ports import BaseUnitOfWork
+from bot.services.reports import submit_report
+from storage.photos import PhotoStore
+
+MakeUow = Callable[[], BaseUnitOfWork]
+NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
+IN_G1 = GeoPoint(lat=39.915, lon=119.515)
+NEEDS_PHOTO, NO_PHOTO = "C0101", "0301"
+PHOTO = ReportPhoto(sha256="a" * 64, phash="0" * 16, width=640, height=480)
+
+
+def _square(x0: float, y0: float, size: float = 0.03) -> dict[str, Any]:
+    ring = [[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size], [x0, y0]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _unit(code: str, level: Level, parent: str | None, x0: float, size: float = 0.03) -> MapUnit:
+    return MapUnit(
+        code=code, name=code, level=level, parent_code=parent, geometry=_square(x0, 39.90, size)
+    )
+
+
+MAP = [
+    _unit("D", Level.DISTRICT, None, 119.50, 0.30),
+    _unit("S1", Level.STREET, "D", 119.50, 0.15),
+    _unit("C1", Level.COMMUNITY, "S1", 119.50, 0.06),
+    _unit("G1", Level.GRID, "C1", 119.50),
+    _unit("G2", Level.GRID, "C1", 119.53),
+    _unit("C2", Level.COMMUNITY, "S1", 119.58),
+    _unit("G3", Level.GRID, "C2", 119.58),
+    _unit("S2", Level.STREET, "D", 119.70, 0.10),
+    _unit("C3", Level.COMMUNITY, "S2", 119.70),
+    _unit("G4", Level.GRID, "C3", 119.70),
+]
+# Where each role is granted to hold on G1, and where to be out of G1's chain.
+IN_SCOPE = {
+    RoleName.GRID_WORKER: "G1",
+    RoleName.GRID_LEADER: "G1",
+    RoleName.COMMUNITY_ADMIN: "C1",
+    RoleName.STREET_ADMIN: "S1",
+    RoleName.CITY_ADMIN: "D",
+}
+OUT_OF_SCOPE = {
+    RoleName.GRID_WORKER: "G4",
+    RoleName.GRID_LEADER: "G4",
+    RoleName.COMMUNITY_ADMIN: "C3",
+    RoleName.STREET_ADMIN: "S2",
+    RoleName.CITY_ADMIN: "S2",
+}
+
+
+@dataclass
+class World:
+    make_uow: MakeUow
+    env: Env
+    rider: Account
+    ids: dict[str, int]
+
+    async def account(self, name: str) -> Account:
+        async with self.make_uow() as uow:
+            account = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id=name,
+                chat_id=name,
+                display_name=name,
+                locale="en",
+            )
+            await uow.commit()
+        return account
+
+    async def staff(self, name: str, role: RoleName, region: str) -> Account:
+        account = await self.account(name)
+        async with self.make_uow() as uow:
+            await uow.roles.grant(account.id, role, self.ids[region])
+            await uow.commit()
+        return account
+
+    async def report(
+        self, category: str = NO_PHOTO, status: ReportStatus = ReportStatus.DISPATCHED
+    ) -> Report:
+        async with self.make_uow() as uow:
+            report = await submit_report(
+                uow,
+                reporter=self.rider.id,
+                category_code=category,
+                location=IN_G1,
+                photos=[],
+                note="manhole cover missing",
+                now=NOW,
+                catalogue=self.env.catalogue,
+                gridmap=self.env.maps.current(),
+                zone=self.env.zone,
+            )
+            if status is not report.status:
+                report = await uow.reports.save(dataclasses.replace(report, status=status), 1)
+            await uow.commit()
+        return report
+
+    async def act(self, report: Report, who: Account | None, action: Action, **kw: Any) -> Any:
+        async with self.make_uow() as uow:
+            result = await cases.act(
+                uow, self.env, report_id=report.id, actor_account=who, action=action, **kw
+            )
+            await uow.commit()
+        return result
+
+    async def get(self, report: Report) -> Report:
+        async with self.make_uow() as uow:
+            found = await uow.reports.get(report.id)
+        assert found is not None
+        return found
+
+    async def history(self, report: Report) -> list[str]:
+        async with self.make_uow() as uow:
+            return [e.action for e in await uow.audit.history(report.id)]
+
+    async def points(self) -> int:
+        async with self.make_uow() as uow:
+            profile = await uow.informants.get(self.rider.id)
+        assert profile is not None
+        return profile.points
+
+
+@pytest.fixture
+async def world(make_uow: MakeUow, tmp_path: Path) -> World:
+    env = Env(
+        catalogue=load_catalogue(),
+        maps=MapHolder(tolerance_m=100),
+        photos=PhotoStore(tmp_path / "photos"),
+        zone=ZoneInfo("Asia/Shanghai"),
+        clock=lambda: NOW,
+    )
+    async with make_uow() as uow:
+        await uow.regions.replace_map(MAP, replace=True)
+        ids = {u.code: (await uow.regions.get(u.code)).id for u in MAP}  # type: ignore[union-attr]
+        await env.maps.refresh(uow)
+        await uow.commit()
+    w = World(make_uow=make_uow, env=env, rider=None, ids=ids)  # type: ignore[arg-type]
+    w.rider = await w.account("rider")
+    async with make_uow() as uow:
+        await uow.informants.upsert(
+            InformantProfile(
+                account_id=w.rider.id,
+                real_name="王师傅",
+                phone="+8613800000000",
+                company="美团",
+                status=InformantStatus.APPROVED,
+                home_region_id=ids["C1"],
+                created_at=NOW,
+            )
+        )
+        await uow.commit()
+    return w
+
+
+async def test_accept_makes_the_worker_the_assignee_and_earns_the_reporter_points(
+    world: World,
+) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    result = await world.act(report, worker, Action.ACCEPT, expected_version=report.version)
+    assert result.ok
+    stored = await world.get(report)
+    assert (stored.status, stored.assignee_id) == (ReportStatus.ACCEPTED, worker.id)
+    assert (await world.history(report))[-1] == "accept"
+    assert await world.points() == 5
+
+
+async def test_resolve_of_a_category_needing_a_photo_is_refused_without_one(world: World) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report(NEEDS_PHOTO, ReportStatus.ACCEPTED)
+    refused = await world.act(report, worker, Action.RESOLVE, args=ActionArgs(note="replaced"))
+    assert (refused.refusal, refused.need) == (cases.Refusal.MISSING, Need.PHOTO)
+    assert (await world.get(report)).status is ReportStatus.ACCEPTED
+
+
+async def test_resolve_with_an_after_photo_keeps_it_with_the_case(world: World) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report(NEEDS_PHOTO, ReportStatus.ACCEPTED)
+    args = ActionArgs(note="replaced the cover")
+    result = await world.act(report, worker, Action.RESOLVE, args=args, photo=PHOTO)
+    assert result.ok
+    stored = await world.get(report)
+    assert stored.status is ReportStatus.RESOLVED
+    assert [(p.sha256, p.kind) for p in stored.photos] == [(PHOTO.sha256, "after")]
+    assert await world.points() == 10
+
+
+async def test_return_gives_the_case_back_with_its_reason(world: World) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    await world.act(report, worker, Action.ACCEPT)
+    result = await world.act(report, worker, Action.RETURN, args=ActionArgs(reason="Not this grid"))
+    assert result.ok
+    stored = await world.get(report)
+    assert (stored.status, stored.assignee_id) == (ReportStatus.RETURNED, None)
+
+
+async def test_transfer_goes_to_a_neighbouring_grid_only(world: World) -> None:
+    leader = await world.staff("lead", RoleName.GRID_LEADER, "C1")
+    report = await world.report()
+    far = ActionArgs(target_grid_id=world.ids["G3"], reason="elsewhere")
+    refused = await world.act(report, leader, Action.TRANSFER, args=far)
+    assert refused.refusal is cases.Refusal.INVALID_TARGET
+    assert (await world.get(report)).grid_id == world.ids["G1"]
+    near = ActionArgs(target_grid_id=world.ids["G2"], reason="next door")
+    assert (await world.act(report, leader, Action.TRANSFER, args=near)).ok
+    stored = await world.get(report)
+    assert (stored.status, stored.grid_id) == (ReportStatus.DISPATCHED, world.ids["G2"])
+
+
+async def test_a_returned_case_is_redispatched_by_the_community_admin(world: World) -> None:
+    admin = await world.staff("admin", RoleName.COMMUNITY_ADMIN, "C1")
+    report = await world.report(status=ReportStatus.RETURNED)
+    args = ActionArgs(target_grid_id=world.ids["G2"])
+    assert (await world.act(report, admin, Action.REDISPATCH, args=args)).ok
+    stored = await world.get(report)
+    assert (stored.status, stored.grid_id) == (ReportStatus.DISPATCHED, world.ids["G2"])
+
+
+async def test_a_merge_never_goes_into_the_case_itself(world: World) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    args = ActionArgs(duplicate_of=report.id)
+    refused = await world.act(report, worker, Action.MERGE, args=args)
+    assert refused.refusal is cases.Refusal.INVALID_TARGET
+
+
+async def test_a_button_made_for_an_older_version_is_refused_and_names_the_holder(
+    world: World,
+) -> None:
+    first = await world.staff("first", RoleName.GRID_WORKER, "G1")
+    second = await world.staff("second", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    assert (await world.act(report, first, Action.ACCEPT, expected_version=report.version)).ok
+    late = await world.act(report, second, Action.ACCEPT, expected_version=report.version)
+    assert late.refusal is cases.Refusal.STALE
+    assert late.holder is not None and late.holder.id == first.id
+
+
+async def test_two_workers_accepting_at_once_one_wins_the_other_is_told_who(
+    world: World,
+) -> None:
+    a = await world.staff("a", RoleName.GRID_WORKER, "G1")
+    b = await world.staff("b", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    results = await asyncio.gather(
+        world.act(report, a, Action.ACCEPT, expected_version=report.version),
+        world.act(report, b, Action.ACCEPT, expected_version=report.version),
+    )
+    winners = [r for r in results if r.ok]
+    losers = [r for r in results if not r.ok]
+    assert len(winners) == 1 and len(losers) == 1
+    assert losers[0].refusal is cases.Refusal.STALE
+    stored = await world.get(report)
+    assert losers[0].holder.id == stored.assignee_id
+    assert (await world.history(report)).count("accept") == 1
+
+
+# -- the authorization matrix -------------------------------------------------------------
+
+WORKER_ACTIONS = (
+    Action.ACCEPT,
+    Action.RESOLVE,
+    Action.RETURN,
+    Action.TRANSFER,
+    Action.MERGE,
+    Action.REJECT,
+    Action.REDISPATCH,
+)
+START = {Action.RESOLVE: ReportStatus.ACCEPTED, Action.REDISPATCH: ReportStatus.RETURNED}
+
+
+def _full_args(world: World, action: Action, other: Report) -> ActionArgs:
+    target = world.ids["G2"] if action is Action.TRANSFER else world.ids["G1"]
+    return ActionArgs(note="done", reason="because", target_grid_id=target, duplicate_of=other.id)
+
+
+@pytest.mark.parametrize("in_scope", [True, False], ids=["in-scope", "out-of-scope"])
+@pytest.mark.parametrize("role", list(IN_SCOPE), ids=lambda r: r.value)
+async def test_every_role_may_take_exactly_its_actions_and_only_in_scope(
+    world: World, role: RoleName, in_scope: bool
+) -> None:
+    region = (IN_SCOPE if in_scope else OUT_OF_SCOPE)[role]
+    actor = await world.staff("staff", role, region)
+    other = await world.report()
+    outcome: dict[Action, bool] = {}
+    unchanged: dict[Action, bool] = {}
+    for action in WORKER_ACTIONS:
+        report = await world.report(NO_PHOTO, START.get(action, ReportStatus.DISPATCHED))
+        before, log = await world.get(report), await world.history(report)
+        args = _full_args(world, action, other)
+        result = await world.act(report, actor, action, args=args, expected_version=before.version)
+        outcome[action] = result.ok
+        if not result.ok:
+            assert result.refusal is cases.Refusal.NOT_ALLOWED, action
+            unchanged[action] = (await world.get(report), await world.history(report)) == (
+                before,
+                log,
+            )
+    expected = {a: in_scope and role in TRANSITIONS[a].roles for a in WORKER_ACTIONS}
+    assert outcome == expected
+    assert all(unchanged.values())

@@ -1,0 +1,280 @@
+"""Grid workers' buttons and flows, driven through the real Dispatcher on the in-memory store.
+
+Every press is a real ``Incoming``; what the bot said is read from the outbox and what it
+changed from the committed store, as the transport and the next update would see them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.chat import FileRef, Incoming, Kind, Outgoing, OutKind, User
+from bot.domain.categories import load_catalogue
+from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
+from bot.services.alerts import alert_new_report
+from bot.services.env import Env, MapHolder
+from bot.services.reports import submit_report
+from handlers.dispatcher import Dispatcher
+from handlers.registry import collect
+from tests.fakes import FakeStore, FakeUnitOfWork
+
+NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
+IN_G1 = GeoPoint(lat=39.915, lon=119.515)
+NEEDS_PHOTO, NO_PHOTO = "C0101", "0301"
+
+
+def _unit(code: str, level: Level, parent: str | None, x0: float, size: float = 0.03) -> MapUnit:
+    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
+    return MapUnit(
+        code=code,
+        name=code,
+        level=level,
+        parent_code=parent,
+        geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    )
+
+
+MAP = [
+    _unit("C1", Level.COMMUNITY, None, 119.50, 0.06),
+    _unit("G1", Level.GRID, "C1", 119.50),
+    _unit("G2", Level.GRID, "C1", 119.53),
+]
+
+
+class MemoryPhotos:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def put(self, data: bytes, ext: str) -> str:
+        key = hashlib.sha256(data).hexdigest()
+        self.files[key] = data
+        return key
+
+    def get(self, key: str) -> bytes:
+        return self.files[key]
+
+
+class JpegFetcher:
+    """Stands in for the platform's file download: a small real JPEG."""
+
+    async def fetch(self, ref: FileRef, *, max_bytes: int) -> bytes:
+        out = io.BytesIO()
+        Image.effect_noise((640, 480), 64).convert("RGB").save(out, format="JPEG")
+        return out.getvalue()
+
+
+class Bot:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.photos = MemoryPhotos()
+        self.env = Env(
+            catalogue=load_catalogue(),
+            maps=MapHolder(tolerance_m=100),
+            photos=self.photos,
+            clock=lambda: NOW,
+        )
+        registry = collect()
+        self.dispatcher = Dispatcher(
+            uow_factory=lambda: FakeUnitOfWork(store=self.store),
+            env=self.env,
+            flows=registry.flows,
+            commands=registry.commands,
+            button_handlers=registry.buttons,
+            fallback=registry.dispatch_fallback,
+            fetchers={"telegram": JpegFetcher()},
+        )
+        self.ids = itertools.count(1)
+
+    @property
+    def uow(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(store=self.store)
+
+    async def seed(self) -> None:
+        async with self.uow as uow:
+            await uow.regions.replace_map(MAP, replace=True)
+            await self.env.maps.refresh(uow)
+            await uow.commit()
+
+    async def person(self, name: str, role: RoleName | None = None, region: str = "G1") -> User:
+        user = User(platform="telegram", user_id=name, chat_id=name, display_name=name)
+        async with self.uow as uow:
+            account = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id=name,
+                chat_id=name,
+                display_name=name,
+                locale="en",
+            )
+            node = await uow.regions.get(region)
+            if role is not None and node is not None:
+                await uow.roles.grant(account.id, role, node.id)
+            await uow.commit()
+        return user
+
+    async def report(self, category: str = NO_PHOTO) -> Report:
+        rider = await self.person("rider")
+        async with self.uow as uow:
+            account = await uow.accounts.find("telegram", rider.user_id)
+            assert account is not None
+            report = await submit_report(
+                uow,
+                reporter=account.id,
+                category_code=category,
+                location=IN_G1,
+                photos=[],
+                note="cover missing",
+                now=NOW,
+                catalogue=self.env.catalogue,
+                gridmap=self.env.maps.current(),
+                zone=self.env.zone,
+            )
+            await uow.commit()
+        return report
+
+    def stored(self, report: Report) -> Report:
+        return self.store.data.reports[report.id]
+
+    async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
+        before = len(self.uow.outbox.sent())
+        update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)
+        await self.dispatcher.handle(update)
+        return self.uow.outbox.sent()[before:]
+
+    async def press(self, user: User, data: str) -> list[Outgoing]:
+        return await self.send(
+            user, Kind.BUTTON, button_data=data, callback_id="cb", message_id="7"
+        )
+
+    async def text(self, user: User, text: str) -> list[Outgoing]:
+        return await self.send(user, Kind.TEXT, text=text)
+
+    async def photo(self, user: User) -> list[Outgoing]:
+        return await self.send(user, Kind.PHOTO, photo=FileRef(file_id="f1", size=1000))
+
+
+def alerts(said: list[Outgoing]) -> list[Outgoing]:
+    return [m for m in said if m.kind is OutKind.ANSWER_BUTTON and m.alert]
+
+
+def buttons_of(said: list[Outgoing]) -> list[str]:
+    return [b.data or "" for m in said if m.keyboard for row in m.keyboard.rows for b in row]
+
+
+@pytest.fixture
+async def bot() -> Bot:
+    b = Bot()
+    await b.seed()
+    return b
+
+
+async def test_a_worker_accepting_takes_the_case_and_the_buttons_move_on(bot: Bot) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    report = await bot.report()
+    said = await bot.press(worker, f"w:acc:{report.id}:{report.version}")
+    stored = bot.stored(report)
+    assert stored.status is ReportStatus.ACCEPTED
+    edits = [m for m in said if m.kind is OutKind.EDIT_MARKUP]
+    assert buttons_of(edits) == [
+        f"w:res:{report.id}:{stored.version}",
+        f"w:ret:{report.id}:{stored.version}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "data", ["w:acc:x:1", "w:acc:1", "w:zap:1:1", "w:acc:1:1:2:3", "w:tg:1:1", "w:acc:-1:1"]
+)
+async def test_forged_button_data_is_refused_and_changes_nothing(bot: Bot, data: str) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    report = await bot.report()
+    said = await bot.press(worker, data.replace(":1:", f":{report.id}:", 1))
+    assert alerts(said) and "not valid" in alerts(said)[0].text
+    assert bot.stored(report) == report
+
+
+async def test_another_grids_worker_pressing_accept_is_refused(bot: Bot) -> None:
+    stranger = await bot.person("w2", RoleName.GRID_WORKER, "G2")
+    report = await bot.report()
+    for data in (f"w:acc:{report.id}:{report.version}", f"w:ret:{report.id}:{report.version}"):
+        said = await bot.press(stranger, data)
+        assert "not in your grids" in alerts(said)[0].text
+    assert bot.stored(report) == report
+
+
+async def test_a_stale_button_is_refused_naming_who_took_the_case(bot: Bot) -> None:
+    first = await bot.person("Li", RoleName.GRID_WORKER)
+    second = await bot.person("Zhang", RoleName.GRID_WORKER)
+    report = await bot.report()
+    await bot.press(first, f"w:acc:{report.id}:{report.version}")
+    taken = bot.stored(report)
+    said = await bot.press(second, f"w:acc:{report.id}:{report.version}")
+    assert "moved on" in alerts(said)[0].text and "Li took it" in alerts(said)[0].text
+    assert bot.stored(report) == taken
+
+
+async def test_resolve_of_a_category_needing_a_photo_offers_no_skip_and_refuses_one(
+    bot: Bot,
+) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    report = await bot.report(NEEDS_PHOTO)
+    await bot.press(worker, f"w:acc:{report.id}:{report.version}")
+    version = bot.stored(report).version
+    await bot.press(worker, f"w:res:{report.id}:{version}")
+    said = await bot.text(worker, "replaced the cover")
+    assert "wres:skip" not in buttons_of(said)
+    said = await bot.press(worker, "wres:skip")
+    assert bot.stored(report).status is ReportStatus.ACCEPTED
+    said = await bot.photo(worker)
+    stored = bot.stored(report)
+    assert stored.status is ReportStatus.RESOLVED
+    assert [p.kind for p in stored.photos] == ["after"]
+    assert any(m.kind is OutKind.EDIT_MARKUP and m.message_id == "7" for m in said)
+
+
+async def test_resolve_of_a_category_without_photo_rule_can_skip_the_photo(bot: Bot) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    report = await bot.report(NO_PHOTO)
+    await bot.press(worker, f"w:acc:{report.id}:{report.version}")
+    await bot.press(worker, f"w:res:{report.id}:{bot.stored(report).version}")
+    said = await bot.text(worker, "cleared")
+    assert "wres:skip" in buttons_of(said)
+    await bot.press(worker, "wres:skip")
+    assert bot.stored(report).status is ReportStatus.RESOLVED
+
+
+async def test_the_alert_goes_to_on_duty_workers_with_photo_pin_map_and_buttons(bot: Bot) -> None:
+    await bot.person("w1", RoleName.GRID_WORKER)
+    await bot.person("lead", RoleName.GRID_LEADER, "C1")
+    report = await bot.report()
+    async with bot.uow as uow:
+        await alert_new_report(uow, bot.env, report)
+        await uow.commit()
+    sent = bot.uow.outbox.sent()
+    assert {m.chat_id for m in sent} == {"w1"}
+    kinds = [m.kind for m in sent]
+    assert kinds == [OutKind.TEXT, OutKind.LOCATION, OutKind.PHOTO]
+    assert "rider" in sent[0].text and "+86" not in sent[0].text
+    assert buttons_of(sent[:1]) == [
+        f"w:acc:{report.id}:{report.version}",
+        f"w:ret:{report.id}:{report.version}",
+    ]
+    assert sent[2].photo in bot.photos.files
+
+
+async def test_the_grid_leader_is_alerted_when_no_worker_is_on_duty(bot: Bot) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    await bot.person("lead", RoleName.GRID_LEADER, "C1")
+    await bot.send(worker, Kind.COMMAND, command="duty", text="/duty")
+    report = await bot.report()
+    before = len(bot.uow.outbox.sent())
+    async with bot.uow as uow:
+        await alert_new_report(uow, bot.env, dataclasses.replace(report))
+        await uow.commit()
+    assert {m.chat_id for m in bot.uow.outbox.sent()[before:]} == {"lead"}
