@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench locales locales-update clean
+.PHONY: run test lint bench locales locales-update clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ locales-update: $(STAMP)
 run: $(STAMP) locales
 	$(BIN)/gridsnap run
 
-test: $(STAMP) locales
+test: $(STAMP) locales browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -36,6 +36,13 @@ lint: $(STAMP)
 bench: $(STAMP) locales
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/photos.py
+
+# Debian's Chromium (and a CJK font, so screenshots show Chinese) for the browser tests;
+# only root can install, and nothing happens when it is already there.
+browser:
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; } && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

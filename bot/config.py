@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     send_burst_per_chat: int = Field(default=3, ge=1)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8080, ge=0, le=65535)
+    # Webhook mode listens here, usually behind a TLS reverse proxy that Telegram calls.
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8443, ge=0, le=65535)
     bot_username: str = "gridsnap_bot"
 
     @field_validator("timezone")

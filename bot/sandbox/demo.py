@@ -1,0 +1,138 @@
+"""Demo data for the sandbox: staff bound to a grid in 燕山大街街道 and an approved rider.
+
+Each persona is a fixed emulator user id, so the database rows made on the first start
+still match the emulator's users on every later start (the emulator itself keeps nothing
+between runs). Seeding is idempotent: every step finds what a previous start made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.model import InformantProfile, InformantStatus, RoleName
+from bot.services.ports import BaseUnitOfWork
+from handlers.register import CONSENT_VERSION
+
+PLATFORM = "telegram"  # the sandbox plays Telegram users through the emulator
+LOCALE = "zh_CN"
+LANGUAGE_CODE = "zh-hans"  # what a Chinese Telegram client reports
+DEMO_GRID = "130302006001003"  # 天洋新城社区第3网格
+DEMO_COMMUNITY = "130302006001"  # 天洋新城社区
+DEMO_STREET = "130302006"  # 燕山大街街道
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Persona:
+    key: str  # the ``?as=`` value in the web chat's URL
+    user_id: int
+    name: str
+    phone: str
+    role: RoleName
+    region_code: str
+    label_zh: str
+    label_en: str
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona(
+        key="rider",
+        user_id=7001,
+        name="小王",
+        phone="+8613800007001",
+        role=RoleName.INFORMANT,
+        region_code=DEMO_COMMUNITY,
+        label_zh="骑手",
+        label_en="Rider",
+    ),
+    Persona(
+        key="worker",
+        user_id=7101,
+        name="李芳",
+        phone="+8613800007101",
+        role=RoleName.GRID_WORKER,
+        region_code=DEMO_GRID,
+        label_zh="网格员",
+        label_en="Grid worker",
+    ),
+    Persona(
+        key="leader",
+        user_id=7102,
+        name="张强",
+        phone="+8613800007102",
+        role=RoleName.GRID_LEADER,
+        region_code=DEMO_GRID,
+        label_zh="网格长",
+        label_en="Grid leader",
+    ),
+    Persona(
+        key="community",
+        user_id=7201,
+        name="陈静",
+        phone="+8613800007201",
+        role=RoleName.COMMUNITY_ADMIN,
+        region_code=DEMO_COMMUNITY,
+        label_zh="社区管理员",
+        label_en="Community admin",
+    ),
+    Persona(
+        key="street",
+        user_id=7301,
+        name="刘洋",
+        phone="+8613800007301",
+        role=RoleName.STREET_ADMIN,
+        region_code=DEMO_STREET,
+        label_zh="街道管理员",
+        label_en="Street admin",
+    ),
+)
+RIDER_COMPANY = "美团"
+
+
+class DemoMapMissing(Exception):
+    """The database's map lacks a unit the demo binds staff to (another map was imported)."""
+
+
+def persona(key: str) -> Persona | None:
+    return next((p for p in PERSONAS if p.key == key), None)
+
+
+async def seed(uow_factory: Callable[[], BaseUnitOfWork], *, now: datetime) -> None:
+    """Create whatever of the demo data is missing; leave the rest as it is."""
+    async with uow_factory() as uow:
+        for person in PERSONAS:
+            await _seed_persona(uow, person, now)
+        await uow.commit()
+
+
+async def _seed_persona(uow: BaseUnitOfWork, person: Persona, now: datetime) -> None:
+    region = await uow.regions.get(person.region_code)
+    if region is None:
+        raise DemoMapMissing(f"the grid map has no unit {person.region_code}")
+    account = await uow.accounts.get_or_create(
+        platform=PLATFORM,
+        platform_user_id=str(person.user_id),
+        chat_id=str(person.user_id),
+        display_name=person.name,
+        locale=LOCALE,
+    )
+    if person.role is not RoleName.INFORMANT:
+        await uow.roles.grant(account.id, person.role, region.id)
+        return
+    if account.consent is None:
+        await uow.accounts.record_consent(account.id, CONSENT_VERSION, now)
+    if await uow.informants.get(account.id) is None:
+        await uow.accounts.set_phone(account.id, person.phone)
+        await uow.informants.upsert(
+            InformantProfile(
+                account_id=account.id,
+                real_name=person.name,
+                phone=person.phone,
+                company=RIDER_COMPANY,
+                status=InformantStatus.APPROVED,
+                home_region_id=region.id,
+                created_at=now,
+                decided_at=now,
+            )
+        )

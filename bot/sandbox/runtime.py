@@ -1,0 +1,51 @@
+"""Start the whole sandbox: the emulator, the real bot polling it, the demo data, the web chat."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.app import Gridsnap, running
+from bot.config import Settings
+from bot.sandbox import demo
+from bot.sandbox.embedded import serving
+from bot.sandbox.mapview import MapView
+from bot.sandbox.webchat import add_personas, create_app
+from bot.transports.emulator import BotApiEmulator
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sandbox:
+    url: str  # the web chat
+    emulator: BotApiEmulator
+    app: Gridsnap
+
+
+@contextlib.asynccontextmanager
+async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox]:
+    """Everything runs on this event loop; leaving the block stops it all, web chat first."""
+    async with BotApiEmulator(bot_username=settings.bot_username) as emulator:
+        add_personas(emulator.world)
+        bot_settings = settings.model_copy(
+            update={"telegram_token": emulator.token, "telegram_api_url": emulator.url}
+        )
+        async with running(bot_settings, **bootstrap) as (app, _application):
+            await demo.seed(app.uow_factory, now=datetime.now(UTC))
+            maps = await _map_view(app)
+            web = create_app(world=emulator.world, maps=maps)
+            host = settings.sandbox_host
+            async with serving(web, host=host, port=settings.sandbox_port) as port:
+                try:
+                    yield Sandbox(url=f"http://{host}:{port}", emulator=emulator, app=app)
+                finally:
+                    # Answers the pages' open long polls now, so the web server stops at once.
+                    emulator.world.close()
+
+
+async def _map_view(app: Gridsnap) -> MapView:
+    async with app.uow_factory() as uow:
+        _version, units = await uow.regions.load_units()
+    return MapView(units)

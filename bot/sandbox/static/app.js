@@ -1,0 +1,365 @@
+// Gridsnap sandbox web chat: plays one emulator user per tab against the real bot.
+// Talks only to this origin: /control/* (the emulator's control API) and /sandbox/*.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { persona: null, cursor: 0, entries: new Map(), replyKeyboard: null, kbSeq: 0 };
+const NS = "http://www.w3.org/2000/svg";
+
+async function api(method, url, body) {
+  const init = { method, headers: {} };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, init);
+  const data = await response.json();
+  if (!data.ok) throw new Error(data.description || response.statusText);
+  return data.result;
+}
+
+function toast(text) {
+  const box = $("toast");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, 2500);
+}
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// --- persona picker ---------------------------------------------------------------------
+
+async function showPicker() {
+  $("picker").hidden = false;
+  $("title").textContent = "Gridsnap 沙盒 · Sandbox";
+  const list = $("personas");
+  const personas = await api("GET", "/sandbox/personas");
+  personas.push({ key: "new", name: "新骑手", label_zh: "注册新骑手", label_en: "New rider" });
+  for (const p of personas) {
+    const link = el("a");
+    link.href = `/?as=${p.key}`;
+    link.target = "_blank";
+    link.dataset.persona = p.key;
+    link.append(el("div", "avatar", p.name.slice(-1)), el("div", "", `${p.name} · ${p.label_zh} ${p.label_en}`));
+    const item = el("li");
+    item.append(link);
+    list.append(item);
+  }
+}
+
+// --- chat ----------------------------------------------------------------------------------
+
+async function openChat(key) {
+  let persona;
+  if (key === "new") {
+    persona = await api("POST", "/sandbox/personas/new");
+    history.replaceState(null, "", `/?as=${persona.key}`);
+  } else {
+    persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}`);
+  }
+  state.persona = persona;
+  document.title = `${persona.name} · Gridsnap`;
+  $("title").textContent = "Gridsnap";
+  $("who").textContent = persona.name;
+  $("chat").hidden = false;
+  $("composer").hidden = false;
+  wireComposer();
+  if (key === "new") await sendText("/start");
+  poll();
+}
+
+async function poll() {
+  const uid = state.persona.user_id;
+  for (;;) {
+    try {
+      const page = await api("GET", `/control/chats/${uid}/messages?since=${state.cursor}&wait=25`);
+      for (const entry of page.messages) state.entries.set(entry.message_id, entry);
+      if (page.messages.length) render();
+      state.cursor = Math.max(state.cursor, page.cursor);
+    } catch (err) {
+      await new Promise((resolve) => setTimeout(resolve, 2000)); // server restarting
+    }
+  }
+}
+
+function render() {
+  const chat = $("chat");
+  const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80;
+  chat.replaceChildren();
+  const ordered = [...state.entries.values()].sort((a, b) => a.message_id - b.message_id);
+  let keyboard = null;
+  for (const entry of ordered) {
+    if (entry.from_bot && entry.reply_markup) {
+      if (entry.reply_markup.keyboard) keyboard = { markup: entry.reply_markup, seq: entry.message_id };
+      else if (entry.reply_markup.remove_keyboard) keyboard = null;
+    }
+    if (!entry.deleted) chat.append(renderEntry(entry));
+  }
+  // A one-time keyboard hides after a press until the bot sends another one.
+  if (!keyboard || keyboard.seq !== state.kbSeq) state.kbUsed = false;
+  state.replyKeyboard = keyboard;
+  state.kbSeq = keyboard ? keyboard.seq : 0;
+  renderReplyKeyboard();
+  if (atBottom || ordered.length < 3) chat.scrollTop = chat.scrollHeight;
+}
+
+function renderEntry(entry) {
+  const m = entry.message;
+  const row = el("div", entry.from_bot ? "msg bot" : "msg me");
+  row.dataset.mid = entry.message_id;
+  const name = entry.from_bot ? "格" : state.persona.name.slice(-1);
+  row.append(el("div", entry.from_bot ? "avatar bot" : "avatar", name));
+  const stack = el("div", "stack");
+  stack.append(renderBubble(entry, m));
+  const inline = m.reply_markup && m.reply_markup.inline_keyboard;
+  if (inline && inline.length) stack.append(renderInline(entry, inline));
+  row.append(stack);
+  return row;
+}
+
+function renderBubble(entry, m) {
+  const bubble = el("div", "bubble");
+  if (entry.file_url && (m.photo || (m.document && /^image\//.test(m.document.mime_type || "")))) {
+    const img = el("img");
+    img.src = entry.file_url;
+    img.alt = m.caption || "photo";
+    img.addEventListener("click", () => showImage(entry.file_url));
+    bubble.append(img);
+    if (m.caption) bubble.append(el("div", "caption", m.caption));
+  } else if (m.document) {
+    bubble.textContent = `📄 ${m.document.file_name || "file"}`;
+  } else if (m.venue) {
+    bubble.className = "bubble place";
+    bubble.textContent = `📍 ${m.venue.title}\n${m.venue.address}`;
+  } else if (m.location) {
+    bubble.className = "bubble place";
+    bubble.textContent = `📍 ${m.location.latitude.toFixed(5)}, ${m.location.longitude.toFixed(5)}`;
+  } else if (m.contact) {
+    bubble.textContent = `👤 ${m.contact.first_name} ${m.contact.phone_number}`;
+  } else {
+    bubble.textContent = m.text || m.caption || "";
+  }
+  if (m.edit_date) bubble.append(el("div", "edited", "已编辑 edited"));
+  return bubble;
+}
+
+function renderInline(entry, rows) {
+  const box = el("div", "inline");
+  for (const buttons of rows) {
+    const row = el("div", "row");
+    for (const b of buttons) {
+      const button = el("button", "", b.text);
+      button.type = "button";
+      if (b.callback_data) button.dataset.callback = b.callback_data;
+      button.addEventListener("click", () => pressInline(entry.message_id, b));
+      row.append(button);
+    }
+    box.append(row);
+  }
+  return box;
+}
+
+async function pressInline(messageId, button) {
+  if (button.url) { window.open(button.url, "_blank"); return; }
+  try {
+    const result = await api("POST", `/sandbox/users/${state.persona.user_id}/press`,
+      { message_id: messageId, data: button.callback_data });
+    if (result.answer && result.answer.text) toast(result.answer.text);
+  } catch (err) { toast(err.message); }
+}
+
+function renderReplyKeyboard() {
+  const box = $("replykb");
+  box.replaceChildren();
+  const kb = state.replyKeyboard;
+  if (!kb || (kb.markup.one_time_keyboard && state.kbUsed)) return;
+  for (const buttons of kb.markup.keyboard) {
+    const row = el("div", "row");
+    for (const b of buttons) {
+      const spec = typeof b === "string" ? { text: b } : b;
+      const button = el("button", "", spec.text);
+      button.type = "button";
+      button.addEventListener("click", () => pressReply(spec));
+      row.append(button);
+    }
+    box.append(row);
+  }
+}
+
+async function pressReply(spec) {
+  state.kbUsed = true;
+  if (spec.request_location) { openMap(); return; }
+  if (spec.request_contact) {
+    await api("POST", `/sandbox/users/${state.persona.user_id}/contact`, {});
+  } else {
+    await sendText(spec.text);
+  }
+  renderReplyKeyboard();
+}
+
+async function sendText(text) {
+  await api("POST", `/control/users/${state.persona.user_id}/text`, { text });
+}
+
+async function sendPhoto(blob, name) {
+  const form = new FormData();
+  form.append("file", blob, name);
+  await api("POST", `/control/users/${state.persona.user_id}/photo`, form);
+}
+
+function showImage(url) {
+  const viewer = $("viewer");
+  viewer.querySelector("img").src = url;
+  viewer.hidden = false;
+}
+
+const SAMPLES = ["manhole.jpg", "pothole.jpg", "flooding.jpg", "fallen_tree.jpg"];
+
+function wireComposer() {
+  const input = $("text");
+  const send = async () => {
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    await sendText(text);
+  };
+  $("send").addEventListener("click", send);
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") send(); });
+  $("plus").addEventListener("click", () => { $("menu").hidden = !$("menu").hidden; $("samples").hidden = true; });
+  $("m-upload").addEventListener("click", () => $("file").click());
+  $("file").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    if (file) await sendPhoto(file, file.name);
+    e.target.value = "";
+    $("menu").hidden = true;
+  });
+  $("m-samples").addEventListener("click", () => {
+    const box = $("samples");
+    box.replaceChildren();
+    for (const name of SAMPLES) {
+      const img = el("img");
+      img.src = `/static/samples/${name}`;
+      img.alt = name;
+      img.dataset.sample = name;
+      img.addEventListener("click", async () => {
+        const blob = await (await fetch(img.src)).blob();
+        box.hidden = true;
+        $("menu").hidden = true;
+        await sendPhoto(blob, name);
+      });
+      box.append(img);
+    }
+    box.hidden = false;
+  });
+  $("m-location").addEventListener("click", () => { $("menu").hidden = true; openMap(); });
+  $("viewer").addEventListener("click", () => { $("viewer").hidden = true; });
+  $("map-close").addEventListener("click", closeMap);
+  $("map-up").addEventListener("click", () => drawMap("/sandbox/map", false));
+  $("map-send").addEventListener("click", sendPickedLocation);
+  $("map").addEventListener("click", onMapClick);
+}
+
+// --- map picker ----------------------------------------------------------------------------
+
+const map = { detail: false, k: 1, picked: null };
+
+function openMap() {
+  $("mappicker").hidden = false;
+  drawMap("/sandbox/map", false);
+}
+
+function closeMap() { $("mappicker").hidden = true; }
+
+async function drawMap(url, detail) {
+  const data = await api("GET", url);
+  const svg = $("map");
+  svg.replaceChildren();
+  map.detail = detail;
+  map.picked = null;
+  $("map-send").disabled = true;
+  $("map-up").hidden = !detail;
+  $("map-hint").textContent = detail ? "点击网格内的位置 · Click inside a grid" : "点击街道放大 · Click a street to zoom in";
+  const [minX, minY, maxX, maxY] = data.bbox;
+  // Equirectangular with the longitude squeezed by cos(lat): true shapes at city scale.
+  map.k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
+  const pad = (maxX - minX) * map.k * 0.03;
+  svg.setAttribute("viewBox", `${minX * map.k - pad} ${-maxY - pad} ${(maxX - minX) * map.k + 2 * pad} ${maxY - minY + 2 * pad}`);
+  map.unit = (maxY - minY) / 120;
+  const order = { district: 0, street: 1, grid: 2, community: 3 };
+  const features = data.features.filter((f) => !(detail && f.properties.level === "street"))
+    .sort((a, b) => order[a.properties.level] - order[b.properties.level]);
+  for (const f of features) svg.append(shape(f));
+  for (const f of features) {
+    const level = f.properties.level;
+    if ((detail && level !== "district") || (!detail && level === "street")) svg.append(label(f));
+  }
+  if (detail) $("map-title").textContent = data.features.find((f) => f.properties.level === "street").properties.name;
+  else $("map-title").textContent = "选择位置 · Pick a location";
+}
+
+function ringPath(ring) {
+  return ring.map(([x, y], i) => `${i ? "L" : "M"}${(x * map.k).toFixed(6)} ${(-y).toFixed(6)}`).join("") + "Z";
+}
+
+function shape(feature) {
+  const g = feature.geometry;
+  const polygons = g.type === "Polygon" ? [g.coordinates] : g.coordinates;
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", polygons.map((p) => p.map(ringPath).join("")).join(""));
+  path.setAttribute("fill-rule", "evenodd");
+  path.setAttribute("class", feature.properties.level);
+  path.dataset.code = feature.properties.code;
+  path.dataset.level = feature.properties.level;
+  return path;
+}
+
+function label(feature) {
+  const p = feature.properties;
+  const text = document.createElementNS(NS, "text");
+  text.setAttribute("x", (p.anchor[0] * map.k).toFixed(6));
+  text.setAttribute("y", (-p.anchor[1]).toFixed(6));
+  text.setAttribute("class", p.level);
+  text.setAttribute("font-size", (map.unit * (p.level === "grid" ? 1.6 : 2.6)).toFixed(6));
+  text.dataset.code = p.code;
+  text.dataset.level = p.level;
+  text.textContent = p.level === "grid" ? p.name.replace(/^.*第/, "") : p.name;
+  return text;
+}
+
+function onMapClick(event) {
+  const target = event.target.closest("[data-code]");
+  if (!map.detail) {
+    if (target && target.dataset.level === "street") drawMap(`/sandbox/map/${target.dataset.code}`, true);
+    return;
+  }
+  const svg = $("map");
+  const pt = new DOMPoint(event.clientX, event.clientY).matrixTransform(svg.getScreenCTM().inverse());
+  map.picked = { lat: -pt.y, lon: pt.x / map.k };
+  let pin = svg.querySelector(".pin");
+  if (!pin) { pin = document.createElementNS(NS, "circle"); pin.setAttribute("class", "pin"); svg.append(pin); }
+  pin.setAttribute("cx", pt.x);
+  pin.setAttribute("cy", pt.y);
+  pin.setAttribute("r", map.unit * 0.8);
+  const grid = target && target.dataset.level === "grid" ? target : null;
+  $("map-hint").textContent = grid ? grid.textContent || grid.dataset.code : `${map.picked.lat.toFixed(5)}, ${map.picked.lon.toFixed(5)}`;
+  $("map-send").disabled = false;
+}
+
+async function sendPickedLocation() {
+  if (!map.picked) return;
+  await api("POST", `/sandbox/users/${state.persona.user_id}/location`, map.picked);
+  closeMap();
+  renderReplyKeyboard();
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+const key = new URLSearchParams(location.search).get("as");
+(key ? openChat(key) : showPicker()).catch((err) => toast(err.message));
