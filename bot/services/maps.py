@@ -1,0 +1,176 @@
+"""Grid map use cases: import a validated boundary file, describe the stored map, route a point.
+
+An import is one unit of work. The units are written, the whole resulting map is read back
+and built into a ``GridMap`` *before* the commit, so an import that would leave the bot
+unable to route (no grid level left, coordinate systems mixed) is refused with the database
+unchanged instead of breaking the next start of ``gridsnap run``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain.model import Crs, Level, MapUnit
+from bot.geo.router import DEFAULT_TOLERANCE_M, GridMap, RouteResult
+from bot.services.ports import BaseRegionRepository, BaseUnitOfWork
+
+
+class MapProblem(Exception):
+    """A map use case cannot go on; the message is one line for an operator."""
+
+
+class MapImportRefused(MapProblem):
+    """The import would leave a map the bot cannot use."""
+
+
+class MapUnavailable(MapProblem):
+    """There is no stored map to route on, or it cannot be routed on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportOutcome:
+    version: int
+    imported: dict[Level, int]  # units taken from the file, per level
+    in_force: dict[Level, int]  # active units of the whole map after the import, per level
+    warnings: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MapStats:
+    version: int
+    counts: dict[Level, int]
+    crs: Crs | None  # None before the first import
+    bounds: tuple[float, float, float, float] | None  # grid level, in ``crs``
+
+
+def counts_by_level(units: Iterable[MapUnit]) -> dict[Level, int]:
+    """Per level, top down, leaving out levels with no units."""
+    counts = Counter(unit.level for unit in units)
+    return {level: counts[level] for level in Level if counts[level]}
+
+
+async def import_map(
+    uow: BaseUnitOfWork,
+    units: list[MapUnit],
+    *,
+    replace: bool,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+) -> ImportOutcome:
+    """Store ``units`` as a new map version, merged by code or (``replace``) as the whole map.
+
+    Raises ``MapImportRefused`` with nothing written when the result could not be routed on.
+    """
+    if not units:
+        raise MapImportRefused("the file has no units to import")
+    async with uow:
+        units, warnings = await _settle_parents(uow.regions, units, replace=replace)
+        try:
+            version = await uow.regions.replace_map(units, replace=replace)
+        except ValueError as exc:  # the port's word for a parent it cannot find
+            raise MapImportRefused(str(exc)) from None
+        _, stored = await uow.regions.load_units()
+        _refuse_unroutable(stored, version, tolerance_m)
+        await uow.commit()
+    return ImportOutcome(
+        version=version,
+        imported=counts_by_level(units),
+        in_force=counts_by_level(stored),
+        warnings=warnings,
+    )
+
+
+async def _settle_parents(
+    regions: BaseRegionRepository, units: list[MapUnit], *, replace: bool
+) -> tuple[list[MapUnit], list[str]]:
+    """Detach districts from a city nobody has; refuse lower units whose parent is missing.
+
+    DataV exports name the city (130300) as every district's parent, though no file holds
+    the city, and the map is one city's: such a district is stored at the top. A grid whose
+    community is missing is a wrong import order, and routing it would skip the community's
+    staff, so it is refused. With ``replace`` stored units are about to be retired, so only
+    the file counts.
+    """
+    in_file = {unit.code for unit in units}
+    outside = {u.parent_code for u in units if u.parent_code and u.parent_code not in in_file}
+    if not replace:
+        outside = {code for code in outside if await regions.get(code) is None}
+    detached: dict[str, list[MapUnit]] = defaultdict(list)
+    settled = []
+    for unit in units:
+        if unit.parent_code in outside:
+            if unit.level.depth > Level.DISTRICT.depth:
+                raise MapImportRefused(
+                    f"{unit.name} ({unit.code}): parent {unit.parent_code} is neither in the "
+                    "file nor in the stored map; import the parent level first"
+                )
+            detached[unit.parent_code].append(unit)
+            unit = dataclasses.replace(unit, parent_code=None)
+        settled.append(unit)
+    warnings = [
+        f"parent {parent} of {len(children)} {children[0].level} unit(s) is not in the map; "
+        "they are imported as top-level units"
+        for parent, children in detached.items()
+    ]
+    return settled, warnings
+
+
+def _refuse_unroutable(units: list[MapUnit], version: int, tolerance_m: float) -> None:
+    systems = sorted({unit.crs.value for unit in units})
+    if len(systems) > 1:
+        raise MapImportRefused(
+            f"the map would mix coordinate systems ({', '.join(systems)}); import the file "
+            "with the stored map's --crs, or with --replace to swap the whole map"
+        )
+    try:
+        GridMap(units, version=version, tolerance_m=tolerance_m)
+    except ValueError as exc:
+        raise MapImportRefused(f"the resulting map could not route reports: {exc}") from None
+
+
+async def map_stats(uow: BaseUnitOfWork) -> MapStats:
+    async with uow:
+        version, units = await uow.regions.load_units()
+    if not units:
+        return MapStats(version=version, counts={}, crs=None, bounds=None)
+    try:
+        bounds: tuple[float, float, float, float] | None = GridMap(units, version=version).bounds
+    except ValueError:  # a map without grids (or mixed CRS) still has counts worth showing
+        bounds = None
+    return MapStats(version=version, counts=counts_by_level(units), crs=units[0].crs, bounds=bounds)
+
+
+async def route_point(
+    uow: BaseUnitOfWork,
+    lat: float,
+    lon: float,
+    crs: Crs = Crs.WGS84,
+    *,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+) -> RouteResult:
+    """Route one point on the stored map (a one-off; the bot keeps its map in ``MapHolder``)."""
+    async with uow:
+        version, units = await uow.regions.load_units()
+    if not units:
+        raise MapUnavailable("no map imported yet; see `gridsnap map import --help`")
+    try:
+        grid_map = GridMap(units, version=version, tolerance_m=tolerance_m)
+    except ValueError as exc:
+        raise MapUnavailable(f"the stored map cannot route: {exc}") from None
+    return grid_map.route(lat, lon, crs)
+
+
+def route_document(result: RouteResult) -> dict[str, Any]:
+    """The ``gridsnap map route --json`` shape, a stable contract for scripts."""
+    grid = result.grid
+    return {
+        "status": result.status.value,
+        "grid": None if grid is None else {"code": grid.code, "name": grid.name},
+        "path": [
+            {"level": ref.level.value, "code": ref.code, "name": ref.name} for ref in result.path
+        ],
+        "distance_m": None if result.distance_m is None else round(result.distance_m, 1),
+    }
