@@ -15,3 +15,28 @@ app.add_typer(
 app.add_typer(staff.app, name="staff", help="Staff: invite links, list, remove.")
 app.command("run")(run.run)
 app.add_typer(run.sandbox_app, name="sandbox")
+
+
+
+def main() -> None:
+    """Console entry point: usage errors (latitude 91, text for a number, an unknown option
+    value) come out as one line naming the parameter instead of a boxed help screen."""
+    # Typer vendors click; its UsageError is the base of every command-line mistake.
+    usage_error: type[Exception] = typer.BadParameter.__mro__[1]
+    try:
+        # Without standalone mode click hands back a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except usage_error as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            typer.echo(context.get_help())
+            raise SystemExit(0) from None
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        typer.echo(f"error: {message}", err=True)
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
