@@ -36,12 +36,25 @@ lint: $(STAMP)
 bench: $(STAMP) locales
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/photos.py
+	$(BIN)/python bench/loop.py
 
-# Debian's Chromium (and a CJK font, so screenshots show Chinese) for the browser tests;
-# only root can install, and nothing happens when it is already there.
+# Debian's Chromium, a CJK font (so screenshots show Chinese) and a colour emoji font (📍 👍
+# are boxes without it) for the browser tests. Only what is missing is installed, only as
+# root; nothing happens (and nothing is printed) when everything is there.
+BROWSER_NEEDS := /usr/bin/chromium:chromium \
+	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
+	/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf:fonts-noto-color-emoji
+
 browser:
-	@if { [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; } && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	@missing=""; \
+	for need in $(BROWSER_NEEDS); do \
+	  [ -e "$${need%%:*}" ] || missing="$$missing $${need##*:}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  out=$$( { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } 2>&1 ) \
+	    || { echo "$$out" >&2; exit 1; }; \
+	elif [ -n "$$missing" ]; then \
+	  echo "make browser: missing$$missing (run as root to install them)" >&2; \
 	fi
 
 clean:
