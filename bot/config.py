@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=0, le=65535)
     bot_username: str = "gridsnap_bot"
+    # Minutes after a missed acknowledge deadline before the grid leader and community admin
+    # are told (the grid itself is reminded at the deadline).
+    escalate_after_min: float = Field(default=30.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

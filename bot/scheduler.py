@@ -36,7 +36,7 @@ class JobScheduler:
     ) -> None:
         self._uow_factory = uow_factory
         self._env = env
-        self._policy = policy or EscalationPolicy()
+        self._policy = policy or EscalationPolicy.for_env(env)
         self._on_commit = on_commit
         self._scheduler: Any = None
 

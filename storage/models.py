@@ -245,8 +245,12 @@ class InviteRow(Base):
 
 
 class EscalationRow(Base):
+    """One escalation step taken. Keyed by the deadline it was for, so a case whose clock
+    restarts (reopened, transferred, re-dispatched) climbs the ladder again."""
+
     __tablename__ = "escalations"
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(primary_key=True)
     at: Mapped[datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -916,38 +916,76 @@ class SqlInviteRepository(_Repo, ports.BaseInviteRepository):
 
 
 class SqlEscalationRepository(_ReportReader, ports.BaseEscalationRepository):
-    async def record(self, report_id: int, kind: EscalationKind, level: int, at: datetime) -> bool:
+    async def record(
+        self, report_id: int, kind: EscalationKind, level: int, *, due_at: datetime, at: datetime
+    ) -> bool:
         inserted = await self.s.scalars(
             self._insert(EscalationRow)
-            .values(report_id=report_id, kind=kind.value, level=level, at=at)
+            .values(report_id=report_id, kind=kind.value, level=level, due_at=due_at, at=at)
             .on_conflict_do_nothing()
             .returning(EscalationRow.level)
         )
         return inserted.first() is not None
 
-    async def done(self, report_id: int, kind: EscalationKind) -> set[int]:
+    async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
         levels = await self.s.scalars(
             select(EscalationRow.level).where(
-                EscalationRow.report_id == report_id, EscalationRow.kind == kind.value
+                EscalationRow.report_id == report_id,
+                EscalationRow.kind == kind.value,
+                EscalationRow.due_at == due_at,
             )
         )
         return set(levels)
 
-    async def due_for_ack(self, now: datetime, *, limit: int = 100) -> list[Report]:
-        return await self._due(
-            and_(ReportRow.status == ReportStatus.DISPATCHED.value, ReportRow.ack_due_at <= now),
-            ReportRow.ack_due_at,
-            limit,
-        )
+    async def due_for_ack(
+        self, now: datetime, *, levels: Mapping[int, timedelta], limit: int = 100
+    ) -> list[Report]:
+        waiting = ReportRow.status == ReportStatus.DISPATCHED.value
+        deadline = ReportRow.ack_due_at
+        return await self._due(waiting, EscalationKind.ACK, deadline, now, levels, limit)
 
-    async def due_for_resolve(self, now: datetime, *, limit: int = 100) -> list[Report]:
+    async def due_for_resolve(
+        self, now: datetime, *, levels: Mapping[int, timedelta], limit: int = 100
+    ) -> list[Report]:
         unresolved = [ReportStatus.DISPATCHED.value, ReportStatus.ACCEPTED.value]
-        return await self._due(
-            and_(ReportRow.status.in_(unresolved), ReportRow.resolve_due_at <= now),
-            ReportRow.resolve_due_at,
-            limit,
-        )
+        waiting = ReportRow.status.in_(unresolved)
+        deadline = ReportRow.resolve_due_at
+        return await self._due(waiting, EscalationKind.RESOLVE, deadline, now, levels, limit)
 
-    async def _due(self, condition: Any, order: Any, limit: int) -> list[Report]:
-        stmt = select(ReportRow).where(condition).order_by(order, ReportRow.id).limit(limit)
+    async def _due(
+        self,
+        waiting: Any,
+        kind: EscalationKind,
+        deadline: Any,
+        now: datetime,
+        levels: Mapping[int, timedelta],
+        limit: int,
+    ) -> list[Report]:
+        if not levels:
+            return []
+        # A level is pending when its time has come and no row records it for the current
+        # deadline; the delay moves to the parameter side, so no interval arithmetic in SQL.
+        pending = [
+            and_(deadline <= now - delay, ~self._recorded(kind, level, deadline))
+            for level, delay in sorted(levels.items())
+        ]
+        stmt = (
+            select(ReportRow)
+            .where(waiting, or_(*pending))
+            .order_by(deadline, ReportRow.id)
+            .limit(limit)
+        )
         return await self._reports(self._locked(stmt, ReportRow))
+
+    @staticmethod
+    def _recorded(kind: EscalationKind, level: int, deadline: Any) -> Any:
+        return (
+            select(EscalationRow.level)
+            .where(
+                EscalationRow.report_id == ReportRow.id,
+                EscalationRow.kind == kind.value,
+                EscalationRow.level == level,
+                EscalationRow.due_at == deadline,
+            )
+            .exists()
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -72,7 +72,7 @@ class FakeData:
     conversations: dict[tuple[str, str], ConversationState] = field(default_factory=dict)
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
-    escalations: dict[tuple[int, str, int], datetime] = field(default_factory=dict)
+    escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
         self.last_ids[table] = self.last_ids.get(table, 0) + 1
@@ -546,32 +546,55 @@ class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):
 
 
 class FakeEscalationRepository(_FakeRepo, ports.BaseEscalationRepository):
-    async def record(self, report_id: int, kind: EscalationKind, level: int, at: datetime) -> bool:
-        key = (report_id, kind.value, level)
+    async def record(
+        self, report_id: int, kind: EscalationKind, level: int, *, due_at: datetime, at: datetime
+    ) -> bool:
+        key = (report_id, kind.value, level, due_at)
         if key in self.d.escalations:
             return False
         self.d.escalations[key] = at
         return True
 
-    async def done(self, report_id: int, kind: EscalationKind) -> set[int]:
-        return {lv for r, k, lv in self.d.escalations if r == report_id and k == kind.value}
+    async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
+        return {
+            lv
+            for r, k, lv, due in self.d.escalations
+            if (r, k, due) == (report_id, kind.value, due_at)
+        }
 
-    async def due_for_ack(self, now: datetime, *, limit: int = 100) -> list[Report]:
-        due = [
-            r
-            for r in self.d.reports.values()
-            if r.status is ReportStatus.DISPATCHED and r.ack_due_at and r.ack_due_at <= now
-        ]
-        return sorted(due, key=lambda r: (r.ack_due_at, r.id))[:limit]
+    async def due_for_ack(
+        self, now: datetime, *, levels: Mapping[int, timedelta], limit: int = 100
+    ) -> list[Report]:
+        waiting = {ReportStatus.DISPATCHED}
+        return self._due(now, EscalationKind.ACK, waiting, levels, limit)
 
-    async def due_for_resolve(self, now: datetime, *, limit: int = 100) -> list[Report]:
-        unresolved = {ReportStatus.DISPATCHED, ReportStatus.ACCEPTED}
-        due = [
-            r
-            for r in self.d.reports.values()
-            if r.status in unresolved and r.resolve_due_at and r.resolve_due_at <= now
-        ]
-        return sorted(due, key=lambda r: (r.resolve_due_at, r.id))[:limit]
+    async def due_for_resolve(
+        self, now: datetime, *, levels: Mapping[int, timedelta], limit: int = 100
+    ) -> list[Report]:
+        waiting = {ReportStatus.DISPATCHED, ReportStatus.ACCEPTED}
+        return self._due(now, EscalationKind.RESOLVE, waiting, levels, limit)
+
+    def _due(
+        self,
+        now: datetime,
+        kind: EscalationKind,
+        waiting: set[ReportStatus],
+        levels: Mapping[int, timedelta],
+        limit: int,
+    ) -> list[Report]:
+        found: list[tuple[datetime, int, Report]] = []
+        for report in self.d.reports.values():
+            deadline = report.ack_due_at if kind is EscalationKind.ACK else report.resolve_due_at
+            if report.status not in waiting or deadline is None:
+                continue
+            pending = any(
+                deadline + delay <= now
+                and (report.id, kind.value, level, deadline) not in self.d.escalations
+                for level, delay in levels.items()
+            )
+            if pending:
+                found.append((deadline, report.id, report))
+        return [r for _, _, r in sorted(found, key=lambda f: f[:2])[:limit]]
 
 
 class FakeUnitOfWork(ports.BaseUnitOfWork):

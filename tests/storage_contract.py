@@ -744,17 +744,43 @@ class InvitesContract:
         )
 
 
+# Both ladders as the sweep climbs them: the grid at the deadline, its superiors later.
+ACK_LEVELS = {1: timedelta(0), 2: timedelta(minutes=30)}
+RESOLVE_LEVELS = {1: timedelta(0)}
+
+
+async def record_levels(
+    make_uow: MakeUow, report: Report, kind: EscalationKind, levels: list[int], due: datetime
+) -> None:
+    async with make_uow() as uow:
+        for level in levels:
+            await uow.escalations.record(report.id, kind, level, due_at=due, at=T0)
+        await uow.commit()
+
+
 class EscalationsContract:
-    async def test_an_escalation_level_is_recorded_once(self, make_uow: MakeUow) -> None:
+    async def test_an_escalation_level_is_recorded_once_per_deadline(
+        self, make_uow: MakeUow
+    ) -> None:
         rider = await seed_account(make_uow)
         report = await seed_report(make_uow, rider)
+        first, second = T0 - timedelta(hours=1), T0
         async with make_uow() as uow:
-            assert await uow.escalations.record(report.id, EscalationKind.ACK, 1, T0)
-            assert not await uow.escalations.record(report.id, EscalationKind.ACK, 1, T0)
-            assert await uow.escalations.record(report.id, EscalationKind.RESOLVE, 1, T0)
+            escalations = uow.escalations
+            assert await escalations.record(report.id, EscalationKind.ACK, 1, due_at=first, at=T0)
+            assert not await escalations.record(
+                report.id, EscalationKind.ACK, 1, due_at=first, at=T0
+            )
+            assert await escalations.record(
+                report.id, EscalationKind.RESOLVE, 1, due_at=first, at=T0
+            )
+            assert await escalations.record(report.id, EscalationKind.ACK, 1, due_at=second, at=T0)
             await uow.commit()
         async with make_uow() as uow:
-            assert await uow.escalations.done(report.id, EscalationKind.ACK) == {1}
+            assert await uow.escalations.done(report.id, EscalationKind.ACK, due_at=first) == {1}
+            assert await uow.escalations.done(report.id, EscalationKind.ACK, due_at=T0) == {1}
+            later = T0 + timedelta(hours=1)
+            assert await uow.escalations.done(report.id, EscalationKind.ACK, due_at=later) == set()
 
     async def test_overdue_reports_are_found_by_which_clock_ran_out(
         self, make_uow: MakeUow
@@ -772,10 +798,70 @@ class EscalationsContract:
         )
         await seed_report(make_uow, rider, status=ReportStatus.DISPATCHED, ack_due_at=later)
         async with make_uow() as uow:
-            ack = await uow.escalations.due_for_ack(T0)
-            resolve = await uow.escalations.due_for_resolve(T0)
+            ack = await uow.escalations.due_for_ack(T0, levels=ACK_LEVELS)
+            resolve = await uow.escalations.due_for_resolve(T0, levels=RESOLVE_LEVELS)
         assert [r.id for r in ack] == [unaccepted.id]
         assert [r.id for r in resolve] == [unresolved.id]
+
+    async def test_a_case_with_every_due_level_recorded_is_not_due_again(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        due = T0 - timedelta(hours=2)
+        done, half, fresh = [
+            await seed_report(
+                make_uow, rider, status=ReportStatus.DISPATCHED, ack_due_at=due, resolve_due_at=due
+            )
+            for _ in range(3)
+        ]
+        await record_levels(make_uow, done, EscalationKind.ACK, [1, 2], due)
+        await record_levels(make_uow, done, EscalationKind.RESOLVE, [1], due)
+        await record_levels(make_uow, half, EscalationKind.ACK, [1], due)
+        async with make_uow() as uow:
+            ack = await uow.escalations.due_for_ack(T0, levels=ACK_LEVELS)
+            resolve = await uow.escalations.due_for_resolve(T0, levels=RESOLVE_LEVELS)
+        assert [r.id for r in ack] == [half.id, fresh.id]
+        assert [r.id for r in resolve] == [half.id, fresh.id]
+
+    async def test_a_case_whose_later_level_is_not_yet_due_waits(self, make_uow: MakeUow) -> None:
+        rider = await seed_account(make_uow)
+        due = T0 - timedelta(minutes=10)  # level 2 comes 30 minutes after the deadline
+        report = await seed_report(make_uow, rider, status=ReportStatus.DISPATCHED, ack_due_at=due)
+        await record_levels(make_uow, report, EscalationKind.ACK, [1], due)
+        async with make_uow() as uow:
+            assert await uow.escalations.due_for_ack(T0, levels=ACK_LEVELS) == []
+            later = await uow.escalations.due_for_ack(T0 + timedelta(minutes=20), levels=ACK_LEVELS)
+        assert [r.id for r in later] == [report.id]
+
+    async def test_levels_recorded_for_an_earlier_deadline_do_not_count_for_a_new_one(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        old = T0 - timedelta(hours=3)
+        report = await seed_report(
+            make_uow, rider, status=ReportStatus.DISPATCHED, ack_due_at=T0 - timedelta(hours=1)
+        )
+        await record_levels(make_uow, report, EscalationKind.ACK, [1, 2], old)
+        async with make_uow() as uow:
+            ack = await uow.escalations.due_for_ack(T0, levels=ACK_LEVELS)
+        assert [r.id for r in ack] == [report.id]
+
+    async def test_the_due_queries_take_the_earliest_deadlines_first_up_to_the_limit(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        reports = [
+            await seed_report(
+                make_uow,
+                rider,
+                status=ReportStatus.DISPATCHED,
+                ack_due_at=T0 - timedelta(minutes=minutes),
+            )
+            for minutes in (5, 50, 20)
+        ]
+        async with make_uow() as uow:
+            ack = await uow.escalations.due_for_ack(T0, levels=ACK_LEVELS, limit=2)
+        assert [r.id for r in ack] == [reports[1].id, reports[2].id]
 
 
 ALL_CONTRACTS = (

@@ -37,6 +37,9 @@ from bot.services.ports import BaseUnitOfWork, ConcurrentUpdate
 
 # Actions that send the case to a grid: the new grid's clock starts and nobody holds it yet.
 _SENDS_TO_GRID = frozenset({Action.DISPATCH, Action.TRANSFER, Action.REDISPATCH})
+# A reopened case is back on a grid's desk too: its clocks start over, and because
+# escalations are keyed by deadline, so does its escalation ladder.
+_RESTARTS_CLOCK = _SENDS_TO_GRID | {Action.REOPEN}
 
 
 class Refusal(enum.StrEnum):
@@ -201,9 +204,11 @@ async def _changed(
     elif decision.to_status in (ReportStatus.DISPATCHED, ReportStatus.RETURNED):
         changes["assignee_id"] = None  # whoever held it gave it back, or it went elsewhere
     if decision.action in _SENDS_TO_GRID and args.target_grid_id is not None:
-        category = env.catalogue.get(report.category_code)
         changes["grid_id"] = args.target_grid_id
+    if decision.action in _RESTARTS_CLOCK:
+        category = env.catalogue.get(report.category_code)
         changes["ack_due_at"] = now + timedelta(minutes=category.ack_minutes)
+        changes["resolve_due_at"] = now + timedelta(minutes=category.resolve_minutes)
     if decision.action is Action.MERGE:
         changes["merged_into_id"] = args.duplicate_of
     return dataclasses.replace(report, **changes)  # type: ignore[arg-type]

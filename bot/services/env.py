@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
@@ -65,3 +65,5 @@ class Env:
     max_photo_pixels: int = 40_000_000
     bot_username: str = "gridsnap_bot"
     default_locale: str = "zh_CN"
+    # How long after a missed deadline's reminder its superiors are told.
+    escalate_after: timedelta = timedelta(minutes=30)

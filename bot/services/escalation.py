@@ -45,7 +45,7 @@ DIGEST_MAX_LINES = 20  # a chat message, not a report: the rest is in /queue
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """One rung of the escalation ladder: when it is due (after the deadline) and whom it
-    tells. ``level`` is what ``escalations.record`` keys it by."""
+    tells. ``escalations.record`` keys it by ``level`` and the deadline it is for."""
 
     kind: EscalationKind
     level: int
@@ -59,6 +59,15 @@ class EscalationPolicy:
     # Reminding the grid first gives it a chance before its superiors hear of the delay.
     escalate_after: timedelta = timedelta(minutes=30)
     batch: int = 100
+
+    @classmethod
+    def for_env(cls, env: Env) -> EscalationPolicy:
+        """The policy the operator configured (``GRIDSNAP_ESCALATE_AFTER_MIN``)."""
+        return cls(escalate_after=env.escalate_after)
+
+    def levels(self, kind: EscalationKind) -> dict[int, timedelta]:
+        """Each level of ``kind`` and its delay after the deadline, as the due queries take."""
+        return {step.level: step.delay for step in self.steps() if step.kind is kind}
 
     def steps(self) -> tuple[Step, ...]:
         return (
@@ -109,13 +118,20 @@ async def sweep(
     *,
     policy: EscalationPolicy | None = None,
 ) -> SweepResult:
-    """Send every escalation step that is due and not yet done; one commit."""
-    policy = policy or EscalationPolicy()
+    """Send every escalation step that is due and not yet done; one commit.
+
+    Without ``policy`` the delays come from ``env`` (the operator's settings)."""
+    policy = policy or EscalationPolicy.for_env(env)
     result = SweepResult(sent=[])
     async with uow_factory() as uow:
+        escalations = uow.escalations
         overdue = {
-            EscalationKind.ACK: await uow.escalations.due_for_ack(now, limit=policy.batch),
-            EscalationKind.RESOLVE: await uow.escalations.due_for_resolve(now, limit=policy.batch),
+            EscalationKind.ACK: await escalations.due_for_ack(
+                now, levels=policy.levels(EscalationKind.ACK), limit=policy.batch
+            ),
+            EscalationKind.RESOLVE: await escalations.due_for_resolve(
+                now, levels=policy.levels(EscalationKind.RESOLVE), limit=policy.batch
+            ),
         }
         for step in policy.steps():
             for report in overdue[step.kind]:
@@ -135,9 +151,9 @@ async def _take_step(
     deadline = _deadline(report, step.kind)
     if deadline is None or now < deadline + step.delay:
         return False
-    if not await uow.escalations.record(report.id, step.kind, step.level, now):
+    if not await uow.escalations.record(report.id, step.kind, step.level, due_at=deadline, at=now):
         return False  # done by an earlier sweep or a concurrent process
-    await _record_history(uow, report, step, now)
+    await _record_history(uow, report, step, deadline, now)
     people = await recipients(uow, report, step.audiences)
     for account in _unique(a for _, a in people):
         if step.audiences == {Audience.GRID_WORKERS} and not account.on_duty:
@@ -150,7 +166,9 @@ async def _take_step(
     return True
 
 
-async def _record_history(uow: BaseUnitOfWork, report: Report, step: Step, now: datetime) -> None:
+async def _record_history(
+    uow: BaseUnitOfWork, report: Report, step: Step, deadline: datetime, now: datetime
+) -> None:
     reason = f"{step.kind.value}_overdue"
     decision = decide(report.status, Action.ESCALATE, Actor.system(), ActionArgs(reason=reason))
     await uow.audit.append(
@@ -162,7 +180,13 @@ async def _record_history(uow: BaseUnitOfWork, report: Report, step: Step, now: 
             from_status=decision.from_status,
             to_status=decision.to_status,
             at=now,
-            data={**decision.data, "kind": step.kind.value, "level": step.level},
+            # "due" tells a second climb of the ladder (after a reopen) from the first.
+            data={
+                **decision.data,
+                "kind": step.kind.value,
+                "level": step.level,
+                "due": deadline.isoformat(),
+            },
         )
     )
 

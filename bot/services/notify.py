@@ -157,7 +157,8 @@ def _lines(t: Translator, env: Env, report: Report, decision: Decision) -> list[
     if note := data.get("note"):
         lines.append(t._("Note: {note}").format(note=note))
     if reason := data.get("reason"):
-        lines.append(t._("Reason: {reason}").format(reason=reason))
+        # Chosen reasons are stored as their English source; a rider's own words pass through.
+        lines.append(t._("Reason: {reason}").format(reason=t._(reason)))
     if (rating := data.get("rating")) is not None:
         lines.append(t._("Rating: {rating}/5").format(rating=rating))
     return lines

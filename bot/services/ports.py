@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -363,21 +363,38 @@ class BaseInviteRepository(ABC):
 
 
 class BaseEscalationRepository(ABC):
-    @abstractmethod
-    async def record(self, report_id: int, kind: EscalationKind, level: int, at: datetime) -> bool:
-        """True the first time escalation ``level`` of this kind happens; False after."""
+    """Escalation steps are keyed by the deadline they were for: when a case's clock
+    restarts (reopen, transfer, re-dispatch) its ladder starts over."""
 
     @abstractmethod
-    async def done(self, report_id: int, kind: EscalationKind) -> set[int]:
-        """Levels of this kind already recorded for the report."""
+    async def record(
+        self, report_id: int, kind: EscalationKind, level: int, *, due_at: datetime, at: datetime
+    ) -> bool:
+        """True the first time ``level`` of this kind happens for the deadline ``due_at``."""
 
     @abstractmethod
-    async def due_for_ack(self, now: datetime, *, limit: int = 100) -> list[Report]:
-        """Dispatched reports nobody accepted by ``ack_due_at``; locked for this sweeper."""
+    async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
+        """Levels of this kind already recorded for the report's deadline ``due_at``."""
 
     @abstractmethod
-    async def due_for_resolve(self, now: datetime, *, limit: int = 100) -> list[Report]:
-        """Dispatched or accepted reports not resolved by ``resolve_due_at``; locked likewise."""
+    async def due_for_ack(
+        self, now: datetime, *, levels: Mapping[int, timedelta], limit: int = 100
+    ) -> list[Report]:
+        """Dispatched reports with a step still to take for their ``ack_due_at``; locked
+        for this sweeper, earliest deadline first.
+
+        ``levels`` maps each escalation level to its delay after the deadline; a report is
+        returned only while some level is due (``ack_due_at + delay <= now``) and not yet
+        recorded for the current ``ack_due_at``. So fully escalated cases never fill a batch
+        and starve the newer ones behind them.
+        """
+
+    @abstractmethod
+    async def due_for_resolve(
+        self, now: datetime, *, levels: Mapping[int, timedelta], limit: int = 100
+    ) -> list[Report]:
+        """Dispatched or accepted reports with a step still to take for their
+        ``resolve_due_at``; as ``due_for_ack`` otherwise."""
 
 
 class BaseUnitOfWork(ABC):

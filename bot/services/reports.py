@@ -61,7 +61,8 @@ async def submit_report(
 
     ``zone`` is the city's time zone: the report number carries the local calendar day.
     Raises ``UnknownCategoryError`` for a code not in the catalogue and
-    ``OutsideServiceArea`` when the point is in no grid's reach.
+    ``OutsideServiceArea`` when the point is in no grid's reach. Alerting the grid is the
+    caller's next step (``alerts.alert_new_report``, in the same unit of work).
     """
     category = catalogue.get(category_code)
     route = gridmap.route(location.lat, location.lon)
@@ -86,7 +87,6 @@ async def submit_report(
     await _record(uow, report, submitted, actor, now, extra=_route_data(route))
     if report.grid_id is not None:
         report = await _dispatch(uow, report, now)
-    await notify_new_report(uow, report, route=route)
     return report
 
 
@@ -95,11 +95,6 @@ async def _dispatch(uow: BaseUnitOfWork, report: Report, now: datetime) -> Repor
     args = ActionArgs(target_grid_id=report.grid_id)
     decision = decide(report.status, Action.DISPATCH, Actor.system(), args)
     return await _apply(uow, report, decision, Actor.system(), now)
-
-
-async def notify_new_report(uow: BaseUnitOfWork, report: Report, *, route: RouteResult) -> None:
-    """Hook: alert the grid's workers of a new case. The worker issue fills this in; it is
-    called already, inside the submitting unit of work, so the alert commits with the case."""
 
 
 async def find_duplicates(

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -337,3 +337,63 @@ async def test_every_role_may_take_exactly_its_actions_and_only_in_scope(
     expected = {a: in_scope and role in TRANSITIONS[a].roles for a in WORKER_ACTIONS}
     assert outcome == expected
     assert all(unchanged.values())
+
+
+# -- clocks and reasons -------------------------------------------------------------------
+
+LATER = NOW + timedelta(hours=6)
+
+
+def _deadlines_from(world: World, report: Report, at: datetime) -> tuple[datetime, datetime]:
+    category = world.env.catalogue.get(report.category_code)
+    return (
+        at + timedelta(minutes=category.ack_minutes),
+        at + timedelta(minutes=category.resolve_minutes),
+    )
+
+
+async def test_a_transferred_case_gets_new_deadlines_counted_from_now(world: World) -> None:
+    leader = await world.staff("lead", RoleName.GRID_LEADER, "C1")
+    report = await world.report()
+    world.env.clock = lambda: LATER
+    args = ActionArgs(target_grid_id=world.ids["G2"], reason="next door")
+    assert (await world.act(report, leader, Action.TRANSFER, args=args)).ok
+    stored = await world.get(report)
+    assert (stored.ack_due_at, stored.resolve_due_at) == _deadlines_from(world, report, LATER)
+
+
+async def test_a_redispatched_case_gets_new_deadlines_counted_from_now(world: World) -> None:
+    admin = await world.staff("admin", RoleName.COMMUNITY_ADMIN, "C1")
+    report = await world.report(status=ReportStatus.RETURNED)
+    world.env.clock = lambda: LATER
+    args = ActionArgs(target_grid_id=world.ids["G1"])
+    assert (await world.act(report, admin, Action.REDISPATCH, args=args)).ok
+    stored = await world.get(report)
+    assert (stored.ack_due_at, stored.resolve_due_at) == _deadlines_from(world, report, LATER)
+
+
+async def test_a_reopened_case_gets_new_deadlines_counted_from_now(world: World) -> None:
+    report = await world.report(status=ReportStatus.RESOLVED)
+    world.env.clock = lambda: LATER
+    args = ActionArgs(reason="still missing")
+    assert (await world.act(report, world.rider, Action.REOPEN, args=args)).ok
+    stored = await world.get(report)
+    assert stored.status is ReportStatus.DISPATCHED
+    assert (stored.ack_due_at, stored.resolve_due_at) == _deadlines_from(world, report, LATER)
+
+
+async def test_a_return_reason_reaches_the_community_admin_in_their_language(
+    world: World,
+) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    admin = await world.staff("admin", RoleName.COMMUNITY_ADMIN, "C1")
+    async with world.make_uow() as uow:
+        await uow.accounts.set_locale(admin.id, "zh_CN")
+        await uow.commit()
+    report = await world.report()
+    args = ActionArgs(reason="Not this grid")  # stored as the English source, as the button does
+    assert (await world.act(report, worker, Action.RETURN, args=args)).ok
+    async with world.make_uow() as uow:
+        queued = [row.message for row in await uow.outbox.claim(100, LATER)]
+    [told] = [m for m in queued if m.chat_id == "admin"]
+    assert "原因：不属于本网格" in told.text

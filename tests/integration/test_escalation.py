@@ -11,16 +11,23 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import bootstrap
 from bot.chat import Outgoing
+from bot.config import load_settings
 from bot.domain.categories import load_catalogue
-from bot.domain.model import GeoPoint, Level, MapUnit, ReportStatus, RoleName
+from bot.domain.lifecycle import Action, ActionArgs
+from bot.domain.model import EscalationKind, GeoPoint, Level, MapUnit, ReportStatus, RoleName
+from bot.scheduler import JobScheduler
+from bot.services import cases
 from bot.services.env import Env, MapHolder
 from bot.services.escalation import EscalationPolicy, digest, sweep
 from bot.services.ports import BaseUnitOfWork
+from storage.photos import PhotoStore
 
 MakeUow = Callable[[], BaseUnitOfWork]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -94,25 +101,32 @@ async def _world(make_uow: MakeUow, *, cases: int = 1) -> list[int]:
             region = await uow.regions.get(code)
             assert region is not None
             await uow.roles.grant(await _account(uow, name), role, region.id)
-        rider = await _account(uow, "rider")
-        grid = await uow.regions.get("G1")
-        assert grid is not None
-        ids = []
-        for _ in range(cases):
-            report = await uow.reports.add(
-                reporter_id=rider,
-                category_code="0102",
-                location=GeoPoint(lat=39.92, lon=119.52),
-                grid_id=grid.id,
-                note="",
-                status=ReportStatus.DISPATCHED,
-                created_at=T0,
-                ack_due_at=ACK_DUE,
-                resolve_due_at=RESOLVE_DUE,
-            )
-            ids.append(report.id)
+        await _account(uow, "rider")
         await uow.commit()
-    return ids
+    return [await _case(make_uow) for _ in range(cases)]
+
+
+async def _case(
+    make_uow: MakeUow, *, ack_due: datetime = ACK_DUE, resolve_due: datetime = RESOLVE_DUE
+) -> int:
+    """One more case of the rider's, dispatched to G1, waiting to be accepted."""
+    async with make_uow() as uow:
+        rider = await uow.accounts.find("telegram", "rider")
+        grid = await uow.regions.get("G1")
+        assert rider is not None and grid is not None
+        report = await uow.reports.add(
+            reporter_id=rider.id,
+            category_code="0102",
+            location=GeoPoint(lat=39.92, lon=119.52),
+            grid_id=grid.id,
+            note="",
+            status=ReportStatus.DISPATCHED,
+            created_at=T0,
+            ack_due_at=ack_due,
+            resolve_due_at=resolve_due,
+        )
+        await uow.commit()
+    return report.id
 
 
 async def _drain(make_uow: MakeUow) -> list[Outgoing]:
@@ -230,3 +244,100 @@ async def test_the_digest_lists_open_and_overdue_cases_once_a_day(
     assert "Open cases in your grids: 2, overdue: 2." in message.text
     assert all(f"{n} " in message.text for n in numbers)
     assert await digest(make_uow, env, morning + timedelta(days=1)) == 1  # the next day
+
+
+async def test_fully_escalated_cases_do_not_keep_a_newer_overdue_case_from_the_sweep(
+    make_uow: MakeUow, env: Env
+) -> None:
+    # Regression: the due queries returned cases whose every step was done, so a batch full
+    # of them hid every newer overdue case for ever.
+    small = replace(POLICY, batch=2)
+    await _world(make_uow, cases=2)
+    late = T0 + timedelta(hours=5)
+    await sweep(make_uow, env, late, policy=small)  # every step of both cases
+    await _drain(make_uow)
+    newer = await _case(make_uow, ack_due=late, resolve_due=late + timedelta(hours=4))
+    result = await sweep(make_uow, env, late, policy=small)
+    assert result.sent == [(newer, EscalationKind.ACK, 1)]
+    assert _chats(await _drain(make_uow)) == ["worker"]
+
+
+@pytest.fixture
+def loop_env(tmp_path: Path) -> Env:
+    """An env that can act on cases: the map loaded and a photo store for alert images."""
+    return Env(
+        catalogue=load_catalogue(),
+        maps=MapHolder(tolerance_m=300),
+        photos=PhotoStore(tmp_path / "photos"),
+        zone=SHANGHAI,
+    )
+
+
+async def test_a_reopened_case_is_escalated_again_for_its_new_deadline(
+    make_uow: MakeUow, loop_env: Env
+) -> None:
+    [report_id] = await _world(make_uow)
+    late = T0 + timedelta(hours=5)
+    await sweep(make_uow, loop_env, late, policy=POLICY)  # the whole ladder, first deadlines
+    reopened_at = late + timedelta(hours=1)
+    loop_env.clock = lambda: reopened_at
+    async with make_uow() as uow:
+        await loop_env.maps.refresh(uow)
+        report = await uow.reports.get(report_id)
+        rider = await uow.accounts.find("telegram", "rider")
+        assert report is not None and rider is not None
+        await uow.reports.save(replace(report, status=ReportStatus.RESOLVED), report.version)
+        result = await cases.act(
+            uow,
+            loop_env,
+            report_id=report_id,
+            actor_account=rider,
+            action=Action.REOPEN,
+            args=ActionArgs(reason="still open"),
+        )
+        await uow.commit()
+    assert result.ok and result.report is not None
+    await _drain(make_uow)
+    new_due = result.report.ack_due_at
+    assert new_due == reopened_at + timedelta(minutes=loop_env.catalogue.get("0102").ack_minutes)
+    await sweep(make_uow, loop_env, new_due - timedelta(seconds=1), policy=POLICY)
+    assert await _drain(make_uow) == []
+    await sweep(make_uow, loop_env, new_due, policy=POLICY)
+    assert _chats(await _drain(make_uow)) == ["worker"]
+    history = await _escalations_in_history(make_uow, report_id)
+    reminders = [e["due"] for e in history if (e["kind"], e["level"]) == ("ack", 1)]
+    assert [datetime.fromisoformat(str(due)) for due in reminders] == [ACK_DUE, new_due]
+
+
+async def test_without_a_policy_the_delay_before_superiors_are_told_comes_from_the_env(
+    make_uow: MakeUow, env: Env
+) -> None:
+    await _world(make_uow)
+    env.escalate_after = timedelta(minutes=10)
+    await sweep(make_uow, env, ACK_DUE)
+    await _drain(make_uow)
+    await sweep(make_uow, env, ACK_DUE + timedelta(minutes=9))
+    assert await _drain(make_uow) == []
+    await sweep(make_uow, env, ACK_DUE + timedelta(minutes=10))
+    assert _chats(await _drain(make_uow)) == ["community", "leader"]
+
+
+async def test_the_scheduler_sweeps_with_the_configured_delay(make_uow: MakeUow, env: Env) -> None:
+    await _world(make_uow)
+    now = ACK_DUE + timedelta(minutes=5)
+    env.escalate_after, env.clock = timedelta(minutes=5), lambda: now
+    await JobScheduler(uow_factory=make_uow, env=env).run_sweep()
+    assert _chats(await _drain(make_uow)) == ["community", "leader", "worker"]
+
+
+async def test_the_setting_reaches_the_env_the_composition_root_builds(tmp_path: Path) -> None:
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'gridsnap.db'}",
+        photo_dir=tmp_path / "photos",
+        escalate_after_min=12,
+    )
+    app = await bootstrap(settings, sample_map=None)
+    try:
+        assert app.env.escalate_after == timedelta(minutes=12)
+    finally:
+        await app.close()

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection
 
+from bot.domain.model import EscalationKind, GeoPoint, ReportStatus
 from storage import migrate
-from storage.database import create_engine
-from storage.models import Base
+from storage.database import create_engine, create_session_factory
+from storage.models import Base, UtcDateTime
+from storage.uow import SqlUnitOfWork
 
 REVISIONS = list(reversed(list(ScriptDirectory.from_config(migrate.config("")).walk_revisions())))
 
@@ -64,3 +67,68 @@ async def test_the_newest_revision_matches_the_models(database_url: str) -> None
         return list(compare_metadata(context, Base.metadata))
 
     assert await _on(database_url, differences) == []
+
+
+async def _seed_case_with_an_escalation(url: str, due: datetime, at: datetime) -> int:
+    """At revision 0001: a dispatched case and its level-1 reminder, written as 0001 kept it."""
+    engine = create_engine(url)
+    try:
+        async with SqlUnitOfWork(session_factory=create_session_factory(engine)) as uow:
+            rider = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id="1",
+                chat_id="1",
+                display_name="r",
+                locale="en",
+            )
+            report = await uow.reports.add(
+                reporter_id=rider.id,
+                category_code="0102",
+                location=GeoPoint(lat=39.9, lon=119.5),
+                grid_id=None,
+                note="",
+                status=ReportStatus.DISPATCHED,
+                created_at=at,
+                ack_due_at=due,
+            )
+            await uow.commit()
+        async with engine.begin() as conn:
+            insert = text(
+                "INSERT INTO escalations (report_id, kind, level, at) VALUES (:r, 'ack', 1, :at)"
+            ).bindparams(bindparam("at", type_=UtcDateTime()))
+            await conn.execute(insert, {"r": report.id, "at": at})
+        return report.id
+    finally:
+        await engine.dispose()
+
+
+async def _escalation_times(url: str) -> list[datetime]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            query = text("SELECT at FROM escalations").columns(at=UtcDateTime())
+            return list((await conn.execute(query)).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_escalations_from_before_0002_count_for_the_current_deadline_and_back(
+    database_url: str,
+) -> None:
+    due = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    await migrate.upgrade_async(database_url, "0001")
+    report_id = await _seed_case_with_an_escalation(database_url, due, due)
+    await migrate.upgrade_async(database_url, "0002")
+    engine = create_engine(database_url)
+    try:
+        async with SqlUnitOfWork(session_factory=create_session_factory(engine)) as uow:
+            # Not sent again after the upgrade: the old row is taken as for the current deadline.
+            assert await uow.escalations.done(report_id, EscalationKind.ACK, due_at=due) == {1}
+            newer = due + timedelta(hours=2)
+            await uow.escalations.record(report_id, EscalationKind.ACK, 1, due_at=newer, at=newer)
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(migrate.downgrade, database_url, "0001")
+    # The old key holds one row per level: the one for the newest deadline stays.
+    assert await _escalation_times(database_url) == [due + timedelta(hours=2)]

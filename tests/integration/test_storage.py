@@ -21,6 +21,7 @@ from bot.services.ports import (
 from storage.database import create_engine
 from storage.uow import SqlUnitOfWork
 from tests.storage_contract import (
+    ACK_LEVELS,
     T0,
     AccountsContract,
     AuditContract,
@@ -221,9 +222,10 @@ class TestSkipLocked:
         ]
         holder = make_uow()
         async with holder:
-            mine = await holder.escalations.due_for_ack(T0, limit=1)
+            mine = await holder.escalations.due_for_ack(T0, levels=ACK_LEVELS, limit=1)
             async with make_uow() as other:
-                theirs = await asyncio.wait_for(other.escalations.due_for_ack(T0), NEVER)
+                ack = other.escalations.due_for_ack(T0, levels=ACK_LEVELS)
+                theirs = await asyncio.wait_for(ack, NEVER)
         assert [r.id for r in mine] == [overdue[0].id]
         assert [r.id for r in theirs] == [r.id for r in overdue[1:]]
 

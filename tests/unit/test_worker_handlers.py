@@ -19,7 +19,7 @@ from PIL import Image
 from bot.chat import FileRef, Incoming, Kind, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
-from bot.services.alerts import alert_new_report
+from bot.services.alerts import alert_new_report, button_data
 from bot.services.env import Env, MapHolder
 from bot.services.reports import submit_report
 from handlers.dispatcher import Dispatcher
@@ -278,3 +278,21 @@ async def test_the_grid_leader_is_alerted_when_no_worker_is_on_duty(bot: Bot) ->
         await alert_new_report(uow, bot.env, dataclasses.replace(report))
         await uow.commit()
     assert {m.chat_id for m in bot.uow.outbox.sent()[before:]} == {"lead"}
+
+
+async def test_case_history_shows_a_chosen_return_reason_in_the_readers_language(
+    bot: Bot,
+) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    admin = await bot.person("admin", RoleName.COMMUNITY_ADMIN, "C1")
+    report = await bot.report()
+    await bot.press(worker, button_data("rr", report, "grid"))
+    assert bot.stored(report).status is ReportStatus.RETURNED
+    async with bot.uow as uow:
+        account = await uow.accounts.find("telegram", admin.user_id)
+        assert account is not None
+        await uow.accounts.set_locale(account.id, "zh_CN")
+        await uow.commit()
+    said = await bot.send(admin, Kind.COMMAND, command="case", payload=report.number)
+    [history] = [m.text for m in said if m.text and report.number in m.text]
+    assert "不属于本网格" in history and "Not this grid" not in history
