@@ -17,6 +17,7 @@ from bot.services.escalation import grids_under
 from bot.services.notify import APPROVAL_PREFIX
 from handlers.base import Command, Context, buttons
 from handlers.feedback import REFUSALS
+from handlers.history import reason_text
 from handlers.registry import Registry
 
 RETURNED_PREFIX = "ra"
@@ -85,7 +86,7 @@ async def _show_one(ctx: Context, report: Report) -> None:
     why = next((e.data.get("reason") for e in reversed(history) if e.action == "return"), None)
     text = f"{report.number} {ctx.env.catalogue.name(report.category_code, ctx.account.locale)}"
     if why:
-        text += "\n" + ctx._("Reason: {reason}").format(reason=why)
+        text += "\n" + ctx._("Reason: {reason}").format(reason=reason_text(ctx, why))
     rows = [
         [(f"➡️ {name}", f"{RETURNED_PREFIX}:rd:{report.id}:{gid}")]
         for gid, name in await _targets(ctx, report)
@@ -114,7 +115,7 @@ async def on_returned(ctx: Context) -> None:
     if report_id is not None and parts[1] == "rd" and len(parts) == 4 and _int(parts[3]):
         action, args = Action.REDISPATCH, ActionArgs(target_grid_id=_int(parts[3]))
     elif report_id is not None and parts[1] == "rj" and len(parts) == 3:
-        action, args = Action.REJECT, ActionArgs(reason=ctx._("Rejected after review"))
+        action, args = Action.REJECT, ActionArgs(reason=N_("Rejected after review"))
     else:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return

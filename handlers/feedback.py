@@ -22,7 +22,7 @@ from handlers.registry import Registry
 
 REASON_FLOW = "fbr"
 REASON_MAX = 200
-NOT_FIXED = "not fixed"  # the reason on record when the rider skips writing one
+NOT_FIXED = N_("not fixed")  # the reason on record when the rider skips writing one
 AWARDS_SHOWN = 5
 
 REFUSALS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.model import AuditEvent, Report
 from bot.i18n import N_
 from handlers.base import Command, Context, buttons
+from handlers.history import event_detail
 from handlers.registry import Registry
 from handlers.report_ui import status_name
 
@@ -68,5 +69,5 @@ async def _own_report(ctx: Context, arg: str) -> Report | None:
 
 def _event_line(ctx: Context, event: AuditEvent) -> str:
     line = f"• {ctx.t.datetime(event.at)}: {status_name(ctx, event.to_status)}"
-    said = event.data.get("reason") or event.data.get("note")
-    return f"{line} — {said}" if isinstance(said, str) and said else line
+    said = event_detail(ctx, event.data)
+    return f"{line} — {said}" if said else line

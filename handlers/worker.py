@@ -9,7 +9,6 @@ through ``cases.act``, which checks the presser's roles on the case's grid. Forg
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from bot.i18n import N_
 from bot.services import cases, staff
 from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
 from handlers.base import Command, Context, Flow, buttons
+from handlers.history import action_name, event_detail
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -508,19 +508,10 @@ async def _send_case(ctx: Context, report: Report) -> None:
     names: dict[int, str] = {}
     for event in await ctx.uow.audit.history(report.id):
         who = await _name(ctx, event.actor_id, names)
-        detail = _detail(ctx, event.data)
-        line = f"{ctx.t.datetime(event.at)} {event.action} — {who}"
+        detail = event_detail(ctx, event.data)
+        line = f"{ctx.t.datetime(event.at)} {action_name(ctx, event.action)} — {who}"
         lines.append(f"{line}: {detail}" if detail else line)
     ctx.reply("\n".join(lines), await _keyboard_for(ctx, report))
-
-
-def _detail(ctx: Context, data: Mapping[str, Any]) -> str:
-    """A history line's note as written, else its reason in the reader's language: chosen
-    reasons are stored as their English source (a rider's own words pass through)."""
-    if note := data.get("note"):
-        return str(note)
-    reason = data.get("reason")
-    return ctx._(reason) if isinstance(reason, str) and reason else ""
 
 
 async def _name(ctx: Context, account_id: int | None, cache: dict[int, str]) -> str:
