@@ -28,12 +28,13 @@ from bot.domain.lifecycle import (
     NotAllowed,
     decide,
 )
-from bot.domain.model import Account, AuditEvent, Level, Report, ReportPhoto, ReportStatus, RoleName
+from bot.domain.model import Account, Level, Report, ReportPhoto, ReportStatus, RoleName
 from bot.domain.points import PointsTable, default_points
 from bot.services import notify
 from bot.services.alerts import alert_new_report
 from bot.services.env import Env
 from bot.services.ports import BaseUnitOfWork, ConcurrentUpdate
+from bot.services.reports import record_decision
 
 # Actions that send the case to a grid: the new grid's clock starts and nobody holds it yet.
 _SENDS_TO_GRID = frozenset({Action.DISPATCH, Action.TRANSFER, Action.REDISPATCH})
@@ -126,7 +127,7 @@ async def act(
     if photo is not None:
         await uow.reports.add_photo(saved.id, dataclasses.replace(photo, kind="after"))
         saved = await uow.reports.get(saved.id) or saved
-    await _record(uow, saved, judged, actor, now)
+    await record_decision(uow, saved, judged, actor, now)
     await _grant_points(uow, saved, judged, points or default_points(), now)
     await notify.status_changed(uow, env, report=saved, decision=judged, actor=actor)
     if judged.action in _SENDS_TO_GRID:
@@ -212,23 +213,6 @@ async def _changed(
     if decision.action is Action.MERGE:
         changes["merged_into_id"] = args.duplicate_of
     return dataclasses.replace(report, **changes)  # type: ignore[arg-type]
-
-
-async def _record(
-    uow: BaseUnitOfWork, report: Report, decision: Decision, actor: Actor, now: datetime
-) -> None:
-    await uow.audit.append(
-        AuditEvent(
-            report_id=report.id,
-            seq=0,  # the repository assigns the next one
-            action=decision.action.value,
-            actor_id=actor.account_id,
-            from_status=decision.from_status,
-            to_status=decision.to_status,
-            at=now,
-            data=dict(decision.data),
-        )
-    )
 
 
 async def _grant_points(

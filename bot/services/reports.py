@@ -84,7 +84,7 @@ async def submit_report(
         resolve_due_at=now + timedelta(minutes=category.resolve_minutes),
         photos=tuple(photos),
     )
-    await _record(uow, report, submitted, actor, now, extra=_route_data(route))
+    await record_decision(uow, report, submitted, actor, now, extra=_route_data(route))
     if report.grid_id is not None:
         report = await _dispatch(uow, report, now)
     return report
@@ -177,11 +177,11 @@ async def _apply(
 ) -> Report:
     changed = dataclasses.replace(report, status=decision.to_status, updated_at=now)
     saved = await uow.reports.save(changed, report.version)
-    await _record(uow, saved, decision, actor, now)
+    await record_decision(uow, saved, decision, actor, now)
     return saved
 
 
-async def _record(
+async def record_decision(
     uow: BaseUnitOfWork,
     report: Report,
     decision: Decision,
@@ -190,6 +190,7 @@ async def _record(
     *,
     extra: dict[str, Any] | None = None,
 ) -> None:
+    """Append the audit event for a decision; every status change is written through here."""
     await uow.audit.append(
         AuditEvent(
             report_id=report.id,
