@@ -30,7 +30,7 @@ def run() -> None:
     settings = _settings_or_exit()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve_until_signalled(settings))
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -82,8 +82,16 @@ def _database_files(database: Path) -> list[Path]:
     ]
 
 
-async def _serve(settings: Settings) -> None:
-    stopping = _stop_event()
+async def _serve_until_signalled(settings: Settings) -> None:
+    await serve(settings, _stop_event())
+
+
+async def serve(settings: Settings, stopping: asyncio.Event) -> None:
+    """What ``gridsnap run`` does, until ``stopping`` is set: the sandbox without a token,
+    else a webhook server when ``webhook_url`` is set, else polling.
+
+    The caller owns the stop: the command sets it from SIGINT/SIGTERM, a test sets it itself.
+    """
     if not settings.telegram_token:
         await _serve_sandbox(settings, stopping)
     elif settings.webhook_url:

@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { persona: null, cursor: 0, entries: new Map(), replyKeyboard: null, kbSeq: 0 };
+const state = { persona: null, cursor: 0, entries: new Map(), replyKeyboard: null, kbSeq: 0, follow: true };
 const NS = "http://www.w3.org/2000/svg";
 
 async function api(method, url, body) {
@@ -69,6 +69,7 @@ async function openChat(key) {
   $("title").textContent = "Gridsnap";
   $("who").textContent = persona.name;
   $("chat").hidden = false;
+  $("chat").addEventListener("scroll", () => { state.follow = nearBottom($("chat")); });
   $("composer").hidden = false;
   wireComposer();
   if (key === "new") await sendText("/start");
@@ -89,9 +90,18 @@ async function poll() {
   }
 }
 
+function nearBottom(chat) {
+  return chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80;
+}
+
+// Follows new messages while the reader is at the bottom. Photos get their height only when
+// they load, after the redraw scrolled, so each load scrolls again while following.
+function followChat() {
+  if (state.follow) $("chat").scrollTop = $("chat").scrollHeight;
+}
+
 function render() {
   const chat = $("chat");
-  const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 80;
   chat.replaceChildren();
   const ordered = [...state.entries.values()].sort((a, b) => a.message_id - b.message_id);
   let keyboard = null;
@@ -107,7 +117,8 @@ function render() {
   state.replyKeyboard = keyboard;
   state.kbSeq = keyboard ? keyboard.seq : 0;
   renderReplyKeyboard();
-  if (atBottom || ordered.length < 3) chat.scrollTop = chat.scrollHeight;
+  if (ordered.length < 3) state.follow = true;
+  followChat();
 }
 
 function renderEntry(entry) {
@@ -127,11 +138,7 @@ function renderEntry(entry) {
 function renderBubble(entry, m) {
   const bubble = el("div", "bubble");
   if (entry.file_url && (m.photo || (m.document && /^image\//.test(m.document.mime_type || "")))) {
-    const img = el("img");
-    img.src = entry.file_url;
-    img.alt = m.caption || "photo";
-    img.addEventListener("click", () => showImage(entry.file_url));
-    bubble.append(img);
+    bubble.append(photo(entry.message_id, entry.file_url, m.caption || "photo"));
     if (m.caption) bubble.append(el("div", "caption", m.caption));
   } else if (m.document) {
     bubble.textContent = `📄 ${m.document.file_name || "file"}`;
@@ -148,6 +155,24 @@ function renderBubble(entry, m) {
   }
   if (m.edit_date) bubble.append(el("div", "edited", "已编辑 edited"));
   return bubble;
+}
+
+// One <img> per message and file across redraws: a new one is 0 px high until it loads,
+// which would shrink the chat and throw the scroll position off on every message.
+const photos = new Map();
+
+function photo(messageId, url, alt) {
+  const key = `${messageId} ${url}`;
+  let img = photos.get(key);
+  if (!img) {
+    img = el("img");
+    img.src = url;
+    img.addEventListener("click", () => showImage(url));
+    img.addEventListener("load", followChat);
+    photos.set(key, img);
+  }
+  img.alt = alt;
+  return img;
 }
 
 function renderInline(entry, rows) {
