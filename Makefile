@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 locales: $(STAMP)
-	$(BIN)/pybabel compile --domain gridsnap --directory locales --statistics 2>&1 | tail -n 2
+	@$(BIN)/pybabel -q compile --domain gridsnap --directory locales
 
 # Re-extract messages and merge them into both catalogues; the lock keeps parallel edits apart.
 # Extract from ".": babel.cfg patterns are matched against paths relative to the scanned
