@@ -14,27 +14,20 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.chat import Contact, Kind, Location
 from bot.delivery import PermanentError, RetryAfter, TransientError
 from bot.transports.telegram import _neutral, to_incoming
+from tests import telegram_updates as tg
+from tests.telegram_updates import GROUP, PRIVATE
 
-COURIER = {
-    "id": 5550001,
-    "is_bot": False,
-    "first_name": "Wei",
-    "last_name": "Zhang",
-    "language_code": "zh-hans",
-}
-PRIVATE = {"id": 5550001, "type": "private", "first_name": "Wei", "last_name": "Zhang"}
-GROUP = {"id": -1001234567890, "type": "supergroup", "title": "海港区网格员群"}
+
+def parse(data: dict[str, Any]) -> Update:
+    return Update.de_json(data, None)
 
 
 def message_update(update_id: int = 900001, chat: dict[str, Any] = PRIVATE, **content: Any):
-    message = {"message_id": 77, "date": 1746086400, "chat": chat, "from": COURIER, **content}
-    return Update.de_json({"update_id": update_id, "message": message}, None)
+    return parse(tg.message(update_id, chat, **content))
 
 
 def command_update(text: str, chat: dict[str, Any] = PRIVATE):
-    command = text.split()[0]
-    entities = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-    return message_update(chat=chat, text=text, entities=entities)
+    return parse(tg.command(text, chat))
 
 
 def test_plain_text_becomes_text_with_the_sender_and_chat():
@@ -83,23 +76,10 @@ def test_a_slash_inside_text_is_not_a_command():
     assert incoming.kind is Kind.TEXT
 
 
-def photo_size(suffix: str, width: int, height: int, size: int) -> dict[str, Any]:
-    return {
-        "file_id": f"AgACAgUAAxkBAAIB{suffix}",
-        "file_unique_id": f"AQADu{suffix}",
-        "width": width,
-        "height": height,
-        "file_size": size,
-    }
-
-
 def test_a_photo_maps_to_its_largest_size_with_caption_and_album():
-    sizes = [
-        photo_size("s", 90, 67, 1_402),
-        photo_size("x", 1280, 960, 131_220),  # not last on purpose: order is not promised
-        photo_size("m", 320, 240, 15_004),
-    ]
-    update = message_update(photo=sizes, caption="积水", media_group_id="13612345678901234")
+    update = message_update(
+        photo=tg.PHOTO_SIZES, caption="积水", media_group_id="13612345678901234"
+    )
     incoming = to_incoming(update)
     assert incoming is not None
     assert incoming.kind is Kind.PHOTO
@@ -115,14 +95,7 @@ def test_a_photo_maps_to_its_largest_size_with_caption_and_album():
 
 
 def test_a_file_maps_to_a_document_with_name_type_and_size():
-    document = {
-        "file_name": "IMG_4012.HEIC",
-        "mime_type": "image/heic",
-        "file_id": "BQACAgUAAxkBAAIBD",
-        "file_unique_id": "AgADD",
-        "file_size": 2_811_904,
-    }
-    incoming = to_incoming(message_update(document=document, media_group_id="77"))
+    incoming = to_incoming(message_update(document=tg.HEIC_DOCUMENT, media_group_id="77"))
     assert incoming is not None
     assert incoming.kind is Kind.DOCUMENT
     assert incoming.document is not None
@@ -141,9 +114,7 @@ def test_a_shared_location_is_a_static_location():
 
 
 def test_a_venue_becomes_a_location_with_title_and_address():
-    where = {"latitude": 39.9301, "longitude": 119.5889}
-    venue = {"location": where, "title": "秦皇岛站", "address": "海港区北环路"}
-    incoming = to_incoming(message_update(location=where, venue=venue))
+    incoming = to_incoming(message_update(location=tg.STATION, venue=tg.STATION_VENUE))
     assert incoming is not None
     assert incoming.location == Location(
         lat=39.9301, lon=119.5889, title="秦皇岛站", address="海港区北环路"
@@ -159,15 +130,7 @@ def test_a_live_location_is_marked_live():
 
 
 def test_an_edited_live_location_arrives_as_a_live_location():
-    edited = {
-        "message_id": 80,
-        "date": 1746086400,
-        "edit_date": 1746086460,
-        "chat": PRIVATE,
-        "from": COURIER,
-        "location": {"latitude": 39.9371, "longitude": 119.6012, "live_period": 900},
-    }
-    incoming = to_incoming(Update.de_json({"update_id": 900002, "edited_message": edited}, None))
+    incoming = to_incoming(parse(tg.edited_live_location()))
     assert incoming is not None
     assert incoming.kind is Kind.LOCATION
     assert incoming.location == Location(lat=39.9371, lon=119.6012, live=True)
@@ -175,9 +138,7 @@ def test_an_edited_live_location_arrives_as_a_live_location():
 
 
 def test_an_edited_text_is_ignored():
-    edited = {"message_id": 81, "date": 1, "edit_date": 2, "chat": PRIVATE, "from": COURIER}
-    edited["text"] = "typo fixed"
-    assert to_incoming(Update.de_json({"update_id": 3, "edited_message": edited}, None)) is None
+    assert to_incoming(parse(tg.edited_text())) is None
 
 
 def test_a_contact_keeps_whose_card_it_is():
@@ -198,14 +159,7 @@ def test_a_contact_of_someone_off_telegram_has_no_user_id():
 
 
 def test_a_button_press_carries_its_data_callback_id_and_message():
-    query = {
-        "id": "4382bfdwdsb323b2d9",
-        "from": COURIER,
-        "chat_instance": "-8912345678",
-        "data": "rep:accept:250501-0007",
-        "message": {"message_id": 310, "date": 1746086400, "chat": GROUP, "text": "新上报"},
-    }
-    incoming = to_incoming(Update.de_json({"update_id": 900003, "callback_query": query}, None))
+    incoming = to_incoming(parse(tg.button_press()))
     assert incoming is not None
     assert incoming.kind is Kind.BUTTON
     assert incoming.button_data == "rep:accept:250501-0007"
@@ -216,32 +170,14 @@ def test_a_button_press_carries_its_data_callback_id_and_message():
 
 
 def test_unknown_kinds_map_to_nothing():
-    sticker = {
-        "file_id": "CAACAgIAAxkBAAIC",
-        "file_unique_id": "AgADC",
-        "type": "regular",
-        "width": 512,
-        "height": 512,
-        "is_animated": False,
-        "is_video": False,
-    }
-    reaction = {
-        "chat": PRIVATE,
-        "message_id": 77,
-        "user": COURIER,
-        "date": 1746086400,
-        "old_reaction": [],
-        "new_reaction": [{"type": "emoji", "emoji": "👍"}],
-    }
-    assert to_incoming(message_update(sticker=sticker)) is None
-    update = Update.de_json({"update_id": 4, "message_reaction": reaction}, None)
+    assert to_incoming(message_update(sticker=tg.STICKER)) is None
+    update = parse(tg.reaction())
     assert update.message_reaction is not None
     assert to_incoming(update) is None
 
 
 def test_a_channel_post_without_a_sender_maps_to_nothing():
-    post = {"message_id": 1, "date": 1, "chat": {"id": -100, "type": "channel"}, "text": "hi"}
-    assert to_incoming(Update.de_json({"update_id": 5, "message": post}, None)) is None
+    assert to_incoming(parse(tg.channel_post_as_message())) is None
 
 
 def test_flood_control_becomes_a_neutral_retry_after_with_its_seconds():
