@@ -2,7 +2,8 @@
 
 ``bootstrap`` brings the database to the current schema, imports the bundled sample map
 into an empty database, and wires the core (flows, use cases, outbox). ``attach_telegram``
-adds the python-telegram-bot transport. ``serve`` runs the whole thing: against Telegram
+adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
+(``GRIDSNAP_TRANSPORT`` picks). ``serve`` runs the whole thing: against Telegram
 when a token is configured, otherwise against the embedded Bot API emulator (the sandbox).
 Nothing here runs at import time.
 """
@@ -15,8 +16,9 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from bot.config import ROOT, Settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
@@ -32,11 +34,16 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from telegram.ext import Application
 
+    from bot.transports.aiogram_transport import AiogramTransport
     from storage.photos import PhotoStore
+
+    # What ``running`` yields beside the app: the PTB application or the aiogram pair.
+    Transport: TypeAlias = Application[Any, Any, Any, Any, Any, Any] | AiogramTransport
 
 log = logging.getLogger(__name__)
 
 SAMPLE_MAP = ROOT / "bot" / "data" / "sample_map.geojson"
+OUTBOX_STOP_WAIT = 10.0  # seconds; longer than one Bot API request normally takes
 
 
 @dataclass(kw_only=True)
@@ -63,6 +70,10 @@ class Gridsnap:
         if self.scheduler is not None:
             self.scheduler.shutdown()
         self.outbox.stop()
+        # Let the outbox settle the row in flight (see OutboxSender.stop); cancel only a
+        # sender stuck longer than that, e.g. on a hanging request.
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=OUTBOX_STOP_WAIT)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -126,6 +137,7 @@ async def bootstrap(
         max_photo_pixels=settings.max_photo_pixels,
         bot_username=settings.bot_username,
         default_locale=settings.default_locale,
+        escalate_after=timedelta(minutes=settings.escalate_after_min),
     )
     async with uow_factory() as uow:
         await env.maps.refresh(uow)
@@ -179,19 +191,59 @@ def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, 
     return application
 
 
-@contextlib.asynccontextmanager
-async def running(
-    settings: Settings, **kwargs: Any
-) -> AsyncIterator[tuple[Gridsnap, Application[Any, Any, Any, Any, Any, Any]]]:
-    """Bootstrap, attach Telegram, start polling and the outbox; stop all on exit."""
-    from bot.transports.telegram import polling, register_commands
+def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
+    """Build the aiogram Bot and Dispatcher for ``settings`` and wire them in, as
+    ``attach_telegram`` does for PTB: the same platform name, so the same flows and rows."""
+    from bot.transports.aiogram_transport import AiogramFetcher, AiogramSender, build
 
+    transport = build(settings, app.dispatcher.handle)
+    sender = AiogramSender(bot=transport.bot, photo_loader=app.env.photos.get)
+    app.outbox.add_sender("telegram", sender.send)
+    app.dispatcher.add_fetcher("telegram", AiogramFetcher(bot=transport.bot))
+    return transport
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, **kwargs: Any) -> AsyncIterator[tuple[Gridsnap, Transport]]:
+    """Bootstrap, attach Telegram (``settings.transport``), start polling and the outbox;
+    stop all on exit."""
     app = await bootstrap(settings, **kwargs)
+    polling = _aiogram_polling if settings.transport == "aiogram" else _ptb_polling
     try:
-        application = attach_telegram(app, settings)
-        async with polling(application):
-            await register_commands(application.bot, menu(app.registry))
+        async with polling(app, settings) as transport:
             await app.start_background()
-            yield app, application
+            yield app, transport
     finally:
         await app.close()
+
+
+@contextlib.asynccontextmanager
+async def _ptb_polling(
+    app: Gridsnap, settings: Settings
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    from bot.transports.telegram import polling, register_commands
+
+    application = attach_telegram(app, settings)
+    async with polling(application):
+        await register_commands(application.bot, menu(app.registry))
+        yield application
+
+
+@contextlib.asynccontextmanager
+async def _aiogram_polling(app: Gridsnap, settings: Settings) -> AsyncIterator[AiogramTransport]:
+    from bot.transports.aiogram_transport import polling, register_commands
+
+    transport = attach_aiogram(app, settings)
+    async with polling(transport):
+        await register_commands(transport.bot, menu(app.registry))
+        yield transport
+
+
+async def bot_username(transport: Transport) -> str | None:
+    """The username Telegram reports for the bot, whichever library is talking to it."""
+    from bot.transports.aiogram_transport import AiogramTransport
+
+    if isinstance(transport, AiogramTransport):
+        return (await transport.bot.me()).username
+    username: str | None = transport.bot.username  # PTB read it with getMe at start
+    return username

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,12 +35,18 @@ class Settings(BaseSettings):
     send_rate_global: float = Field(default=30.0, gt=0)
     send_rate_per_chat: float = Field(default=1.0, gt=0)
     send_burst_per_chat: int = Field(default=3, ge=1)
+    # Updates of different users handled at once (one user's always take turns); keep it
+    # within the database connection pool (SQLAlchemy's default: 5 + 10 overflow).
+    concurrent_updates: int = Field(default=8, ge=1)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8080, ge=0, le=65535)
     # Webhook mode listens here, usually behind a TLS reverse proxy that Telegram calls.
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=0, le=65535)
     bot_username: str = "gridsnap_bot"
+    # The Telegram library: python-telegram-bot, or aiogram 3 (polling only). Both serve the
+    # same platform, so switching keeps every account and conversation.
+    transport: Literal["ptb", "aiogram"] = "ptb"
     # Minutes after a missed acknowledge deadline before the grid leader and community admin
     # are told (the grid itself is reminded at the deadline).
     escalate_after_min: float = Field(default=30.0, gt=0)
@@ -58,6 +65,13 @@ class Settings(BaseSettings):
     def _known_locale(cls, value: str) -> str:
         if value not in LOCALES:
             raise ValueError(f"must be one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("transport")
+    @classmethod
+    def _transport_can_serve(cls, value: str, info: ValidationInfo) -> str:
+        if value == "aiogram" and info.data.get("webhook_url"):
+            raise ValueError("aiogram runs by polling only; unset GRIDSNAP_WEBHOOK_URL or use ptb")
         return value
 
     @field_validator("database_url")

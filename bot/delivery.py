@@ -3,13 +3,16 @@
 Every outgoing message is a row written in the same commit as the change that caused it,
 so this is the single place that talks to a platform after the fact and the single place
 that knows Telegram's limits (≈30 messages/s overall, 1 message/s per chat, 429 answers
-with ``retry_after``). A row is marked sent in its own commit right after the platform
-accepted it, so a restart never sends it twice; a row that cannot be sent is marked failed
-and kept, never dropped.
+with ``retry_after``). A row is marked sent in a commit started as soon as the platform
+accepted it, and a chat's next row is not sent before that commit is done, so a restart
+never sends a row twice (but for the one row per chat in flight at a crash); rows of other
+chats accepted meanwhile share the commit. A row that cannot be sent is marked failed and
+kept, never dropped.
 
 Rows of one chat go out strictly in id order. The store guarantees it across batches (it
-hands out only a chat's earliest unsent row); within a batch, when the head row of a chat
-has to wait, everything behind it in that chat waits too, while other chats carry on.
+hands out a chat's earliest unsent rows, a few at a time, and nothing of a chat while some
+of its rows are leased); within a batch, when the head row of a chat has to wait,
+everything behind it in that chat waits too, while other chats carry on.
 """
 
 from __future__ import annotations
@@ -64,13 +67,14 @@ class PermanentError(DeliveryError):
 class OutboxStore(Protocol):
     """The outbox repository of the storage port, each call its own commit.
 
-    ``claim`` returns due rows by id, only the earliest unsent row of each chat, leased
-    for longer than the sender's ``max_inline_wait``.
+    ``claim`` returns due rows by id, up to ``per_chat`` of each chat's earliest unsent
+    rows, leased for longer than the sender's ``max_inline_wait``.
     """
 
-    async def claim(self, limit: int, now: datetime) -> Sequence[OutboxRow]: ...
+    async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]: ...
 
-    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None: ...
+    async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
+        """Mark (row id, platform message id) pairs sent, all in one commit."""
 
     async def retry_later(self, row_id: int, at: datetime, error: str) -> None: ...
 
@@ -83,15 +87,16 @@ class UnitOfWorkOutbox:
     def __init__(self, uow_factory: Callable[[], BaseUnitOfWork]) -> None:
         self._uow_factory = uow_factory
 
-    async def claim(self, limit: int, now: datetime) -> Sequence[OutboxRow]:
+    async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]:
         async with self._uow_factory() as uow:
-            rows = await uow.outbox.claim(limit, now)
+            rows = await uow.outbox.claim(limit, now, per_chat=per_chat)
             await uow.commit()  # the lease must be committed before sending
             return rows
 
-    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
+    async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
         async with self._uow_factory() as uow:
-            await uow.outbox.mark_sent(row_id, platform_message_id)
+            for row_id, platform_message_id in sent:
+                await uow.outbox.mark_sent(row_id, platform_message_id)
             await uow.commit()
 
     async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
@@ -103,6 +108,36 @@ class UnitOfWorkOutbox:
         async with self._uow_factory() as uow:
             await uow.outbox.give_up(row_id, error)
             await uow.commit()
+
+
+class SentMarks:
+    """Group commit for sent rows: a row accepted while a commit is running goes into the
+    next one, so a busy sender pays one commit per round of chats, not one per message."""
+
+    def __init__(self, store: OutboxStore) -> None:
+        self._store = store
+        self._waiting: list[tuple[int, str | None, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def add(self, row_id: int, platform_message_id: str | None) -> asyncio.Future[None]:
+        """Queue the mark; the future is done once it is committed."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((row_id, platform_message_id, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="outbox-marks")
+        return done
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._store.mark_sent([(row_id, mid) for row_id, mid, _ in batch])
+            except Exception as exc:
+                for *_, done in batch:
+                    done.set_exception(exc)
+            else:
+                for *_, done in batch:
+                    done.set_result(None)
 
 
 class Clock(Protocol):
@@ -161,6 +196,7 @@ class OutboxSender:
         rate_per_chat: float = 1.0,
         burst_per_chat: int = 3,
         batch_size: int = 100,
+        claim_per_chat: int = 10,
         poll_interval: float = 5.0,
         max_inline_wait: float = 30.0,
         backoff_base: float = 2.0,
@@ -172,6 +208,10 @@ class OutboxSender:
         self._rate_per_chat = rate_per_chat
         self._burst_per_chat = burst_per_chat
         self._batch_size = batch_size
+        # Several rows of a chat per claim: an alert is three messages, and one claim
+        # commit per message was most of its cost. At 1 message/s per chat ten rows still
+        # go out well within max_inline_wait, so the lease is never outlived.
+        self._claim_per_chat = claim_per_chat
         self._poll_interval = poll_interval
         # Longer waits are handed back to the table so claimed rows are not held for long.
         self._max_inline_wait = max_inline_wait
@@ -186,6 +226,8 @@ class OutboxSender:
         self._failures: dict[ChatKey, int] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._marks = SentMarks(store)
+        self._marking: dict[ChatKey, asyncio.Future[None]] = {}  # commits a chat waits on
 
     # -- running -------------------------------------------------------------------------
 
@@ -198,6 +240,10 @@ class OutboxSender:
         self._wake.set()
 
     def stop(self) -> None:
+        """Finish the message in flight, hand the other claimed rows back, then ``run``
+        returns. Await it rather than cancelling: a cancel between the platform's accepting
+        a message and ``mark_sent`` leaves the row leased, and after the lease it is sent
+        twice."""
         self._stopping = True
         self._wake.set()
 
@@ -219,12 +265,24 @@ class OutboxSender:
     async def drain_once(self) -> int:
         """Claim one batch of due rows, send or defer each; return how many were settled
         (sent or given up)."""
-        rows = await self._store.claim(self._batch_size, self._clock.now())
+        rows = await self._store.claim(self._batch_size, self._clock.now(), self._claim_per_chat)
         queues: dict[ChatKey, deque[OutboxRow]] = {}
         for row in sorted(rows, key=lambda r: r.id):
             queues.setdefault(_key(row.message), deque()).append(row)
         settled = 0
+        try:
+            settled = await self._send_all(queues)
+        finally:
+            await self._settle_marks()
+        self._forget_idle_chats()
+        return settled
+
+    async def _send_all(self, queues: dict[ChatKey, deque[OutboxRow]]) -> int:
+        settled = 0
         while queues:
+            if self._stopping:
+                await self._release(queues)
+                break
             key, ready = self._next_chat(queues)
             now = self._seconds()
             if ready - now > self._max_inline_wait:
@@ -237,8 +295,15 @@ class OutboxSender:
                 settled += 1
             if not queues[key]:
                 del queues[key]
-        self._forget_idle_chats()
         return settled
+
+    async def _settle_marks(self) -> None:
+        """Wait until every sent row's mark is committed; raise if a commit failed."""
+        marking, self._marking = self._marking, {}
+        results = await asyncio.gather(*marking.values(), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     # -- scheduling ----------------------------------------------------------------------
 
@@ -262,17 +327,25 @@ class OutboxSender:
         )
 
     def _next_chat(self, queues: Mapping[ChatKey, deque[OutboxRow]]) -> tuple[ChatKey, float]:
-        """The chat that may send soonest; ties go to the oldest row."""
+        """The chat that may send soonest; ties go to a chat not waiting for its last row's
+        sent mark to commit, then to the oldest row."""
         now = self._seconds()
         ready = {key: self._ready_at(key, now) for key in queues}
-        key = min(queues, key=lambda k: (ready[k], queues[k][0].id))
+        key = min(queues, key=lambda k: (ready[k], self._awaits_mark(k), queues[k][0].id))
         return key, ready[key]
+
+    def _awaits_mark(self, key: ChatKey) -> bool:
+        marking = self._marking.get(key)
+        return marking is not None and not marking.done()
 
     # -- one attempt ---------------------------------------------------------------------
 
     async def _attempt(self, key: ChatKey, queue: deque[OutboxRow]) -> bool:
         """Try the head row of a chat; True when the row is settled (sent or failed)."""
         row = queue[0]
+        if key in self._marking:
+            # The chat's previous row must be recorded as sent before this one goes out.
+            await self._marking.pop(key)
         now = self._seconds()
         self._global.take(now)
         self._bucket(key).take(now)
@@ -296,7 +369,7 @@ class OutboxSender:
             queue.clear()
             return False
         self._failures.pop(key, None)
-        await self._store.mark_sent(row.id, message_id)
+        self._marking[key] = self._marks.add(row.id, message_id)
         return True
 
     def _pause(self, key: ChatKey, exc: RetryAfter, now: float) -> None:
@@ -330,6 +403,13 @@ class OutboxSender:
     async def _fail(self, row: OutboxRow, error: str) -> None:
         log.error("outbox row %s to %s:%s failed: %s", row.id, *_key(row.message), error)
         await self._store.give_up(row.id, error)
+
+    async def _release(self, queues: Mapping[ChatKey, deque[OutboxRow]]) -> None:
+        """On stop, hand claimed rows back due now: left leased, they would hold up their
+        chats in the next process until the lease ran out."""
+        now = self._seconds()
+        for queue in queues.values():
+            await self._defer(queue, now=now, until=now, error="released at shutdown")
 
     def _forget_idle_chats(self) -> None:
         now = self._seconds()

@@ -8,9 +8,9 @@ and ``ngettext``.
 from __future__ import annotations
 
 import gettext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from babel.numbers import format_decimal
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "gridsnap"
 SUPPORTED = ("zh_CN", "en")
+DEFAULT_ZONE = "Asia/Shanghai"
 
 
 def N_(message: str) -> str:
@@ -39,7 +40,7 @@ def normalize(language_code: str | None, default: str = "zh_CN") -> str:
     return default
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalogue(locale: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[locale], fallback=True)
 
@@ -47,7 +48,7 @@ def _catalogue(locale: str) -> gettext.NullTranslations:
 @dataclass(frozen=True, slots=True)
 class Translator:
     locale: str
-    zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_ZONE))
 
     def _(self, message: str) -> str:
         return _catalogue(self.locale).gettext(message)
@@ -64,4 +65,4 @@ class Translator:
 
 def translator(locale: str | None, zone: ZoneInfo | None = None) -> Translator:
     chosen = locale if locale in SUPPORTED else SUPPORTED[0]
-    return Translator(chosen, zone or ZoneInfo("Asia/Shanghai"))
+    return Translator(chosen, zone or ZoneInfo(DEFAULT_ZONE))

@@ -5,12 +5,19 @@ opens one unit of work: skip the update if it was seen, load the user's account 
 conversation state, route to a command, a button handler or the user's current flow, save
 the state, write every outgoing message to the outbox, record the update id, commit. Only
 then is the outbox sender woken. A failure rolls everything back and the user is told.
+
+Updates of different users are handled concurrently (the transport may call ``handle``
+for several at once), but one user's updates take turns, in the order ``handle`` was
+called: their conversation state is one row, and a reply to step 2 must not overtake
+step 1 just because step 1 carried a slow photo download.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bot.chat import Incoming, Kind, Outgoing
@@ -26,6 +33,33 @@ log = logging.getLogger(__name__)
 
 ButtonHandler = Callable[[Context], Awaitable[None]]
 Fallback = Callable[[Context], Awaitable[None]]
+UserKey = tuple[str, str]  # (platform, user id)
+
+
+class Turns:
+    """One FIFO lock per user, kept only while someone holds or waits for it.
+
+    ``asyncio.Lock`` hands itself to waiters in the order they asked, and taking a free
+    lock does not yield to the event loop, so turns follow the order of ``hold`` calls.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[UserKey, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: UserKey) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[key]
 
 
 class Dispatcher:
@@ -49,12 +83,20 @@ class Dispatcher:
         self._fallback = fallback
         self._fetchers = fetchers or {}
         self._on_commit = on_commit
+        self._turns = Turns()
 
     def add_fetcher(self, platform: str, fetcher: FileFetcher) -> None:
         self._fetchers[platform] = fetcher
 
     async def handle(self, incoming: Incoming) -> None:
-        if await self._already_seen(incoming):
+        async with self._turns.hold((incoming.user.platform, incoming.user.user_id)):
+            await self._handle(incoming)
+
+    async def _handle(self, incoming: Incoming) -> None:
+        # Checked early only to spare a download; the unit below checks again in any case,
+        # so an update without a file skips this extra transaction.
+        has_file = incoming.photo is not None or incoming.document is not None
+        if has_file and await self._already_seen(incoming):
             log.info("update %s already handled; skipped", incoming.update_id)
             return
         photo = await self._prepare_photo(incoming)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 # How long a SQLite writer waits for another before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+_writer_turns: weakref.WeakKeyDictionary[
+    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
 
 
 def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
@@ -33,6 +39,21 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     # expire_on_commit=False: repositories return dataclasses, but a flush after commit
     # must not trigger lazy loads on rows the caller still holds.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def writer_turn(engine: AsyncEngine) -> asyncio.Lock | None:
+    """For SQLite, the lock this process's units of work queue on; None for PostgreSQL.
+
+    Every SQLite unit takes the single write lock (BEGIN IMMEDIATE). Left to SQLite, the
+    units of one process wait in its busy handler, which polls with sleeps of up to 100 ms
+    in no particular order; queued here they take turns first come, first served, and
+    the next starts the moment the last commits. Other processes still meet busy_timeout.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    by_loop = _writer_turns.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
+    # One per event loop: an asyncio lock must not be shared between loops.
+    return by_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 def _ensure_parent_dir(url: URL) -> None:

@@ -731,6 +731,23 @@ class SqlAuditRepository(_Repo, ports.BaseAuditRepository):
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
 
+def _unbroken_chat_runs(found: Sequence[tuple[OutboxRowModel, int]]) -> list[OutboxRowModel]:
+    """Keep a chat's rows only while they run unbroken from its earliest unsent row.
+
+    SKIP LOCKED passes over rows another claimer is leasing right now (its lease not yet
+    visible to us), so a later row of that chat could come back alone; taking it would
+    send it before the rows the other claimer holds.
+    """
+    taken: dict[tuple[str, str], int] = {}
+    kept = []
+    for row, place in found:
+        chat = (row.platform, row.chat_id)
+        if place == taken.get(chat, 0):
+            taken[chat] = place + 1
+            kept.append(row)
+    return kept
+
+
 class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
     async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int:
         row = OutboxRowModel(
@@ -747,32 +764,45 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         return row.id
 
     async def claim(
-        self, limit: int, now: datetime, *, lease: timedelta = timedelta(seconds=60)
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        per_chat: int = 1,
     ) -> list[ports.OutboxRow]:
         o = OutboxRowModel
         earlier = aliased(OutboxRowModel)
-        chat_busy = (
+        same_chat_before = and_(
+            earlier.state == PENDING,
+            earlier.platform == o.platform,
+            earlier.chat_id == o.chat_id,
+            earlier.id < o.id,
+        )
+        # An earlier row of the chat that is not due or leased holds back the rest of it.
+        held_back = (
             select(earlier.id)
             .where(
-                earlier.state == PENDING,
-                earlier.platform == o.platform,
-                earlier.chat_id == o.chat_id,
-                earlier.id < o.id,
+                same_chat_before,
+                or_(earlier.next_attempt_at > now, earlier.locked_until > now),
             )
             .exists()
         )
+        place = select(func.count(earlier.id)).where(same_chat_before).scalar_subquery()
         stmt = (
-            select(o)
+            select(o, place)
             .where(
                 o.state == PENDING,
                 or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
                 or_(o.locked_until.is_(None), o.locked_until <= now),
-                ~chat_busy,
+                ~held_back,
+                place < per_chat,
             )
             .order_by(o.id)
             .limit(limit)
         )
-        rows = (await self.s.scalars(self._locked(stmt, o))).all()
+        found = [(row, place) for row, place in await self.s.execute(self._locked(stmt, o))]
+        rows = _unbroken_chat_runs(found)
         for row in rows:
             row.locked_until = now + lease
         await self.s.flush()
@@ -793,10 +823,20 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         return row
 
     async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
-        row = await self._row(row_id)
-        row.state, row.sent_at, row.locked_until = SENT, _now(), None
-        row.platform_message_id = platform_message_id
-        await self.s.flush()
+        # One UPDATE, no SELECT first: the sender marks every message it sends.
+        marked = await self.s.execute(
+            update(OutboxRowModel)
+            .where(OutboxRowModel.id == row_id)
+            .values(
+                state=SENT,
+                sent_at=_now(),
+                locked_until=None,
+                platform_message_id=platform_message_id,
+            )
+            .returning(OutboxRowModel.id)
+        )
+        if marked.first() is None:
+            raise ports.NotFound(f"outbox row {row_id}")
 
     async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
         row = await self._row(row_id)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
+from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
 
 
 class SqlUnitOfWork(BaseUnitOfWork):
@@ -14,6 +17,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
     def __init__(self, *, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
         self._session: AsyncSession | None = None
+        self._turn: asyncio.Lock | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -24,6 +28,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
     async def _begin(self) -> None:
         if self._session is not None:
             raise RuntimeError("unit of work is already open; units do not nest")
+        await self._take_turn()
         s = self._session = self._factory()
         self.regions = r.SqlRegionRepository(s)
         self.accounts = r.SqlAccountRepository(s)
@@ -37,9 +42,24 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
 
+    async def _take_turn(self) -> None:
+        bind = self._factory.kw.get("bind")
+        turn = writer_turn(bind) if isinstance(bind, AsyncEngine) else None
+        if turn is not None:
+            # As long as SQLite itself would wait; a unit opened inside another unit of the
+            # same task fails here rather than waiting for ever.
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+                await turn.acquire()
+            self._turn = turn
+
     async def _end(self) -> None:
         session, self._session = self.session, None
-        await session.close()
+        turn, self._turn = self._turn, None
+        try:
+            await session.close()
+        finally:
+            if turn is not None:
+                turn.release()
 
     async def commit(self) -> None:
         await self.session.commit()

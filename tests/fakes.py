@@ -438,18 +438,27 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
         return row_id
 
     async def claim(
-        self, limit: int, now: datetime, *, lease: timedelta = timedelta(seconds=60)
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        per_chat: int = 1,
     ) -> list[ports.OutboxRow]:
-        first_of_chat: dict[tuple[str, str], _Queued] = {}
-        for row in sorted(self.d.outbox.values(), key=lambda q: q.id):
-            if row.state == "pending":
-                first_of_chat.setdefault((row.message.platform, row.message.chat_id), row)
-        due = [
-            q
-            for q in sorted(first_of_chat.values(), key=lambda q: q.id)
-            if (q.next_attempt_at is None or q.next_attempt_at <= now)
-            and (q.locked_until is None or q.locked_until <= now)
-        ][:limit]
+        heads: dict[tuple[str, str], list[_Queued]] = {}
+        blocked: set[tuple[str, str]] = set()
+        for q in sorted(self.d.outbox.values(), key=lambda q: q.id):
+            chat = (q.message.platform, q.message.chat_id)
+            if q.state != "pending" or chat in blocked:
+                continue
+            ready = (q.next_attempt_at is None or q.next_attempt_at <= now) and (
+                q.locked_until is None or q.locked_until <= now
+            )
+            if not ready or len(heads.setdefault(chat, [])) >= per_chat:
+                blocked.add(chat)
+                continue
+            heads[chat].append(q)
+        due = sorted((q for rows in heads.values() for q in rows), key=lambda q: q.id)[:limit]
         for q in due:
             q.locked_until = now + lease
         return [

@@ -646,6 +646,47 @@ class OutboxContract:
             assert [c.id for c in await uow.outbox.claim(10, T0)] == [nxt]
             assert await uow.outbox.pending_count() == 1
 
+    async def test_claim_takes_up_to_per_chat_rows_of_each_chat_in_order(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            a = [await uow.outbox.add(message("a", str(n))) for n in range(4)]
+            b = await uow.outbox.add(message("b"))
+            await uow.commit()
+        async with make_uow() as uow:
+            claimed = await uow.outbox.claim(10, T0, per_chat=3)
+            await uow.commit()
+        assert [c.id for c in claimed] == [*a[:3], b]
+        assert [c.message.text for c in claimed[:3]] == ["0", "1", "2"]
+
+    async def test_claiming_several_rows_of_a_chat_stops_at_one_not_yet_due(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            first = await uow.outbox.add(message("a", "now"))
+            await uow.outbox.add(message("a", "later"), not_before=T0 + timedelta(minutes=1))
+            await uow.outbox.add(message("a", "after it"))
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0, per_chat=3)] == [first]
+
+    async def test_a_chat_with_leased_rows_gives_no_more_until_they_are_settled(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            ids = [await uow.outbox.add(message("a", str(n))) for n in range(3)]
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0, per_chat=2)] == ids[:2]
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.claim(10, T0, per_chat=2) == []
+            for row_id in ids[:2]:
+                await uow.outbox.mark_sent(row_id, None)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0, per_chat=2)] == ids[2:]
+
     async def test_claim_stops_at_the_limit(self, make_uow: MakeUow) -> None:
         async with make_uow() as uow:
             ids = [await uow.outbox.add(message(f"chat{i}")) for i in range(5)]

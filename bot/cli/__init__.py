@@ -17,7 +17,6 @@ app.command("run")(run.run)
 app.add_typer(run.sandbox_app, name="sandbox")
 
 
-
 def main() -> None:
     """Console entry point: usage errors (latitude 91, text for a number, an unknown option
     value) come out as one line naming the parameter instead of a boxed help screen."""

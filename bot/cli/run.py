@@ -127,10 +127,11 @@ async def _serve_sandbox(settings: Settings, stopping: asyncio.Event) -> None:
 
 
 async def _serve_polling(settings: Settings, stopping: asyncio.Event) -> None:
-    from bot.app import running
+    from bot.app import bot_username, running
 
-    async with running(settings) as (_app, application):
-        console.print(f"Gridsnap is polling Telegram as @{application.bot.username}. Ctrl-C stops.")
+    async with running(settings) as (_app, transport):
+        username = await bot_username(transport)
+        console.print(f"Gridsnap is polling Telegram as @{username}. Ctrl-C stops.")
         await stopping.wait()
         console.print("Stopping…")
 

@@ -10,6 +10,7 @@ alert commits with the case or not at all. The informant is named by display nam
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,9 @@ async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> Non
     if not recipients:
         return
     grid = await uow.regions.get_by_id(report.grid_id)
-    map_key = _map_image(env, grid.code if grid else None, report)
+    # Drawing and encoding the PNG takes tens of milliseconds of CPU; in a thread the event
+    # loop keeps serving other riders and the outbox meanwhile.
+    map_key = await asyncio.to_thread(_map_image, env, grid.code if grid else None, report)
     reporter = await uow.accounts.get(report.reporter_id)
     informant = reporter.display_name if reporter else ""
     for account, role in recipients:

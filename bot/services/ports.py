@@ -299,14 +299,20 @@ class BaseOutboxRepository(ABC):
 
     @abstractmethod
     async def claim(
-        self, limit: int, now: datetime, *, lease: timedelta = timedelta(seconds=60)
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        per_chat: int = 1,
     ) -> list[OutboxRow]:
-        """Rows to send now, by id, at most one per chat: the chat's earliest unsent row.
+        """Rows to send now, by id, at most ``per_chat`` per chat: the chat's earliest
+        unsent rows, consecutively, stopping at the first that is not due or is leased.
 
-        A later row waits while an earlier one of its chat is unsent (due or not), so
-        per-chat order holds. Claimed rows are leased until ``now + lease``; a sender that
-        dies leaves them to be claimed again after that. Concurrent claimers never get the
-        same row.
+        A later row waits while an earlier one of its chat is unsent and not claimed with
+        it, so per-chat order holds. Claimed rows are leased until ``now + lease``; a sender
+        that dies leaves them to be claimed again after that. Concurrent claimers never get
+        the same row, nor rows of one chat split between them.
         """
 
     @abstractmethod

@@ -467,6 +467,10 @@ def build_application(settings: Settings, on_incoming: OnIncoming) -> TgApp:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .job_queue(None)  # scheduling is ours (bot/scheduler.py), not PTB's
+        # PTB starts updates in arrival order and reaches ``on_incoming`` without yielding
+        # (its semaphore queues fairly), so the dispatcher's per-user turns keep each user's
+        # updates in order while a slow photo download of one rider holds up no one else.
+        .concurrent_updates(settings.concurrent_updates)
         .build()
     )
 

@@ -25,13 +25,13 @@ from bot.domain.model import (
     Level,
     ReportPhoto,
     ReportStatus,
-    RoleName,
 )
 from bot.geo.crs import converter
-from bot.services import staff
 from bot.services.alerts import alert_new_report
 from bot.services.reports import submit_report
 from bot.transports.emulator import BotApiEmulator, Entry
+from tests.e2e.conftest import person
+from tests.e2e.workers import bind_worker
 
 WAIT = 15.0
 
@@ -105,39 +105,25 @@ async def test_an_invited_worker_gets_the_alert_accepts_and_resolves_with_a_phot
             rider = emu.user(first_name="Wang", language_code="zh-hans")
             emu.send_text(rider["id"], "/help")
             await emu.wait_for_message(rider["id"], timeout=WAIT)
-            worker = emu.user(first_name="Li", language_code="en")
+            worker = person(emu, first_name="Li", language_code="en")
             grid = await _first_grid(app)
-            async with app.uow_factory() as uow:
-                invite = await staff.create_invite(
-                    uow,
-                    region_code=grid,
-                    role=RoleName.GRID_WORKER,
-                    now=datetime.now(UTC),
-                    bot_username=settings.bot_username,
-                )
-                await uow.commit()
-            emu.send_text(worker["id"], f"/start {invite.payload}")
-            welcome = await emu.wait_for_message(
-                worker["id"], lambda e: "Welcome" in e.text, timeout=WAIT
-            )
+            welcome = await bind_worker(app, worker, grid)
             assert "grid worker" in welcome.text
 
             report = await _file_report(app, rider["id"], grid)
             alert = await emu.wait_for_message(
-                worker["id"], lambda e: report.number in e.text and bool(_buttons(e)), timeout=WAIT
+                worker.id, lambda e: report.number in e.text and bool(_buttons(e)), timeout=WAIT
             )
             assert "photo" in alert.message and "Wang" in alert.text
+            await emu.wait_for_message(worker.id, lambda e: "location" in e.message, timeout=WAIT)
             await emu.wait_for_message(
-                worker["id"], lambda e: "location" in e.message, timeout=WAIT
-            )
-            await emu.wait_for_message(
-                worker["id"], lambda e: "photo" in e.message and "Map" in e.text, timeout=WAIT
+                worker.id, lambda e: "photo" in e.message and "Map" in e.text, timeout=WAIT
             )
 
             accept = next(d for d in _buttons(alert) if d.startswith("w:acc:"))
-            emu.press(worker["id"], alert.message_id, accept)
+            emu.press(worker.id, alert.message_id, accept)
             edited = await emu.wait_for_message(
-                worker["id"],
+                worker.id,
                 lambda e: (
                     e.message_id == alert.message_id
                     and any(d.startswith("w:res:") for d in _buttons(e))
@@ -145,16 +131,14 @@ async def test_an_invited_worker_gets_the_alert_accepts_and_resolves_with_a_phot
                 timeout=WAIT,
             )
             resolve = next(d for d in _buttons(edited) if d.startswith("w:res:"))
-            emu.press(worker["id"], alert.message_id, resolve)
+            emu.press(worker.id, alert.message_id, resolve)
+            await emu.wait_for_message(worker.id, lambda e: "What was done" in e.text, timeout=WAIT)
+            emu.send_text(worker.id, "Put a new cover on")
             await emu.wait_for_message(
-                worker["id"], lambda e: "What was done" in e.text, timeout=WAIT
+                worker.id, lambda e: "photo of the fixed" in e.text, timeout=WAIT
             )
-            emu.send_text(worker["id"], "Put a new cover on")
-            await emu.wait_for_message(
-                worker["id"], lambda e: "photo of the fixed" in e.text, timeout=WAIT
-            )
-            emu.send_photo(worker["id"], _jpeg(2))
-            await emu.wait_for_message(worker["id"], lambda e: "Resolved" in e.text, timeout=WAIT)
+            emu.send_photo(worker.id, _jpeg(2))
+            await emu.wait_for_message(worker.id, lambda e: "Resolved" in e.text, timeout=WAIT)
 
             async with app.uow_factory() as uow:
                 stored = await uow.reports.get(report.id)

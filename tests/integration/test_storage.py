@@ -18,7 +18,7 @@ from bot.services.ports import (
     InviteProblem,
     InviteRefused,
 )
-from storage.database import create_engine
+from storage.database import create_engine, create_session_factory
 from storage.uow import SqlUnitOfWork
 from tests.storage_contract import (
     ACK_LEVELS,
@@ -212,6 +212,23 @@ class TestSkipLocked:
             async with make_uow() as other:
                 assert await asyncio.wait_for(other.outbox.claim(10, T0), NEVER) == []
 
+    async def test_a_second_sender_takes_no_rows_of_a_chat_whose_head_the_first_holds(
+        self, make_uow: MakeUow
+    ) -> None:
+        # The first claim's lease is not yet committed, so only SKIP LOCKED keeps the
+        # second from seeing rows 1-2 as free; it must not take row 3 alone either.
+        async with make_uow() as uow:
+            ids = [await uow.outbox.add(message("a", str(n))) for n in range(3)]
+            other_chat = await uow.outbox.add(message("b"))
+            await uow.commit()
+        holder = make_uow()
+        async with holder:
+            held = await holder.outbox.claim(10, T0, per_chat=2)
+            async with make_uow() as other:
+                passed = await asyncio.wait_for(other.outbox.claim(10, T0, per_chat=3), NEVER)
+        assert [r.id for r in held] == [*ids[:2], other_chat]
+        assert passed == []
+
     async def test_two_sla_sweepers_split_the_overdue_reports(self, make_uow: MakeUow) -> None:
         rider = await seed_account(make_uow)
         overdue = [
@@ -260,6 +277,31 @@ class TestSqliteFile:
             await engine.dispose()
         assert path.exists()
         assert (journal, foreign_keys) == ("wal", 1)
+
+    async def test_units_of_one_process_take_turns_in_the_order_they_opened(
+        self, tmp_path: Path
+    ) -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+        factory = create_session_factory(engine)
+        entered: list[int] = []
+        first_may_finish = asyncio.Event()
+
+        async def unit(n: int) -> None:
+            async with SqlUnitOfWork(session_factory=factory):
+                entered.append(n)
+                if n == 0:
+                    await first_may_finish.wait()
+
+        try:
+            units = [asyncio.create_task(unit(n)) for n in range(4)]
+            for _ in range(20):  # every unit gets to run up to its turn
+                await asyncio.sleep(0)
+            assert entered == [0]
+            first_may_finish.set()
+            await asyncio.gather(*units)
+        finally:
+            await engine.dispose()
+        assert entered == [0, 1, 2, 3]
 
     async def test_a_unit_of_work_cannot_be_nested(self, make_uow: MakeUow) -> None:
         uow = make_uow()

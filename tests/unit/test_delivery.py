@@ -52,11 +52,14 @@ class FakeRow:
 
 @dataclass
 class FakeOutbox:
-    """The outbox repository's contract in memory: due rows by id, one per chat (its
-    earliest unsent row), leased for a minute."""
+    """The outbox repository's contract in memory: due rows by id, up to ``per_chat`` of
+    each chat's earliest unsent rows (none while any is leased), leased for a minute."""
 
     rows: dict[int, FakeRow] = field(default_factory=dict)
     claimed: asyncio.Event = field(default_factory=asyncio.Event)
+    claims: int = 0
+    commits: list[list[int]] = field(default_factory=list)  # row ids per mark_sent commit
+    commit_error: Exception | None = None  # the database refusing mark_sent's commit
 
     def add(self, chat_id: str, text: str = "", platform: str = "telegram") -> int:
         row_id = len(self.rows) + 1
@@ -64,22 +67,33 @@ class FakeOutbox:
         self.rows[row_id] = FakeRow(row_id, out)
         return row_id
 
-    async def claim(self, limit: int, now: datetime) -> Sequence[OutboxRow]:
+    async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]:
         self.claimed.set()
-        heads: dict[tuple[str, str], FakeRow] = {}
+        self.claims += 1
+        heads: dict[tuple[str, str], list[FakeRow]] = {}
+        blocked: set[tuple[str, str]] = set()
         for row in sorted(self.rows.values(), key=lambda r: r.id):
-            if row.status == "pending":
-                heads.setdefault((row.message.platform, row.message.chat_id), row)
-        due = sorted((r for r in heads.values() if r.next_attempt_at <= now), key=lambda r: r.id)
+            chat = (row.message.platform, row.message.chat_id)
+            if row.status != "pending" or chat in blocked:
+                continue
+            if row.next_attempt_at > now or len(heads.setdefault(chat, [])) >= per_chat:
+                blocked.add(chat)
+                continue
+            heads[chat].append(row)
+        due = sorted((r for rows in heads.values() for r in rows), key=lambda r: r.id)
         for row in due[:limit]:
             row.next_attempt_at = now + timedelta(seconds=60)
         return [
             OutboxRow(id=r.id, message=r.message, attempts=0, created_at=T0) for r in due[:limit]
         ]
 
-    async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None:
-        self.rows[row_id].status = "sent"
-        self.rows[row_id].message_id = platform_message_id
+    async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
+        if self.commit_error is not None:
+            raise self.commit_error
+        self.commits.append([row_id for row_id, _ in sent])
+        for row_id, platform_message_id in sent:
+            self.rows[row_id].status = "sent"
+            self.rows[row_id].message_id = platform_message_id
 
     async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
         self.rows[row_id].next_attempt_at = at
@@ -284,6 +298,39 @@ async def test_each_row_is_marked_sent_before_the_next_is_sent(outbox, platform)
     assert platform.unsent_before == [3, 2, 1]
 
 
+async def test_an_alert_of_three_messages_to_one_chat_goes_out_from_one_claim(outbox, platform):
+    for text in ("photo", "pin", "map"):
+        outbox.add("worker", text)
+    sender = make_sender(outbox, platform)
+    assert await sender.drain_once() == 3
+    assert outbox.claims == 1
+    assert platform.texts("worker") == ["photo", "pin", "map"]
+
+
+async def test_a_chats_rows_beyond_claim_per_chat_wait_for_the_next_claim(outbox, platform):
+    for n in range(3):
+        outbox.add("a", str(n))
+    sender = make_sender(outbox, platform, claim_per_chat=2)
+    assert await sender.drain_once() == 2
+    assert await sender.drain_once() == 1
+    assert platform.texts("a") == ["0", "1", "2"]
+
+
+async def test_rows_of_different_chats_sent_meanwhile_are_marked_in_one_commit(outbox, platform):
+    rows = [outbox.add(chat) for chat in ("a", "b", "c")]
+    await drain(make_sender(outbox, platform))
+    assert outbox.commits == [rows]
+
+
+async def test_a_chats_next_row_is_not_sent_when_marking_the_last_one_failed(outbox, platform):
+    outbox.add("a", "first")
+    outbox.add("a", "second")
+    outbox.commit_error = OSError("connection refused")
+    with pytest.raises(OSError):
+        await make_sender(outbox, platform).drain_once()
+    assert platform.texts("a") == ["first"]
+
+
 async def test_wake_sends_a_new_row_at_once_instead_of_at_the_next_poll(outbox, platform):
     sender = make_sender(outbox, platform, poll_interval=3600)
     task = asyncio.create_task(sender.run())
@@ -295,3 +342,25 @@ async def test_wake_sends_a_new_row_at_once_instead_of_at_the_next_poll(outbox, 
     sender.stop()
     await asyncio.wait_for(task, 5)
     assert outbox.rows[row].status == "sent"
+
+
+async def test_stop_during_a_send_marks_that_row_sent_and_hands_the_rest_back_unleased(
+    outbox, platform, clock
+):
+    # The restart bug: a cancel between the platform's accepting a row and mark_sent left
+    # the row leased, so the next process stalled that chat for a minute and then sent it
+    # again. stop() now lets the row in flight settle and releases the other claimed rows.
+    first, second = outbox.add("a"), outbox.add("b")
+    sender = make_sender(outbox, platform)
+    accept = platform.send
+
+    async def stop_while_sending(out: Outgoing) -> str:
+        sender.stop()
+        return await accept(out)
+
+    sender.add_sender("telegram", stop_while_sending)
+    await sender.run()
+    assert outbox.rows[first].status == "sent"
+    assert outbox.rows[second].status == "pending"
+    assert outbox.rows[second].next_attempt_at <= clock.now()
+    assert platform.texts("b") == []

@@ -101,7 +101,9 @@ async def get_updates(world: World, params: Params) -> list[JSON]:
         world.allowed_updates = list(allowed)
     limit = min(max(params.integer("limit") or 100, 1), 100)
     timeout = max(params.number("timeout") or 0.0, 0.0)
-    return await world.wait_until(lambda: world.updates[:limit], timeout)
+    updates = await world.wait_until(lambda: world.updates[:limit], timeout)
+    world.served(updates)
+    return updates
 
 
 @method("setWebhook")

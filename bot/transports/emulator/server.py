@@ -194,9 +194,27 @@ class BotApiEmulator:
             user_id, phone_number, first_name=first_name, contact_user_id=whose
         )
 
-    def press(self, user_id: int, message_id: int, data: str) -> str:
-        """Press an inline button on a bot message; returns the callback query id."""
-        return self.world.press(user_id, message_id, data)
+    def press(self, user_id: int, message_id: int, data: str, *, force: bool = False) -> str:
+        """Press an inline button on a bot message; returns the callback query id.
+
+        ``force=True`` sends ``data`` even though the message has no such button (a forged
+        callback query)."""
+        return self.world.press(user_id, message_id, data, force=force)
+
+    # --- re-delivery ---------------------------------------------------------------------
+
+    @property
+    def last_update_id(self) -> int:
+        """The id of the newest update a user action created (0 before any)."""
+        return self.world.last_update_id
+
+    def redeliver(self, update_id: int) -> JSON:
+        """Deliver update ``update_id`` to the bot again, with the same id."""
+        return self.world.redeliver(update_id)
+
+    def times_served(self, update_id: int) -> int:
+        """How many getUpdates answers or webhook calls carried update ``update_id``."""
+        return self.world.times_served[update_id]
 
     # --- reading what happened --------------------------------------------------------------
 

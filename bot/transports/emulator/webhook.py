@@ -32,6 +32,7 @@ class WebhookSender:
                     await self._world.changed.wait(60.0)
                     continue
                 if await self._deliver(client, hook, update[0]):
+                    self._world.served(update)
                     self._world.confirm(update[0]["update_id"] + 1)
                     failures = 0
                 else:

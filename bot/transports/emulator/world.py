@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -123,6 +124,10 @@ class World:
         self.callback_answers: dict[str, JSON | None] = {}
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.cursor = 0
+        # Every update ever created, by id, so a test can have one delivered again.
+        self.history: dict[int, JSON] = {}
+        self._again: set[int] = set()  # re-delivered ids the bot has not been served yet
+        self.times_served: Counter[int] = Counter()  # update id → answers that carried it
         self._update_ids = itertools.count(1)
         self._user_ids = itertools.count(1_000_001)
         self._media_groups = itertools.count(FIRST_MEDIA_GROUP)
@@ -249,13 +254,17 @@ class World:
         )
         return self._from_user(user_id, {"contact": contact})
 
-    def press(self, user_id: int, message_id: int, data: str) -> str:
-        """Press the inline button with callback ``data``; returns the callback query id."""
+    def press(self, user_id: int, message_id: int, data: str, *, force: bool = False) -> str:
+        """Press the inline button with callback ``data``; returns the callback query id.
+
+        ``force=True`` sends ``data`` even when the message has no such button: a modified
+        client can put anything in a callback query, and the bot must refuse it.
+        """
         user = self.user(user_id)
         entry = self.chats[user_id].entries.get(message_id)
         if entry is None or entry.deleted or not entry.from_bot:
             raise bad_request("message not found")
-        if data not in _callback_data(entry.message.get("reply_markup")):
+        if not force and data not in _callback_data(entry.message.get("reply_markup")):
             raise bad_request(f"message {message_id} has no button with data {data!r}")
         query_id = str(secrets.randbits(62))
         self.callback_answers[query_id] = None
@@ -379,13 +388,43 @@ class World:
     def _enqueue(self, kind: str, payload: JSON) -> None:
         if self.allowed_updates and kind not in self.allowed_updates:
             return  # Telegram never creates updates the bot did not ask for
-        self.updates.append({"update_id": next(self._update_ids), kind: payload})
+        update_id = next(self._update_ids)
+        update: JSON = {"update_id": update_id, kind: payload}
+        self.history[update_id] = update
+        self.updates.append(update)
         self.changed.notify()
 
+    @property
+    def last_update_id(self) -> int:
+        return max(self.history, default=0)
+
+    def redeliver(self, update_id: int) -> JSON:
+        """Queue an update again with the same update_id, as Telegram does when the bot
+        never confirmed it (a crash before the offset moved on, a webhook retry)."""
+        update = self.history.get(update_id)
+        if update is None:
+            raise bad_request(f"no update {update_id} was ever created")
+        self._again.add(update_id)
+        self.updates.append(update)
+        self.changed.notify()
+        return update
+
+    def served(self, updates: list[JSON]) -> None:
+        """The bot received these; a re-delivered one may now be confirmed away."""
+        ids = [u["update_id"] for u in updates]
+        self.times_served.update(ids)
+        self._again.difference_update(ids)
+
     def confirm(self, offset: int) -> None:
-        """getUpdates' offset: drop updates below it; a negative one keeps the last -offset."""
+        """getUpdates' offset: drop updates below it; a negative one keeps the last -offset.
+
+        A re-delivered update sits below the offset the bot already confirmed; it stays
+        until the bot has been served it once.
+        """
         if offset > 0:
-            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            self.updates = [
+                u for u in self.updates if u["update_id"] >= offset or u["update_id"] in self._again
+            ]
         elif offset < 0:
             self.updates = self.updates[offset:]
 

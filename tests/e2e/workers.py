@@ -1,0 +1,33 @@
+"""Grid workers for end-to-end scenes, shared by the e2e tests and ``bench/loop.py``.
+
+A worker is bound the way a real one is: the staff service makes an invite for a grid and
+the person opens the invite link in chat.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.app import Gridsnap
+from bot.domain.model import RoleName
+from bot.services import staff
+from bot.transports.emulator import Entry
+from tests.e2e.conftest import WAIT, Person
+
+
+async def bind_worker(
+    app: Gridsnap, worker: Person, grid: str, *, role: RoleName = RoleName.GRID_WORKER
+) -> Entry:
+    """Make ``worker`` a ``role`` of ``grid`` through an invite; returns the welcome."""
+    async with app.uow_factory() as uow:
+        invite = await staff.create_invite(
+            uow,
+            region_code=grid,
+            role=role,
+            now=datetime.now(UTC),
+            bot_username=app.settings.bot_username,
+        )
+        await uow.commit()
+    worker.say(f"/start {invite.payload}")
+    # The welcome names the region; any other answer means the invite was refused.
+    return await worker.expect(invite.region.name, timeout=WAIT)
