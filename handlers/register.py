@@ -30,8 +30,10 @@ class RegisterFlow(Flow):
     name = "reg"
 
     async def begin(self, ctx: Context, **kwargs: Any) -> None:
+        """``consent_only=True``: ask for consent and stop there (open reporting needs the
+        consent, not a registration)."""
         ctx.state.clear()
-        self.enter(ctx, "consent")
+        self.enter(ctx, "consent", only=bool(kwargs.get("consent_only")))
         _show_consent(ctx)
 
     async def on_input(self, ctx: Context) -> None:
@@ -53,6 +55,10 @@ class RegisterFlow(Flow):
             ctx.answer_button()
             ctx.edit_markup(None)
             await ctx.uow.accounts.record_consent(ctx.account.id, CONSENT_VERSION, ctx.now)
+            if ctx.state.data.get("only"):
+                ctx.state.clear()
+                ctx.reply(ctx._("Thank you. Now send the photo or the location of the problem."))
+                return
             self.enter(ctx, "name")
             ctx.reply(ctx._("Thank you. Let's begin."))
             await _ask_name(ctx)

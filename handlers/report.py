@@ -28,6 +28,7 @@ from bot.services.reports import (
 )
 from handlers import report_ui as ui
 from handlers.base import Command, Context, Flow
+from handlers.register import RegisterFlow
 from handlers.registry import Registry
 
 MAX_PHOTOS = 3
@@ -94,6 +95,11 @@ class ReportFlow(Flow):
 
 
 async def _may_report(ctx: Context) -> bool:
+    if ctx.env.open_reporting and ctx.account.consent is None:
+        # Whereabouts are sensitive personal information: consent comes before a location
+        # or photo of anyone's is kept, even where the city lets everyone report.
+        await RegisterFlow().begin(ctx, consent_only=True)
+        return False
     if await can_report(ctx.uow, ctx.account, ctx.env.open_reporting):
         return True
     profile = await ctx.uow.informants.get(ctx.account.id)

@@ -132,7 +132,7 @@ class Rider:
             clock=lambda: NOW,
             open_reporting=self.open_reporting,
         )
-        registry = collect(("common", "report", "myreports"))
+        registry = collect(("common", "register", "report", "myreports"))
         return Dispatcher(
             uow_factory=lambda: FakeUnitOfWork(store=self.store),
             env=env,
@@ -574,9 +574,25 @@ async def test_open_reporting_lets_anyone_submit(store):
         await uow.regions.replace_map(MAP, replace=True)
         await uow.commit()
     rider = Rider(store, OTHER, open_reporting=True)
+    await rider.command("report")  # the consent screen comes first (see the test below)
+    await rider.press("reg:agree")
     await rider.to_confirmation()
     await rider.press("rep:submit")
     assert len(store.data.reports) == 1
+
+
+async def test_open_reporting_asks_for_consent_before_keeping_a_location(store):
+    async with FakeUnitOfWork(store=store) as uow:
+        await uow.regions.replace_map(MAP, replace=True)
+        await uow.commit()
+    rider = Rider(store, OTHER, open_reporting=True)
+    said = await rider.location(IN_G1)
+    assert "Do you agree?" in texts(said)
+    assert "loc" not in rider.state().data  # nothing of the location was kept
+    said = await rider.press("reg:agree")
+    assert "send the photo or the location" in texts(said) and rider.step() is None
+    said = await rider.location(IN_G1)
+    assert rider.state().data["loc"] is not None
 
 
 # -- /myreports ------------------------------------------------------------------------
@@ -614,6 +630,8 @@ async def test_a_chinese_speaking_rider_is_answered_in_chinese(store):
         await uow.commit()
     user = User(platform="telegram", user_id="503", chat_id="503", language_code="zh-hans")
     rider = Rider(store, user, open_reporting=True)
+    await rider.photo(jpeg(1))
+    await rider.press("reg:agree")
     await rider.photo(jpeg(1))
     said = await rider.location(IN_G1)
     assert "请选择类别" in texts(said)
