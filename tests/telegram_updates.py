@@ -1,8 +1,9 @@
 """Realistic Bot API update JSON, shared by the mapping tests of every Telegram transport.
 
-Plain dicts as Telegram sends them; each test parses them with its own library
-(``telegram.Update.de_json`` or ``aiogram.types.Update.model_validate``), so both
-adapters are held to the same inputs.
+Plain dicts as Telegram sends them. tests/unit/test_botapi_mapping.py maps them directly;
+each library's round-trip test parses every one in ``SAMPLES`` with its own library
+(``telegram.Update.de_json`` or ``aiogram.types.Update.model_validate``) and checks that
+its adapter maps it the same, so both adapters are held to the same inputs.
 """
 
 from __future__ import annotations
@@ -117,3 +118,40 @@ def reaction() -> JSON:
 def channel_post_as_message() -> JSON:
     post = {"message_id": 1, "date": 1, "chat": {"id": -100, "type": "channel"}, "text": "hi"}
     return {"update_id": 5, "message": post}
+
+
+def button_on_old_message() -> JSON:
+    data = button_press()
+    # Telegram sends an InaccessibleMessage (date 0) for messages older than 48 hours.
+    data["callback_query"]["message"] = {"message_id": 311, "date": 0, "chat": GROUP}
+    return data
+
+
+SLASH_INSIDE = [{"type": "bot_command", "offset": 5, "length": 5}]
+LIVE = {"latitude": 39.93, "longitude": 119.6, "live_period": 900}
+CARD: JSON = {"phone_number": "+8613800138000", "first_name": "Wei", "user_id": 5550001}
+CARD_OFF_TELEGRAM: JSON = {"phone_number": "0335-1234567", "first_name": "Li"}
+
+# Every update the mapping tests use, by name; values are built once, so never mutate them.
+SAMPLES: dict[str, JSON] = {
+    "text": message(text="井盖没了"),
+    "command": command("/Report now please"),
+    "deep link": command("/start inv_8f3Kq2"),
+    "command to this bot": command("/help@Gridsnap_Bot", chat=GROUP),
+    "command to another bot": command("/help@other_bot"),
+    "slash inside text": message(text="see: /help", entities=SLASH_INSIDE),
+    "photo": message(photo=PHOTO_SIZES, caption="积水", media_group_id="13612345678901234"),
+    "document": message(document=HEIC_DOCUMENT, media_group_id="77"),
+    "location": message(location={"latitude": 39.9355, "longitude": 119.6003}),
+    "venue": message(location=STATION, venue=STATION_VENUE),
+    "live location": message(location=LIVE),
+    "edited live location": edited_live_location(),
+    "edited text": edited_text(),
+    "contact": message(contact=CARD),
+    "contact off telegram": message(contact=CARD_OFF_TELEGRAM),
+    "button press": button_press(),
+    "button on old message": button_on_old_message(),
+    "sticker": message(sticker=STICKER),
+    "reaction": reaction(),
+    "channel post": channel_post_as_message(),
+}

@@ -1,8 +1,9 @@
 """The aiogram 3 transport: the alternative to ``bot.transports.telegram`` (PTB).
 
-The same thin translator on another library, to the same Telegram: ``to_incoming`` maps an
-update onto the neutral ``Incoming``; ``AiogramSender`` turns an ``Outgoing`` into Bot API
-calls and aiogram's errors into the neutral ones the outbox understands; ``AiogramFetcher``
+The same thin translator on another library, to the same Telegram, sharing the PTB
+transport's mapping (``botapi``) and send logic (``base_sender``): ``to_incoming`` maps an
+update onto the neutral ``Incoming``; ``AiogramSender`` makes aiogram's Bot API calls and
+turns its errors into the neutral ones the outbox understands; ``AiogramFetcher``
 downloads files within a size cap; ``build`` wires one handler into a ``Dispatcher`` for
 long polling against any Bot API server (``settings.telegram_api_url``). Flows never see
 which of the two transports is running, and the platform name is the same, so accounts and
@@ -16,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Unpack
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -37,212 +37,36 @@ from aiogram.exceptions import (
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
-    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
 )
-from aiogram.types import Contact as TgContact
-from aiogram.types import User as TgUser
 
-from bot.chat import (
-    Button,
-    Contact,
-    FileRef,
-    Incoming,
-    Keyboard,
-    Kind,
-    Location,
-    Outgoing,
-    OutKind,
-    User,
-)
+from bot.chat import FileRef, Incoming, Location
 from bot.config import ConfigError, Settings
 from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientError
 from bot.services.photos import FileTooBig
+from bot.transports import botapi
+from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "telegram"  # the platform, not the library: both transports serve one Telegram
-# The only update kinds a flow can act on; asking for fewer spares traffic and noise.
-ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+PLATFORM = botapi.PLATFORM
+ALLOWED_UPDATES = botapi.ALLOWED_UPDATES
 POLL_SECONDS = 10  # long-poll wait; also bounds how long a stop waits for getUpdates
 
 OnIncoming = Callable[[Incoming], Awaitable[None]]
-PhotoLoader = Callable[[str], bytes]
-_T = TypeVar("_T")
-
-# Photo-store keys (sha256, optional extension), as in the PTB transport; anything else is
-# a platform file id.
-_PHOTO_KEY = re.compile(r"^[0-9a-f]{64}(\.[A-Za-z0-9]{1,5})?$")
 
 
 # -- updates in ---------------------------------------------------------------------------
 
 
 def to_incoming(update: Update, *, bot_username: str | None = None) -> Incoming | None:
-    """The neutral form of an update, or None for kinds no flow handles.
-
-    With ``bot_username``, a ``/command@otherbot`` (meant for another bot in a group) is
-    ignored too.
-    """
-    if update.callback_query is not None:
-        return _button(update)
-    if update.edited_message is not None:
-        # Live-location updates arrive as edits; an edited text is not a new request.
-        message = update.edited_message
-        if message.location is None:
-            return None
-        return _location(update, message, edited=True)
-    if update.message is not None:
-        return _message(update, update.message, bot_username)
-    return None
-
-
-def _user(tg_user: TgUser | None, chat_id: int) -> User | None:
-    if tg_user is None:
-        return None
-    return User(
-        platform=PLATFORM,
-        user_id=str(tg_user.id),
-        chat_id=str(chat_id),
-        display_name=tg_user.full_name,
-        language_code=tg_user.language_code,
-    )
-
-
-def _base(update: Update, message: Message) -> dict[str, Any] | None:
-    user = _user(message.from_user, message.chat.id)
-    if user is None:
-        return None  # channel posts and anonymous admins: nobody to talk back to
-    return {
-        "update_id": str(update.update_id),
-        "user": user,
-        "message_id": str(message.message_id),
-    }
-
-
-def _message(update: Update, message: Message, bot_username: str | None) -> Incoming | None:
-    if message.text is not None:
-        return _text_or_command(update, message, bot_username)
-    if message.photo:
-        return _photo(update, message)
-    if message.document is not None:
-        return _document(update, message)
-    if message.location is not None:  # a venue carries a location too
-        return _location(update, message, edited=False)
-    if message.contact is not None:
-        return _contact(update, message, message.contact)
-    return None
-
-
-def _text_or_command(update: Update, message: Message, bot_username: str | None) -> Incoming | None:
-    base = _base(update, message)
-    text = message.text or ""
-    if base is None:
-        return None
-    entity = next(iter(message.entities or ()), None)
-    if entity is None or entity.type != "bot_command" or entity.offset != 0:
-        return Incoming(kind=Kind.TEXT, text=text, **base)
-    name, _, addressee = text[1 : entity.length].partition("@")
-    if addressee and bot_username and addressee.lower() != bot_username.lower():
-        return None
-    payload = text[entity.length :].strip()
-    return Incoming(kind=Kind.COMMAND, text=text, command=name.lower(), payload=payload, **base)
-
-
-def _photo(update: Update, message: Message) -> Incoming | None:
-    base = _base(update, message)
-    if base is None or not message.photo:
-        return None
-    largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
-    ref = FileRef(
-        file_id=largest.file_id,
-        file_unique_id=largest.file_unique_id,
-        size=largest.file_size,
-        mime_type="image/jpeg",  # Telegram re-encodes every photo sent the normal way
-        width=largest.width,
-        height=largest.height,
-    )
-    return Incoming(
-        kind=Kind.PHOTO,
-        text=message.caption or "",
-        photo=ref,
-        media_group_id=message.media_group_id,
-        **base,
-    )
-
-
-def _document(update: Update, message: Message) -> Incoming | None:
-    base = _base(update, message)
-    document = message.document
-    if base is None or document is None:
-        return None
-    ref = FileRef(
-        file_id=document.file_id,
-        file_unique_id=document.file_unique_id,
-        size=document.file_size,
-        mime_type=document.mime_type,
-        file_name=document.file_name,
-    )
-    return Incoming(
-        kind=Kind.DOCUMENT,
-        text=message.caption or "",
-        document=ref,
-        media_group_id=message.media_group_id,
-        **base,
-    )
-
-
-def _location(update: Update, message: Message, *, edited: bool) -> Incoming | None:
-    base = _base(update, message)
-    tg_location = message.location
-    if base is None or tg_location is None:
-        return None
-    venue = message.venue
-    location = Location(
-        lat=tg_location.latitude,
-        lon=tg_location.longitude,
-        title=venue.title if venue else None,
-        address=venue.address if venue else None,
-        live=edited or bool(tg_location.live_period),
-    )
-    return Incoming(kind=Kind.LOCATION, location=location, **base)
-
-
-def _contact(update: Update, message: Message, tg_contact: TgContact) -> Incoming | None:
-    base = _base(update, message)
-    if base is None:
-        return None
-    contact = Contact(
-        phone=tg_contact.phone_number,
-        first_name=tg_contact.first_name,
-        user_id=str(tg_contact.user_id) if tg_contact.user_id is not None else None,
-    )
-    return Incoming(kind=Kind.CONTACT, contact=contact, **base)
-
-
-def _button(update: Update) -> Incoming | None:
-    query = update.callback_query
-    if query is None or query.data is None:
-        return None  # game buttons carry no data
-    message = query.message  # possibly an InaccessibleMessage, which still has chat and id
-    # An inline-mode message has no chat; the answer goes to the presser's private chat.
-    chat_id = message.chat.id if message is not None else query.from_user.id
-    user = _user(query.from_user, chat_id)
-    if user is None:
-        return None
-    return Incoming(
-        update_id=str(update.update_id),
-        user=user,
-        kind=Kind.BUTTON,
-        button_data=query.data,
-        callback_id=query.id,
-        message_id=str(message.message_id) if message is not None else None,
-    )
+    """The neutral form of an update (see ``botapi.incoming_from_update``)."""
+    # By alias, so ``from_user`` comes back as the Bot API's ``from``.
+    data = update.model_dump(mode="json", exclude_none=True, by_alias=True)
+    return botapi.incoming_from_update(data, bot_username=bot_username)
 
 
 # -- messages out -------------------------------------------------------------------------
@@ -250,41 +74,18 @@ def _button(update: Update) -> Incoming | None:
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
-def _inline_markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if keyboard is None or not keyboard.inline:
+def _parse_markup(data: botapi.Markup | None) -> Markup | None:
+    if data is None:
         return None
-    rows = [[_inline_button(b) for b in row] for row in keyboard.rows]
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    if "inline_keyboard" in data:
+        return InlineKeyboardMarkup.model_validate(data)
+    if "keyboard" in data:
+        return ReplyKeyboardMarkup.model_validate(data)
+    return ReplyKeyboardRemove.model_validate(data)
 
 
-def _inline_button(button: Button) -> InlineKeyboardButton:
-    if button.url is not None:
-        return InlineKeyboardButton(text=button.text, url=button.url)
-    return InlineKeyboardButton(text=button.text, callback_data=button.data or button.text)
-
-
-def _reply_button(button: Button) -> KeyboardButton:
-    # None leaves a field out of the request, so a plain button carries no request flags.
-    return KeyboardButton(
-        text=button.text,
-        request_location=button.request_location or None,
-        request_contact=button.request_contact or None,
-    )
-
-
-def _markup(out: Outgoing) -> Markup | None:
-    if out.remove_keyboard or out.kind is OutKind.REMOVE_KEYBOARD:
-        return ReplyKeyboardRemove(remove_keyboard=True)
-    keyboard = out.keyboard
-    if keyboard is None:
-        return None
-    if keyboard.inline:
-        return _inline_markup(keyboard)
-    return ReplyKeyboardMarkup(
-        keyboard=[[_reply_button(b) for b in row] for row in keyboard.rows],
-        resize_keyboard=True,
-        one_time_keyboard=keyboard.one_time,
-    )
+def _inline(data: botapi.Markup | None) -> InlineKeyboardMarkup | None:
+    return None if data is None else InlineKeyboardMarkup.model_validate(data)
 
 
 def _neutral(exc: AiogramError) -> DeliveryError:
@@ -299,140 +100,89 @@ def _neutral(exc: AiogramError) -> DeliveryError:
     return TransientError(str(exc))
 
 
-def _not_modified(exc: TelegramBadRequest) -> bool:
-    # Editing a message into what it already shows is a success for us, not a failure.
-    return "message is not modified" in exc.message.lower()
+class AiogramSender(BaseSender[AiogramError]):
+    """Sends ``Outgoing`` messages through an aiogram ``Bot`` (see ``BaseSender``)."""
 
-
-class AiogramSender:
-    """Sends ``Outgoing`` messages through an aiogram ``Bot``; ``send`` is the outbox's sender.
-
-    A stored photo (``photo`` is a photo-store key) is uploaded once: the file id Telegram
-    returns is remembered in ``file_ids`` and sent instead of the bytes next time.
-    """
+    library_error = AiogramError
+    bad_request = TelegramBadRequest
 
     def __init__(
         self,
         *,
         bot: Bot,
         photo_loader: PhotoLoader,
-        file_ids: MutableMapping[str, str] | None = None,
-        is_photo_key: Callable[[str], bool] = lambda ref: bool(_PHOTO_KEY.match(ref)),
+        **options: Unpack[SenderOptions],
     ) -> None:
+        super().__init__(photo_loader=photo_loader, **options)
         self._bot = bot
-        self._photo_loader = photo_loader
-        self._file_ids: MutableMapping[str, str] = {} if file_ids is None else file_ids
-        self._is_photo_key = is_photo_key
 
-    async def send(self, out: Outgoing) -> str | None:
-        """Deliver ``out``; return the platform message id (None for a button answer)."""
-        try:
-            return await self._dispatch(out)
-        except AiogramError as exc:
-            raise _neutral(exc) from exc
+    def _neutral(self, exc: AiogramError) -> DeliveryError:
+        return _neutral(exc)
 
-    async def _dispatch(self, out: Outgoing) -> str | None:
-        match out.kind:
-            case OutKind.TEXT | OutKind.REMOVE_KEYBOARD:
-                sent = await self._bot.send_message(
-                    chat_id=out.chat_id, text=out.text, reply_markup=_markup(out)
-                )
-                return str(sent.message_id)
-            case OutKind.PHOTO:
-                return await self._send_photo(out)
-            case OutKind.LOCATION:
-                return await self._send_location(out)
-            case OutKind.EDIT_TEXT | OutKind.EDIT_MARKUP:
-                return await self._edit(out)
-            case OutKind.ANSWER_BUTTON:
-                await self._bot.answer_callback_query(
-                    callback_query_id=_required(out.callback_id, "callback_id"),
-                    text=out.text or None,
-                    show_alert=out.alert,
-                )
-                return None
-        raise PermanentError(f"unknown outgoing kind {out.kind!r}")
-
-    async def _send_photo(self, out: Outgoing) -> str:
-        ref = _required(out.photo, "photo")
-        if not self._is_photo_key(ref):
-            return str((await self._send_photo_as(out, ref)).message_id)
-        cached = self._file_ids.get(ref)
-        if cached is not None:
-            try:
-                return str((await self._send_photo_as(out, cached)).message_id)
-            except TelegramBadRequest:
-                # A remembered file id can go stale (another bot token, a purged server).
-                log.info("cached file id for photo %s refused; uploading again", ref)
-                self._file_ids.pop(ref, None)
-        upload = BufferedInputFile(await self._load(ref), filename=_file_name(ref))
-        sent = await self._send_photo_as(out, upload)
-        if sent.photo:
-            self._file_ids[ref] = sent.photo[-1].file_id
+    async def _send_text(self, chat_id: str, text: str, markup: botapi.Markup | None) -> str:
+        sent = await self._bot.send_message(
+            chat_id=chat_id, text=text, reply_markup=_parse_markup(markup)
+        )
         return str(sent.message_id)
 
-    async def _send_photo_as(self, out: Outgoing, photo: str | BufferedInputFile) -> Message:
-        return await self._bot.send_photo(
-            chat_id=out.chat_id,
-            photo=photo,
-            caption=out.text or None,
-            reply_markup=_markup(out),
+    async def _send_photo(
+        self,
+        chat_id: str,
+        photo: str | Upload,
+        caption: str | None,
+        markup: botapi.Markup | None,
+    ) -> tuple[str, str | None]:
+        if isinstance(photo, Upload):
+            photo_or_file: str | BufferedInputFile = BufferedInputFile(
+                photo.data, filename=photo.file_name
+            )
+        else:
+            photo_or_file = photo
+        sent = await self._bot.send_photo(
+            chat_id=chat_id,
+            photo=photo_or_file,
+            caption=caption,
+            reply_markup=_parse_markup(markup),
         )
+        return str(sent.message_id), sent.photo[-1].file_id if sent.photo else None
 
-    async def _load(self, key: str) -> bytes:
-        try:
-            return await asyncio.to_thread(self._photo_loader, key)
-        except (FileNotFoundError, KeyError) as exc:
-            raise PermanentError(f"photo {key} is not in the photo store") from exc
-        except OSError as exc:
-            raise TransientError(f"photo {key} could not be read: {exc}") from exc
-
-    async def _send_location(self, out: Outgoing) -> str:
-        where = _required(out.location, "location")
-        markup = _markup(out)
+    async def _send_location(
+        self, chat_id: str, where: Location, markup: botapi.Markup | None
+    ) -> str:
+        reply_markup = _parse_markup(markup)
         if where.title:
             sent = await self._bot.send_venue(
-                chat_id=out.chat_id,
+                chat_id=chat_id,
                 latitude=where.lat,
                 longitude=where.lon,
                 title=where.title,
                 address=where.address or "",
-                reply_markup=markup,
+                reply_markup=reply_markup,
             )
         else:
             sent = await self._bot.send_location(
-                chat_id=out.chat_id, latitude=where.lat, longitude=where.lon, reply_markup=markup
+                chat_id=chat_id, latitude=where.lat, longitude=where.lon, reply_markup=reply_markup
             )
         return str(sent.message_id)
 
-    async def _edit(self, out: Outgoing) -> str:
-        message_id = int(_required(out.message_id, "message_id"))
-        markup = _inline_markup(out.keyboard)
-        try:
-            if out.kind is OutKind.EDIT_TEXT:
-                await self._bot.edit_message_text(
-                    text=out.text, chat_id=out.chat_id, message_id=message_id, reply_markup=markup
-                )
-            else:
-                await self._bot.edit_message_reply_markup(
-                    chat_id=out.chat_id, message_id=message_id, reply_markup=markup
-                )
-        except TelegramBadRequest as exc:
-            if not _not_modified(exc):
-                raise
-        return str(message_id)
+    async def _edit_text(
+        self, chat_id: str, message_id: int, text: str, markup: botapi.Markup | None
+    ) -> None:
+        await self._bot.edit_message_text(
+            text=text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(markup)
+        )
 
+    async def _edit_markup(
+        self, chat_id: str, message_id: int, markup: botapi.Markup | None
+    ) -> None:
+        await self._bot.edit_message_reply_markup(
+            chat_id=chat_id, message_id=message_id, reply_markup=_inline(markup)
+        )
 
-def _required(value: _T | None, name: str) -> _T:
-    if value is None:
-        raise PermanentError(f"outgoing message has no {name}")
-    return value
-
-
-def _file_name(key: str) -> str:
-    # Telegram re-encodes photos whatever the name says; a name with an extension only keeps
-    # proxies and logs honest.
-    return key if "." in key else f"{key}.jpg"
+    async def _answer(self, callback_id: str, text: str | None, *, alert: bool) -> None:
+        await self._bot.answer_callback_query(
+            callback_query_id=callback_id, text=text, show_alert=alert
+        )
 
 
 # -- files in -----------------------------------------------------------------------------
@@ -455,8 +205,7 @@ class AiogramFetcher:
         try:
             file = await self._bot.get_file(ref.file_id)
         except TelegramBadRequest as exc:
-            # The cloud Bot API refuses get_file above 20 MB with "file is too big".
-            if "too big" in exc.message.lower():
+            if botapi.is_too_big(exc.message):
                 raise FileTooBig(str(exc)) from exc
             raise _neutral(exc) from exc
         except AiogramError as exc:

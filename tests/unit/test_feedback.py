@@ -26,9 +26,8 @@ from bot.domain.model import (
 )
 from bot.services import cases
 from bot.services.env import Env, MapHolder
-from handlers.dispatcher import Dispatcher
-from handlers.registry import collect
 from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 RIDER = User(platform="telegram", user_id="501", chat_id="501", language_code="en")
@@ -60,19 +59,6 @@ MAP = [
 ]
 
 
-class MemoryPhotoStore:
-    def __init__(self) -> None:
-        self.saved: dict[str, bytes] = {}
-
-    def put(self, data: bytes, ext: str) -> str:
-        key = f"k{len(self.saved)}"
-        self.saved[key] = data
-        return key
-
-    def get(self, key: str) -> bytes:
-        return self.saved[key]
-
-
 class World:
     def __init__(self) -> None:
         self.store = FakeStore()
@@ -83,25 +69,15 @@ class World:
             photos=MemoryPhotoStore(),
             clock=lambda: NOW,
         )
-        registry = collect()
-        self.dispatcher = Dispatcher(
-            uow_factory=lambda: FakeUnitOfWork(store=self.store),
-            env=self.env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-        )
+        self.dispatcher = dispatcher_on(self.store, self.env)
 
     @property
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(store=self.store)
 
     async def send(self, user: User, kind: Kind, **fields: object) -> list[Outgoing]:
-        before = len(self.uow.outbox.sent())
         update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)  # type: ignore[arg-type]
-        await self.dispatcher.handle(update)
-        return self.uow.outbox.sent()[before:]
+        return await deliver(self.dispatcher, self.store, update)
 
     async def press(self, user: User, data: str) -> list[Outgoing]:
         return await self.send(

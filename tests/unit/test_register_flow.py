@@ -19,8 +19,8 @@ from bot.domain.model import Account, Consent, InformantStatus, Level, MapUnit, 
 from bot.services.env import Env, MapHolder
 from handlers.dispatcher import Dispatcher
 from handlers.register import CONSENT_VERSION
-from handlers.registry import collect
 from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.flowkit import deliver, dispatcher_on
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 RIDER = User(platform="telegram", user_id="501", chat_id="501", language_code="en")
@@ -82,25 +82,15 @@ class Rider:
             photos=NoPhotos(),
             clock=lambda: NOW,
         )
-        registry = collect(("common", "register"))
-        return Dispatcher(
-            uow_factory=lambda: FakeUnitOfWork(store=self.store),
-            env=env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-        )
+        return dispatcher_on(self.store, env, modules=("common", "register"))
 
     @property
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(store=self.store)
 
     async def send(self, kind: Kind, **fields: object) -> list[Outgoing]:
-        before = len(self.uow.outbox.sent())
         update = Incoming(update_id=str(next(self.ids)), user=self.user, kind=kind, **fields)  # type: ignore[arg-type]
-        await self.dispatcher.handle(update)
-        return self.uow.outbox.sent()[before:]
+        return await deliver(self.dispatcher, self.store, update)
 
     async def command(self, name: str, payload: str = "") -> list[Outgoing]:
         return await self.send(Kind.COMMAND, command=name, payload=payload, text=f"/{name}")

@@ -30,9 +30,9 @@ from bot.geo.crs import gcj02_to_wgs84
 from bot.media.errors import RejectCode
 from bot.services.env import Env, MapHolder
 from handlers.dispatcher import Dispatcher
-from handlers.registry import collect
 from handlers.report_ui import PHOTO_REFUSALS
 from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 RIDER = User(platform="telegram", user_id="501", chat_id="501", language_code="en")
@@ -100,19 +100,6 @@ class MemoryFiles:
         return self.files[ref.file_id]
 
 
-class MemoryPhotoStore:
-    def __init__(self) -> None:
-        self.saved: dict[str, bytes] = {}
-
-    def put(self, data: bytes, ext: str) -> str:
-        key = f"{len(self.saved)}-{hash(data) & 0xFFFF:x}"
-        self.saved[key] = data
-        return key
-
-    def get(self, key: str) -> bytes:
-        return self.saved[key]
-
-
 class Rider:
     """One rider talking to a bot whose state lives in ``store``."""
 
@@ -132,27 +119,17 @@ class Rider:
             clock=lambda: NOW,
             open_reporting=self.open_reporting,
         )
-        registry = collect(("common", "register", "report", "myreports"))
-        return Dispatcher(
-            uow_factory=lambda: FakeUnitOfWork(store=self.store),
-            env=env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-            fetchers={"telegram": self.files},
-        )
+        modules = ("common", "register", "report", "myreports")
+        return dispatcher_on(self.store, env, modules=modules, fetchers={"telegram": self.files})
 
     @property
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(store=self.store)
 
     async def send(self, kind: Kind, **fields: object) -> list[Outgoing]:
-        before = len(self.uow.outbox.sent())
         update_id = f"{self.user.user_id}-{next(self.ids)}"
         update = Incoming(update_id=update_id, user=self.user, kind=kind, **fields)  # type: ignore[arg-type]
-        await self.dispatcher.handle(update)
-        return self.uow.outbox.sent()[before:]
+        return await deliver(self.dispatcher, self.store, update)
 
     async def command(self, name: str) -> list[Outgoing]:
         return await self.send(Kind.COMMAND, command=name, text=f"/{name}")

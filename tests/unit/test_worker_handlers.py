@@ -7,7 +7,6 @@ changed from the committed store, as the transport and the next update would see
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import itertools
 from datetime import UTC, datetime
@@ -22,9 +21,8 @@ from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, Rol
 from bot.services.alerts import alert_new_report, button_data
 from bot.services.env import Env, MapHolder
 from bot.services.reports import submit_report
-from handlers.dispatcher import Dispatcher
-from handlers.registry import collect
 from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
 
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 IN_G1 = GeoPoint(lat=39.915, lon=119.515)
@@ -49,19 +47,6 @@ MAP = [
 ]
 
 
-class MemoryPhotos:
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    def put(self, data: bytes, ext: str) -> str:
-        key = hashlib.sha256(data).hexdigest()
-        self.files[key] = data
-        return key
-
-    def get(self, key: str) -> bytes:
-        return self.files[key]
-
-
 class JpegFetcher:
     """Stands in for the platform's file download: a small real JPEG."""
 
@@ -74,23 +59,14 @@ class JpegFetcher:
 class Bot:
     def __init__(self) -> None:
         self.store = FakeStore()
-        self.photos = MemoryPhotos()
+        self.photos = MemoryPhotoStore()
         self.env = Env(
             catalogue=load_catalogue(),
             maps=MapHolder(tolerance_m=100),
             photos=self.photos,
             clock=lambda: NOW,
         )
-        registry = collect()
-        self.dispatcher = Dispatcher(
-            uow_factory=lambda: FakeUnitOfWork(store=self.store),
-            env=self.env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-            fetchers={"telegram": JpegFetcher()},
-        )
+        self.dispatcher = dispatcher_on(self.store, self.env, fetchers={"telegram": JpegFetcher()})
         self.ids = itertools.count(1)
 
     @property
@@ -143,10 +119,8 @@ class Bot:
         return self.store.data.reports[report.id]
 
     async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
-        before = len(self.uow.outbox.sent())
         update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)
-        await self.dispatcher.handle(update)
-        return self.uow.outbox.sent()[before:]
+        return await deliver(self.dispatcher, self.store, update)
 
     async def press(self, user: User, data: str) -> list[Outgoing]:
         return await self.send(
@@ -265,7 +239,7 @@ async def test_the_alert_goes_to_on_duty_workers_with_photo_pin_map_and_buttons(
         f"w:acc:{report.id}:{report.version}",
         f"w:ret:{report.id}:{report.version}",
     ]
-    assert sent[2].photo in bot.photos.files
+    assert sent[2].photo in bot.photos.saved
 
 
 async def test_the_grid_leader_is_alerted_when_no_worker_is_on_duty(bot: Bot) -> None:
