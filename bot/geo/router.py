@@ -1,8 +1,11 @@
 """Route a reported point to the grid responsible for it.
 
 ``GridMap`` is built once per process from the imported ``MapUnit``s. Grid polygons sit in a
-shapely STRtree (prepared), so the common case — a point well inside one grid — costs one CRS
-conversion, one point, one tree query and a lookup of a result built in advance.
+shapely STRtree (prepared). On top of it a uniform cell index lists, per cell, the few grids
+that touch it, so the common case — a point well inside one grid — costs one CRS conversion,
+one cell lookup, one vectorised ``contains_xy`` over those grids and a lookup of a result built
+in advance; no shapely Point is made. Anything else (a border, a gap, off the map) takes the
+exact STRtree path, which the index only ever short-cuts, never contradicts.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from geopy.distance import geodesic
 from shapely.geometry import shape
@@ -60,7 +64,10 @@ class GridMap:
         *,
         version: int = 0,
         tolerance_m: float = DEFAULT_TOLERANCE_M,
+        cell_index: bool = True,
     ) -> None:
+        """``cell_index=False`` routes every point through the STRtree alone: the reference the
+        index is checked against, in tests and the benchmark."""
         # Tree index order = code order, so "the lowest code wins" is just the lowest index.
         units = sorted(units, key=lambda unit: unit.code)
         crs = {unit.crs for unit in units}
@@ -84,18 +91,26 @@ class GridMap:
             for code in self._grid_codes
         ]
         self._to_map = {src: converter(src, self.crs) for src in Crs}
+        self._cells = CellIndex.build(self._tree) if cell_index else CellIndex.empty()
 
     def route(
         self, lat: float, lon: float, crs: Crs = Crs.WGS84, *, tolerance_m: float | None = None
     ) -> RouteResult:
         """The grid for a point given in ``crs`` (a phone's WGS-84 by default)."""
         y, x = self._to_map[crs](lat, lon)
-        point = shapely.Point(x, y)
+        index = self._cells.containing(x, y)
+        if index >= 0:
+            return self._inside[index]
+        return self._route_by_tree(
+            shapely.Point(x, y), self.tolerance_m if tolerance_m is None else tolerance_m
+        )
+
+    def _route_by_tree(self, point: shapely.Point, tolerance_m: float) -> RouteResult:
         hits = self._tree.query(point, predicate="within")
         if len(hits) == 1:
             inside: RouteResult = self._inside[hits[0]]
             return inside
-        return self._route_slow(point, self.tolerance_m if tolerance_m is None else tolerance_m)
+        return self._route_slow(point, tolerance_m)
 
     def _route_slow(self, point: shapely.Point, tolerance_m: float) -> RouteResult:
         hits = self._tree.query(point, predicate="intersects")
@@ -159,6 +174,117 @@ class GridMap:
     def counts_by_level(self) -> dict[Level, int]:
         counts = Counter(ref.level for ref in self._refs.values())
         return {level: counts[level] for level in Level if counts[level]}
+
+
+class CellIndex:
+    """Uniform cells over the grids' bounds, each listing the grids that intersect it.
+
+    Cells are about one grid across, so a cell holds a handful of grids and a lookup is one
+    ``contains_xy`` call over them. The lists are stored flat (CSR): the grids of cell ``c`` are
+    ``grids[offsets[c]:offsets[c + 1]]``, their prepared polygons the same slice of ``polygons``.
+    """
+
+    __slots__ = (
+        "_grids",
+        "_inv_h",
+        "_inv_w",
+        "_nx",
+        "_offsets",
+        "_polygons",
+        "_x0",
+        "_x1",
+        "_y0",
+        "_y1",
+    )
+
+    # Cells are padded by this fraction of a cell so that rounding in the hot path's cell
+    # arithmetic can never place a point in a cell whose list misses a grid holding it.
+    _PAD = 1e-6
+    # Built in chunks so the temporary cell boxes of a 100,000-grid map stay a few MB.
+    _CHUNK = 16_384
+    # Caps the cell count (memory) on sparse maps, e.g. two towns far apart, where grid-sized
+    # cells would mostly cover empty ground. Bigger cells there only lengthen the lists, and
+    # each extra candidate costs contains_xy ~20 ns (a bounding-box test), so this degrades softly.
+    _MAX_CELLS_PER_GRID = 4
+
+    def __init__(
+        self,
+        bounds: tuple[float, float, float, float],
+        cell_size: tuple[float, float],
+        nx: int,
+        offsets: npt.NDArray[np.intp],
+        grids: npt.NDArray[np.intp],
+        polygons: npt.NDArray[np.object_],
+    ) -> None:
+        self._x0, self._y0, self._x1, self._y1 = bounds
+        self._inv_w, self._inv_h = 1.0 / cell_size[0], 1.0 / cell_size[1]
+        self._nx = nx
+        self._offsets = offsets.tolist()  # Python ints: indexing a list beats a numpy array
+        self._grids = grids
+        self._polygons = polygons
+
+    @classmethod
+    def empty(cls) -> CellIndex:
+        """An index every point falls outside of (NaN bounds fail every comparison)."""
+        nothing = np.zeros(0, dtype=np.intp)
+        nan = math.nan
+        return cls((nan, nan, nan, nan), (1.0, 1.0), 0, nothing, nothing, np.zeros(0, object))
+
+    @classmethod
+    def build(cls, tree: shapely.STRtree) -> CellIndex:
+        """The index over the tree's (prepared) polygons; ``containing`` answers in tree indices."""
+        polygons = tree.geometries
+        boxes = shapely.bounds(polygons)
+        x0, y0 = boxes[:, :2].min(axis=0)
+        x1, y1 = boxes[:, 2:].max(axis=0)
+        w, h = cls._cell_size(boxes, (x1 - x0) * (y1 - y0))
+        # int() rounds down (+1), and x1 itself, after rounding, may land one cell further (+1).
+        nx, ny = int((x1 - x0) / w) + 2, int((y1 - y0) / h) + 2
+        counts, grids = cls._candidates(tree, (float(x0), float(y0)), (w, h), nx, ny)
+        offsets = np.zeros(nx * ny + 1, dtype=np.intp)
+        np.cumsum(counts, out=offsets[1:])
+        bounds = float(x0), float(y0), float(x1), float(y1)
+        return cls(bounds, (w, h), nx, offsets, grids, polygons[grids])
+
+    @classmethod
+    def _cell_size(cls, boxes: npt.NDArray[np.float64], area: float) -> tuple[float, float]:
+        # The floor keeps a map of mostly degenerate (zero-width) polygons from dividing by zero.
+        w = max(float(np.median(boxes[:, 2] - boxes[:, 0])), 1e-9)
+        h = max(float(np.median(boxes[:, 3] - boxes[:, 1])), 1e-9)
+        scale = math.sqrt(max(area / (w * h) / (cls._MAX_CELLS_PER_GRID * len(boxes)), 1.0))
+        return w * scale, h * scale
+
+    @classmethod
+    def _candidates(
+        cls,
+        tree: shapely.STRtree,
+        origin: tuple[float, float],
+        size: tuple[float, float],
+        nx: int,
+        ny: int,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """How many grids intersect each (padded) cell, and those grids cell after cell."""
+        (x0, y0), (w, h) = origin, size
+        pad_x, pad_y = w * cls._PAD, h * cls._PAD
+        counts, grids = [], []
+        for start in range(0, nx * ny, cls._CHUNK):
+            cell = np.arange(start, min(start + cls._CHUNK, nx * ny))
+            left, bottom = x0 + (cell % nx) * w, y0 + (cell // nx) * h
+            boxes = shapely.box(left - pad_x, bottom - pad_y, left + w + pad_x, bottom + h + pad_y)
+            # The query groups its pairs by input box in input order: already the CSR layout.
+            box_index, grid_index = tree.query(boxes, predicate="intersects")
+            counts.append(np.bincount(box_index, minlength=len(cell)))
+            grids.append(grid_index)
+        return np.concatenate(counts), np.concatenate(grids)
+
+    def containing(self, x: float, y: float) -> int:
+        """The one grid holding (x, y) strictly inside, or -1 when none or several do."""
+        if not (self._x0 <= x <= self._x1 and self._y0 <= y <= self._y1):
+            return -1
+        cell = int((y - self._y0) * self._inv_h) * self._nx + int((x - self._x0) * self._inv_w)
+        start, stop = self._offsets[cell], self._offsets[cell + 1]
+        hits = shapely.contains_xy(self._polygons[start:stop], x, y).nonzero()[0]
+        return int(self._grids[start + hits[0]]) if len(hits) == 1 else -1
 
 
 def shapes_of(geometries: Sequence[Mapping[str, Any]]) -> list[BaseGeometry]:

@@ -1,14 +1,24 @@
-"""Routing a point to its grid: inside, shared borders, near misses, CRS conversion, paths."""
+"""Routing a point to its grid: inside, shared borders, near misses, CRS conversion, paths,
+and the cell index agreeing with the STRtree it short-cuts."""
 
 from __future__ import annotations
 
+import itertools
+import random
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry.base import BaseGeometry
 
 from bot.domain.model import Crs, Level, MapUnit
 from bot.geo.crs import gcj02_to_bd09, gcj02_to_wgs84
-from bot.geo.router import GridMap, RouteStatus
+from bot.geo.geojson import load_geojson
+from bot.geo.router import CellIndex, GridMap, RouteStatus
+from bot.geo.samplemap import SAMPLE_MAP_PATH
 
 # Two 0.01° squares side by side in GCJ-02 (≈ 850 m × 1.1 km in Qinhuangdao), a third one
 # touching only at a corner. Codes are listed out of order on purpose.
@@ -131,3 +141,116 @@ def test_a_map_mixing_coordinate_systems_is_refused() -> None:
 def test_a_map_without_grids_is_refused() -> None:
     with pytest.raises(ValueError, match="no grid-level units"):
         GridMap(units()[3:])
+
+
+# --- The cell index: a fast path that must never change an answer -----------------------------
+
+XY = tuple[float, float]
+
+
+def jittered_lattice(cols: int, rows: int, holes: set[int], seed: int = 3) -> list[MapUnit]:
+    """Quadrilateral grids tiling a rectangle, inner corners jittered, some grids left out so
+    that points fall in gaps inside the map as well as beyond its edge."""
+    rng = random.Random(seed)
+    step = 0.002  # ≈ 170 m × 220 m, like a dense urban grid
+
+    def jitter(n: int, last: int) -> float:
+        return n + (rng.uniform(-0.3, 0.3) if 0 < n < last else 0.0)
+
+    corners = [
+        [(119.4 + jitter(i, cols) * step, 39.8 + jitter(j, rows) * step) for j in range(rows + 1)]
+        for i in range(cols + 1)
+    ]
+    found = []
+    for n in range(cols * rows):
+        if n in holes:
+            continue
+        i, j = n % cols, n // cols
+        ring = [corners[i][j], corners[i + 1][j], corners[i + 1][j + 1], corners[i][j + 1]]
+        geometry = {"type": "Polygon", "coordinates": [[*map(list, ring), list(ring[0])]]}
+        found.append(
+            MapUnit(
+                code=f"G{n:04d}",
+                name=f"g{n}",
+                level=Level.GRID,
+                parent_code=None,
+                geometry=geometry,
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class TwinMaps:
+    """One map built twice: with the cell index, and routing through the STRtree alone."""
+
+    indexed: GridMap
+    reference: GridMap
+    grids: list[BaseGeometry]  # in code order, as the map indexes them
+    edges: list[tuple[XY, XY]]  # every grid's ring, edge by edge, in the map's CRS
+
+
+def twin(units: list[MapUnit]) -> TwinMaps:
+    indexed, reference = GridMap(units), GridMap(units, cell_index=False)
+    codes = sorted(u.code for u in units if u.level is Level.GRID)
+    grids = [indexed.geometry(code) for code in codes]
+    edges: list[tuple[XY, XY]] = []
+    for ring in shapely.get_exterior_ring(grids):
+        coords = [(float(x), float(y)) for x, y in shapely.get_coordinates(ring)]
+        edges.extend(itertools.pairwise(coords))
+    return TwinMaps(indexed, reference, grids, edges)
+
+
+@pytest.fixture(scope="module", params=["sample map", "lattice with holes"])
+def twin_maps(request: pytest.FixtureRequest) -> TwinMaps:
+    if request.param == "sample map":
+        units, _ = load_geojson(SAMPLE_MAP_PATH)
+        return twin(units)
+    return twin(jittered_lattice(12, 9, holes={14, 40, 41, 107}))
+
+
+def points_around(maps: TwinMaps) -> st.SearchStrategy[XY]:
+    """Anywhere over the map and a little beyond; exactly on corners and edges; nudged off
+    them by amounts from far below a millimetre to about the nearest-grid tolerance."""
+    x0, y0, x1, y1 = maps.indexed.bounds
+    mx, my = (x1 - x0) / 20, (y1 - y0) / 20
+    anywhere = st.tuples(st.floats(x0 - mx, x1 + mx), st.floats(y0 - my, y1 + my))
+    edge = st.sampled_from(maps.edges)
+    fraction = st.sampled_from([0.0, 0.5, 0.25]) | st.floats(0.0, 1.0)
+    on_border = st.builds(
+        lambda e, t: (e[0][0] + t * (e[1][0] - e[0][0]), e[0][1] + t * (e[1][1] - e[0][1])),
+        edge,
+        fraction,
+    )
+    nudge = st.sampled_from([0.0, 1e-12, -1e-12, 1e-7, -1e-7, 2e-3, -2e-3, 4e-3, -4e-3])
+    near_border = st.builds(lambda p, dx, dy: (p[0] + dx, p[1] + dy), on_border, nudge, nudge)
+    return anywhere | on_border | near_border
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_cell_index_routes_every_point_exactly_as_the_strtree_alone(
+    twin_maps: TwinMaps, data: st.DataObject
+) -> None:
+    x, y = data.draw(points_around(twin_maps))
+    assert twin_maps.indexed.route(y, x, Crs.GCJ02) == twin_maps.reference.route(y, x, Crs.GCJ02)
+    phone = gcj02_to_wgs84(y, x)
+    assert twin_maps.indexed.route(*phone) == twin_maps.reference.route(*phone)
+
+
+def test_the_cell_index_alone_answers_for_a_point_inside_each_grid(twin_maps: TwinMaps) -> None:
+    # Without this the property above would also hold for an index that never answers.
+    index = CellIndex.build(shapely.STRtree(twin_maps.grids))
+    inner = shapely.point_on_surface(twin_maps.grids)
+    found = [index.containing(p.x, p.y) for p in inner]
+    assert found == list(range(len(twin_maps.grids)))
+
+
+def test_the_cell_index_declines_a_shared_corner_and_a_point_off_the_map() -> None:
+    lattice = jittered_lattice(3, 3, holes=set())
+    polygons = [GridMap(lattice).geometry(unit.code) for unit in lattice]
+    index = CellIndex.build(shapely.STRtree(polygons))
+    x, y = shapely.get_coordinates(polygons[4])[0]  # the centre grid's corner: four grids meet
+    assert index.containing(float(x), float(y)) == -1
+    assert index.containing(119.0, 39.8) == -1
+    assert index.containing(float("nan"), 39.8) == -1
