@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from PIL import Image
 from PIL.ExifTags import GPS, IFD, Base
@@ -22,20 +25,30 @@ _TAKEN_TAGS = (
 )
 
 
-def load_exif(payload: bytes | None) -> Image.Exif:
-    """Parse an APP1/eXIf payload; broken EXIF is treated as none, never as a broken photo."""
+@dataclass(frozen=True, slots=True)
+class ExifFacts:
+    """The three things intake takes from EXIF; everything else in it is dropped unread."""
+
+    orientation: int = 1
+    gps: tuple[float, float] | None = None
+    taken_at: datetime | None = None
+
+
+def read_exif(payload: bytes | None) -> ExifFacts:
+    """Orientation, position and time from an APP1/eXIf payload, through Pillow's reader.
+
+    Broken EXIF is treated as none, never as a broken photo."""
     exif = Image.Exif()
     if payload:
         try:
             exif.load(payload)
         except Exception:  # fuzzed EXIF raises a dozen different types
-            return Image.Exif()
-    return exif
+            return ExifFacts()
+    return ExifFacts(orientation=orientation(exif), gps=gps_position(exif), taken_at=taken_at(exif))
 
 
 def orientation(exif: Image.Exif) -> int:
-    value = exif.get(Base.Orientation)
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    return _orientation_value(exif.get(Base.Orientation))
 
 
 def gps_position(exif: Image.Exif) -> tuple[float, float] | None:
@@ -43,15 +56,7 @@ def gps_position(exif: Image.Exif) -> tuple[float, float] | None:
         gps = exif.get_ifd(IFD.GPSInfo)
     except Exception:  # a GPS IFD pointer into garbage
         return None
-    if not gps or _text(gps.get(GPS.GPSStatus)) == "V":  # V = void: no fix when taken
-        return None
-    if re.sub(r"[^A-Z0-9]", "", _text(gps.get(GPS.GPSMapDatum)).upper()) not in ("", "WGS84"):
-        return None  # another datum would need a transformation we do not have
-    lat = _degrees(gps.get(GPS.GPSLatitude), _text(gps.get(GPS.GPSLatitudeRef)), "NS", 90)
-    lon = _degrees(gps.get(GPS.GPSLongitude), _text(gps.get(GPS.GPSLongitudeRef)), "EW", 180)
-    if lat is None or lon is None or (lat == 0 and lon == 0):  # 0,0 is a receiver without a fix
-        return None
-    return lat, lon
+    return _position(gps)
 
 
 def taken_at(exif: Image.Exif) -> datetime | None:
@@ -60,6 +65,27 @@ def taken_at(exif: Image.Exif) -> datetime | None:
         tags = exif.get_ifd(IFD.Exif)
     except Exception:  # an Exif IFD pointer into garbage
         return None
+    return _time_taken(tags)
+
+
+def _orientation_value(value: object) -> int:
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _position(gps: Mapping[int, Any]) -> tuple[float, float] | None:
+    if not gps or _text(gps.get(GPS.GPSStatus)) == "V":  # V = void: no fix when taken
+        return None
+    datum = _text(gps.get(GPS.GPSMapDatum))
+    if re.sub(r"[^A-Z0-9]", "", datum.upper()) not in ("", "WGS84"):
+        return None  # another datum would need a transformation we do not have
+    lat = _degrees(gps.get(GPS.GPSLatitude), _text(gps.get(GPS.GPSLatitudeRef)), "NS", 90)
+    lon = _degrees(gps.get(GPS.GPSLongitude), _text(gps.get(GPS.GPSLongitudeRef)), "EW", 180)
+    if lat is None or lon is None or (lat == 0 and lon == 0):  # 0,0 is a receiver without a fix
+        return None
+    return lat, lon
+
+
+def _time_taken(tags: Mapping[int, Any]) -> datetime | None:
     for time_tag, offset_tag in _TAKEN_TAGS:
         taken = _parse_datetime(_text(tags.get(time_tag)))
         if taken is not None:

@@ -26,6 +26,7 @@ from datetime import datetime
 import imagehash
 from PIL import Image, ImageOps
 from PIL.ExifTags import Base
+from PIL.JpegImagePlugin import JpegImageFile
 
 from bot.media import exif as exif_
 from bot.media import jpeg
@@ -50,10 +51,24 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PIXELS = 40_000_000  # the default of Settings.max_photo_pixels
-THUMBNAIL_SIDE = 320  # Telegram's limit for a document thumbnail
+# Telegram takes document thumbnails up to 320 px; 160 px is what libjpeg's 1/8-scale decode
+# gives of a 1280 px photo (Telegram's own photo size), and that scale is what keeps intake
+# fast: the full-size picture is never reconstructed, only the block averages.
+THUMBNAIL_SIDE = 160
+_HASH_SIDE = 32  # imagehash.phash's DCT input for hash_size 8
 _THUMBNAIL_QUALITY = 80
 _REENCODE_QUALITY = 90
 _PILLOW_FORMAT = {Kind.JPEG: "JPEG", Kind.PNG: "PNG", Kind.WEBP: "WEBP", Kind.HEIF: "HEIF"}
+# EXIF orientation → the turn that shows the picture upright (as in ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +162,13 @@ def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _clean_jpeg(data: bytes, max_pixels: int) -> tuple[bytes, Image.Exif, tuple[int, int]]:
-    """The stripped JPEG, its original EXIF (for reading) and its stored (not upright) size."""
+def _clean_jpeg(data: bytes, max_pixels: int) -> tuple[bytes, exif_.ExifFacts, tuple[int, int]]:
+    """The stripped JPEG, what its EXIF said and its stored (not upright) size."""
     layout = jpeg.read_layout(data)
     _check_pixels((layout.width, layout.height), max_pixels)
-    exif = exif_.load_exif(layout.exif)
-    clean = jpeg.rebuild(data, layout, exif=_orientation_only(exif_.orientation(exif)))
-    return clean, exif, (layout.width, layout.height)
+    facts = exif_.read_exif(layout.exif)
+    clean = jpeg.rebuild(data, layout, exif=_orientation_only(facts.orientation))
+    return clean, facts, (layout.width, layout.height)
 
 
 def _orientation_only(turn: int) -> bytes | None:
@@ -165,23 +180,39 @@ def _orientation_only(turn: int) -> bytes | None:
 
 
 def _process_jpeg(data: bytes, max_pixels: int) -> ProcessedPhoto:
-    clean, exif, (width, height) = _clean_jpeg(data, max_pixels)
-    preview = _open(clean, Kind.JPEG)
-    # Draft mode makes libjpeg decode at 1/2, 1/4 or 1/8 scale, the smallest that still
-    # covers the thumbnail: the whole file is read (so damage is found) but full-size
-    # reconstruction and most of the resizing are skipped.
-    fit = THUMBNAIL_SIDE / max(width, height)
-    preview.draft("RGB", (math.ceil(width * fit), math.ceil(height * fit)))
-    small = ImageOps.exif_transpose(preview)
+    clean, facts, (width, height) = _clean_jpeg(data, max_pixels)
+    small = _turned(_draft_decode(clean, (width, height)), facts.orientation)
     # Orientations 5-8 swap the axes: the picture is shown turned by a quarter.
-    upright = (height, width) if exif_.orientation(exif) >= 5 else (width, height)
-    return _describe(clean, "jpg", upright, small, exif)
+    upright = (height, width) if facts.orientation >= 5 else (width, height)
+    return _describe(clean, "jpg", upright, small, facts)
+
+
+def _draft_decode(clean: bytes, size: tuple[int, int]) -> Image.Image:
+    """The whole JPEG decoded at 1/2, 1/4 or 1/8 scale, the smallest that covers the thumbnail.
+
+    Every byte of the scan is entropy-decoded (so damage is found), but libjpeg skips the
+    full-size reconstruction: at 1/8 it keeps only each block's average.
+    """
+    preview = JpegImageFile(io.BytesIO(clean))
+    fit = THUMBNAIL_SIDE / max(size)
+    preview.draft("RGB", (math.ceil(size[0] * fit), math.ceil(size[1] * fit)))
+    # One read of the whole buffer instead of 64 kB pieces: at each piece boundary
+    # libjpeg's suspending source throws away the half-decoded block and starts it again.
+    preview.decodermaxblock = max(preview.decodermaxblock, len(clean))
+    preview.load()
+    return preview
+
+
+def _turned(image: Image.Image, orientation: int) -> Image.Image:
+    turn = _UPRIGHT.get(orientation)
+    return image if turn is None else image.transpose(turn)
 
 
 def _process_reencoded(data: bytes, kind: Kind, max_pixels: int) -> ProcessedPhoto:
     image, exif = _decode(data, kind, max_pixels)
     clean, ext = _encode_clean(image, kind)
-    return _describe(clean, ext, image.size, image, exif)
+    facts = exif_.ExifFacts(gps=exif_.gps_position(exif), taken_at=exif_.taken_at(exif))
+    return _describe(clean, ext, image.size, image.copy(), facts)
 
 
 def _decode(data: bytes, kind: Kind, max_pixels: int) -> tuple[Image.Image, Image.Exif]:
@@ -246,9 +277,14 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 
 def _describe(
-    clean: bytes, ext: str, upright: tuple[int, int], small: Image.Image, exif: Image.Exif
+    clean: bytes,
+    ext: str,
+    upright: tuple[int, int],
+    small: Image.Image,
+    facts: exif_.ExifFacts,
 ) -> ProcessedPhoto:
-    thumbnail = _flatten(small).copy()
+    """``small`` is the upright picture at any size; it is shrunk in place, so pass one you own."""
+    thumbnail = _flatten(small)
     thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     out = io.BytesIO()
     thumbnail.save(out, "JPEG", quality=_THUMBNAIL_QUALITY)
@@ -258,12 +294,19 @@ def _describe(
         width=upright[0],
         height=upright[1],
         sha256=hashlib.sha256(clean).hexdigest(),
-        # phash squeezes to 32×32 with Lanczos; a box pre-shrink gives the same bits for less.
-        phash=str(imagehash.phash(thumbnail.resize((64, 64), Image.Resampling.BOX))),
+        phash=_phash(thumbnail),
         thumbnail_bytes=out.getvalue(),
-        gps=exif_.gps_position(exif),
-        taken_at=exif_.taken_at(exif),
+        gps=facts.gps,
+        taken_at=facts.taken_at,
     )
+
+
+def _phash(picture: Image.Image) -> str:
+    # phash squeezes to 32×32 grey itself; handing it that size already (a box average of
+    # the thumbnail) leaves it only the DCT, and the bits match its own Lanczos squeeze
+    # within a bit or two.
+    grey = picture.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BOX)
+    return str(imagehash.phash(grey))
 
 
 def _open(data: bytes, kind: Kind) -> Image.Image:

@@ -56,8 +56,10 @@ def rebuild(data: bytes, layout: JpegLayout, *, exif: bytes | None = None) -> by
     ``exif`` is a complete APP1 payload (starting ``Exif\\0\\0``); it goes right after SOI,
     or after a kept JFIF APP0 because JFIF requires APP0 to come first.
     """
-    kept = [data[s.start : s.end] for s in layout.segments if _keeps(data, s)]
-    head = [b"\xff\xd8"]
+    # Views, not slices: the scan is most of the file, and join copies it once anyway.
+    whole = memoryview(data)
+    kept = [whole[s.start : s.end] for s in layout.segments if _keeps(data, s)]
+    head: list[bytes | memoryview] = [b"\xff\xd8"]
     if kept and kept[0][1] == APP0:
         head.append(kept.pop(0))
     if exif is not None:
@@ -141,7 +143,6 @@ def _frame_size(data: bytes, segments: tuple[Segment, ...]) -> tuple[int, int]:
 
 def _first_exif(data: bytes, segments: tuple[Segment, ...]) -> bytes | None:
     for s in segments:
-        payload = data[s.start + 4 : s.end]
-        if s.marker == APP1 and payload.startswith(b"Exif\x00\x00"):
-            return payload
+        if s.marker == APP1 and data.startswith(b"Exif\x00\x00", s.start + 4, s.end):
+            return data[s.start + 4 : s.end]
     return None

@@ -1,6 +1,7 @@
 """Every real-world photo in ../shared/data/realworld/photos gets a processed photo or a refusal."""
 
 import io
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,6 +14,8 @@ from PIL import Image, ImageOps
 from PIL.ExifTags import IFD, Base
 from PIL.JpegImagePlugin import JpegImageFile
 
+from bot.media import jpeg
+from bot.media.exif import ExifFacts, gps_position, orientation, read_exif, taken_at
 from bot.media.intake import (
     PhotoRejected,
     ProcessedPhoto,
@@ -20,6 +23,8 @@ from bot.media.intake import (
     phash_distance,
     process_photo,
 )
+from bot.services.reports import PHASH_MAX_DISTANCE
+from bot.transports.emulator.photos import recompress
 
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld" / "photos"
 
@@ -173,6 +178,56 @@ def test_a_smaller_recompressed_copy_is_a_near_duplicate():
     assert phash_distance(copy.phash, process("gps/DSCN0010.jpg").phash) <= SAME_SCENE
     other = process("gps/DSCN0042.jpg")
     assert phash_distance(other.phash, process("gps/DSCN0010.jpg").phash) > SAME_SCENE
+
+
+# One photo of each scene (the orientation set is one scene eight times).
+DISTINCT_SCENES = [
+    *(f"gps/DSCN00{n}.jpg" for n in ("10", "12", "21", "25", "27", "29", "38", "40", "42")),
+    "heic/IMG_5195.HEIC",
+    "misc/35-empty.jpg",
+    "misc/36-memory_error.jpg",
+    "misc/45-gps_ifd.jpg",
+    "misc/67-0_length_string.jpg",
+    "misc/87_OSError.jpg",
+    "misc/Canon_40D.jpg",
+    "misc/corrupted.jpg",
+    "misc/jolla.jpg",
+    "misc/no_exif.jpg",
+    "orientation/landscape_1.jpg",
+]
+
+
+@pytest.mark.parametrize("name", DISTINCT_SCENES)
+def test_every_size_telegram_recompresses_a_photo_to_is_a_near_duplicate(name):
+    original = process(name)
+    for variant in recompress((PHOTOS / name).read_bytes()):
+        copy = process_photo(variant.data, **LIMITS)
+        assert phash_distance(copy.phash, original.phash) <= PHASH_MAX_DISTANCE, variant.width
+
+
+def test_different_real_photos_are_far_apart():
+    hashes = {name: process(name).phash for name in DISTINCT_SCENES}
+    closest = min(
+        phash_distance(hashes[a], hashes[b]) for a, b in itertools.combinations(hashes, 2)
+    )
+    assert closest > 2 * PHASH_MAX_DISTANCE
+
+
+JPEG_EXIF = {
+    name: exif
+    for name in ALL_FILES
+    if name.endswith(".jpg")
+    and (exif := jpeg.read_layout((PHOTOS / name).read_bytes()).exif) is not None
+}
+
+
+@pytest.mark.parametrize("name", sorted(JPEG_EXIF))
+def test_exif_facts_match_what_pillows_full_reader_finds(name):
+    payload = JPEG_EXIF[name]
+    exif = Image.Exif()
+    exif.load(payload)
+    expected = ExifFacts(orientation(exif), gps_position(exif), taken_at(exif))
+    assert read_exif(payload) == expected
 
 
 def test_heic_is_converted_to_jpeg_without_its_gps():

@@ -5,7 +5,7 @@ from PIL import Image
 from PIL.ExifTags import GPS, IFD, Base
 from PIL.TiffImagePlugin import IFDRational
 
-from bot.media.exif import gps_position, orientation, taken_at
+from bot.media.exif import ExifFacts, gps_position, orientation, read_exif, taken_at
 
 
 def exif_with_gps(**tags: object) -> Image.Exif:
@@ -115,3 +115,42 @@ def test_orientation_outside_1_to_8_means_upright(value, expected):
     exif = Image.Exif()
     exif[Base.Orientation] = value
     assert orientation(exif) == expected
+
+
+def exif_block(exif: Image.Exif) -> bytes:
+    return exif.tobytes()  # the APP1 payload, "Exif\0\0" header included
+
+
+def full_exif(turn: int = 6) -> Image.Exif:
+    exif = exif_with_gps(**QINHUANGDAO)
+    exif[Base.Orientation] = turn
+    exif[Base.Make] = "PhoneCo"
+    exif.get_ifd(IFD.Exif).update(
+        {Base.DateTimeOriginal: "2024:05:01 08:30:00", Base.OffsetTimeOriginal: "+08:00"}
+    )
+    return exif
+
+
+def test_read_exif_finds_orientation_position_and_time():
+    facts = read_exif(exif_block(full_exif(turn=6)))
+    assert facts.orientation == 6
+    assert facts.gps == pytest.approx((39 + 56 / 60 + 9 / 3600, 119 + 35 / 60 + 6 / 3600))
+    assert facts.taken_at == datetime(2024, 5, 1, 8, 30, tzinfo=timezone(timedelta(hours=8)))
+
+
+def test_read_exif_applies_the_same_rules_as_the_pillow_readers():
+    exif = full_exif()
+    exif.get_ifd(IFD.GPSInfo)[GPS.GPSLatitudeRef] = "X"  # no hemisphere: no position
+    facts = read_exif(exif_block(exif))
+    assert facts.gps is None and gps_position(exif) is None
+    assert facts.taken_at == taken_at(exif)
+
+
+def test_no_exif_block_means_no_facts():
+    assert read_exif(None) == read_exif(b"") == read_exif(b"Exif\x00\x00junk") == ExifFacts()
+
+
+def test_any_truncation_of_an_exif_block_gives_facts_never_an_exception():
+    block = exif_block(full_exif())
+    outcomes = {read_exif(block[:cut]) for cut in range(len(block) + 1)}
+    assert ExifFacts() in outcomes and read_exif(block) in outcomes

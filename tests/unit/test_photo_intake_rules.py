@@ -167,9 +167,14 @@ def test_jpeg_keeps_only_the_orientation_and_reports_the_upright_size():
     assert Image.open(io.BytesIO(photo.thumbnail_bytes)).size == (64, 96)
 
 
-def test_the_thumbnail_fits_in_320_pixels():
+def test_the_thumbnail_of_a_1280_pixel_photo_is_its_eighth_scale_decode():
     photo = process_photo(encode(picture((1280, 960)), "JPEG"), **LIMITS)
-    assert Image.open(io.BytesIO(photo.thumbnail_bytes)).size == (320, 240)
+    assert Image.open(io.BytesIO(photo.thumbnail_bytes)).size == (160, 120)
+
+
+def test_the_thumbnail_of_a_larger_photo_is_shrunk_to_160_pixels():
+    photo = process_photo(encode(picture((2000, 1500)), "JPEG"), **LIMITS)
+    assert Image.open(io.BytesIO(photo.thumbnail_bytes)).size == (160, 120)
 
 
 def test_the_key_is_the_sha256_of_the_clean_bytes():
