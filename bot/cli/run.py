@@ -143,7 +143,7 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
     from starlette.routing import Route
 
     from bot.app import attach_telegram, bootstrap, menu
-    from bot.sandbox.embedded import serving
+    from bot.transports.embedded_http import serving
     from bot.transports.telegram import register_commands, webhook, webhook_route
 
     assert settings.webhook_url is not None

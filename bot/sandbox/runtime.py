@@ -11,9 +11,9 @@ from typing import Any
 from bot.app import Gridsnap, running
 from bot.config import Settings
 from bot.sandbox import demo
-from bot.sandbox.embedded import serving
 from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import add_personas, create_app
+from bot.transports.embedded_http import serving
 from bot.transports.emulator import BotApiEmulator
 
 

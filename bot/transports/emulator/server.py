@@ -8,16 +8,15 @@ Start it, point python-telegram-bot at ``base_url``/``base_file_url``, play user
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from bot.transports.embedded_http import EmbeddedServer
 from bot.transports.emulator import botapi, control
 from bot.transports.emulator.errors import JSON
 from bot.transports.emulator.faults import Call, Fault
@@ -25,14 +24,6 @@ from bot.transports.emulator.webhook import WebhookSender
 from bot.transports.emulator.world import Delivery, Entry, World
 
 TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """Leaves signals to the host process: the emulator runs inside tests and other apps."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class BotApiEmulator:
@@ -51,7 +42,7 @@ class BotApiEmulator:
         self._host = host
         self._port = port
         self._webhook_retry_delay = webhook_retry_delay
-        self._server: _EmbeddedServer | None = None
+        self._server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -65,32 +56,15 @@ class BotApiEmulator:
             ]
         )
         app.state.world = self.world
-        config = uvicorn.Config(
-            app,
-            host=self._host,
-            port=self._port,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _EmbeddedServer(config)
-        serving = asyncio.create_task(self._server.serve())
-        self._tasks.append(serving)
-        # uvicorn offers no startup event; it flips ``started`` once the socket listens.
-        while not self._server.started:
-            if serving.done():
-                await serving
-                raise RuntimeError("the emulator's HTTP server stopped during startup")
-            await asyncio.sleep(0.005)
-        self._port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._server = EmbeddedServer(app, host=self._host, port=self._port)
+        self._port = await self._server.start()
         sender = WebhookSender(self.world, retry_delay=self._webhook_retry_delay)
         self._tasks.append(asyncio.create_task(sender.run()))
 
     async def stop(self) -> None:
         self.world.close()  # wakes long polls and hangs so the server can drain
         if self._server is not None:
-            self._server.should_exit = True
+            await self._server.stop()
         await asyncio.gather(*self._tasks)
         self._tasks.clear()
 
