@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from bot.domain.model import AuditEvent, Report
+from bot.domain.lifecycle import Action
+from bot.domain.model import AuditEvent, Report, ReportStatus
 from bot.i18n import N_
+from bot.services import cases
 from handlers.base import Command, Context, buttons
 from handlers.history import event_detail
 from handlers.registry import Registry
 from handlers.report_ui import status_name
 
 SHOWN = 10  # newest first; older ones are still in the database, just not in one chat message
+WITHDRAWABLE = frozenset({ReportStatus.SUBMITTED, ReportStatus.DISPATCHED})
+REFUSALS: dict[cases.Refusal | None, str] = {
+    cases.Refusal.STALE: N_("This report has moved on and can no longer be withdrawn."),
+    cases.Refusal.NOT_ALLOWED: N_("Only the person who reported this can withdraw it."),
+    None: N_("This button is not valid."),
+}
 
 
 def setup(registry: Registry) -> None:
@@ -18,7 +26,7 @@ def setup(registry: Registry) -> None:
             "myreports", show_my_reports, N_("Your reports and their status"), allowed_mid_flow=True
         )
     )
-    registry.button("my", show_history)
+    registry.button("my", on_button)
 
 
 async def show_my_reports(ctx: Context) -> None:
@@ -45,15 +53,56 @@ def _summary(ctx: Context, report: Report) -> str:
     )
 
 
-async def show_history(ctx: Context) -> None:
-    report = await _own_report(ctx, (ctx.incoming.button_data or "").partition(":")[2])
+async def on_button(ctx: Context) -> None:
+    """``my:<id>`` shows a report's history; ``my:w:<id>:<version>`` withdraws it."""
+    rest = (ctx.incoming.button_data or "").partition(":")[2]
+    if rest.startswith("w:"):
+        await withdraw(ctx, rest[2:])
+    else:
+        await show_history(ctx, rest)
+
+
+async def show_history(ctx: Context, arg: str) -> None:
+    report = await _own_report(ctx, arg)
     if report is None:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return
     ctx.answer_button()
     events = await ctx.uow.audit.history(report.id)
     lines = [_summary(ctx, report), *(_event_line(ctx, e) for e in events)]
-    ctx.reply("\n".join(lines))
+    keyboard = None
+    if report.reporter_id == ctx.account.id and report.status in WITHDRAWABLE:
+        # Only until a grid worker accepts it: after that the grid is already at work.
+        data = f"my:w:{report.id}:{report.version}"
+        keyboard = buttons([(ctx._("Withdraw this report"), data)])
+    ctx.reply("\n".join(lines), keyboard)
+
+
+async def withdraw(ctx: Context, arg: str) -> None:
+    report_id, _, version = arg.partition(":")
+    if not (report_id.isdigit() and version.isdigit()):
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    result = await cases.act(
+        ctx.uow,
+        ctx.env,
+        report_id=int(report_id),
+        actor_account=ctx.account,
+        action=Action.CANCEL,
+        expected_version=int(version),
+    )
+    if result.refusal is not None or result.report is None:
+        text = REFUSALS.get(result.refusal or cases.Refusal.NOT_FOUND, REFUSALS[None])
+        ctx.answer_button(ctx._(text), alert=True)
+        ctx.edit_markup(None)
+        return
+    ctx.answer_button()
+    ctx.edit_markup(None)
+    ctx.reply(
+        ctx._("Report {number} is withdrawn; the grid workers have been told.").format(
+            number=result.report.number
+        )
+    )
 
 
 async def _own_report(ctx: Context, arg: str) -> Report | None:

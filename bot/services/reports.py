@@ -160,18 +160,6 @@ async def follow(uow: BaseUnitOfWork, report_id: int, account_id: int) -> Report
     return report
 
 
-async def cancel_report(
-    uow: BaseUnitOfWork, report_id: int, account_id: int, *, now: datetime
-) -> Report:
-    """The reporter withdraws a case nobody has accepted yet; ``TransitionError`` otherwise."""
-    report = await uow.reports.get(report_id)
-    if report is None:
-        raise NotFound(f"report {report_id}")
-    actor = Actor(account_id=account_id, is_reporter=report.reporter_id == account_id)
-    decision = decide(report.status, Action.CANCEL, actor)
-    return await _apply(uow, report, decision, actor, now)
-
-
 async def _apply(
     uow: BaseUnitOfWork, report: Report, decision: Decision, actor: Actor, now: datetime
 ) -> Report:

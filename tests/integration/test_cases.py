@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.categories import load_catalogue
-from bot.domain.lifecycle import TRANSITIONS, Action, ActionArgs, Need
+from bot.domain.lifecycle import TRANSITIONS, Action, ActionArgs, Need, replay
 from bot.domain.model import (
     Account,
     GeoPoint,
@@ -397,3 +397,32 @@ async def test_a_return_reason_reaches_the_community_admin_in_their_language(
         queued = [row.message for row in await uow.outbox.claim(100, LATER)]
     [told] = [m for m in queued if m.chat_id == "admin"]
     assert "原因：不属于本网格" in told.text
+
+
+async def test_the_reporter_may_withdraw_before_acceptance_and_nobody_else_may(
+    world: World,
+) -> None:
+    report = await world.report()
+    stranger = await world.account("someone")
+    refused = await world.act(report, stranger, Action.CANCEL)
+    assert refused.refusal is cases.Refusal.NOT_ALLOWED
+    assert (await world.get(report)).status is ReportStatus.DISPATCHED
+    result = await world.act(report, world.rider, Action.CANCEL)
+    assert result.ok
+    assert (await world.get(report)).status is ReportStatus.CANCELLED
+    async with world.make_uow() as uow:
+        assert replay(await uow.audit.history(report.id)) is ReportStatus.CANCELLED
+        # A withdrawn case is no duplicate to offer the next rider.
+        near = await uow.reports.near(
+            IN_G1.lat, IN_G1.lon, 50, since=NOW - timedelta(hours=72), category=NO_PHOTO
+        )
+    assert report.id not in [r.id for r in near]
+
+
+async def test_an_accepted_report_can_no_longer_be_withdrawn(world: World) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    await world.act(report, worker, Action.ACCEPT)
+    refused = await world.act(report, world.rider, Action.CANCEL)
+    assert refused.refusal is not None
+    assert (await world.get(report)).status is ReportStatus.ACCEPTED

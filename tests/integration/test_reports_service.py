@@ -13,12 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.categories import Catalogue, load_catalogue
-from bot.domain.lifecycle import NotAllowed, replay
+from bot.domain.lifecycle import replay
 from bot.domain.model import Account, GeoPoint, Level, MapUnit, Report, ReportPhoto, ReportStatus
 from bot.geo.router import GridMap
 from bot.services.reports import (
     OutsideServiceArea,
-    cancel_report,
     find_duplicates,
     follow,
     submit_report,
@@ -172,14 +171,6 @@ async def test_a_report_older_than_the_window_is_not_a_duplicate(make_uow, gridm
     assert await duplicates_of(make_uow) == []
 
 
-async def test_a_cancelled_report_is_not_a_duplicate(make_uow, gridmap, rider):
-    first = await submit(make_uow, gridmap, rider)
-    async with make_uow() as uow:
-        await cancel_report(uow, first.id, rider.id, now=NOW)
-        await uow.commit()
-    assert await duplicates_of(make_uow) == []
-
-
 @pytest.mark.parametrize("phash", [SCENE, SCENE_RESENT])
 async def test_the_same_photo_is_a_duplicate_whatever_the_category(make_uow, gridmap, rider, phash):
     first = await submit(make_uow, gridmap, rider, category="0403")
@@ -196,20 +187,3 @@ async def test_following_subscribes_once_and_files_nothing(make_uow, gridmap, ri
     async with make_uow() as uow:
         assert [a.id for a in await uow.reports.subscribers(first.id)] == [other.id]
         assert await uow.reports.for_reporter(other.id) == []
-
-
-async def test_the_reporter_may_cancel_before_acceptance_and_nobody_else_may(
-    make_uow, gridmap, rider
-):
-    first = await submit(make_uow, gridmap, rider)
-    other = await seed_account(make_uow, "r2")
-    async with make_uow() as uow:
-        with pytest.raises(NotAllowed):
-            await cancel_report(uow, first.id, other.id, now=NOW)
-    async with make_uow() as uow:
-        cancelled = await cancel_report(uow, first.id, rider.id, now=NOW)
-        await uow.commit()
-    assert cancelled.status is ReportStatus.CANCELLED
-    async with make_uow() as uow:
-        history = await uow.audit.history(first.id)
-    assert replay(history) is ReportStatus.CANCELLED

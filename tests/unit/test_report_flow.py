@@ -586,6 +586,32 @@ async def test_myreports_lists_reports_and_a_tap_shows_the_history(rider):
     assert "Submitted" in texts(said) and texts(said).count("Sent to the grid") == 2
 
 
+async def test_the_reporter_can_withdraw_a_report_nobody_has_accepted(rider):
+    await rider.to_confirmation()
+    await rider.press("rep:submit")
+    [report] = rider.store.data.reports.values()
+    said = await rider.press(f"my:{report.id}")
+    [withdraw] = [d for d in button_data(said) if d.startswith("my:w:")]
+    said = await rider.press(withdraw)
+    assert "withdrawn" in texts(said)
+    assert rider.store.data.reports[report.id].status is ReportStatus.CANCELLED
+    said = await rider.press(withdraw)  # the same button again: the case moved on
+    assert "can no longer be withdrawn" in alerts(said)
+    said = await rider.press(f"my:{report.id}")
+    assert not [d for d in button_data(said) if d.startswith("my:w:")]
+
+
+async def test_forged_withdraw_buttons_change_nothing(rider, store):
+    await rider.to_confirmation()
+    await rider.press("rep:submit")
+    [report] = store.data.reports.values()
+    other = await _other_rider(store)
+    for data in (f"my:w:{report.id}:{report.version}", "my:w:abc:1", f"my:w:{report.id}:x"):
+        said = await other.press(data)
+        assert alerts(said) and texts(said) == ""
+    assert store.data.reports[report.id].status is ReportStatus.DISPATCHED
+
+
 async def test_myreports_with_no_reports_says_how_to_report(rider):
     said = await rider.command("myreports")
     assert "not sent any reports" in texts(said)
