@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.services.escalation import EscalationPolicy, UowFactory, digest, sweep
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60
 DIGEST_AT = (8, 30)  # local time (env.zone)
+# Telegram keeps an undelivered update for 24 h and WeChat retries within seconds; a week of
+# processed ids is ample to recognise any redelivery, and the table stays small.
+UPDATE_IDS_KEPT = timedelta(days=7)
+HOUSEKEEPING_SECONDS = 3600
 
 
 class JobScheduler:
@@ -45,6 +50,15 @@ class JobScheduler:
         if result.sent:
             log.info("sweep sent %d escalation steps", len(result))
             self._wake()
+
+    async def run_housekeeping(self) -> int:
+        """Forget processed update ids older than ``UPDATE_IDS_KEPT``; returns how many."""
+        async with self._uow_factory() as uow:
+            forgotten = await uow.updates.forget_before(self._env.clock() - UPDATE_IDS_KEPT)
+            await uow.commit()
+        if forgotten:
+            log.info("forgot %d processed update ids", forgotten)
+        return forgotten
 
     async def run_digest(self) -> None:
         sent = await digest(self._uow_factory, self._env, self._env.clock())
@@ -71,6 +85,12 @@ class JobScheduler:
             CronTrigger(hour=hour, minute=minute, timezone=self._env.zone),
             id="digest",
             name="morning digest",
+        )
+        scheduler.add_job(
+            self.run_housekeeping,
+            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
+            id="housekeeping",
+            name="forget old update ids",
         )
         scheduler.start()
         self._scheduler = scheduler

@@ -61,10 +61,6 @@ class Context:
             )
         )
 
-    def send_to(self, account: Account, compose: Callable[[Translator], Outgoing]) -> None:
-        """Send to someone else, composed in *their* language."""
-        self.out.append(compose(translator(account.locale, self.env.zone)))
-
     def answer_button(self, text: str = "", *, alert: bool = False) -> None:
         if self.incoming.callback_id is None:
             return

@@ -341,3 +341,18 @@ async def test_the_setting_reaches_the_env_the_composition_root_builds(tmp_path:
         assert app.env.escalate_after == timedelta(minutes=12)
     finally:
         await app.close()
+
+
+async def test_housekeeping_forgets_update_ids_older_than_a_week_only(
+    make_uow: MakeUow, env: Env
+) -> None:
+    now = ACK_DUE
+    async with make_uow() as uow:
+        await uow.updates.mark("telegram", "old", at=now - timedelta(days=8))
+        await uow.updates.mark("telegram", "recent", at=now - timedelta(days=6))
+        await uow.commit()
+    env.clock = lambda: now
+    assert await JobScheduler(uow_factory=make_uow, env=env).run_housekeeping() == 1
+    async with make_uow() as uow:
+        assert not await uow.updates.seen("telegram", "old")
+        assert await uow.updates.seen("telegram", "recent")
