@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=0, le=65535)
     bot_username: str = "gridsnap_bot"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The Telegram library: python-telegram-bot, or aiogram 3 (polling only). Both serve the
     # same platform, so switching keeps every account and conversation.
     transport: Literal["ptb", "aiogram"] = "ptb"

@@ -28,7 +28,12 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Tele
 def run() -> None:
     """Run the bot: the sandbox without a token, Telegram polling or webhook with one."""
     settings = _settings_or_exit()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Every Bot API call would be an INFO line: the libraries' chatter stays at WARNING.
+    for noisy in ("httpx", "telegram", "aiogram", "apscheduler", "uvicorn"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         asyncio.run(_serve_until_signalled(settings))
     except ConfigError as exc:
