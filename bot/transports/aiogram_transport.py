@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import Any, Unpack
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -240,13 +240,16 @@ class AiogramTransport:
     """The aiogram ``Bot`` (its session talks to ``settings.telegram_api_url``) and the
     ``Dispatcher`` that feeds every mappable update to the flows.
 
-    ``handling`` is held while one update is handled, so a stop never cancels an update
-    halfway (PTB's ``Application.stop`` waits the same way).
+    Up to ``concurrent_updates`` updates are handled at once, as PTB does with
+    ``concurrent_updates``. ``in_flight`` holds the task of every update being handed to
+    ``on_incoming``, so a stop waits for them instead of dropping one halfway (aiogram
+    itself neither cancels nor awaits its update tasks when polling stops).
     """
 
     bot: Bot
     dispatcher: Dispatcher
-    handling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    concurrent_updates: int = 1
+    in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
 def build(settings: Settings, on_incoming: OnIncoming) -> AiogramTransport:
@@ -257,15 +260,26 @@ def build(settings: Settings, on_incoming: OnIncoming) -> AiogramTransport:
     bot = Bot(token=settings.telegram_token, session=AiohttpSession(api=server))
     # Conversation state lives in our database, not in aiogram's per-process FSM.
     dispatcher = Dispatcher(disable_fsm=True)
-    transport = AiogramTransport(bot=bot, dispatcher=dispatcher)
+    transport = AiogramTransport(
+        bot=bot, dispatcher=dispatcher, concurrent_updates=settings.concurrent_updates
+    )
 
     async def handle(event: object, event_update: Update) -> None:
-        me = await bot.me()  # cached after the first call
+        # Nothing between aiogram creating this update's task and ``on_incoming`` may
+        # suspend: tasks start in the order they were created (arrival order), and the
+        # flows' per-user turns follow the order of the ``on_incoming`` calls. ``bot.me``
+        # was cached by ``_prepare``, so this await returns without yielding.
+        me = await bot.me()
         incoming = to_incoming(event_update, bot_username=me.username)
         if incoming is None:
             return
-        async with transport.handling:
+        task = asyncio.current_task()
+        assert task is not None  # aiogram runs each update in a task of its own
+        transport.in_flight.add(task)
+        try:
             await on_incoming(incoming)
+        finally:
+            transport.in_flight.discard(task)
 
     for kind in ALLOWED_UPDATES:
         dispatcher.observers[kind].register(handle)
@@ -288,9 +302,12 @@ async def polling(transport: AiogramTransport) -> AsyncIterator[AiogramTransport
             dispatcher.start_polling(
                 bot,
                 polling_timeout=POLL_SECONDS,
-                # One update after another, as PTB does: a rider's photo must be handled
-                # before the location sent right after it.
-                handle_as_tasks=False,
+                # Several users at once, so one rider's slow photo download does not hold up
+                # everyone else. aiogram creates the tasks in arrival order (waiting for a
+                # free slot before creating the next), and the flows keep each user's
+                # updates in turn, so a photo is still handled before the location after it.
+                handle_as_tasks=True,
+                tasks_concurrency_limit=transport.concurrent_updates,
                 allowed_updates=list(ALLOWED_UPDATES),
                 handle_signals=False,  # the command owns SIGINT/SIGTERM
                 close_bot_session=False,  # closed below, also when polling never started
@@ -326,12 +343,19 @@ async def _until_started(started: asyncio.Event, task: asyncio.Task[None]) -> No
 
 
 async def _stop(transport: AiogramTransport, task: asyncio.Task[None]) -> None:
-    if task.done():
-        await task  # polling died: let its error surface
-        return
-    async with transport.handling:
-        await transport.dispatcher.stop_polling()
-    await task
+    try:
+        if not task.done():
+            await transport.dispatcher.stop_polling()
+        await task  # if polling died, its error surfaces here
+    finally:
+        await _finish_in_flight(transport.in_flight)
+
+
+async def _finish_in_flight(in_flight: set[asyncio.Task[Any]]) -> None:
+    # Polling has stopped, so no new update starts; loop in case one that aiogram created
+    # just before the stop registered itself while the others were being awaited.
+    while in_flight:
+        await asyncio.wait(set(in_flight))
 
 
 async def register_commands(

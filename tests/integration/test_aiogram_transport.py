@@ -13,6 +13,7 @@ from bot.chat import Incoming, Kind, Location, inline
 from bot.config import ConfigError, Settings
 from bot.transports.aiogram_transport import AiogramSender, build, polling
 from bot.transports.emulator.server import BotApiEmulator
+from handlers.dispatcher import Turns
 from tests.telegram_kit import (
     USER,
     WAIT,
@@ -87,7 +88,9 @@ async def test_stopping_lets_the_update_in_hand_finish(emulator):
 
     async def slow(incoming: Incoming) -> None:
         began.set()
-        await asyncio.sleep(0.2)  # a commit in progress, say
+        # A commit in progress, say; longer than the quarter second aiogram's session close
+        # sleeps anyway, so only a stop that waits for it sees it finish.
+        await asyncio.sleep(0.5)
         finished.append(incoming.text)
 
     transport = build(aiogram_settings(emulator), slow)
@@ -95,3 +98,113 @@ async def test_stopping_lets_the_update_in_hand_finish(emulator):
         emulator.send_text(USER, "井盖没了")
         await asyncio.wait_for(began.wait(), WAIT)
     assert finished == ["井盖没了"]
+
+
+RIDER_B = USER + 1
+
+
+def user_of(incoming: Incoming) -> int:
+    return int(incoming.user.user_id)
+
+
+async def test_a_slow_update_of_one_user_does_not_hold_up_another_users(emulator):
+    emulator.user(RIDER_B, first_name="Bo")
+    release, b_finished, finished = asyncio.Event(), asyncio.Event(), []
+    received: asyncio.Queue[Incoming] = asyncio.Queue()
+
+    async def on_incoming(incoming: Incoming) -> None:
+        await received.put(incoming)
+        if user_of(incoming) == USER:
+            await release.wait()  # a photo download that takes its time, say
+        finished.append(user_of(incoming))
+        if user_of(incoming) == RIDER_B:
+            b_finished.set()
+
+    transport = build(aiogram_settings(emulator), on_incoming)
+    async with polling(transport):
+        emulator.send_text(USER, "井盖没了")
+        assert user_of(await next_incoming(received)) == USER
+        emulator.send_text(RIDER_B, "路灯坏了")
+        assert user_of(await next_incoming(received)) == RIDER_B
+        await asyncio.wait_for(b_finished.wait(), WAIT)
+        assert finished == [RIDER_B]  # while the first rider's update is still in hand
+        release.set()
+    assert finished == [RIDER_B, USER]
+
+
+async def test_one_users_quick_updates_begin_and_finish_in_the_order_sent(emulator):
+    turns, begun, finished = Turns(), [], []
+    all_begun, all_finished = asyncio.Event(), asyncio.Event()
+    texts = [f"第{n}条" for n in range(5)]
+
+    async def on_incoming(incoming: Incoming) -> None:
+        begun.append(incoming.text)
+        if len(begun) == len(texts):
+            all_begun.set()
+        async with turns.hold(("telegram", incoming.user.user_id)):
+            if incoming.text == texts[0]:
+                # The first one waits until the others have been handed over as well, so
+                # they really queue behind it rather than arrive after it finished.
+                await asyncio.wait_for(all_begun.wait(), WAIT)
+            finished.append(incoming.text)
+            if len(finished) == len(texts):
+                all_finished.set()
+
+    transport = build(aiogram_settings(emulator), on_incoming)
+    async with polling(transport):
+        for text in texts:
+            emulator.send_text(USER, text)
+        await asyncio.wait_for(all_finished.wait(), WAIT)
+    assert begun == texts
+    assert finished == texts
+
+
+async def test_no_more_updates_are_handled_at_once_than_the_setting_allows(emulator):
+    riders = [USER, RIDER_B, RIDER_B + 1]
+    for rider in riders[1:]:
+        emulator.user(rider, first_name="Rider")
+    for rider in riders:  # queued before polling starts, so one getUpdates returns all
+        emulator.send_text(rider, "积水")
+    handling, peak, done, all_done = [0], [0], [], asyncio.Event()
+
+    async def on_incoming(incoming: Incoming) -> None:
+        handling[0] += 1
+        peak[0] = max(peak[0], handling[0])
+        for _ in range(3):  # a few round trips to the database, say
+            await asyncio.sleep(0)
+        handling[0] -= 1
+        done.append(user_of(incoming))
+        if len(done) == len(riders):
+            all_done.set()
+
+    transport = build(aiogram_settings(emulator, concurrent_updates=2), on_incoming)
+    async with polling(transport):
+        await asyncio.wait_for(all_done.wait(), WAIT)
+    assert peak[0] == 2
+
+
+async def test_stopping_waits_for_every_update_in_flight(emulator):
+    emulator.user(RIDER_B, first_name="Bo")
+    stopping, finished = asyncio.Event(), []
+    begun: asyncio.Queue[Incoming] = asyncio.Queue()
+
+    async def on_incoming(incoming: Incoming) -> None:
+        await begun.put(incoming)
+        await stopping.wait()
+        # The commit still to do once the stop has begun; it outlasts the quarter second
+        # aiogram's session close sleeps, so only a stop that waits for it sees it finish.
+        await asyncio.sleep(0.5)
+        finished.append(user_of(incoming))
+
+    async def on_shutdown() -> None:
+        stopping.set()
+
+    transport = build(aiogram_settings(emulator), on_incoming)
+    # aiogram emits shutdown once polling has stopped: both updates are still in hand then.
+    transport.dispatcher.shutdown.register(on_shutdown)
+    async with polling(transport):
+        emulator.send_text(USER, "井盖没了")
+        emulator.send_text(RIDER_B, "路灯坏了")
+        for _ in range(2):
+            await next_incoming(begun)
+    assert sorted(finished) == [USER, RIDER_B]
