@@ -10,7 +10,7 @@ area with Re-dispatch (``ra:rd:<report>:<grid>``) and Reject (``ra:rj:<report>``
 from __future__ import annotations
 
 from bot.domain.lifecycle import Action, ActionArgs
-from bot.domain.model import InformantProfile, Report, ReportStatus, RoleName
+from bot.domain.model import InformantProfile, InformantStatus, Report, ReportStatus, RoleName
 from bot.i18n import N_
 from bot.services import cases, informants
 from bot.services.escalation import grids_under
@@ -41,13 +41,14 @@ async def on_application(ctx: Context) -> None:
     if not await _covers(ctx, profile):
         ctx.answer_button(ctx._("Only an admin of this community can decide."), alert=True)
         return
-    decide = informants.approve if parts[1] == "ok" else informants.reject
-    try:
-        await decide(ctx.uow, profile.account_id, by=ctx.account.id, now=ctx.now)
-    except informants.AlreadyDecided:
+    if profile.status is not InformantStatus.PENDING:
+        # The buttons decide an application. Left on another admin's copy after it was
+        # decided, a Reject would quietly revoke an approved rider; revoking is the CLI's.
         ctx.answer_button(ctx._("This registration was already decided."), alert=True)
         ctx.edit_markup(None)
         return
+    decide = informants.approve if parts[1] == "ok" else informants.reject
+    await decide(ctx.uow, profile.account_id, by=ctx.account.id, now=ctx.now)
     ctx.answer_button()
     ctx.edit_markup(None)
     done = N_("Approved: {name}.") if parts[1] == "ok" else N_("Rejected: {name}.")
@@ -118,6 +119,13 @@ async def on_returned(ctx: Context) -> None:
         action, args = Action.REJECT, ActionArgs(reason=N_("Rejected after review"))
     else:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    report = await ctx.uow.reports.get(report_id)
+    if report is None or report.status is not ReportStatus.RETURNED:
+        # These buttons belong to the returned list: once another admin re-dispatched the
+        # case, a Reject left on an old list must not reject the work now under way.
+        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.STALE]), alert=True)
+        ctx.edit_markup(None)
         return
     result = await cases.act(
         ctx.uow, ctx.env, report_id=report_id, actor_account=ctx.account, action=action, args=args

@@ -79,17 +79,18 @@ async def show_history(ctx: Context, arg: str) -> None:
 
 
 async def withdraw(ctx: Context, arg: str) -> None:
-    report_id, _, version = arg.partition(":")
-    if not (report_id.isdigit() and version.isdigit()):
+    head, _, tail = arg.partition(":")
+    report_id, version = _int(head), _int(tail)
+    if report_id is None or version is None:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return
     result = await cases.act(
         ctx.uow,
         ctx.env,
-        report_id=int(report_id),
+        report_id=report_id,
         actor_account=ctx.account,
         action=Action.CANCEL,
-        expected_version=int(version),
+        expected_version=version,
     )
     if result.refusal is not None or result.report is None:
         text = REFUSALS.get(result.refusal or cases.Refusal.NOT_FOUND, REFUSALS[None])
@@ -107,9 +108,10 @@ async def withdraw(ctx: Context, arg: str) -> None:
 
 async def _own_report(ctx: Context, arg: str) -> Report | None:
     """The report if this rider filed or follows it; None for anything else (forged data)."""
-    if not arg.isdigit():
+    report_id = _int(arg)
+    if report_id is None:
         return None
-    report = await ctx.uow.reports.get(int(arg))
+    report = await ctx.uow.reports.get(report_id)
     if report is None or report.reporter_id == ctx.account.id:
         return report
     followers = await ctx.uow.reports.subscribers(report.id)
@@ -120,3 +122,8 @@ def _event_line(ctx: Context, event: AuditEvent) -> str:
     line = f"• {ctx.t.datetime(event.at)}: {status_name(ctx, event.to_status)}"
     said = event_detail(ctx, event.data)
     return f"{line} — {said}" if said else line
+
+
+def _int(value: str) -> int | None:
+    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None

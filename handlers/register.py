@@ -414,16 +414,17 @@ def _button(ctx: Context) -> str | None:
 def _int_after(value: str | None, prefix: str) -> int | None:
     if value is None or not value.startswith(prefix):
         return None
-    tail = value[len(prefix) :]
-    return int(tail) if tail.isdigit() else None
+    return _int(value[len(prefix) :])
 
 
 def _two_ints(value: str, prefix: str) -> tuple[int | None, int | None]:
     first, _, second = value[len(prefix) :].partition(":")
-    return (
-        int(first) if first.isdigit() else None,
-        int(second) if second.isdigit() else None,
-    )
+    return _int(first), _int(second)
+
+
+def _int(value: str) -> int | None:
+    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
 
 
 # -- commands ------------------------------------------------------------------------------

@@ -313,7 +313,8 @@ async def _cancel(ctx: Context, _arg: str) -> None:
 
 async def _follow(ctx: Context, arg: str) -> None:
     offered = ctx.state.data.get("dups", [])
-    if not arg.isdigit() or int(arg) not in offered:
+    # ASCII only: "²".isdigit() is true but int("²") raises.
+    if not (arg.isascii() and arg.isdigit()) or int(arg) not in offered:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return
     ctx.answer_button()

@@ -73,7 +73,7 @@ def parse(data: str) -> Press | None:
     if len(parts) < 3 or parts[0] != WORKER_PREFIX or parts[1] not in _VERBS:
         return None
     numbers = parts[2:4]
-    if not all(p.isdigit() and len(p) < 12 for p in numbers):
+    if not all(_is_id(p) for p in numbers):
         return None
     version = int(parts[3]) if len(parts) > 3 else None
     if parts[1] != "open" and version is None:
@@ -82,6 +82,11 @@ def parse(data: str) -> Press | None:
     if len(parts) > 5 or (parts[1] in ("rr", "tg") and not extra):
         return None
     return Press(parts[1], int(parts[2]), version, extra)
+
+
+def _is_id(value: str) -> bool:
+    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
+    return value.isascii() and value.isdigit() and len(value) < 12
 
 
 def setup(registry: Registry) -> None:
@@ -170,7 +175,7 @@ async def _transfer(ctx: Context, press: Press) -> None:
 
 async def _transfer_to(ctx: Context, press: Press) -> None:
     extra = press.extra or ""
-    if not extra.isdigit():
+    if not _is_id(extra):
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return
     args = ActionArgs(target_grid_id=int(extra), reason=TRANSFER_REASON)
@@ -310,6 +315,8 @@ class ResolveFlow(Flow):
             await _ask_after_photo(ctx)
 
     async def _note(self, ctx: Context) -> None:
+        if _refused_button(ctx):
+            return
         note = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
         if not note or len(note) > NOTE_MAX:
             ctx.reply(ctx._("Please write a note of 1 to {max} characters.").format(max=NOTE_MAX))
@@ -322,6 +329,8 @@ class ResolveFlow(Flow):
             ctx.answer_button()
             ctx.edit_markup(None)
             await self._finish(ctx, None)
+            return
+        if _refused_button(ctx):
             return
         intake = ctx.photo
         if intake is None or intake.key is None:
@@ -359,10 +368,18 @@ class DuplicateFlow(Flow):
     async def begin(self, ctx: Context, **kwargs: Any) -> None:
         ctx.state.clear()
         self.enter(ctx, "number", **kwargs)
+        await self.reprompt(ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
         ctx.reply(ctx._("Which report is this a duplicate of? Send its number."))
 
     async def on_input(self, ctx: Context) -> None:
-        number = ctx.incoming.text.strip() if ctx.incoming.kind is Kind.TEXT else ""
+        if _refused_button(ctx):
+            return
+        if ctx.incoming.kind is not Kind.TEXT:
+            await self.reprompt(ctx)
+            return
+        number = ctx.incoming.text.strip()
         other = await ctx.uow.reports.by_number(number) if number else None
         if other is None:
             ctx.reply(ctx._("No report has that number. Send a number like 261126-0001."))
@@ -381,6 +398,16 @@ class DuplicateFlow(Flow):
             ctx.reply(ctx._("A report cannot be a duplicate of itself or of a finished case."))
             return
         await _close_flow(ctx, result, Action.MERGE)
+
+
+def _refused_button(ctx: Context) -> bool:
+    """A press this step has no use for (a button left on an older message, or forged data):
+    answer it, so the client stops waiting, and keep the step as it is."""
+    if ctx.incoming.kind is not Kind.BUTTON:
+        return False
+    log.info("button %r not used in step %s", ctx.incoming.button_data, ctx.state.step)
+    ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    return True
 
 
 async def _ask_after_photo(ctx: Context) -> None:
