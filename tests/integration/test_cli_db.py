@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from storage import migrate
-
-GRIDSNAP = Path(sys.executable).parent / "gridsnap"
+from tests.cli_kit import run_gridsnap
 
 
 def _gridsnap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(GRIDSNAP), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    return run_gridsnap(*args, **(env or {}))
 
 
 async def test_db_upgrade_brings_the_configured_database_to_the_newest_revision(

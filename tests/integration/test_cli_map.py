@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-GRIDSNAP = Path(sys.executable).parent / "gridsnap"
+from tests.cli_kit import run_gridsnap
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_MAP = REPO / "bot" / "data" / "sample_map.geojson"
 BOUNDARIES = REPO.parent / "shared" / "data" / "realworld" / "boundaries"
@@ -35,14 +34,7 @@ EAST_EDGE_85M_GCJ02 = ("40.0", "119.801")  # 85 m east of 锦绣苑社区第6网
 
 
 def gridsnap(*args: str, db: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(GRIDSNAP), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GRIDSNAP_DATABASE_URL": db, **env},
-        check=False,
-    )
+    return run_gridsnap(*args, url=db, **env)
 
 
 def sqlite_url(path: Path) -> str:

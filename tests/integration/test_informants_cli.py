@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,27 +14,13 @@ from bot.domain.model import InformantProfile, InformantStatus
 from storage import migrate
 from storage.database import create_engine, create_session_factory
 from storage.uow import SqlUnitOfWork
+from tests.cli_kit import run_gridsnap
 
-GRIDSNAP = Path(sys.executable).parent / "gridsnap"
 APPLIED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def gridsnap(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "GRIDSNAP_DATABASE_URL": url,
-        "COLUMNS": "200",  # rich would otherwise fold the table to a terminal-less 80
-        "NO_COLOR": "1",
-    }
-    return subprocess.run(
-        [str(GRIDSNAP), "informants", *args],
-        env=env,
-        cwd=cwd,  # away from the repo, so a developer's .env cannot leak in
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_gridsnap("informants", *args, url=url, cwd=cwd)
 
 
 async def _seed(url: str) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,8 +17,7 @@ from bot.services.ports import BaseUnitOfWork, InviteProblem, InviteRefused
 from storage import migrate
 from storage.database import create_engine, create_session_factory
 from storage.uow import SqlUnitOfWork
-
-GRIDSNAP = Path(sys.executable).parent / "gridsnap"
+from tests.cli_kit import run_gridsnap
 
 
 def _square(x0: float, size: float) -> dict[str, object]:
@@ -42,22 +39,7 @@ MAP = [
 
 
 def gridsnap(url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "GRIDSNAP_DATABASE_URL": url,
-        "GRIDSNAP_BOT_USERNAME": "qhd_grid_bot",
-        "COLUMNS": "200",  # rich would otherwise fold the table to a terminal-less 80
-        "NO_COLOR": "1",
-    }
-    return subprocess.run(
-        [str(GRIDSNAP), "staff", *args],
-        env=env,
-        cwd=cwd,  # away from the repo, so a developer's .env cannot leak in
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_gridsnap("staff", *args, url=url, cwd=cwd, GRIDSNAP_BOT_USERNAME="qhd_grid_bot")
 
 
 @asynccontextmanager
