@@ -57,12 +57,16 @@ class Gridsnap:
     outbox: OutboxSender
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     scheduler: JobScheduler | None = None
+    photo_store: PhotoStore | None = None  # swept hourly of photos nothing refers to
 
     async def start_background(self) -> None:
         self.tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         # The SLA sweep and the digest; they keep no state, so every process may run them.
         self.scheduler = JobScheduler(
-            uow_factory=self.uow_factory, env=self.env, on_commit=self.outbox.wake
+            uow_factory=self.uow_factory,
+            env=self.env,
+            on_commit=self.outbox.wake,
+            photo_store=self.photo_store,
         )
         self.scheduler.start()
 
@@ -138,6 +142,7 @@ async def bootstrap(
         bot_username=settings.bot_username,
         default_locale=settings.default_locale,
         escalate_after=timedelta(minutes=settings.escalate_after_min),
+        photo_orphan_age=timedelta(days=settings.photo_orphan_days),
     )
     async with uow_factory() as uow:
         await env.maps.refresh(uow)
@@ -166,6 +171,7 @@ async def bootstrap(
         registry=registry,
         dispatcher=dispatcher,
         outbox=outbox,
+        photo_store=photos,
     )
 
 

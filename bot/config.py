@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Minutes after a missed acknowledge deadline before the grid leader and community admin
     # are told (the grid itself is reminded at the deadline).
     escalate_after_min: float = Field(default=30.0, gt=0)
+    # Days a stored photo that no report, draft or unsent message refers to is kept (a
+    # refused or abandoned upload, a sent alert map) before the hourly sweep deletes it.
+    photo_orphan_days: float = Field(default=7.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -1,4 +1,4 @@
-"""The periodic jobs: the SLA sweep every minute and the 08:30 digest.
+"""The periodic jobs: the SLA sweep every minute, the 08:30 digest, hourly housekeeping.
 
 APScheduler only decides *when*; it keeps no state (memory job store, nothing persisted).
 Each run reads its work from the database and guards every message by a row written in the
@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.services.escalation import EscalationPolicy, UowFactory, digest, sweep
+from bot.services.retention import SweepablePhotoStore, sweep_orphan_photos
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -38,8 +39,10 @@ class JobScheduler:
         env: Env,
         policy: EscalationPolicy | None = None,
         on_commit: Callable[[], None] | None = None,
+        photo_store: SweepablePhotoStore | None = None,
     ) -> None:
         self._uow_factory = uow_factory
+        self._photo_store = photo_store
         self._env = env
         self._policy = policy or EscalationPolicy.for_env(env)
         self._on_commit = on_commit
@@ -59,6 +62,16 @@ class JobScheduler:
         if forgotten:
             log.info("forgot %d processed update ids", forgotten)
         return forgotten
+
+    async def run_photo_retention(self) -> int:
+        """Delete stored photos older than ``env.photo_orphan_age`` that nothing refers to."""
+        if self._photo_store is None:
+            return 0
+        cutoff = self._env.clock() - self._env.photo_orphan_age
+        deleted = await sweep_orphan_photos(self._uow_factory, self._photo_store, cutoff=cutoff)
+        if deleted:
+            log.info("deleted %d stored photos nothing referred to", deleted)
+        return deleted
 
     async def run_digest(self) -> None:
         sent = await digest(self._uow_factory, self._env, self._env.clock())
@@ -92,6 +105,15 @@ class JobScheduler:
             id="housekeeping",
             name="forget old update ids",
         )
+        if self._photo_store is not None:
+            # A job of its own: a slow walk of a large photo folder never delays the
+            # update-id cleanup, and a failure of one is logged apart from the other.
+            scheduler.add_job(
+                self.run_photo_retention,
+                IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
+                id="photo_retention",
+                name="delete photos nothing refers to",
+            )
         scheduler.start()
         self._scheduler = scheduler
 

@@ -11,14 +11,26 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
+# A stored photo's file name; temporary files (".incoming-…") never match it.
+_NAME = re.compile(r"(?P<key>[0-9a-f]{64})\.[a-z0-9]{1,8}")
+_HEX2 = re.compile(r"[0-9a-f]{2}")
 
 
 class PhotoNotFound(KeyError):
     """No photo is stored under this key."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPhoto:
+    key: str
+    modified: datetime  # when the file was last written or stored again (UTC)
 
 
 class PhotoStore:
@@ -31,7 +43,12 @@ class PhotoStore:
             raise ValueError(f"bad file extension {ext!r}")
         key = hashlib.sha256(data).hexdigest()
         target = self._folder(key) / f"{key}.{ext}"
-        if not target.exists():
+        try:
+            # Storing it again makes it young again: the retention sweep deletes only files
+            # left untouched for its whole age, so a photo re-sent today is not swept away
+            # while the report that will refer to it is still being written.
+            os.utime(target)
+        except FileNotFoundError:
             _write_atomically(target, data)
         return key
 
@@ -52,6 +69,27 @@ class PhotoStore:
             return False
         return True
 
+    def stored(self) -> Iterator[StoredPhoto]:
+        """Every stored photo with its file's modification time, folder by folder."""
+        for outer in _hex_folders(self._root):
+            for inner in _hex_folders(Path(outer.path)):
+                yield from _photos_in(inner)
+
+    def delete_if_older(self, key: str, cutoff: datetime) -> bool:
+        """Remove the photo if its file was last stored before ``cutoff``; True if removed.
+
+        The age is read again right before the unlink, so a photo stored again since the
+        caller listed it (see ``put``) stays.
+        """
+        try:
+            target = self.path(key)
+            if _modified(target.stat().st_mtime) >= cutoff:
+                return False
+            target.unlink()
+        except (PhotoNotFound, FileNotFoundError):
+            return False  # gone already: another process swept it, or the sender erased it
+        return True
+
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
@@ -66,6 +104,31 @@ class PhotoStore:
         if not _KEY.fullmatch(key):
             raise PhotoNotFound(key)
         return self._root / key[:2] / key[2:4]
+
+
+def _modified(mtime: float) -> datetime:
+    return datetime.fromtimestamp(mtime, UTC)
+
+
+def _hex_folders(folder: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e for e in entries if _HEX2.fullmatch(e.name) and e.is_dir()]
+    except FileNotFoundError:
+        return []  # nothing stored yet, or the folder went away meanwhile
+
+
+def _photos_in(folder: os.DirEntry[str]) -> Iterator[StoredPhoto]:
+    with os.scandir(folder.path) as entries:
+        for entry in entries:
+            name = _NAME.fullmatch(entry.name)
+            if name is None or not entry.is_file():
+                continue
+            try:
+                mtime = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted between listing and stat
+            yield StoredPhoto(key=name["key"], modified=_modified(mtime))
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,6 +60,9 @@ from storage.models import (
 
 # Metres per degree of latitude, rounded down so the bounding box is never too small.
 _M_PER_DEG = 110_000.0
+# Keys per IN (...) list: far below SQLite's 32,766 and asyncpg's 32,767 bound parameters,
+# and small enough that one statement never holds a large parse tree.
+_IN_CHUNK = 500
 
 
 class _Repo:
@@ -82,6 +85,23 @@ class _Repo:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _chunks(values: Collection[str]) -> list[list[str]]:
+    ordered = sorted(set(values))
+    return [ordered[i : i + _IN_CHUNK] for i in range(0, len(ordered), _IN_CHUNK)]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value nested anywhere in a JSON document (keys of objects excluded)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 # -- regions -------------------------------------------------------------------------------
@@ -667,6 +687,13 @@ class SqlReportRepository(_ReportReader, ports.BaseReportRepository):
             .on_conflict_do_nothing()
         )
 
+    async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(candidates):
+            stmt = select(ReportPhotoRow.sha256).where(ReportPhotoRow.sha256.in_(chunk)).distinct()
+            found.update(await self.s.scalars(stmt))
+        return found
+
     async def subscribers(self, report_id: int) -> list[Account]:
         rows = await self.s.scalars(
             select(AccountRow)
@@ -854,6 +881,15 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         count = await self.s.scalar(select(func.count()).where(OutboxRowModel.state == PENDING))
         return int(count or 0)
 
+    async def unsent_photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        # payload->>'photo' on PostgreSQL, json_extract(payload, '$.photo') on SQLite.
+        photo = OutboxRowModel.payload["photo"].as_string()
+        found: set[str] = set()
+        for chunk in _chunks(candidates):
+            stmt = select(photo).where(OutboxRowModel.state == PENDING, photo.in_(chunk))
+            found.update(key for key in await self.s.scalars(stmt) if key is not None)
+        return found
+
 
 class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
     async def load(self, platform: str, user_id: str) -> ConversationState:
@@ -869,6 +905,18 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
             .values(platform=platform, user_id=user_id, **values)
             .on_conflict_do_update(index_elements=["platform", "user_id"], set_=values)
         )
+
+    async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        # Flows keep keys at places of their choosing, so every string of every state is
+        # looked at; there is one row per user and a cleared state is an empty object.
+        wanted = set(candidates)
+        found: set[str] = set()
+        if not wanted:
+            return found
+        stmt = select(ConversationRow.data).execution_options(yield_per=500)
+        async for data in await self.s.stream_scalars(stmt):
+            found.update(wanted.intersection(_strings(data)))
+        return found
 
 
 class SqlUpdateRepository(_Repo, ports.BaseUpdateRepository):

@@ -415,6 +415,10 @@ class FakeReportRepository(_FakeRepo, ports.BaseReportRepository):
         ids = sorted(a for r, a in self.d.subscriptions if r == report_id)
         return [self.d.accounts[i] for i in ids]
 
+    async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        used = {p.sha256 for report in self.d.reports.values() for p in report.photos}
+        return used.intersection(candidates)
+
 
 class FakeAuditRepository(_FakeRepo, ports.BaseAuditRepository):
     async def append(self, event: AuditEvent) -> AuditEvent:
@@ -490,6 +494,10 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
     async def pending_count(self) -> int:
         return sum(1 for q in self.d.outbox.values() if q.state == "pending")
 
+    async def unsent_photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        carried = {q.message.photo for q in self.d.outbox.values() if q.state == "pending"}
+        return {key for key in carried if key is not None}.intersection(candidates)
+
     def sent(self) -> list[Outgoing]:
         """Test helper: messages queued so far, in order, whatever their state."""
         return [q.message for _, q in sorted(self.d.outbox.items())]
@@ -501,6 +509,20 @@ class FakeConversationRepository(_FakeRepo, ports.BaseConversationRepository):
 
     async def save(self, platform: str, user_id: str, state: ConversationState) -> None:
         self.d.conversations[(platform, user_id)] = copy.deepcopy(state)
+
+    async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        values: set[str] = set()
+        for state in self.d.conversations.values():
+            values.update(_string_values(state.data))
+        return values.intersection(candidates)
+
+
+def _string_values(value: object) -> set[str]:
+    """String values nested anywhere in JSON-like data (object keys are not values)."""
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return set().union(*(_string_values(item) for item in items))
 
 
 class FakeUpdateRepository(_FakeRepo, ports.BaseUpdateRepository):

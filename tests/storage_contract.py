@@ -919,3 +919,76 @@ ALL_CONTRACTS = (
     InvitesContract,
     EscalationsContract,
 )
+
+
+def photo_key(n: int) -> str:
+    return f"{n:064x}"
+
+
+def photo_message(chat: str, key: str) -> Outgoing:
+    return Outgoing(platform="telegram", chat_id=chat, kind=OutKind.PHOTO, photo=key, text="图")
+
+
+class PhotoReferencesContract:
+    """What the photo retention sweep asks before deleting a stored photo."""
+
+    async def test_before_and_after_photos_of_reports_are_in_use(self, make_uow: MakeUow) -> None:
+        rider = await seed_account(make_uow)
+        before = ReportPhoto(sha256=photo_key(1), phash="00ff00ff00ff00ff", width=4, height=3)
+        report = await seed_report(make_uow, rider, photos=(before,))
+        async with make_uow() as uow:
+            after = replace(before, sha256=photo_key(2), kind="after")
+            await uow.reports.add_photo(report.id, after)
+            await uow.commit()
+        async with make_uow() as uow:
+            used = await uow.reports.photo_keys_among([photo_key(n) for n in (1, 2, 3)])
+        assert used == {photo_key(1), photo_key(2)}
+
+    async def test_a_batch_larger_than_one_in_list_is_answered_whole(
+        self, make_uow: MakeUow
+    ) -> None:
+        rider = await seed_account(make_uow)
+        for n in (7, 777, 1100):
+            photo = ReportPhoto(sha256=photo_key(n), phash="00ff00ff00ff00ff", width=4, height=3)
+            await seed_report(make_uow, rider, photos=(photo,))
+        async with make_uow() as uow:
+            used = await uow.reports.photo_keys_among([photo_key(n) for n in range(1, 1201)])
+        assert used == {photo_key(7), photo_key(777), photo_key(1100)}
+
+    async def test_only_rows_still_to_send_keep_their_photo_in_use(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            sent = await uow.outbox.add(photo_message("a", photo_key(1)))
+            failed = await uow.outbox.add(photo_message("b", photo_key(2)))
+            await uow.outbox.add(photo_message("c", photo_key(3)))
+            await uow.outbox.add(message("d"))
+            await uow.outbox.mark_sent(sent, "m1")
+            await uow.outbox.give_up(failed, "blocked by the user")
+            await uow.commit()
+        async with make_uow() as uow:
+            used = await uow.outbox.unsent_photo_keys_among([photo_key(n) for n in (1, 2, 3, 4)])
+        assert used == {photo_key(3)}
+
+    async def test_a_key_anywhere_in_a_conversation_is_in_use_until_the_state_is_cleared(
+        self, make_uow: MakeUow
+    ) -> None:
+        draft = ConversationState(
+            flow="report",
+            step="cat",
+            data={"photos": [{"key": photo_key(1), "w": 4}], "extra": {"photo": photo_key(2)}},
+        )
+        abandoned = ConversationState(flow="report", step="note", data={"photos": []})
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "u1", draft)
+            await uow.conversations.save("telegram", "u2", abandoned)
+            await uow.commit()
+        candidates = [photo_key(n) for n in (1, 2, 3)]
+        async with make_uow() as uow:
+            assert await uow.conversations.photo_keys_among(candidates) == {
+                photo_key(1),
+                photo_key(2),
+            }
+            draft.clear()
+            await uow.conversations.save("telegram", "u1", draft)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.conversations.photo_keys_among(candidates) == set()

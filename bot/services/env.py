@@ -67,3 +67,5 @@ class Env:
     default_locale: str = "zh_CN"
     # How long after a missed deadline's reminder its superiors are told.
     escalate_after: timedelta = timedelta(minutes=30)
+    # How long a stored photo nothing refers to is kept (bot.services.retention).
+    photo_orphan_age: timedelta = timedelta(days=7)

@@ -282,6 +282,10 @@ class BaseReportRepository(ABC):
     @abstractmethod
     async def subscribers(self, report_id: int) -> list[Account]: ...
 
+    @abstractmethod
+    async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        """The keys among ``candidates`` that some report's photo (before or after) uses."""
+
 
 class BaseAuditRepository(ABC):
     @abstractmethod
@@ -328,6 +332,11 @@ class BaseOutboxRepository(ABC):
     @abstractmethod
     async def pending_count(self) -> int: ...
 
+    @abstractmethod
+    async def unsent_photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        """The keys among ``candidates`` that a row still waiting to be sent carries as its
+        photo (sent and given-up rows need their photo no more)."""
+
 
 class BaseConversationRepository(ABC):
     @abstractmethod
@@ -336,6 +345,11 @@ class BaseConversationRepository(ABC):
 
     @abstractmethod
     async def save(self, platform: str, user_id: str, state: ConversationState) -> None: ...
+
+    @abstractmethod
+    async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
+        """The keys among ``candidates`` that appear as a value anywhere in some user's
+        conversation data (a rider's draft keeps its photos there until it is submitted)."""
 
 
 class BaseUpdateRepository(ABC):

@@ -2,9 +2,10 @@
 
 ``BaseSender`` holds what both Telegram adapters decide alike: which call an ``Outgoing``
 becomes, which markup it carries (``botapi.reply_markup``), that a stored photo is uploaded
-once and then sent by file id, that an edit into the same text is a success, and that every
-library error leaves as a neutral ``DeliveryError``. A subclass makes the library's calls
-and names its error classes.
+once and then sent by file id, that a photo gone from the store (swept as unreferenced, or
+erased) leaves its caption and buttons to go out as text, that an edit into the same text is
+a success, and that every library error leaves as a neutral ``DeliveryError``. A subclass
+makes the library's calls and names its error classes.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class BaseSender(ABC, Generic[_E]):
                 return None
         raise PermanentError(f"unknown outgoing kind {out.kind!r}")
 
-    async def _send_stored_photo(self, out: Outgoing, markup: botapi.Markup | None) -> str:
+    async def _send_stored_photo(self, out: Outgoing, markup: botapi.Markup | None) -> str | None:
         ref = required(out.photo, "photo")
         caption = out.text or None
         if not self._is_photo_key(ref):
@@ -95,11 +96,23 @@ class BaseSender(ABC, Generic[_E]):
                 # A remembered file id can go stale (another bot token, a purged server).
                 log.info("cached file id for photo %s refused; uploading again", ref)
                 self._file_ids.pop(ref, None)
-        upload = Upload(key=ref, data=await load_photo(self._photo_loader, ref))
+        try:
+            upload = Upload(key=ref, data=await load_photo(self._photo_loader, ref))
+        except PhotoMissing:
+            return await self._send_without_photo(out, markup)
         message_id, file_id = await self._send_photo(out.chat_id, upload, caption, markup)
         if file_id is not None:
             self._file_ids[ref] = file_id
         return message_id
+
+    async def _send_without_photo(self, out: Outgoing, markup: botapi.Markup | None) -> str | None:
+        # A missing photo must not cost a case its alert (or a rider the answer to /case):
+        # the caption carries the case and the buttons act on it, so they still go out.
+        if not out.text:
+            log.warning("photo %s is not in the photo store; nothing else to send", out.photo)
+            return None
+        log.warning("photo %s is not in the photo store; sent its caption as text", out.photo)
+        return await self._send_text(out.chat_id, out.text, markup)
 
     async def _edit(self, out: Outgoing) -> str:
         message_id = int(required(out.message_id, "message_id"))
@@ -174,11 +187,15 @@ def required(value: _T | None, name: str) -> _T:
     return value
 
 
+class PhotoMissing(PermanentError):
+    """The photo is not in the photo store; it will not appear by retrying."""
+
+
 async def load_photo(loader: PhotoLoader, key: str) -> bytes:
-    """The stored photo's bytes, read off the event loop; a missing photo never appears."""
+    """The stored photo's bytes, read off the event loop; raises ``PhotoMissing``."""
     try:
         return await asyncio.to_thread(loader, key)
     except (FileNotFoundError, KeyError) as exc:
-        raise PermanentError(f"photo {key} is not in the photo store") from exc
+        raise PhotoMissing(f"photo {key} is not in the photo store") from exc
     except OSError as exc:
         raise TransientError(f"photo {key} could not be read: {exc}") from exc

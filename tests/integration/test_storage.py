@@ -31,6 +31,7 @@ from tests.storage_contract import (
     InvitesContract,
     MakeUow,
     OutboxContract,
+    PhotoReferencesContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
@@ -72,6 +73,9 @@ class TestOutbox(OutboxContract): ...
 
 
 class TestConversations(ConversationsContract): ...
+
+
+class TestPhotoReferences(PhotoReferencesContract): ...
 
 
 class TestUpdates(UpdatesContract): ...

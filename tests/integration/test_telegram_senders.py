@@ -168,9 +168,23 @@ class TestSender:
         assert store.reads == 1
         assert emulator.bot_messages(USER)[-1].message["photo"]
 
-    async def test_a_photo_missing_from_the_store_fails_permanently(self, sender):
-        with pytest.raises(PermanentError):
-            await sender.send(out(OutKind.PHOTO, photo="b" * 64))
+    async def test_a_photo_missing_from_the_store_leaves_its_caption_and_buttons_as_text(
+        self, emulator, sender
+    ):
+        # The retention sweep (or an erasure) may have removed a case's photo; the alert
+        # must still reach the worker with its Accept button.
+        alert = out(OutKind.PHOTO, photo="b" * 64, text="新案件", keyboard=inline([("接单", "a")]))
+        message_id = await sender.send(alert)
+        entry = emulator.bot_messages(USER)[-1]
+        assert str(entry.message_id) == message_id
+        assert entry.message["text"] == "新案件"
+        assert "photo" not in entry.message
+        assert entry.reply_markup["inline_keyboard"][0][0]["callback_data"] == "a"
+
+    async def test_a_missing_photo_without_a_caption_sends_nothing(self, emulator, sender):
+        before = len(emulator.bot_messages(USER))
+        assert await sender.send(out(OutKind.PHOTO, photo="b" * 64)) is None
+        assert len(emulator.bot_messages(USER)) == before
 
     async def test_a_location_is_sent_as_a_map_pin(self, emulator, sender):
         await sender.send(out(OutKind.LOCATION, location=Location(lat=39.93, lon=119.6)))

@@ -16,6 +16,7 @@ from tests.storage_contract import (
     InformantsContract,
     InvitesContract,
     OutboxContract,
+    PhotoReferencesContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
@@ -56,6 +57,9 @@ class TestFakeOutbox(OutboxContract): ...
 
 
 class TestFakeConversations(ConversationsContract): ...
+
+
+class TestFakePhotoReferences(PhotoReferencesContract): ...
 
 
 class TestFakeUpdates(UpdatesContract): ...
