@@ -173,7 +173,7 @@ class ReportPhotoRow(Base):
     __tablename__ = "report_photos"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     phash: Mapped[str] = mapped_column(String(32), index=True)
     width: Mapped[int]
     height: Mapped[int]
