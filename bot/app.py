@@ -143,6 +143,7 @@ async def bootstrap(
         default_locale=settings.default_locale,
         escalate_after=timedelta(minutes=settings.escalate_after_min),
         photo_orphan_age=timedelta(days=settings.photo_orphan_days),
+        draft_age=timedelta(hours=settings.draft_hours),
     )
     async with uow_factory() as uow:
         await env.maps.refresh(uow)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Days a stored photo that no report, draft or unsent message refers to is kept (a
     # refused or abandoned upload, a sent alert map) before the hourly sweep deletes it.
     photo_orphan_days: float = Field(default=7.0, gt=0)
+    # Hours after its last step an unfinished report, registration or worker note is
+    # discarded (its location and photos are personal data kept for no purpose any more).
+    draft_hours: int = Field(default=24, gt=0)
 
     @field_validator("timezone")
     @classmethod

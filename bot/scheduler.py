@@ -1,4 +1,5 @@
-"""The periodic jobs: the SLA sweep every minute, the 08:30 digest, hourly housekeeping.
+"""The periodic jobs: the SLA sweep every minute, the 08:30 digest, hourly housekeeping
+(old update ids, abandoned drafts, orphan photos).
 
 APScheduler only decides *when*; it keeps no state (memory job store, nothing persisted).
 Each run reads its work from the database and guards every message by a row written in the
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bot.services.drafts import expire_drafts
 from bot.services.escalation import EscalationPolicy, UowFactory, digest, sweep
 from bot.services.retention import SweepablePhotoStore, sweep_orphan_photos
 
@@ -73,6 +75,14 @@ class JobScheduler:
             log.info("deleted %d stored photos nothing referred to", deleted)
         return deleted
 
+    async def run_draft_expiry(self) -> int:
+        """Discard states idle longer than ``env.draft_age`` and tell their users; how many."""
+        expired = await expire_drafts(self._uow_factory, self._env, self._env.clock())
+        if expired:
+            log.info("discarded %d abandoned drafts", expired)
+            self._wake()
+        return expired
+
     async def run_digest(self) -> None:
         sent = await digest(self._uow_factory, self._env, self._env.clock())
         if sent:
@@ -104,6 +114,13 @@ class JobScheduler:
             IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
             id="housekeeping",
             name="forget old update ids",
+        )
+        # Hourly is fine-grained enough: a draft lives at most an hour past its age.
+        scheduler.add_job(
+            self.run_draft_expiry,
+            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
+            id="draft_expiry",
+            name="discard abandoned drafts",
         )
         if self._photo_store is not None:
             # A job of its own: a slow walk of a large photo folder never delays the

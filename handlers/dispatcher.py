@@ -150,7 +150,7 @@ class Dispatcher:
                 photo=photo,
             )
             await self.route(ctx)
-            await uow.conversations.save(user.platform, user.user_id, ctx.state)
+            await uow.conversations.save(user.platform, user.user_id, ctx.state, at=ctx.now)
             for message in ctx.out:
                 await uow.outbox.add(message)
             await uow.updates.mark(user.platform, incoming.update_id)

@@ -224,6 +224,8 @@ class ConversationRow(Base):
     flow: Mapped[str | None] = mapped_column(String(32))
     step: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]]
+    # Last save; a state with a flow saved before GRIDSNAP_DRAFT_HOURS ago is cleared.
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ProcessedUpdateRow(Base):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from geopy.distance import geodesic
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -898,13 +898,43 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
             return ConversationState()
         return ConversationState(flow=row.flow, step=row.step, data=dict(row.data))
 
-    async def save(self, platform: str, user_id: str, state: ConversationState) -> None:
-        values = {"flow": state.flow, "step": state.step, "data": state.data}
+    async def save(
+        self, platform: str, user_id: str, state: ConversationState, *, at: datetime
+    ) -> None:
+        values = {"flow": state.flow, "step": state.step, "data": state.data, "updated_at": at}
         await self.s.execute(
             self._insert(ConversationRow)
             .values(platform=platform, user_id=user_id, **values)
             .on_conflict_do_update(index_elements=["platform", "user_id"], set_=values)
         )
+
+    async def expire_before(
+        self, cutoff: datetime, *, keep: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        stale = (
+            ConversationRow.flow.is_not(None),
+            ConversationRow.flow.not_in(list(keep)),
+            ConversationRow.updated_at < cutoff,
+        )
+        # Locked and skipped by a concurrent twin (a second bot process), which then sees
+        # them without a flow: each user is told once. RETURNING would give the new flow.
+        found = await self.s.execute(
+            select(ConversationRow.platform, ConversationRow.user_id, ConversationRow.flow)
+            .where(*stale)
+            .order_by(ConversationRow.platform, ConversationRow.user_id)
+            .with_for_update(skip_locked=True)
+        )
+        flows = {(platform, user_id): flow for platform, user_id, flow in found.all()}
+        if not flows:
+            return []
+        # The time stays: it is when the user last did something.
+        await self.s.execute(
+            update(ConversationRow)
+            .where(tuple_(ConversationRow.platform, ConversationRow.user_id).in_(list(flows)))
+            .values(flow=None, step=None, data={})
+            .execution_options(synchronize_session=False)
+        )
+        return [(platform, user_id, flow) for (platform, user_id), flow in flows.items() if flow]
 
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         # Flows keep keys at places of their choosing, so every string of every state is

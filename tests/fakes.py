@@ -70,6 +70,7 @@ class FakeData:
     audit: list[AuditEvent] = field(default_factory=list)
     outbox: dict[int, _Queued] = field(default_factory=dict)
     conversations: dict[tuple[str, str], ConversationState] = field(default_factory=dict)
+    conversations_saved_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
     escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
@@ -507,8 +508,23 @@ class FakeConversationRepository(_FakeRepo, ports.BaseConversationRepository):
     async def load(self, platform: str, user_id: str) -> ConversationState:
         return copy.deepcopy(self.d.conversations.get((platform, user_id), ConversationState()))
 
-    async def save(self, platform: str, user_id: str, state: ConversationState) -> None:
+    async def save(
+        self, platform: str, user_id: str, state: ConversationState, *, at: datetime
+    ) -> None:
         self.d.conversations[(platform, user_id)] = copy.deepcopy(state)
+        self.d.conversations_saved_at[(platform, user_id)] = at
+
+    async def expire_before(
+        self, cutoff: datetime, *, keep: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        expired: list[tuple[str, str, str]] = []
+        for key in sorted(self.d.conversations):
+            state = self.d.conversations[key]
+            stale = self.d.conversations_saved_at[key] < cutoff
+            if state.flow and state.flow not in keep and stale:
+                expired.append((*key, state.flow))
+                state.clear()
+        return expired
 
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         values: set[str] = set()

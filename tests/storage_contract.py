@@ -122,13 +122,13 @@ class UnitOfWorkContract:
     async def test_work_not_committed_is_discarded(self, make_uow: MakeUow) -> None:
         uow = make_uow()
         async with uow:
-            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"))
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"), at=T0)
         async with uow:
             assert (await uow.conversations.load("telegram", "u1")).flow is None
 
     async def test_committed_work_is_seen_by_another_unit(self, make_uow: MakeUow) -> None:
         async with make_uow() as uow:
-            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"))
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"), at=T0)
             await uow.commit()
         async with make_uow() as other:
             assert (await other.conversations.load("telegram", "u1")).flow == "report"
@@ -289,7 +289,7 @@ class AccountsContract:
             await uow.accounts.record_consent(account.id, "2026-1", T0)
             await uow.informants.upsert(profile(account.id))
             await uow.roles.grant(account.id, RoleName.INFORMANT, nodes["G1"].id)
-            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"))
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="report"), at=T0)
             await uow.reports.subscribe(report.id, account.id)
             await uow.commit()
         async with make_uow() as uow:
@@ -699,8 +699,8 @@ class ConversationsContract:
     async def test_a_saved_state_loads_back_per_user(self, make_uow: MakeUow) -> None:
         state = ConversationState(flow="report", step="photo", data={"cat": "0102", "n": [1]})
         async with make_uow() as uow:
-            await uow.conversations.save("telegram", "u1", state)
-            await uow.conversations.save("telegram", "u1", state)  # saving again overwrites
+            await uow.conversations.save("telegram", "u1", state, at=T0)
+            await uow.conversations.save("telegram", "u1", state, at=T0)  # overwrites
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.conversations.load("telegram", "u1") == state
@@ -709,12 +709,55 @@ class ConversationsContract:
     async def test_a_cleared_state_is_stored_as_cleared(self, make_uow: MakeUow) -> None:
         state = ConversationState(flow="report", step="photo", data={"x": 1})
         async with make_uow() as uow:
-            await uow.conversations.save("telegram", "u1", state)
+            await uow.conversations.save("telegram", "u1", state, at=T0)
             state.clear()
-            await uow.conversations.save("telegram", "u1", state)
+            await uow.conversations.save("telegram", "u1", state, at=T0)
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.conversations.load("telegram", "u1") == ConversationState()
+
+    async def test_states_with_a_flow_last_saved_before_the_cutoff_are_cleared_and_named(
+        self, make_uow: MakeUow
+    ) -> None:
+        draft = ConversationState(flow="rep", step="cat", data={"photos": [{"key": "k1"}]})
+        old, cutoff = T0 - timedelta(hours=25), T0 - timedelta(hours=24)
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "old", draft, at=old)
+            await uow.conversations.save("telegram", "fresh", draft, at=cutoff)
+            await uow.conversations.save("telegram", "idle", ConversationState(), at=old)
+            await uow.conversations.save("telegram", "kept", ConversationState(flow="fbr"), at=old)
+            await uow.conversations.save("wechat", "old", ConversationState(flow="reg"), at=old)
+            await uow.commit()
+        async with make_uow() as uow:
+            expired = await uow.conversations.expire_before(cutoff, keep={"fbr"})
+            await uow.commit()
+        assert expired == [("telegram", "old", "rep"), ("wechat", "old", "reg")]
+        async with make_uow() as uow:
+            assert await uow.conversations.load("telegram", "old") == ConversationState()
+            assert await uow.conversations.load("wechat", "old") == ConversationState()
+            assert await uow.conversations.load("telegram", "fresh") == draft
+            assert (await uow.conversations.load("telegram", "kept")).flow == "fbr"
+            assert await uow.conversations.photo_keys_among(["k1"]) == {"k1"}  # fresh's
+
+    async def test_an_expired_state_is_named_once(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "u1", ConversationState(flow="rep"), at=T0)
+            await uow.commit()
+        later = T0 + timedelta(hours=1)
+        for expected in ([("telegram", "u1", "rep")], []):
+            async with make_uow() as uow:
+                assert await uow.conversations.expire_before(later) == expected
+                await uow.commit()
+
+    async def test_saving_again_restarts_the_age_of_a_state(self, make_uow: MakeUow) -> None:
+        state = ConversationState(flow="rep", step="note")
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "u1", state, at=T0 - timedelta(days=2))
+            await uow.conversations.save("telegram", "u1", state, at=T0)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.conversations.expire_before(T0 - timedelta(hours=1)) == []
+            assert await uow.conversations.load("telegram", "u1") == state
 
 
 class UpdatesContract:
@@ -978,8 +1021,8 @@ class PhotoReferencesContract:
         )
         abandoned = ConversationState(flow="report", step="note", data={"photos": []})
         async with make_uow() as uow:
-            await uow.conversations.save("telegram", "u1", draft)
-            await uow.conversations.save("telegram", "u2", abandoned)
+            await uow.conversations.save("telegram", "u1", draft, at=T0)
+            await uow.conversations.save("telegram", "u2", abandoned, at=T0)
             await uow.commit()
         candidates = [photo_key(n) for n in (1, 2, 3)]
         async with make_uow() as uow:
@@ -988,7 +1031,7 @@ class PhotoReferencesContract:
                 photo_key(2),
             }
             draft.clear()
-            await uow.conversations.save("telegram", "u1", draft)
+            await uow.conversations.save("telegram", "u1", draft, at=T0)
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.conversations.photo_keys_among(candidates) == set()

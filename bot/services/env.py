@@ -69,3 +69,5 @@ class Env:
     escalate_after: timedelta = timedelta(minutes=30)
     # How long a stored photo nothing refers to is kept (bot.services.retention).
     photo_orphan_age: timedelta = timedelta(days=7)
+    # How long an unfinished flow's state is kept after its last step (bot.services.drafts).
+    draft_age: timedelta = timedelta(hours=24)

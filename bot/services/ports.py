@@ -344,7 +344,18 @@ class BaseConversationRepository(ABC):
         """An empty state when the user has none."""
 
     @abstractmethod
-    async def save(self, platform: str, user_id: str, state: ConversationState) -> None: ...
+    async def save(
+        self, platform: str, user_id: str, state: ConversationState, *, at: datetime
+    ) -> None:
+        """Store the state as of ``at`` (the time drafts are aged from)."""
+
+    @abstractmethod
+    async def expire_before(
+        self, cutoff: datetime, *, keep: Collection[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """Clear every state whose flow is not in ``keep`` and which was last saved before
+        ``cutoff``; return each one's ``(platform, user_id, flow)``. A state is cleared and
+        returned once: a concurrent or later call finds it without a flow."""
 
     @abstractmethod
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:

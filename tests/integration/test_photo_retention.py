@@ -77,7 +77,7 @@ async def test_an_old_orphan_goes_and_every_photo_still_needed_stays(
         await uow.reports.add_photo(report.id, replace(before(after), kind="after"))
         draft = {"photos": [{"key": in_draft, "phash": "00ff00ff00ff00ff", "w": 4, "h": 3}]}
         state = ConversationState(flow="report", step="cat", data=draft)
-        await uow.conversations.save("telegram", "rider", state)
+        await uow.conversations.save("telegram", "rider", state, at=NOW)
         await uow.outbox.add(photo_to("worker", queued))
         await uow.outbox.mark_sent(await uow.outbox.add(photo_to("worker", delivered)), "m1")
         await uow.commit()
@@ -98,13 +98,13 @@ async def test_a_draft_photo_is_swept_once_the_draft_is_cancelled(
     key = stored(store, "draft photo", OLD)
     state = ConversationState(flow="report", step="note", data={"photos": [{"key": key}]})
     async with make_uow() as uow:
-        await uow.conversations.save("telegram", "rider", state)
+        await uow.conversations.save("telegram", "rider", state, at=NOW)
         await uow.commit()
     sweeper = JobScheduler(uow_factory=make_uow, env=env, photo_store=store)
     assert await sweeper.run_photo_retention() == 0
     async with make_uow() as uow:
         state.clear()  # what /cancel leaves behind
-        await uow.conversations.save("telegram", "rider", state)
+        await uow.conversations.save("telegram", "rider", state, at=NOW)
         await uow.commit()
     assert await sweeper.run_photo_retention() == 1
     assert key not in store
