@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli.database import in_unit
 from bot.config import ConfigError, load_settings
 from bot.domain.model import Account, InformantProfile, InformantStatus
 from bot.services import informants
@@ -109,37 +109,13 @@ async def _operator(uow: BaseUnitOfWork, name: str | None) -> Account:
 
 def _run(work: Callable[[BaseUnitOfWork], Awaitable[T]], *, commit: bool = False) -> T:
     try:
-        return asyncio.run(_in_unit(work, commit=commit))
+        return asyncio.run(in_unit(load_settings().database_url, work, commit=commit))
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
     except informants.InformantError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-
-
-async def _in_unit(work: Callable[[BaseUnitOfWork], Awaitable[T]], *, commit: bool) -> T:
-    async with _database() as uow, uow:
-        result = await work(uow)
-        if commit:
-            await uow.commit()
-        return result
-
-
-@asynccontextmanager
-async def _database() -> AsyncIterator[BaseUnitOfWork]:
-    from storage import migrate
-    from storage.database import create_engine, create_session_factory
-    from storage.uow import SqlUnitOfWork
-
-    url = load_settings().database_url
-    if await migrate.current(url) != migrate.head():
-        await migrate.upgrade_async(url)
-    engine = create_engine(url)
-    try:
-        yield SqlUnitOfWork(session_factory=create_session_factory(engine))
-    finally:
-        await engine.dispose()
 
 
 def _now() -> datetime:

@@ -12,13 +12,14 @@ import contextlib
 import enum
 import json
 import math
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import click
 import typer
 
+from bot.cli.database import with_database
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.model import Crs, Level
 from bot.geo.geojson import LoadedMap, MapFileError, load_geojson
@@ -101,23 +102,6 @@ def _settings(url: str | None) -> Settings:
     return load_settings(**({"database_url": url} if url else {}))
 
 
-async def _with_database(
-    settings: Settings, work: Callable[[Callable[[], BaseUnitOfWork]], Coroutine[Any, Any, T]]
-) -> T:
-    """Migrate to head, then run ``work`` with a unit-of-work factory on one engine."""
-    from storage.database import create_engine, create_session_factory
-    from storage.migrate import upgrade_async
-    from storage.uow import SqlUnitOfWork
-
-    await upgrade_async(settings.database_url)
-    engine = create_engine(settings.database_url)
-    try:
-        sessions = create_session_factory(engine)
-        return await work(lambda: SqlUnitOfWork(session_factory=sessions))
-    finally:
-        await engine.dispose()
-
-
 # -- import ----------------------------------------------------------------------------------
 
 
@@ -174,7 +158,7 @@ def import_(
                 tolerance_m=settings.route_tolerance_m,
             )
 
-        outcome = asyncio.run(_with_database(settings, work))
+        outcome = asyncio.run(with_database(settings.database_url, work))
     for warning in outcome.warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"imported {sum(outcome.imported.values())} units: {_counts(outcome.imported)}")
@@ -234,7 +218,7 @@ def route(
                 uow_factory(), lat, lon, crs, tolerance_m=settings.route_tolerance_m
             )
 
-        result = asyncio.run(_with_database(settings, work))
+        result = asyncio.run(with_database(settings.database_url, work))
     if as_json:
         typer.echo(json.dumps(route_document(result), ensure_ascii=False))
     else:
@@ -264,7 +248,7 @@ def stats(url: UrlOption = None) -> None:
         async def work(uow_factory: Callable[[], BaseUnitOfWork]) -> MapStats:
             return await map_stats(uow_factory())
 
-        found = asyncio.run(_with_database(settings, work))
+        found = asyncio.run(with_database(settings.database_url, work))
     if not found.version:
         typer.echo("no map imported yet (map version 0); see `gridsnap map import --help`")
         return

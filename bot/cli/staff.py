@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -12,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli.database import in_unit
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.model import RoleName
 from bot.services import staff
@@ -102,30 +102,7 @@ def _run(
     settings: Settings, work: Callable[[BaseUnitOfWork], Awaitable[T]], *, commit: bool = False
 ) -> T:
     try:
-        return asyncio.run(_in_unit(settings.database_url, work, commit=commit))
+        return asyncio.run(in_unit(settings.database_url, work, commit=commit))
     except staff.StaffError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-
-
-async def _in_unit(url: str, work: Callable[[BaseUnitOfWork], Awaitable[T]], *, commit: bool) -> T:
-    async with _database(url) as uow, uow:
-        result = await work(uow)
-        if commit:
-            await uow.commit()
-        return result
-
-
-@asynccontextmanager
-async def _database(url: str) -> AsyncIterator[BaseUnitOfWork]:
-    from storage import migrate
-    from storage.database import create_engine, create_session_factory
-    from storage.uow import SqlUnitOfWork
-
-    if await migrate.current(url) != migrate.head():
-        await migrate.upgrade_async(url)
-    engine = create_engine(url)
-    try:
-        yield SqlUnitOfWork(session_factory=create_session_factory(engine))
-    finally:
-        await engine.dispose()
