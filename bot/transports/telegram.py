@@ -221,6 +221,11 @@ def build_application(settings: Settings, on_incoming: OnIncoming) -> TgApp:
         # (its semaphore queues fairly), so the dispatcher's per-user turns keep each user's
         # updates in order while a slow photo download of one rider holds up no one else.
         .concurrent_updates(settings.concurrent_updates)
+        # On stop, PTB cancels the long poll without awaiting it and at once calls getUpdates
+        # again to confirm the offset; with PTB's single get_updates connection that call can
+        # wait past its pool timeout for the cancelled poll's connection and log a traceback
+        # (seen in CI). A second connection means it never waits.
+        .get_updates_connection_pool_size(2)
         .build()
     )
 

@@ -66,3 +66,17 @@ async def test_the_webhook_route_checks_the_secret_and_feeds_the_application(emu
     assert (forged.status_code, wrong.status_code, good.status_code) == (403, 403, 200)
     assert (incoming.kind, incoming.text, incoming.update_id) == (Kind.TEXT, "井盖没了", "31")
     assert received.empty()
+
+
+async def test_the_offset_confirmation_on_stop_does_not_wait_for_the_long_poll(emulator):
+    """PTB's stop cancels the long poll without waiting for it and confirms the offset with one
+    more getUpdates; that call must get a connection while the poll still holds its own."""
+    application = build_application(settings_for(emulator), asyncio.Queue().put)
+    async with application:
+        long_poll = asyncio.create_task(application.bot.get_updates(timeout=20))
+        await asyncio.sleep(0.2)  # the long poll is on the wire and holds its connection
+        try:
+            confirmed = await application.bot.get_updates(timeout=0, pool_timeout=0.5)
+        finally:
+            long_poll.cancel()
+    assert confirmed == ()
