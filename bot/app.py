@@ -176,13 +176,14 @@ async def bootstrap(
     )
 
 
-def menu(registry: Registry) -> dict[str | None, list[tuple[str, str]]]:
-    """The command menu per locale (English is also the default for other languages)."""
+def menu(registry: Registry, default_locale: str) -> dict[str | None, list[tuple[str, str]]]:
+    """The command menu per locale; users of other languages get the ``default_locale`` one,
+    the language their replies come in (bot.i18n.normalize)."""
     by_locale: dict[str | None, list[tuple[str, str]]] = {}
     for locale in SUPPORTED:
         t = translator(locale)
         by_locale[locale] = [(c.name, t._(c.description)) for c in registry.commands if c.menu]
-    by_locale[None] = by_locale["en"]
+    by_locale[None] = by_locale[default_locale]
     return by_locale
 
 
@@ -232,7 +233,7 @@ async def _ptb_polling(
 
     application = attach_telegram(app, settings)
     async with polling(application):
-        await register_commands(application.bot, menu(app.registry))
+        await register_commands(application.bot, menu(app.registry, settings.default_locale))
         yield application
 
 
@@ -242,7 +243,7 @@ async def _aiogram_polling(app: Gridsnap, settings: Settings) -> AsyncIterator[A
 
     transport = attach_aiogram(app, settings)
     async with polling(transport):
-        await register_commands(transport.bot, menu(app.registry))
+        await register_commands(transport.bot, menu(app.registry, settings.default_locale))
         yield transport
 
 

@@ -168,7 +168,7 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
             await stack.enter_async_context(
                 webhook(application, url=settings.webhook_url, secret=settings.webhook_secret or "")
             )
-            await register_commands(application.bot, menu(app.registry))
+            await register_commands(application.bot, menu(app.registry, settings.default_locale))
             await app.start_background()
             console.print(f"Gridsnap webhook: {settings.webhook_url} → {host}:{port}{path}")
             await stopping.wait()

@@ -37,10 +37,12 @@ async def test_start_is_answered_and_the_menu_is_set_per_language(
     rider.say("/start")
     consent = await rider.expect(has_button("reg:agree"))
     assert "What we collect" in consent.text
-    english = {c["command"]: c["description"] for c in emulator.commands()}
+    english = {c["command"]: c["description"] for c in emulator.commands("en")}
     chinese = {c["command"]: c["description"] for c in emulator.commands("zh")}
     assert "start" in english and english.keys() == chinese.keys()
     assert english["start"] != chinese["start"]
+    # Other languages are answered in the default locale (zh_CN), so their menu is Chinese too.
+    assert emulator.commands() == emulator.commands("zh")
 
 
 async def test_a_photo_then_a_location_brings_the_category_buttons_and_files_a_report(
