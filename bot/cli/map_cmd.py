@@ -22,7 +22,7 @@ import typer
 from bot.cli.database import with_database
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.model import Crs, Level
-from bot.geo.geojson import LoadedMap, MapFileError, load_geojson
+from bot.geo.geojson import LoadedMap, MapFileError, RepairableGeometryError, load_geojson
 from bot.geo.router import RouteResult
 from bot.services.maps import (
     ImportOutcome,
@@ -78,6 +78,11 @@ def _one_line_errors() -> Iterator[None]:
         raise
     except _Failure as exc:
         _fail(str(exc), exc.code)
+    except RepairableGeometryError as exc:
+        _fail(
+            f"{exc}; fix the file, or import with --repair to accept make_valid's repair",
+            EXIT_BAD_INPUT,
+        )
     except (MapFileError, MapProblem) as exc:
         _fail(str(exc), EXIT_BAD_INPUT)
     except ConfigError as exc:
@@ -123,6 +128,10 @@ def import_(
     replace: Annotated[
         bool, typer.Option("--replace", help="Make the file the whole map (see above).")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Repair invalid rings with make_valid instead of refusing."),
+    ] = False,
     url: UrlOption = None,
 ) -> None:
     """Import a GeoJSON boundary file as a new map version, in one transaction.
@@ -132,9 +141,12 @@ def import_(
     and every other stored unit stays. With --replace the file becomes the whole map: stored
     units missing from it are retired. A unit's parent must be in the file or already stored
     (a district naming a city nobody imported is stored at the top, with a warning).
-    Duplicate codes within the file are refused. Invalid rings are repaired with a warning,
-    or the file is refused naming the unit. An import that would leave no grid level to
-    route to, or mix coordinate systems, is refused; the database is then unchanged.
+    Duplicate codes within the file are refused. A unit with an invalid ring (a
+    self-intersection, say) is refused by name with the reason; with --repair it is repaired
+    with shapely's make_valid and named in a warning. Overlaps between units of one level,
+    within the file or with stored units the import keeps, are warnings with their area. An
+    import that would leave no grid level to route to, or mix coordinate systems, is
+    refused; the database is then unchanged.
     """
     with _one_line_errors():
         settings = _settings(url)
@@ -146,6 +158,7 @@ def import_(
             code_key=code_key,
             name_key=name_key,
             parent_key=parent_key,
+            repair=repair,
         )
         for warning in loaded.warnings:
             typer.echo(f"warning: {warning}", err=True)

@@ -4,7 +4,9 @@ Accepted: a FeatureCollection, a bare JSON list of Features (DataV GeoAtlas expo
 Feature; Polygon or MultiPolygon geometries; code/name/parent/level found under the common
 property names or named by the caller. The whole file is refused (``MapFileError``) when a
 unit cannot be trusted — a map with a hole in it would silently misroute reports — while
-fixable problems (repaired rings, overlaps, dangling parents) come back as warnings.
+overlaps and dangling parents come back as warnings. An invalid ring (a self-intersection,
+say) is refused too unless the caller asks for ``repair``: make_valid's guess at the intended
+shape moves a border, and only the operator can accept that.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
 
 from bot.domain.model import Crs, Level, MapUnit
 
@@ -40,14 +43,25 @@ class MapFileError(Exception):
     """The file cannot be imported; the message is one line naming the problem."""
 
 
+class RepairableGeometryError(MapFileError):
+    """Invalid rings that ``repair=True`` would fix."""
+
+
 class LoadedMap(NamedTuple):
     units: list[MapUnit]
     warnings: list[str]
 
 
-class _Feature(NamedTuple):
+class ShapedUnit(NamedTuple):
     unit: MapUnit
     shape: BaseGeometry
+
+
+class Overlap(NamedTuple):
+    level: Level
+    first: MapUnit
+    second: MapUnit
+    area_m2: float
 
 
 def load_geojson(
@@ -58,6 +72,7 @@ def load_geojson(
     code_key: str | None = None,
     name_key: str | None = None,
     parent_key: str | None = None,
+    repair: bool = False,
     overlap_tolerance_m2: float = 1.0,
     progress: Progress | None = None,
 ) -> LoadedMap:
@@ -81,11 +96,12 @@ def load_geojson(
             code_key=code_key,
             name_key=name_key,
             parent_key=parent_key,
+            repair=repair,
             overlap_tolerance_m2=overlap_tolerance_m2,
             progress=progress,
         )
     except MapFileError as exc:
-        raise MapFileError(f"{path.name}: {exc}") from None
+        raise type(exc)(f"{path.name}: {exc}") from None
 
 
 def parse_geojson(
@@ -96,6 +112,7 @@ def parse_geojson(
     code_key: str | None = None,
     name_key: str | None = None,
     parent_key: str | None = None,
+    repair: bool = False,
     overlap_tolerance_m2: float = 1.0,
     progress: Progress | None = None,
 ) -> LoadedMap:
@@ -103,21 +120,32 @@ def parse_geojson(
 
     ``level`` forces one level for every feature; otherwise a ``level`` property or the code's
     length (6 digits district, 9 street, 12 community, longer grid) decides. The ``*_key``
-    arguments name the property to use instead of the usual candidates.
+    arguments name the property to use instead of the usual candidates. Invalid rings raise
+    ``RepairableGeometryError`` naming the first such unit, or with ``repair`` are fixed with
+    make_valid and each named in a warning.
     """
     features = _features_of(data)
     warnings: list[str] = []
-    parsed: list[_Feature] = []
+    parsed: list[ShapedUnit] = []
+    invalid: list[str] = []
     keys = (code_key, name_key, parent_key)
     for index, feature in enumerate(features):
-        parsed.append(_parse_feature(index, feature, keys, level, crs, warnings))
+        try:
+            parsed.append(_parse_feature(index, feature, keys, level, crs, repair, warnings))
+        except RepairableGeometryError as exc:
+            invalid.append(str(exc))  # go on: the operator learns how many need fixing
         if progress is not None and (index + 1) % _PROGRESS_EVERY == 0:
             progress(index + 1, len(features))
+    if invalid:
+        more = f" (and {len(invalid) - 1} more invalid units)" if len(invalid) > 1 else ""
+        raise RepairableGeometryError(invalid[0] + more)
     if not parsed:
         raise MapFileError("no polygon features")
     _refuse_duplicate_codes(parsed)
     warnings.extend(_dangling_parents(parsed))
-    warnings.extend(_overlap_warnings(parsed, tolerance_m2=overlap_tolerance_m2))
+    warnings.extend(
+        overlap_warning(found) for found in overlaps(parsed, tolerance_m2=overlap_tolerance_m2)
+    )
     if progress is not None:
         progress(len(features), len(features))
     return LoadedMap([f.unit for f in parsed], warnings)
@@ -146,8 +174,9 @@ def _parse_feature(
     keys: tuple[str | None, str | None, str | None],
     level: Level | None,
     crs: Crs,
+    repair: bool,
     warnings: list[str],
-) -> _Feature:
+) -> ShapedUnit:
     props = feature.get("properties") or {}
     code_key, name_key, parent_key = keys
     code = _code(_lookup(props, code_key, CODE_KEYS, feature.get("id")))
@@ -159,7 +188,7 @@ def _parse_feature(
         warnings.append(f"{code}: no name property; the code is used as its name")
         name = code
     label = f"{name} ({code})"
-    geometry = _polygonal_shape(label, feature.get("geometry"), warnings)
+    geometry = _polygonal_shape(label, feature.get("geometry"), repair, warnings)
     unit = MapUnit(
         code=code,
         name=str(name),
@@ -168,7 +197,7 @@ def _parse_feature(
         geometry=feature["geometry"] if geometry.is_valid_input else geometry.repaired,
         crs=crs,
     )
-    return _Feature(unit, geometry.shape)
+    return ShapedUnit(unit, geometry.shape)
 
 
 def _lookup(
@@ -223,7 +252,7 @@ class _Checked(NamedTuple):
     repaired: dict[str, Any]
 
 
-def _polygonal_shape(label: str, geometry: Any, warnings: list[str]) -> _Checked:
+def _polygonal_shape(label: str, geometry: Any, repair: bool, warnings: list[str]) -> _Checked:
     if not isinstance(geometry, Mapping) or geometry.get("type") not in _POLYGONAL:
         kind = geometry.get("type") if isinstance(geometry, Mapping) else geometry
         raise MapFileError(f"{label}: geometry {kind} is not a Polygon or MultiPolygon")
@@ -234,10 +263,12 @@ def _polygonal_shape(label: str, geometry: Any, warnings: list[str]) -> _Checked
     _refuse_out_of_range(label, geom)
     if geom.is_valid:
         return _Checked(geom, True, {})
-    reason = shapely.is_valid_reason(geom)
+    reason = explain_validity(geom)
     fixed = _polygonal_part(shapely.make_valid(geom))
     if fixed.is_empty or fixed.area == 0:
         raise MapFileError(f"{label}: invalid geometry ({reason}) with no area left once repaired")
+    if not repair:
+        raise RepairableGeometryError(f"{label}: invalid geometry ({reason})")
     warnings.append(f"{label}: invalid geometry repaired ({reason})")
     return _Checked(fixed, False, json.loads(shapely.to_geojson(fixed)))
 
@@ -256,7 +287,7 @@ def _polygonal_part(geom: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def _refuse_duplicate_codes(parsed: list[_Feature]) -> None:
+def _refuse_duplicate_codes(parsed: list[ShapedUnit]) -> None:
     seen: dict[str, str] = {}
     for feature in parsed:
         unit = feature.unit
@@ -265,7 +296,7 @@ def _refuse_duplicate_codes(parsed: list[_Feature]) -> None:
         seen[unit.code] = unit.name
 
 
-def _dangling_parents(parsed: list[_Feature]) -> list[str]:
+def _dangling_parents(parsed: list[ShapedUnit]) -> list[str]:
     codes = {f.unit.code for f in parsed}
     top = min(f.unit.level.depth for f in parsed)
     # The top level's parents (the city above districts) are legitimately outside the file.
@@ -284,23 +315,40 @@ def area_m2(geom: BaseGeometry) -> float:
     return float(geom.area * _M_PER_DEG * _M_PER_DEG * cos_lat)
 
 
-def _overlap_warnings(parsed: Sequence[_Feature], *, tolerance_m2: float = 1.0) -> list[str]:
-    """Pairs of same-level units whose interiors share more than ``tolerance_m2``."""
-    warnings: list[str] = []
+def overlaps(
+    units: Sequence[ShapedUnit],
+    others: Sequence[ShapedUnit] | None = None,
+    *,
+    tolerance_m2: float = 1.0,
+) -> list[Overlap]:
+    """Same-level pairs whose interiors share more than ``tolerance_m2``: pairs within
+    ``units``, or with ``others`` each unit against each of ``others``."""
+    found: list[Overlap] = []
     for level in Level:
-        same = [f for f in parsed if f.unit.level is level]
-        if len(same) < 2:
+        left = [u for u in units if u.unit.level is level]
+        right = left if others is None else [u for u in others if u.unit.level is level]
+        if not left or not right:
             continue
-        shapes = np.array([f.shape for f in same], dtype=object)
-        left, right = shapely.STRtree(shapes).query(shapes, predicate="intersects")
-        pairs = left < right
-        left, right = left[pairs], right[pairs]
-        overlaps = shapely.intersection(shapes[left], shapes[right])
-        for i, j, overlap in zip(left, right, overlaps, strict=True):
+        left_shapes = np.array([u.shape for u in left], dtype=object)
+        right_shapes = np.array([u.shape for u in right], dtype=object)
+        i, j = shapely.STRtree(right_shapes).query(left_shapes, predicate="intersects")
+        if others is None:
+            once = i < j  # each pair once, never a unit with itself
+            i, j = i[once], j[once]
+        shared = shapely.intersection(left_shapes[i], right_shapes[j])
+        for a, b, overlap in zip(i, j, shared, strict=True):
             area = area_m2(overlap)
             if area > tolerance_m2:
-                a, b = same[i].unit, same[j].unit
-                warnings.append(
-                    f"{level} {a.name} ({a.code}) and {b.name} ({b.code}) overlap by {area:.0f} m²"
-                )
-    return warnings
+                found.append(Overlap(level, left[a].unit, right[b].unit, area))
+    return found
+
+
+def overlap_warning(overlap: Overlap, *, qualifier: str = "") -> str:
+    """One line naming both units and the shared area; ``qualifier`` ("the stored") goes
+    before the second unit's name."""
+    a, b = overlap.first, overlap.second
+    second = f"{qualifier} {b.name}".strip()
+    return (
+        f"{overlap.level} {a.name} ({a.code}) and {second} ({b.code}) "
+        f"overlap by {overlap.area_m2:.0f} m²"
+    )

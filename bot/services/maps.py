@@ -3,7 +3,9 @@
 An import is one unit of work. The units are written, the whole resulting map is read back
 and built into a ``GridMap`` *before* the commit, so an import that would leave the bot
 unable to route (no grid level left, coordinate systems mixed) is refused with the database
-unchanged instead of breaking the next start of ``gridsnap run``.
+unchanged instead of breaking the next start of ``gridsnap run``. The same map tells which
+imported units overlap stored units the import keeps (a merge keeps every unit not in the
+file): the file's own overlaps were reported when it was read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.model import Crs, Level, MapUnit
+from bot.geo.geojson import ShapedUnit, overlap_warning, overlaps
 from bot.geo.router import DEFAULT_TOLERANCE_M, GridMap, RouteResult
 from bot.services.ports import BaseRegionRepository, BaseUnitOfWork
 
@@ -73,13 +76,13 @@ async def import_map(
         except ValueError as exc:  # the port's word for a parent it cannot find
             raise MapImportRefused(str(exc)) from None
         _, stored = await uow.regions.load_units()
-        _refuse_unroutable(stored, version, tolerance_m)
+        grid_map = _refuse_unroutable(stored, version, tolerance_m)
         await uow.commit()
     return ImportOutcome(
         version=version,
         imported=counts_by_level(units),
         in_force=counts_by_level(stored),
-        warnings=warnings,
+        warnings=[*warnings, *_overlaps_with_kept_units(grid_map, stored, units)],
     )
 
 
@@ -118,7 +121,7 @@ async def _settle_parents(
     return settled, warnings
 
 
-def _refuse_unroutable(units: list[MapUnit], version: int, tolerance_m: float) -> None:
+def _refuse_unroutable(units: list[MapUnit], version: int, tolerance_m: float) -> GridMap:
     systems = sorted({unit.crs.value for unit in units})
     if len(systems) > 1:
         raise MapImportRefused(
@@ -126,9 +129,20 @@ def _refuse_unroutable(units: list[MapUnit], version: int, tolerance_m: float) -
             "with the stored map's --crs, or with --replace to swap the whole map"
         )
     try:
-        GridMap(units, version=version, tolerance_m=tolerance_m)
+        return GridMap(units, version=version, tolerance_m=tolerance_m)
     except ValueError as exc:
         raise MapImportRefused(f"the resulting map could not route reports: {exc}") from None
+
+
+def _overlaps_with_kept_units(
+    grid_map: GridMap, stored: list[MapUnit], imported: list[MapUnit]
+) -> list[str]:
+    """Imported units overlapping stored units of their level that the import left in force."""
+    in_file = {unit.code for unit in imported}
+    shaped = [ShapedUnit(unit, grid_map.geometry(unit.code)) for unit in stored]
+    new = [s for s in shaped if s.unit.code in in_file]
+    kept = [s for s in shaped if s.unit.code not in in_file]
+    return [overlap_warning(found, qualifier="the stored") for found in overlaps(new, kept)]
 
 
 async def map_stats(uow: BaseUnitOfWork) -> MapStats:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -196,6 +197,17 @@ def test_a_point_just_outside_the_map_goes_to_the_nearest_grid_with_its_distance
     assert 50 < found["distance_m"] < 150
 
 
+def test_the_route_tolerance_setting_decides_between_nearest_and_outside(
+    sample_db: Path,
+) -> None:
+    args = ("map", "route", *EAST_EDGE_85M_GCJ02, "--crs", "gcj02")
+    default = gridsnap(*args, db=sqlite_url(sample_db))
+    tight = gridsnap(*args, db=sqlite_url(sample_db), GRIDSNAP_ROUTE_TOLERANCE_M="50")
+    assert default.returncode == tight.returncode == 0, default.stderr + tight.stderr
+    assert default.stdout.startswith("nearest: 锦绣苑社区第6网格 (130303002008006)")
+    assert tight.stdout == "outside: no grid within 50 m\n"
+
+
 def test_stats_show_counts_per_level_and_the_grids_bounds(sample_db: Path) -> None:
     done = gridsnap("map", "stats", db=sqlite_url(sample_db))
     assert done.returncode == 0, done.stderr
@@ -211,26 +223,73 @@ def test_stats_show_counts_per_level_and_the_grids_bounds(sample_db: Path) -> No
     )
 
 
-# -- import: repaired, merged --------------------------------------------------------------
+# -- import: invalid rings, overlaps ---------------------------------------------------------
+
+BOWTIE = [[119.60, 39.90], [119.61, 39.91], [119.61, 39.90], [119.60, 39.91], [119.60, 39.90]]
 
 
-def test_a_repairable_self_intersecting_grid_is_merged_with_a_warning(
+def test_a_self_intersecting_grid_is_refused_by_name_with_the_database_unchanged(
     sample_db: Path, tmp_path: Path
 ) -> None:
-    bowtie = [[119.60, 39.90], [119.61, 39.91], [119.61, 39.90], [119.60, 39.91], [119.60, 39.90]]
     path = write_features(
-        tmp_path / "bowtie.json", grid_feature("130302006001901", "蝴蝶网格", bowtie)
+        tmp_path / "bowtie.json", grid_feature("130302006001901", "蝴蝶网格", BOWTIE)
     )
     before = snapshot(sample_db)
     done = gridsnap("map", "import", str(path), db=sqlite_url(sample_db))
+    assert_one_line_error(
+        done,
+        "bowtie.json: 蝴蝶网格 (130302006001901): invalid geometry (Self-intersection[",
+        "--repair",
+    )
+    assert snapshot(sample_db) == before
+
+
+def test_with_repair_a_self_intersecting_grid_is_repaired_named_and_merged(
+    sample_db: Path, tmp_path: Path
+) -> None:
+    path = write_features(
+        tmp_path / "bowtie.json", grid_feature("130302006001901", "蝴蝶网格", BOWTIE)
+    )
+    before = snapshot(sample_db)
+    done = gridsnap("map", "import", str(path), "--repair", db=sqlite_url(sample_db))
     assert done.returncode == 0, done.stderr
-    assert "蝴蝶网格 (130302006001901): invalid geometry repaired" in done.stderr
+    assert (
+        "warning: 蝴蝶网格 (130302006001901): invalid geometry repaired "
+        "(Self-intersection[119.605 39.905])"
+    ) in done.stderr.splitlines()
     assert "map version 2; in force: 4 district, 23 street, 186 community, 1486 grid" in (
         done.stdout
     )
     after = snapshot(sample_db)
     assert before is not None and after is not None
     assert after[:4] == (2, 2, before[2] + 1, before[3] + 1)
+
+
+def overlap_areas(stderr: str) -> dict[tuple[str, str], float]:
+    """(first code, second code) → m², from the overlap warnings."""
+    found = re.findall(r"\((\d+)\) and .*?\((\d+)\) overlap by (\d+) m²", stderr)
+    return {(a, b): float(area) for a, b, area in found}
+
+
+def test_overlaps_within_the_file_and_with_stored_grids_are_warned_with_their_area(
+    sample_db: Path, tmp_path: Path
+) -> None:
+    # Both squares lie inside the stored 天洋新城社区第3网格; the small one inside the big one.
+    big, small = "130302006001905", "130302006001906"
+    path = write_features(
+        tmp_path / "overlaps.json",
+        grid_feature(big, "大网格", square(119.5905, 39.9738, 0.001)),
+        grid_feature(small, "小网格", square(119.5910, 39.9738, 0.0005)),
+    )
+    done = gridsnap("map", "import", str(path), db=sqlite_url(sample_db))
+    assert done.returncode == 0, done.stderr
+    assert "in force: 4 district, 23 street, 186 community, 1487 grid" in done.stdout
+    areas = overlap_areas(done.stderr)
+    assert areas.keys() == {(big, small), (big, TIANYANG_3), (small, TIANYANG_3)}
+    # 0.001° × 0.001° at 39.97° N is 85.3 m × 111.0 m; the small square a quarter of that.
+    assert areas[(big, TIANYANG_3)] == pytest.approx(9475, abs=2)
+    assert areas[(big, small)] == areas[(small, TIANYANG_3)] == pytest.approx(9475 / 4, abs=2)
+    assert f"grid 大网格 ({big}) and the stored 天洋新城社区第3网格 ({TIANYANG_3})" in done.stderr
 
 
 # -- bad input: one line, non-zero exit, database unchanged ---------------------------------

@@ -8,9 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shapely.geometry import shape as shape_of
 
 from bot.domain.model import Crs, Level
-from bot.geo.geojson import MapFileError, load_geojson, parse_geojson
+from bot.geo.geojson import (
+    MapFileError,
+    RepairableGeometryError,
+    ShapedUnit,
+    load_geojson,
+    overlaps,
+    parse_geojson,
+)
 
 BOUNDARIES = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld" / "boundaries"
@@ -23,6 +31,9 @@ def feature(props: dict[str, Any], ring: list[list[float]]) -> dict[str, Any]:
         "properties": props,
         "geometry": {"type": "Polygon", "coordinates": [ring]},
     }
+
+
+BOWTIE = [[119.60, 39.90], [119.61, 39.91], [119.61, 39.90], [119.60, 39.91], [119.60, 39.90]]
 
 
 def square(x0: float, y0: float, side: float = 0.01) -> list[list[float]]:
@@ -85,20 +96,49 @@ def test_the_caller_can_name_the_properties_and_the_level() -> None:
     )
 
 
-def test_a_self_intersecting_ring_is_repaired_with_a_warning() -> None:
-    bowtie = [[119.60, 39.90], [119.61, 39.91], [119.61, 39.90], [119.60, 39.91], [119.60, 39.90]]
+def test_a_self_intersecting_ring_is_refused_by_name_with_the_reason() -> None:
+    data = [
+        feature({"code": "130302001001002", "name": "好网格"}, square(119.62, 39.90)),
+        feature({"code": "130302001001001", "name": "蝴蝶网格"}, BOWTIE),
+    ]
+    with pytest.raises(RepairableGeometryError) as caught:
+        parse_geojson(data)
+    assert str(caught.value) == (
+        "蝴蝶网格 (130302001001001): invalid geometry (Self-intersection[119.605 39.905])"
+    )
+
+
+def test_every_invalid_unit_is_counted_in_the_one_line_refusal() -> None:
+    data = [
+        feature(
+            {"code": f"13030200100100{i}", "name": f"蝴蝶{i}"},
+            [[x + 0.02 * i, y] for x, y in BOWTIE],
+        )
+        for i in range(1, 4)
+    ]
+    with pytest.raises(RepairableGeometryError, match=r"^蝴蝶1 .* \(and 2 more invalid units\)$"):
+        parse_geojson(data)
+
+
+def test_a_self_intersecting_ring_is_repaired_on_request_with_a_warning() -> None:
     (unit,), warnings = parse_geojson(
-        [feature({"code": "130302001001001", "name": "蝴蝶网格"}, bowtie)]
+        [feature({"code": "130302001001001", "name": "蝴蝶网格"}, BOWTIE)], repair=True
     )
     assert unit.geometry["type"] == "MultiPolygon"
     assert len(unit.geometry["coordinates"]) == 2
-    assert len(warnings) == 1 and "蝴蝶网格" in warnings[0] and "repaired" in warnings[0]
+    assert warnings == [
+        "蝴蝶网格 (130302001001001): invalid geometry repaired (Self-intersection[119.605 39.905])"
+    ]
 
 
-def test_a_ring_with_no_area_is_refused_by_name() -> None:
+@pytest.mark.parametrize("repair", [False, True])
+def test_a_ring_with_no_area_is_refused_by_name_even_with_repair(repair: bool) -> None:
     flat = [[119.60, 39.90], [119.61, 39.90], [119.62, 39.90], [119.60, 39.90]]
-    with pytest.raises(MapFileError, match="扁平网格"):
-        parse_geojson([feature({"code": "130302001001001", "name": "扁平网格"}, flat)])
+    with pytest.raises(MapFileError, match=r"扁平网格.*no area left") as caught:
+        parse_geojson(
+            [feature({"code": "130302001001001", "name": "扁平网格"}, flat)], repair=repair
+        )
+    assert not isinstance(caught.value, RepairableGeometryError)  # --repair would not help
 
 
 def test_duplicate_codes_are_refused() -> None:
@@ -121,6 +161,26 @@ def test_overlapping_units_of_one_level_are_reported_with_their_area() -> None:
     assert "130302001" in warnings[0] and "130302002" in warnings[0]
     area = float(re.search(r"overlap by (\d+) m²", warnings[0]).group(1))  # type: ignore[union-attr]
     assert area == pytest.approx(85.4 * 1112, rel=0.01)  # 0.001° of lon × 0.01° of lat
+
+
+def test_overlaps_against_other_units_pair_each_unit_with_the_others_only() -> None:
+    units, _ = parse_geojson(
+        [
+            feature({"code": "130302001001001", "name": "新甲"}, square(119.600, 39.9)),
+            feature({"code": "130302001001002", "name": "新乙"}, square(119.605, 39.9)),
+            feature({"code": "130302001001009", "name": "旧"}, square(119.609, 39.9)),
+            feature({"code": "130302001009", "name": "旧社区"}, square(119.600, 39.9)),
+        ]
+    )
+    shaped = [ShapedUnit(u, shape_of(u.geometry)) for u in units]
+    found = overlaps(shaped[:2], shaped[2:])
+    # 新甲/新乙 overlap each other, and 旧社区 covers both, but neither pair is "new vs other
+    # of the same level": only the two grids against 旧 are.
+    assert [(o.first.name, o.second.name) for o in found] == [("新甲", "旧"), ("新乙", "旧")]
+    assert [round(o.area_m2) for o in found] == [
+        pytest.approx(85.4 * 1112, rel=0.01),
+        pytest.approx(6 * 85.4 * 1112, rel=0.01),
+    ]
 
 
 def test_swapped_latitude_and_longitude_are_refused() -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import shapely
+import shapely.geometry
+from geopy.distance import geodesic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry.base import BaseGeometry
@@ -17,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from bot.domain.model import Crs, Level, MapUnit
 from bot.geo.crs import gcj02_to_bd09, gcj02_to_wgs84
 from bot.geo.geojson import load_geojson
-from bot.geo.router import CellIndex, GridMap, RouteStatus
+from bot.geo.router import DEFAULT_TOLERANCE_M, CellIndex, GridMap, RouteStatus
 from bot.geo.samplemap import SAMPLE_MAP_PATH
 
 # Two 0.01° squares side by side in GCJ-02 (≈ 850 m × 1.1 km in Qinhuangdao), a third one
@@ -93,6 +95,37 @@ def test_a_point_far_from_every_grid_is_outside(gridmap: GridMap) -> None:
     result = gridmap.route(39.935, 119.55, Crs.GCJ02)
     assert result.status is RouteStatus.OUTSIDE
     assert result.grid is None and result.path == () and result.distance_m is None
+
+
+@pytest.fixture(scope="module")
+def sample_units() -> list[MapUnit]:
+    units, _ = load_geojson(SAMPLE_MAP_PATH)
+    return units
+
+
+def beyond_the_map(units: list[MapUnit], bearing: int, metres: float) -> tuple[float, float]:
+    """(lat, lon) ``metres`` from the map's outermost grid vertex towards ``bearing`` (the
+    north-most vertex for 0°, the east-most for 90°, …). Every grid lies behind that vertex,
+    so the nearest one is exactly ``metres`` away."""
+    grids = [shapely.geometry.shape(u.geometry) for u in units if u.level is Level.GRID]
+    lon, lat = shapely.get_coordinates(grids).T
+    pick = {0: lat.argmax(), 90: lon.argmax(), 180: lat.argmin(), 270: lon.argmin()}[bearing]
+    there = geodesic(meters=metres).destination((lat[pick], lon[pick]), bearing)
+    return there.latitude, there.longitude
+
+
+@pytest.mark.parametrize("bearing", [0, 90, 180, 270], ids=["north", "east", "south", "west"])
+def test_by_default_200_m_beyond_the_city_is_nearest_and_400_m_is_outside(
+    sample_units: list[MapUnit], bearing: int
+) -> None:
+    city = GridMap(sample_units)  # the default tolerance, as the bot runs unconfigured
+    assert city.tolerance_m == DEFAULT_TOLERANCE_M == 300
+    near, far = (beyond_the_map(sample_units, bearing, m) for m in (200, 400))
+    for routed in (city.route(*near, Crs.GCJ02), city.route(*gcj02_to_wgs84(*near))):
+        assert routed.status is RouteStatus.NEAREST
+        assert routed.distance_m == pytest.approx(200, abs=1)
+    for routed in (city.route(*far, Crs.GCJ02), city.route(*gcj02_to_wgs84(*far))):
+        assert routed.status is RouteStatus.OUTSIDE
 
 
 def test_a_phone_point_is_converted_before_routing_near_a_border(gridmap: GridMap) -> None:

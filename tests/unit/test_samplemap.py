@@ -88,6 +88,26 @@ def test_the_demo_community_is_in_haigang_under_yanshan_street(units: list[MapUn
     assert any(u.name == "天洋新城社区第3网格" and u.parent_code == community.code for u in units)
 
 
+@pytest.mark.parametrize(
+    ("district", "street", "community"),
+    [
+        ("海港区", "燕山大街街道", "天洋新城社区"),
+        ("海港区", "东山街道", "东经路社区"),
+        ("海港区", "黄河道街道", None),
+    ],
+)
+def test_the_real_names_the_issue_lists_are_on_the_map(
+    units: list[MapUnit], district: str, street: str, community: str | None
+) -> None:
+    by_code = {u.code: u for u in units}
+    streets = [u for u in units if u.level is Level.STREET and u.name == street]
+    found = [s for s in streets if by_code[s.parent_code or ""].name == district]
+    assert len(found) == 1, f"{district} {street}"
+    if community is not None:
+        under = [u.name for u in units if u.parent_code == found[0].code]
+        assert community in under
+
+
 def test_grid_names_carry_their_community_and_number(units: list[MapUnit]) -> None:
     by_code = {u.code: u for u in units}
     for grid in (u for u in units if u.level is Level.GRID):
