@@ -8,9 +8,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh_CN", "en")
+# The engine is async: plain sqlite:// and postgresql:// URLs are given these drivers.
+ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+DATABASE_EXAMPLES = "sqlite:///var/gridsnap.db or postgresql://user:password@host/database"
 
 
 class Settings(BaseSettings):
@@ -83,11 +88,17 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
+    def _supported_async_database(cls, value: str) -> str:
         if value.startswith("postgresql://") or value.startswith("postgres://"):
-            return "postgresql+asyncpg://" + value.split("://", 1)[1]
-        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
-            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        elif value.startswith("sqlite://"):
+            value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        try:
+            driver = make_url(value).drivername
+        except (ArgumentError, ValueError):  # ValueError: a port that is no number
+            raise ValueError(f"not a database URL; e.g. {DATABASE_EXAMPLES}") from None
+        if driver not in ASYNC_DRIVERS:
+            raise ValueError(f"unsupported database {driver!r}; e.g. {DATABASE_EXAMPLES}")
         return value
 
     @property
@@ -106,5 +117,6 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             name = "GRIDSNAP_" + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']}")
+            # pydantic prefixes our validators' messages with "Value error, ".
+            problems.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("; ".join(problems)) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli import db, informants, map_cmd, run, staff
+from bot.cli.database import DatabaseUnreachable
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Gridsnap grid-informant bot.")
 app.add_typer(db.app, name="db", help="Database migrations.")
@@ -30,6 +31,9 @@ def main() -> None:
         raise SystemExit(1) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
+    except DatabaseUnreachable as exc:  # any command's first connection; names the variable
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
     except usage_error as exc:
         context = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:

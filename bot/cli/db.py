@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.database import ensure_reachable
 from bot.config import ConfigError, load_settings
 from storage import migrate
 
@@ -19,11 +20,14 @@ UrlOption = Annotated[
 
 
 def _url(url: str | None) -> str:
+    """The configured database URL, once a connection to it has been opened."""
     try:
-        return load_settings(**({"database_url": url} if url else {})).database_url
+        target = load_settings(**({"database_url": url} if url else {})).database_url
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
+    asyncio.run(ensure_reachable(target))  # DatabaseUnreachable ends in bot.cli.main
+    return target
 
 
 @app.command()

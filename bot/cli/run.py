@@ -37,7 +37,7 @@ def run() -> None:
     try:
         asyncio.run(_serve_until_signalled(settings))
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
     except OSError as exc:  # most often: the port is taken
         console.print(f"[red]cannot start: {exc}[/red]")
@@ -64,7 +64,8 @@ def _settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        # soft_wrap: one line, which rich would otherwise fold at the terminal's width.
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -88,6 +89,9 @@ def _database_files(database: Path) -> list[Path]:
 
 
 async def _serve_until_signalled(settings: Settings) -> None:
+    from bot.cli.database import ensure_reachable
+
+    await ensure_reachable(settings.database_url)
     await serve(settings, _stop_event())
 
 

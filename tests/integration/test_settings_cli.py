@@ -1,0 +1,82 @@
+"""A bad or unreachable GRIDSNAP_DATABASE_URL, met by the installed ``gridsnap`` command: one
+line naming the variable, a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli_kit import run_gridsnap
+
+COMMANDS = [
+    ("run",),
+    ("db", "upgrade"),
+    ("map", "stats"),
+    ("informants", "list"),
+    ("staff", "list"),
+]
+
+
+def gridsnap(args: tuple[str, ...], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # Should a check ever let `run` through, it must not take a port or write photos here.
+    return run_gridsnap(
+        *args,
+        url=url,
+        cwd=cwd,
+        GRIDSNAP_SANDBOX_PORT="0",
+        GRIDSNAP_PHOTO_DIR=str(cwd / "photos"),
+    )
+
+
+def the_one_line(done: subprocess.CompletedProcess[str]) -> str:
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_malformed_database_url_stops_the_command_naming_the_variable(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    done = gridsnap(args, "nonsense", tmp_path)
+    assert done.returncode == 2
+    assert "GRIDSNAP_DATABASE_URL" in the_one_line(done)
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_database_server_that_does_not_answer_is_named_with_the_reason(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    url = f"postgresql://postgres:s3cret@127.0.0.1:{closed_port()}/gridsnap"
+    done = gridsnap(args, url, tmp_path)
+    assert done.returncode == 1
+    line = the_one_line(done)
+    assert "GRIDSNAP_DATABASE_URL" in line
+    assert "Connect call failed" in line
+    assert "s3cret" not in line
+
+
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("map", "stats")], ids=" ".join)
+def test_a_file_that_is_no_database_is_named_and_left_as_it_was(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database, a shopping list\n" * 100)
+    before = notes.read_bytes()
+    done = gridsnap(args, f"sqlite:///{notes}", tmp_path)
+    assert done.returncode == 1
+    line = the_one_line(done)
+    assert "GRIDSNAP_DATABASE_URL" in line
+    assert "file is not a database" in line
+    assert notes.read_bytes() == before
