@@ -11,7 +11,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from geopy.distance import geodesic
-from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Exists,
+    Select,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -231,6 +245,22 @@ def _account(row: AccountRow) -> Account:
     )
 
 
+def _has_basis(platform: str, platform_user_id: str) -> ColumnElement[bool]:
+    """The account has a consent, an informant registration or a staff role: a basis for
+    keeping its display name (see ``BaseAccountRepository.upsert_from_chat``)."""
+
+    def held(model: type[RoleGrantRow | InformantRow]) -> Exists:
+        # Found by the account's key: an INSERT has no outer row to correlate with.
+        return (
+            select(model.account_id)
+            .join(AccountRow, model.account_id == AccountRow.id)
+            .where(AccountRow.platform == platform, AccountRow.platform_user_id == platform_user_id)
+            .exists()
+        )
+
+    return or_(AccountRow.consent_version.is_not(None), held(RoleGrantRow), held(InformantRow))
+
+
 class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
     async def get_or_create(
         self,
@@ -255,6 +285,35 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
             .on_conflict_do_update(
                 index_elements=["platform", "platform_user_id"],
                 set_={"chat_id": chat_id, "display_name": display_name},
+            )
+        )
+        found = await self.find(platform, platform_user_id)
+        assert found is not None  # just upserted in this transaction
+        return found
+
+    async def upsert_from_chat(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> Account:
+        name = case((_has_basis(platform, platform_user_id), display_name), else_="")
+        await self.s.execute(
+            self._insert(AccountRow)
+            .values(
+                platform=platform,
+                platform_user_id=platform_user_id,
+                chat_id=chat_id,
+                display_name="",  # a new account has no consent, registration or role yet
+                locale=locale,
+                on_duty=True,
+            )
+            .on_conflict_do_update(
+                index_elements=["platform", "platform_user_id"],
+                set_={"chat_id": chat_id, "display_name": name},
             )
         )
         found = await self.find(platform, platform_user_id)
@@ -964,6 +1023,14 @@ class SqlUpdateRepository(_Repo, ports.BaseUpdateRepository):
         )
         if inserted.first() is None:
             raise ports.DuplicateUpdate(f"{platform} update {update_id}")
+
+    async def highest(self, platform: str) -> int | None:
+        # Stored as text (other platforms' ids need not be numbers): compare as numbers.
+        return await self.s.scalar(
+            select(func.max(cast(ProcessedUpdateRow.update_id, BigInteger))).where(
+                ProcessedUpdateRow.platform == platform
+            )
+        )
 
     async def forget_before(self, at: datetime) -> int:
         gone = await self.s.scalars(

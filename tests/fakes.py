@@ -178,6 +178,29 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
         self.d.accounts[found.id] = found
         return found
 
+    async def upsert_from_chat(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> Account:
+        found = await self.get_or_create(
+            platform=platform,
+            platform_user_id=platform_user_id,
+            chat_id=chat_id,
+            display_name="",
+            locale=locale,
+        )
+        has_role = any(g.account_id == found.id for g in self.d.grants.values())
+        has_basis = found.consent is not None or has_role or found.id in self.d.informants
+        kept = display_name if has_basis else ""
+        found = replace(found, display_name=kept)
+        self.d.accounts[found.id] = found
+        return found
+
     async def get(self, account_id: int) -> Account | None:
         return self.d.accounts.get(account_id)
 
@@ -549,6 +572,9 @@ class FakeUpdateRepository(_FakeRepo, ports.BaseUpdateRepository):
         if (platform, update_id) in self.d.updates:
             raise ports.DuplicateUpdate(f"{platform} update {update_id}")
         self.d.updates[(platform, update_id)] = at or datetime.now(UTC)
+
+    async def highest(self, platform: str) -> int | None:
+        return max((int(u) for p, u in self.d.updates if p == platform), default=None)
 
     async def forget_before(self, at: datetime) -> int:
         old = [k for k, when in self.d.updates.items() if when < at]

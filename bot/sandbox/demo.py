@@ -1,4 +1,4 @@
-"""Demo data for the sandbox: staff bound to a grid in 燕山大街街道 and an approved rider.
+"""Demo data for the sandbox: staff bound to a few grids in 燕山大街街道 and an approved rider.
 
 Each persona is a fixed emulator user id, so the database rows made on the first start
 still match the emulator's users on every later start (the emulator itself keeps nothing
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.model import InformantProfile, InformantStatus, RoleName
+from bot.domain.model import InformantProfile, InformantStatus, RegionNode, RoleName
 from bot.services.ports import BaseUnitOfWork
 from handlers.register import CONSENT_VERSION
 
@@ -19,6 +19,8 @@ PLATFORM = "telegram"  # the sandbox plays Telegram users through the emulator
 LOCALE = "zh_CN"
 LANGUAGE_CODE = "zh-hans"  # what a Chinese Telegram client reports
 DEMO_GRID = "130302006001003"  # 天洋新城社区第3网格
+# The grid worker and leader look after it and the two grids beside it.
+DEMO_GRIDS = ("130302006001002", DEMO_GRID, "130302006001004")
 DEMO_COMMUNITY = "130302006001"  # 天洋新城社区
 DEMO_STREET = "130302006"  # 燕山大街街道
 
@@ -30,7 +32,7 @@ class Persona:
     name: str
     phone: str
     role: RoleName
-    region_code: str
+    region_codes: tuple[str, ...]  # staff: where the role is granted; a rider: the home
     label_zh: str
     label_en: str
 
@@ -42,7 +44,7 @@ PERSONAS: tuple[Persona, ...] = (
         name="小王",
         phone="+8613800007001",
         role=RoleName.INFORMANT,
-        region_code=DEMO_COMMUNITY,
+        region_codes=(DEMO_COMMUNITY,),
         label_zh="骑手",
         label_en="Rider",
     ),
@@ -52,7 +54,7 @@ PERSONAS: tuple[Persona, ...] = (
         name="李芳",
         phone="+8613800007101",
         role=RoleName.GRID_WORKER,
-        region_code=DEMO_GRID,
+        region_codes=DEMO_GRIDS,
         label_zh="网格员",
         label_en="Grid worker",
     ),
@@ -62,7 +64,7 @@ PERSONAS: tuple[Persona, ...] = (
         name="张强",
         phone="+8613800007102",
         role=RoleName.GRID_LEADER,
-        region_code=DEMO_GRID,
+        region_codes=DEMO_GRIDS,
         label_zh="网格长",
         label_en="Grid leader",
     ),
@@ -72,7 +74,7 @@ PERSONAS: tuple[Persona, ...] = (
         name="陈静",
         phone="+8613800007201",
         role=RoleName.COMMUNITY_ADMIN,
-        region_code=DEMO_COMMUNITY,
+        region_codes=(DEMO_COMMUNITY,),
         label_zh="社区管理员",
         label_en="Community admin",
     ),
@@ -82,7 +84,7 @@ PERSONAS: tuple[Persona, ...] = (
         name="刘洋",
         phone="+8613800007301",
         role=RoleName.STREET_ADMIN,
-        region_code=DEMO_STREET,
+        region_codes=(DEMO_STREET,),
         label_zh="街道管理员",
         label_en="Street admin",
     ),
@@ -107,9 +109,7 @@ async def seed(uow_factory: Callable[[], BaseUnitOfWork], *, now: datetime) -> N
 
 
 async def _seed_persona(uow: BaseUnitOfWork, person: Persona, now: datetime) -> None:
-    region = await uow.regions.get(person.region_code)
-    if region is None:
-        raise DemoMapMissing(f"the grid map has no unit {person.region_code}")
+    regions = [await _region(uow, code) for code in person.region_codes]
     account = await uow.accounts.get_or_create(
         platform=PLATFORM,
         platform_user_id=str(person.user_id),
@@ -118,7 +118,8 @@ async def _seed_persona(uow: BaseUnitOfWork, person: Persona, now: datetime) -> 
         locale=LOCALE,
     )
     if person.role is not RoleName.INFORMANT:
-        await uow.roles.grant(account.id, person.role, region.id)
+        for region in regions:
+            await uow.roles.grant(account.id, person.role, region.id)
         return
     if account.consent is None:
         await uow.accounts.record_consent(account.id, CONSENT_VERSION, now)
@@ -131,8 +132,15 @@ async def _seed_persona(uow: BaseUnitOfWork, person: Persona, now: datetime) -> 
                 phone=person.phone,
                 company=RIDER_COMPANY,
                 status=InformantStatus.APPROVED,
-                home_region_id=region.id,
+                home_region_id=regions[0].id,
                 created_at=now,
                 decided_at=now,
             )
         )
+
+
+async def _region(uow: BaseUnitOfWork, code: str) -> RegionNode:
+    region = await uow.regions.get(code)
+    if region is None:
+        raise DemoMapMissing(f"the grid map has no unit {code}")
+    return region

@@ -33,6 +33,8 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
             update={"telegram_token": emulator.token, "telegram_api_url": emulator.url}
         )
         async with running(bot_settings, **bootstrap) as (app, _application):
+            # Before any persona acts: the database drops ids it has already processed.
+            emulator.world.number_updates_after(await _last_update_id(app))
             await demo.seed(app.uow_factory, now=datetime.now(UTC))
             maps = await _map_view(app)
             web = create_app(world=emulator.world, maps=maps)
@@ -43,6 +45,11 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
                 finally:
                     # Answers the pages' open long polls now, so the web server stops at once.
                     emulator.world.close()
+
+
+async def _last_update_id(app: Gridsnap) -> int:
+    async with app.uow_factory() as uow:
+        return await uow.updates.highest(demo.PLATFORM) or 0
 
 
 async def _map_view(app: Gridsnap) -> MapView:

@@ -136,6 +136,25 @@ class BaseAccountRepository(ABC):
         """Find the account; refresh its chat id and name, which change. Locale is kept."""
 
     @abstractmethod
+    async def upsert_from_chat(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> Account:
+        """The account of someone writing to the bot, created on first contact.
+
+        The platform's display name is personal information nothing needs before there is a
+        basis for it (PIPL Art. 6, 13): it is stored only for an account with a consent, an
+        informant registration or a staff role (colleagues see who acted), and refreshed from
+        then on; otherwise it is kept empty. The ids and the locale are what answering the
+        chat needs. Locale, once stored, is kept.
+        """
+
+    @abstractmethod
     async def get(self, account_id: int) -> Account | None: ...
 
     @abstractmethod
@@ -370,6 +389,11 @@ class BaseUpdateRepository(ABC):
     @abstractmethod
     async def mark(self, platform: str, update_id: str, at: datetime | None = None) -> None:
         """Raise DuplicateUpdate if already marked (a concurrent retry got there first)."""
+
+    @abstractmethod
+    async def highest(self, platform: str) -> int | None:
+        """The largest id still remembered for a platform whose ids are whole numbers
+        (Telegram's); None when none is."""
 
     @abstractmethod
     async def forget_before(self, at: datetime) -> int:

@@ -398,6 +398,14 @@ class World:
     def last_update_id(self) -> int:
         return max(self.history, default=0)
 
+    def number_updates_after(self, update_id: int) -> None:
+        """Give the next updates ids above ``update_id``, as Telegram does across restarts.
+
+        Telegram's ids only grow for a bot, and a bot remembers the ids it processed (to
+        drop redeliveries), so a restarted emulator must not begin at 1 again.
+        """
+        self._update_ids = itertools.count(max(update_id, self.last_update_id) + 1)
+
     def redeliver(self, update_id: int) -> JSON:
         """Queue an update again with the same update_id, as Telegram does when the bot
         never confirmed it (a crash before the offset moved on, a webhook retry)."""
