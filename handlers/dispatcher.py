@@ -132,7 +132,7 @@ class Dispatcher:
             if await uow.updates.seen(user.platform, incoming.update_id):
                 return  # a concurrent delivery of the same update won the race
             await self._env.maps.refresh(uow)
-            account = await uow.accounts.get_or_create(
+            account = await uow.accounts.upsert_from_chat(
                 platform=user.platform,
                 platform_user_id=user.user_id,
                 chat_id=user.chat_id,

@@ -66,12 +66,7 @@ class RegisterFlow(Flow):
             ctx.answer_button()
             ctx.edit_markup(None)
             ctx.state.clear()
-            ctx.reply(
-                ctx._(
-                    "You declined. Nothing about you was stored. "
-                    "You can still read /help, and send /register whenever you change your mind."
-                )
-            )
+            ctx.reply(_declined(ctx))
         else:
             await _refuse_and_reprompt(ctx, _show_consent_async)
 
@@ -237,6 +232,21 @@ def _show_consent(ctx: Context) -> None:
             "Do you agree?"
         ),
         buttons([(ctx._("Agree"), "reg:agree"), (ctx._("Decline"), "reg:decline")]),
+    )
+
+
+def _declined(ctx: Context) -> str:
+    # True to the letter: without a consent the account row holds only the chat's ids and
+    # the language (the dispatcher stores no display name for it, see upsert_from_chat).
+    if ctx.account.consent is None:
+        return ctx._(
+            "You declined. I keep nothing about you except this chat's id and your language, "
+            "which I need to answer you. You can still read /help, and send /register "
+            "whenever you change your mind."
+        )
+    return ctx._(
+        "You declined, so nothing more was stored. What you agreed to earlier still holds: "
+        "/mydata shows what I keep, /deletedata deletes it."
     )
 
 
@@ -498,6 +508,8 @@ def _status_text(ctx: Context, profile: InformantProfile) -> str:
 async def show_my_data(ctx: Context) -> None:
     account = ctx.account
     lines = [ctx._("What we hold about you:")]
+    if account.display_name:
+        lines.append(ctx._("Your name in this chat: {name}").format(name=account.display_name))
     lines.append(ctx._("Language: {locale}").format(locale=account.locale))
     if account.consent is not None:
         lines.append(

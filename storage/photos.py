@@ -2,7 +2,8 @@
 
 A photo's key is the SHA-256 of its bytes, so storing the same photo twice keeps one
 file, and a key can never point at other content. Files live two directory levels down
-(``ab/cd/abcd….jpg``) so no directory grows to millions of entries.
+(``ab/cd/abcd….jpg``) so no directory grows to millions of entries. A photo's thumbnail
+lies beside it under a derived name (``abcd…-thumb.jpg``) and leaves the store with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ _EXT = re.compile(r"[a-z0-9]{1,8}")
 # A stored photo's file name; temporary files (".incoming-…") never match it.
 _NAME = re.compile(r"(?P<key>[0-9a-f]{64})\.[a-z0-9]{1,8}")
 _HEX2 = re.compile(r"[0-9a-f]{2}")
+# Not "<key>.<ext>": neither ``path``'s glob nor ``_NAME`` takes a thumbnail for a photo.
+_THUMBNAIL_SUFFIX = "-thumb.jpg"
 
 
 class PhotoNotFound(KeyError):
@@ -37,19 +40,16 @@ class PhotoStore:
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
 
-    def put(self, data: bytes, ext: str) -> str:
-        """Store ``data`` (idempotent) and return its key."""
+    def put(self, data: bytes, ext: str, *, thumbnail: bytes | None = None) -> str:
+        """Store ``data`` (idempotent) and its JPEG ``thumbnail``, if given; return the key."""
         if not _EXT.fullmatch(ext):
             raise ValueError(f"bad file extension {ext!r}")
         key = hashlib.sha256(data).hexdigest()
-        target = self._folder(key) / f"{key}.{ext}"
-        try:
-            # Storing it again makes it young again: the retention sweep deletes only files
-            # left untouched for its whole age, so a photo re-sent today is not swept away
-            # while the report that will refer to it is still being written.
-            os.utime(target)
-        except FileNotFoundError:
-            _write_atomically(target, data)
+        _store(self._folder(key) / f"{key}.{ext}", data)
+        if thumbnail is not None:
+            # After the photo: a crash in between leaves a photo without a thumbnail, which
+            # the sweep still finds, never a thumbnail no listing shows.
+            _store(self._thumbnail(key), thumbnail)
         return key
 
     def path(self, key: str) -> Path:
@@ -58,13 +58,21 @@ class PhotoStore:
             return candidate
         raise PhotoNotFound(key)
 
+    def thumbnail_path(self, key: str) -> Path:
+        """Where the JPEG thumbnail of the photo under ``key`` is; raises ``PhotoNotFound``."""
+        target = self._thumbnail(key)
+        if not target.is_file():
+            raise PhotoNotFound(key)
+        return target
+
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 
     def delete(self, key: str) -> bool:
-        """Remove the photo (the sender's right to erasure); False if it was not there."""
+        """Remove the photo and its thumbnail (the sender's right to erasure); False if the
+        photo was not there."""
         try:
-            self.path(key).unlink()
+            self._remove(key, self.path(key))
         except (PhotoNotFound, FileNotFoundError):
             return False
         return True
@@ -85,7 +93,7 @@ class PhotoStore:
             target = self.path(key)
             if _modified(target.stat().st_mtime) >= cutoff:
                 return False
-            target.unlink()
+            self._remove(key, target)
         except (PhotoNotFound, FileNotFoundError):
             return False  # gone already: another process swept it, or the sender erased it
         return True
@@ -98,6 +106,14 @@ class PhotoStore:
         except PhotoNotFound:
             return False
         return True
+
+    def _remove(self, key: str, photo: Path) -> None:
+        # The thumbnail first: a crash in between leaves a photo the sweep still lists.
+        self._thumbnail(key).unlink(missing_ok=True)
+        photo.unlink()
+
+    def _thumbnail(self, key: str) -> Path:
+        return self._folder(key) / f"{key}{_THUMBNAIL_SUFFIX}"
 
     def _folder(self, key: str) -> Path:
         # The key becomes part of a path: anything but 64 hex digits could climb out of root.
@@ -129,6 +145,16 @@ def _photos_in(folder: os.DirEntry[str]) -> Iterator[StoredPhoto]:
             except FileNotFoundError:
                 continue  # deleted between listing and stat
             yield StoredPhoto(key=name["key"], modified=_modified(mtime))
+
+
+def _store(target: Path, data: bytes) -> None:
+    try:
+        # Storing it again makes it young again: the retention sweep deletes only files
+        # left untouched for its whole age, so a photo re-sent today is not swept away
+        # while the report that will refer to it is still being written.
+        os.utime(target)
+    except FileNotFoundError:
+        _write_atomically(target, data)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -19,7 +19,7 @@ class MemoryPhotoStore:
     def __init__(self) -> None:
         self.saved: dict[str, bytes] = {}
 
-    def put(self, data: bytes, ext: str) -> str:
+    def put(self, data: bytes, ext: str, *, thumbnail: bytes | None = None) -> str:
         key = f"{len(self.saved)}-{hashlib.sha256(data).hexdigest()[:12]}"
         self.saved[key] = data
         return key

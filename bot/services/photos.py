@@ -1,5 +1,5 @@
-"""Photo intake as a use case: download, check, clean and store a photo *before* the database
-transaction opens, so slow work never holds a transaction."""
+"""Photo intake as a use case: download, check, clean and store a photo (and its thumbnail)
+*before* the database transaction opens, so slow work never holds a transaction."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ async def intake(ref: FileRef, *, fetcher: FileFetcher, env: Env, as_file: bool)
     except PhotoRejected as exc:
         log.info("photo %s refused: %s", ref.file_id, exc.code)
         return PhotoIntake(error=exc.code, as_file=as_file)
-    key = await asyncio.to_thread(env.photos.put, photo.clean_bytes, photo.ext)
+    key = await asyncio.to_thread(
+        env.photos.put, photo.clean_bytes, photo.ext, thumbnail=photo.thumbnail_bytes
+    )
     return PhotoIntake(
         key=key,
         phash=photo.phash,

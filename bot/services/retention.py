@@ -38,7 +38,11 @@ class StoredPhotoInfo(Protocol):
 
 
 class SweepablePhotoStore(Protocol):
-    """What the sweep needs of the photo store (``storage.photos.PhotoStore``)."""
+    """What the sweep needs of the photo store (``storage.photos.PhotoStore``).
+
+    ``stored`` lists photos only; ``delete_if_older`` removes a photo together with what is
+    derived from it (its thumbnail), so nothing of a swept photo stays behind.
+    """
 
     def stored(self) -> Iterable[StoredPhotoInfo]: ...
     def delete_if_older(self, key: str, cutoff: datetime) -> bool: ...

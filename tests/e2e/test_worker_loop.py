@@ -36,8 +36,14 @@ async def _file_report(app: Gridsnap, rider_chat: int, grid: str) -> Report:
     lat, lon = point_in(app, grid)
     now = datetime.now(UTC)
     async with app.uow_factory() as uow:
-        rider = await uow.accounts.find("telegram", str(rider_chat))
-        assert rider is not None
+        # As registration in chat leaves it: consent given, so the chat name is kept.
+        rider = await uow.accounts.get_or_create(
+            platform="telegram",
+            platform_user_id=str(rider_chat),
+            chat_id=str(rider_chat),
+            display_name="Wang",
+            locale="zh_CN",
+        )
         await uow.informants.upsert(
             InformantProfile(
                 account_id=rider.id,

@@ -4,7 +4,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from bot.chat import FileRef
+from bot.domain.categories import load_catalogue
+from bot.services.env import Env, MapHolder
+from bot.services.photos import intake
+from bot.services.retention import sweep_orphan_photos
 from storage.photos import PhotoNotFound, PhotoStore
 
 PHOTO = b"\xff\xd8 pretend jpeg \xff\xd9"
@@ -109,3 +115,55 @@ def test_storing_an_old_photo_again_makes_it_young(store):
     store.put(PHOTO, "jpg")
     assert store.delete_if_older(key, datetime.now(UTC) - timedelta(days=7)) is False
     assert store.get(key) == PHOTO
+
+
+# -- thumbnails --------------------------------------------------------------------------------
+
+REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld" / "photos"
+THUMBNAIL = b"\xff\xd8 pretend thumbnail \xff\xd9"
+
+
+class LocalFiles:
+    """A fetcher that "downloads" a real photo from disk."""
+
+    async def fetch(self, ref: FileRef, *, max_bytes: int) -> bytes:
+        return (REALWORLD / ref.file_id).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["misc/jolla.jpg", "gps/DSCN0010.jpg", "heic/IMG_5195.HEIC"])
+async def test_intake_stores_a_jpeg_thumbnail_of_at_most_160_px_and_deleting_removes_it(
+    store, name
+):
+    env = Env(catalogue=load_catalogue(), maps=MapHolder(tolerance_m=300), photos=store)
+    taken = await intake(FileRef(file_id=name), fetcher=LocalFiles(), env=env, as_file=True)
+    assert taken.key is not None, taken.error
+    with Image.open(store.thumbnail_path(taken.key)) as thumbnail:
+        assert thumbnail.format == "JPEG"
+        assert max(thumbnail.size) <= 160
+    assert store.delete(taken.key) is True
+    with pytest.raises(PhotoNotFound):
+        store.thumbnail_path(taken.key)
+
+
+def test_a_thumbnail_is_neither_the_photo_nor_listed_as_one(store):
+    key = store.put(PHOTO, "jpg", thumbnail=THUMBNAIL)
+    assert store.path(key).name == f"{KEY}.jpg"
+    assert store.get(key) == PHOTO
+    assert store.thumbnail_path(key).read_bytes() == THUMBNAIL
+    assert [p.key for p in store.stored()] == [key]
+
+
+def test_the_retention_cutoff_removes_the_thumbnail_with_its_photo(store):
+    key = store.put(PHOTO, "jpg", thumbnail=THUMBNAIL)
+    _age(store.path(key), days=8)
+    assert store.delete_if_older(key, datetime.now(UTC) - timedelta(days=7)) is True
+    with pytest.raises(PhotoNotFound):
+        store.thumbnail_path(key)
+
+
+async def test_the_orphan_sweep_removes_the_thumbnail_with_its_photo(store, make_uow, tmp_path):
+    key = store.put(PHOTO, "jpg", thumbnail=THUMBNAIL)
+    _age(store.path(key), days=8)
+    cutoff = datetime.now(UTC) - timedelta(days=7)
+    assert await sweep_orphan_photos(make_uow, store, cutoff=cutoff) == 1
+    assert not [p for p in (tmp_path / "photos").rglob("*") if p.is_file()]

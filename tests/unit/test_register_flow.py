@@ -23,7 +23,9 @@ from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.flowkit import deliver, dispatcher_on
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-RIDER = User(platform="telegram", user_id="501", chat_id="501", language_code="en")
+RIDER = User(
+    platform="telegram", user_id="501", chat_id="501", display_name="Xiaoming", language_code="en"
+)
 # A WGS-84 point in grid G1 (squares are kilometres wide, so the GCJ-02 shift stays inside).
 IN_G1 = Location(lat=39.925, lon=119.52)
 IN_ITALY = Location(lat=41.9, lon=12.5)
@@ -192,10 +194,32 @@ async def test_the_consent_screen_names_what_is_collected_why_and_the_rights(rid
 async def test_declining_consent_stores_nothing_and_says_so(rider):
     await rider.command("register")
     said = await rider.press("reg:decline")
-    assert "Nothing about you was stored" in texts(said)
-    assert rider.account().consent is None
+    assert "nothing about you except this chat's id and your language" in texts(said)
+    account = rider.account()
+    assert (account.chat_id, account.locale) == ("501", "en")
+    assert (account.display_name, account.phone, account.consent) == ("", None, None)
     assert rider.store.data.informants == {}
     assert rider.step() is None
+
+
+async def test_the_chat_name_is_stored_only_from_the_first_message_after_consent(rider):
+    await rider.command("register")
+    await rider.press("reg:agree")
+    assert rider.account().display_name == ""
+    await rider.text("王小明")
+    assert rider.account().display_name == "Xiaoming"
+    assert "Xiaoming" in texts(await rider.command("mydata"))
+
+
+async def test_declining_again_after_an_earlier_consent_does_not_claim_nothing_is_kept(rider):
+    await rider.command("register")
+    await rider.press("reg:agree")
+    await rider.command("cancel")
+    await rider.command("register")
+    said = texts(await rider.press("reg:decline"))
+    assert "nothing more was stored" in said and "/deletedata" in said
+    assert "nothing about you except" not in said
+    assert rider.account().consent == Consent(version=CONSENT_VERSION, given_at=NOW)
 
 
 async def test_agreeing_stores_the_consent_version_and_time(rider):
