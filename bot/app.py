@@ -69,6 +69,7 @@ class Gridsnap:
             photo_store=self.photo_store,
         )
         self.scheduler.start()
+        await self.scheduler.catch_up()
 
     async def close(self) -> None:
         if self.scheduler is not None:

@@ -4,14 +4,15 @@
 APScheduler only decides *when*; it keeps no state (memory job store, nothing persisted).
 Each run reads its work from the database and guards every message by a row written in the
 same commit, so a restart, a missed run or a second bot process loses or repeats nothing.
-Jobs read the time from ``env.clock`` so tests drive them with a controlled clock.
+Jobs read the time from ``env.clock`` so tests drive them with a controlled clock. A process
+started after the day's digest time sends it once on start (``catch_up``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.services.drafts import expire_drafts
@@ -89,6 +90,20 @@ class JobScheduler:
             log.info("digest sent to %d workers", sent)
             self._wake()
 
+    async def catch_up(self) -> None:
+        """Run today's digest now if its time has passed. The jobs live in memory, so a
+        process that was down at 08:30 would otherwise skip the day; the day's marker in
+        the database keeps a digest already sent from going out twice."""
+        now = self._env.clock().astimezone(self._env.zone)
+        hour, minute = DIGEST_AT
+        if now.time() < time(hour, minute):
+            return  # the cron job will send it
+        try:
+            await self.run_digest()
+        except Exception:
+            # Start-up goes on: a missed digest must not keep the bot from answering.
+            log.exception("catching up on today's digest failed")
+
     def start(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.cron import CronTrigger
@@ -133,6 +148,11 @@ class JobScheduler:
             )
         scheduler.start()
         self._scheduler = scheduler
+
+    @property
+    def scheduler(self) -> Any:
+        """The running ``AsyncIOScheduler`` (None before ``start``), to inspect its jobs."""
+        return self._scheduler
 
     def jobs(self) -> list[str]:
         return [] if self._scheduler is None else [job.id for job in self._scheduler.get_jobs()]

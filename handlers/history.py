@@ -1,7 +1,8 @@
 """How a case's history reads to a person, in their language (used by /case and /myreports).
 
 Chosen reasons are stored as their English source and translated when shown; free text a
-person wrote (a note, a rider's own reason) passes through gettext unchanged."""
+person wrote (a note, a rider's own reason) passes through gettext unchanged. Escalations
+store a code (``ack_overdue``), shown as its text."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from bot.domain.lifecycle import Action
 from bot.i18n import N_
+from bot.services.escalation import REASON_TEXTS
 from handlers.base import Context
 
 ACTION_NAMES: dict[str, str] = {
@@ -44,4 +46,6 @@ def event_detail(ctx: Context, data: Mapping[str, Any]) -> str:
 
 def reason_text(ctx: Context, reason: object) -> str:
     # gettext("") would return the catalogue header, so an empty reason stays empty.
-    return ctx._(reason) if isinstance(reason, str) and reason else ""
+    if not isinstance(reason, str) or not reason:
+        return ""
+    return ctx._(REASON_TEXTS.get(reason, reason))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.chat import Kind, Outgoing, OutKind
-from bot.domain.lifecycle import Action, ActionArgs, Need, allowed_actions
+from bot.domain.lifecycle import Action, ActionArgs, Need, allowed_actions, held_by_other
 from bot.domain.model import Level, Report, ReportPhoto, ReportStatus, RoleName
 from bot.i18n import N_
 from bot.services import cases, staff
@@ -46,6 +46,9 @@ REFUSALS: dict[cases.Refusal, str] = {
     cases.Refusal.NOT_FOUND: N_("This case does not exist."),
     cases.Refusal.NOT_ALLOWED: N_("You cannot do this on this case: it is not in your grids."),
     cases.Refusal.STALE: N_("This case has moved on; it is now {status}."),
+    cases.Refusal.HELD_BY_OTHER: N_(
+        "{name} has accepted this case; only they, the grid leader or an admin can do this."
+    ),
     cases.Refusal.MISSING: N_("Something is missing to do this."),
     cases.Refusal.INVALID_ARGUMENT: N_("That is not a valid choice."),
     cases.Refusal.INVALID_TARGET: N_("That is not a valid choice."),
@@ -219,14 +222,19 @@ async def _precheck(ctx: Context, press: Press, action: Action) -> Report | None
     if report is None:
         _refuse(ctx, cases.CaseResult(report=None, refusal=cases.Refusal.NOT_FOUND))
         return None
+    holder = await ctx.uow.accounts.get(report.assignee_id) if report.assignee_id else None
     if report.version != press.version or report.status not in _sources(action):
-        holder = await ctx.uow.accounts.get(report.assignee_id) if report.assignee_id else None
         _refuse(ctx, cases.CaseResult(report=report, refusal=cases.Refusal.STALE, holder=holder))
         ctx.edit_markup(await _keyboard_for(ctx, report))
         return None
     actor = await cases.actor_for(ctx.uow, report, ctx.account)
+    refusal = None
     if action not in allowed_actions(report.status, actor):
-        _refuse(ctx, cases.CaseResult(report=report, refusal=cases.Refusal.NOT_ALLOWED))
+        refusal = cases.Refusal.NOT_ALLOWED
+    elif held_by_other(action, actor, report.assignee_id):
+        refusal = cases.Refusal.HELD_BY_OTHER
+    if refusal is not None:
+        _refuse(ctx, cases.CaseResult(report=report, refusal=refusal, holder=holder))
         return None
     return report
 
@@ -268,6 +276,8 @@ def refusal_text(ctx: Context, result: cases.CaseResult) -> str:
     if result.refusal is cases.Refusal.MISSING and result.need is Need.NOTE:
         return ctx._("Please write a short note on what was done.")
     text = ctx._(REFUSALS[result.refusal])
+    if result.refusal is cases.Refusal.HELD_BY_OTHER:
+        return text.format(name=result.holder.display_name if result.holder else "?")
     if result.refusal is cases.Refusal.STALE and result.report is not None:
         text = text.format(status=ctx._(STATUS_NAMES[result.report.status]))
         if result.holder is not None and result.report.status is ReportStatus.ACCEPTED:
@@ -288,7 +298,7 @@ def _done_text(ctx: Context, action: Action, report: Report) -> str:
 
 async def _keyboard_for(ctx: Context, report: Report) -> Any:
     roles = await cases.roles_in_scope(ctx.uow, ctx.account.id, report.grid_id)
-    return case_keyboard(ctx.t, report, frozenset(roles))
+    return case_keyboard(ctx.t, report, frozenset(roles), account_id=ctx.account.id)
 
 
 # -- flows: resolve (note, after-photo) and duplicate (the other report's number) -----------
@@ -482,7 +492,11 @@ async def _grids_under(ctx: Context, region_id: int) -> set[int]:
 
 
 def _due(report: Report) -> Any:
-    return report.ack_due_at if report.status is ReportStatus.DISPATCHED else report.resolve_due_at
+    """The deadline the grid is working to; none once the case left its hands (resolved and
+    waiting for the rider, or returned), so such a case is never shown as overdue."""
+    if report.status is ReportStatus.DISPATCHED:
+        return report.ack_due_at
+    return report.resolve_due_at if report.status is ReportStatus.ACCEPTED else None
 
 
 def _due_key(report: Report) -> tuple[bool, Any, int]:
@@ -519,6 +533,8 @@ async def show_case(ctx: Context) -> None:
 async def _may_see(ctx: Context, report: Report) -> bool:
     if report.reporter_id == ctx.account.id:
         return True
+    if any(a.id == ctx.account.id for a in await ctx.uow.reports.subscribers(report.id)):
+        return True  # a rider following it as a duplicate hears of every change anyway
     roles = await cases.roles_in_scope(ctx.uow, ctx.account.id, report.grid_id)
     return bool(roles - {RoleName.INFORMANT})
 

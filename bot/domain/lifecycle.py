@@ -8,7 +8,9 @@ audit event and outbox rows in one commit; ``replay`` rebuilds the status from t
 audit events, so the log alone is enough to audit any case.
 
 Who may act is judged on the roles that *hold on the case's grid or above*; the service
-computes them from the region tree, so this module never sees geography.
+computes them from the region tree, so this module never sees geography. Once a worker has
+accepted a case it is theirs: a colleague may not resolve, return, transfer or merge it
+(``HeldByOther``), while grid leaders and admins above still may, as they supervise.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Transition:
     system: bool = False
     needs: frozenset[Need] = frozenset()
     notify: frozenset[Audience] = frozenset()
+    holder_only: bool = False  # on an accepted case, a grid worker acts only if they hold it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +144,12 @@ class InvalidFromState(TransitionError):
     code = "invalid_from_state"
 
 
+class HeldByOther(TransitionError):
+    """A colleague accepted the case; only they, or a supervisor, may take this action."""
+
+    code = "held_by_other"
+
+
 class MissingArgument(TransitionError):
     code = "missing_argument"
 
@@ -174,16 +183,17 @@ _GRID = frozenset({R.GRID_WORKER, R.GRID_LEADER})
 _ADMINS = frozenset({R.COMMUNITY_ADMIN, R.STREET_ADMIN, R.CITY_ADMIN})
 _LEADER_UP = _ADMINS | {R.GRID_LEADER}
 _UNRESOLVED = frozenset({S.SUBMITTED, S.DISPATCHED, S.ACCEPTED, S.RETURNED})
-_TO_GRID = frozenset({Audience.REPORTER, Audience.GRID_WORKERS, Audience.GRID_LEADER})
 _TO_FOLLOWERS = frozenset({Audience.REPORTER, Audience.SUBSCRIBERS})
+_TO_GRID = _TO_FOLLOWERS | {Audience.GRID_WORKERS, Audience.GRID_LEADER}
 
 
 def _t(action: Action, sources: Iterable[ReportStatus | None], **kw: Any) -> Transition:
     return Transition(action=action, sources=frozenset(sources), **kw)
 
 
-# The reporter hears of every status change they did not cause themselves: reporters not
-# being told is the first complaint users of comparable systems make.
+# The reporter and the riders following the case hear of every status change they did not
+# cause themselves: reporters not being told is the first complaint users of comparable
+# systems make.
 TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
     {
         t.action: t
@@ -206,6 +216,7 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 roles=_GRID,
                 needs=frozenset({Need.NOTE}),
                 notify=_TO_FOLLOWERS,
+                holder_only=True,
             ),
             _t(
                 Action.CLOSE,
@@ -241,15 +252,17 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.RETURNED,
                 roles=_GRID,
                 needs=frozenset({Need.REASON}),
-                notify=frozenset({Audience.REPORTER, Audience.COMMUNITY_ADMIN}),
+                notify=_TO_FOLLOWERS | {Audience.COMMUNITY_ADMIN},
+                holder_only=True,
             ),
             _t(
                 Action.TRANSFER,
                 {S.DISPATCHED, S.ACCEPTED},
                 target=S.DISPATCHED,
-                roles=_LEADER_UP,
+                roles=_GRID | _ADMINS,
                 needs=frozenset({Need.TARGET_GRID, Need.REASON}),
                 notify=_TO_GRID,
+                holder_only=True,
             ),
             _t(
                 Action.REDISPATCH,
@@ -265,7 +278,8 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.MERGED,
                 roles=_GRID | _ADMINS,
                 needs=frozenset({Need.DUPLICATE_OF}),
-                notify=frozenset({Audience.REPORTER}),
+                notify=_TO_FOLLOWERS,
+                holder_only=True,
             ),
             _t(
                 Action.REJECT,
@@ -304,14 +318,18 @@ def decide(
     actor: Actor,
     args: ActionArgs | None = None,
     *,
+    assignee_id: int | None = None,
     after_photo_required: bool = False,
 ) -> Decision:
-    """Judge one request. ``after_photo_required`` comes from the case's category."""
+    """Judge one request. ``assignee_id`` is who accepted the case, if anyone;
+    ``after_photo_required`` comes from the case's category."""
     rule = TRANSITIONS[action]
     given = args or ActionArgs()
     if not may_act(rule, actor):
         raise NotAllowed(action, state, "actor has no right to this action here")
     to_status = next_status(state, action)
+    if held_by_other(action, actor, assignee_id):
+        raise HeldByOther(action, state, f"account {assignee_id} holds the case")
     _check_needs(rule, state, given, after_photo_required=after_photo_required)
     return Decision(
         action=action,
@@ -328,6 +346,16 @@ def may_act(rule: Transition, actor: Actor) -> bool:
     return (rule.reporter and actor.is_reporter) or bool(rule.roles & actor.roles)
 
 
+def held_by_other(action: Action, actor: Actor, assignee_id: int | None) -> bool:
+    """True when a grid worker would act on a case a colleague accepted."""
+    return (
+        TRANSITIONS[action].holder_only
+        and assignee_id is not None
+        and assignee_id != actor.account_id
+        and not actor.roles & _LEADER_UP
+    )
+
+
 def next_status(state: ReportStatus | None, action: Action) -> ReportStatus:
     """Where ``action`` leads from ``state``, ignoring who asks and with what."""
     rule = TRANSITIONS[action]
@@ -340,12 +368,16 @@ def next_status(state: ReportStatus | None, action: Action) -> ReportStatus:
     return state
 
 
-def allowed_actions(state: ReportStatus | None, actor: Actor) -> list[Action]:
+def allowed_actions(
+    state: ReportStatus | None, actor: Actor, *, assignee_id: int | None = None
+) -> list[Action]:
     """The actions this actor may offer as buttons now (arguments are asked for later)."""
     return [
         action
         for action, rule in TRANSITIONS.items()
-        if state in rule.sources and may_act(rule, actor)
+        if state in rule.sources
+        and may_act(rule, actor)
+        and not held_by_other(action, actor, assignee_id)
     ]
 
 

@@ -72,11 +72,14 @@ async def alert_recipients(
     return []
 
 
-def case_keyboard(t: Translator, report: Report, roles: frozenset[RoleName]) -> Keyboard | None:
-    """The case buttons that still apply for someone holding ``roles`` on the case's grid;
-    each carries the version it was made for, so a press after the case moved is refused."""
-    actor = Actor(account_id=None, roles=roles)
-    possible = set(allowed_actions(report.status, actor))
+def case_keyboard(
+    t: Translator, report: Report, roles: frozenset[RoleName], *, account_id: int | None = None
+) -> Keyboard | None:
+    """The case buttons that still apply for ``account_id`` holding ``roles`` on the case's
+    grid (a colleague's accepted case offers a worker none); each carries the version it
+    was made for, so a press after the case moved is refused."""
+    actor = Actor(account_id=account_id, roles=roles)
+    possible = set(allowed_actions(report.status, actor, assignee_id=report.assignee_id))
     row = tuple(
         Button(text=t._(label), data=button_data(code, report))
         for action, (code, label) in CASE_BUTTONS.items()

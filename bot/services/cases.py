@@ -5,8 +5,9 @@
 request, checks what the state machine cannot know (a transfer goes to a neighbouring grid,
 a merge never into the case itself), saves with the version it read — so of two workers
 pressing Accept at once exactly one wins —, records the audit event, grants the reporter's
-points and hands the change to ``notify.status_changed``. A refusal is a ``CaseResult``
-with a code the handler translates; nothing is written then.
+points and hands the change to ``notify.status_changed``. A merged case's reporter and
+followers then follow the case it duplicates, so they hear how their problem ends. A
+refusal is a ``CaseResult`` with a code the handler translates; nothing is written then.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.domain.lifecycle import (
     ActionArgs,
     Actor,
     Decision,
+    HeldByOther,
     InvalidArgument,
     InvalidFromState,
     MissingArgument,
@@ -47,6 +49,7 @@ class Refusal(enum.StrEnum):
     NOT_FOUND = "not_found"
     NOT_ALLOWED = "not_allowed"
     STALE = "stale"  # the case moved on since the button was made
+    HELD_BY_OTHER = "held_by_other"  # a colleague accepted it (see ``CaseResult.holder``)
     MISSING = "missing"  # a note, photo, reason, ... is needed (see ``CaseResult.need``)
     INVALID_ARGUMENT = "invalid_argument"
     INVALID_TARGET = "invalid_target"  # transfer not to a neighbour, merge into itself
@@ -60,7 +63,7 @@ class CaseResult:
     decision: Decision | None = None
     refusal: Refusal | None = None
     need: Need | None = None
-    holder: Account | None = None  # on STALE: who holds the case now, if anyone
+    holder: Account | None = None  # on STALE and HELD_BY_OTHER: who holds the case now
 
     @property
     def ok(self) -> bool:
@@ -130,6 +133,8 @@ async def act(
     await record_decision(uow, saved, judged, actor, now)
     await _grant_points(uow, saved, judged, points or default_points(), now)
     await notify.status_changed(uow, env, report=saved, decision=judged, actor=actor)
+    if judged.action is Action.MERGE and given.duplicate_of is not None:
+        await _follow_original(uow, saved, given.duplicate_of)
     if judged.action in _SENDS_TO_GRID:
         await alert_new_report(uow, env, saved)
     return CaseResult(report=saved, decision=judged)
@@ -146,12 +151,20 @@ async def _judge(
     category = env.catalogue.get(report.category_code)
     try:
         decision = decide(
-            report.status, action, actor, args, after_photo_required=category.after_photo_required
+            report.status,
+            action,
+            actor,
+            args,
+            assignee_id=report.assignee_id,
+            after_photo_required=category.after_photo_required,
         )
     except NotAllowed:
         return CaseResult(report=report, refusal=Refusal.NOT_ALLOWED)
     except InvalidFromState:
         return await _stale(uow, report)
+    except HeldByOther:
+        holder = await _holder(uow, report)
+        return CaseResult(report=report, refusal=Refusal.HELD_BY_OTHER, holder=holder)
     except MissingArgument as exc:
         return CaseResult(report=report, refusal=Refusal.MISSING, need=exc.need)
     except InvalidArgument as exc:
@@ -215,6 +228,15 @@ async def _changed(
     return dataclasses.replace(report, **changes)  # type: ignore[arg-type]
 
 
+async def _follow_original(uow: BaseUnitOfWork, merged: Report, original_id: int) -> None:
+    original = await uow.reports.get(original_id)
+    if original is None:
+        return
+    riders = {merged.reporter_id} | {a.id for a in await uow.reports.subscribers(merged.id)}
+    for rider in sorted(riders - {original.reporter_id}):  # its reporter hears anyway
+        await uow.reports.subscribe(original.id, rider)
+
+
 async def _grant_points(
     uow: BaseUnitOfWork, report: Report, decision: Decision, table: PointsTable, now: datetime
 ) -> None:
@@ -231,5 +253,8 @@ async def _grant_points(
 
 
 async def _stale(uow: BaseUnitOfWork, report: Report) -> CaseResult:
-    holder = await uow.accounts.get(report.assignee_id) if report.assignee_id else None
-    return CaseResult(report=report, refusal=Refusal.STALE, holder=holder)
+    return CaseResult(report=report, refusal=Refusal.STALE, holder=await _holder(uow, report))
+
+
+async def _holder(uow: BaseUnitOfWork, report: Report) -> Account | None:
+    return await uow.accounts.get(report.assignee_id) if report.assignee_id else None

@@ -40,6 +40,12 @@ UowFactory = Callable[[], "BaseUnitOfWork"]
 
 DIGEST_PLATFORM = "digest"  # the processed-update namespace that marks a day's digest sent
 DIGEST_MAX_LINES = 20  # a chat message, not a report: the rest is in /queue
+# An escalation's reason is kept in the case history as a code ("<kind>_overdue"), stable
+# for queries; people read it as this text, in their language (handlers/history.py).
+REASON_TEXTS: dict[str, str] = {
+    "ack_overdue": N_("not accepted by its deadline"),
+    "resolve_overdue": N_("not resolved by its deadline"),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

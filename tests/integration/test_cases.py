@@ -1,8 +1,9 @@
 """``cases.act`` against real SQLite and PostgreSQL: the case loop, races and who may act.
 
-The map: district D → street S1 → community C1 → grids G1, G2 (side by side) and
+The map: city Q → district D → street S1 → community C1 → grids G1, G2 (side by side) and
 community C2 → grid G3 (apart); street S2 → community C3 → grid G4, a branch no role in
-G1's chain covers. Reports are filed through ``submit_report`` at a point inside G1.
+G1's chain covers; city Q2 beside Q. Reports are filed through ``submit_report`` at a point
+inside G1.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.categories import load_catalogue
-from bot.domain.lifecycle import TRANSITIONS, Action, ActionArgs, Need, replay
+from bot.domain.lifecycle import Action, ActionArgs, Need, replay
 from bot.domain.model import (
     Account,
     GeoPoint,
@@ -35,7 +36,7 @@ from bot.domain.model import (
 from bot.services import cases
 from bot.services.env import Env, MapHolder
 from bot.services.ports import BaseUnitOfWork
-from bot.services.reports import submit_report
+from bot.services.reports import follow, submit_report
 from storage.photos import PhotoStore
 
 MakeUow = Callable[[], BaseUnitOfWork]
@@ -57,7 +58,9 @@ def _unit(code: str, level: Level, parent: str | None, x0: float, size: float = 
 
 
 MAP = [
-    _unit("D", Level.DISTRICT, None, 119.50, 0.30),
+    _unit("Q", Level.CITY, None, 119.50, 0.40),
+    _unit("Q2", Level.CITY, None, 120.00, 0.10),
+    _unit("D", Level.DISTRICT, "Q", 119.50, 0.30),
     _unit("S1", Level.STREET, "D", 119.50, 0.15),
     _unit("C1", Level.COMMUNITY, "S1", 119.50, 0.06),
     _unit("G1", Level.GRID, "C1", 119.50),
@@ -68,20 +71,24 @@ MAP = [
     _unit("C3", Level.COMMUNITY, "S2", 119.70),
     _unit("G4", Level.GRID, "C3", 119.70),
 ]
-# Where each role is granted to hold on G1, and where to be out of G1's chain.
+LATER = NOW + timedelta(hours=6)
+# Where each role is granted to hold on G1 (its grid or above), and the sibling region of
+# the same level where it does not.
 IN_SCOPE = {
+    RoleName.INFORMANT: "G1",
     RoleName.GRID_WORKER: "G1",
     RoleName.GRID_LEADER: "G1",
     RoleName.COMMUNITY_ADMIN: "C1",
     RoleName.STREET_ADMIN: "S1",
-    RoleName.CITY_ADMIN: "D",
+    RoleName.CITY_ADMIN: "Q",
 }
 OUT_OF_SCOPE = {
-    RoleName.GRID_WORKER: "G4",
-    RoleName.GRID_LEADER: "G4",
-    RoleName.COMMUNITY_ADMIN: "C3",
+    RoleName.INFORMANT: "G2",
+    RoleName.GRID_WORKER: "G2",
+    RoleName.GRID_LEADER: "G2",
+    RoleName.COMMUNITY_ADMIN: "C2",
     RoleName.STREET_ADMIN: "S2",
-    RoleName.CITY_ADMIN: "S2",
+    RoleName.CITY_ADMIN: "Q2",
 }
 
 
@@ -112,12 +119,16 @@ class World:
         return account
 
     async def report(
-        self, category: str = NO_PHOTO, status: ReportStatus = ReportStatus.DISPATCHED
+        self,
+        category: str = NO_PHOTO,
+        status: ReportStatus = ReportStatus.DISPATCHED,
+        reporter: Account | None = None,
+        holder: Account | None = None,
     ) -> Report:
         async with self.make_uow() as uow:
             report = await submit_report(
                 uow,
-                reporter=self.rider.id,
+                reporter=(reporter or self.rider).id,
                 category_code=category,
                 location=IN_G1,
                 photos=[],
@@ -128,7 +139,9 @@ class World:
                 zone=self.env.zone,
             )
             if status is not report.status:
-                report = await uow.reports.save(dataclasses.replace(report, status=status), 1)
+                assignee = holder.id if holder else None
+                changed = dataclasses.replace(report, status=status, assignee_id=assignee)
+                report = await uow.reports.save(changed, 1)
             await uow.commit()
         return report
 
@@ -149,6 +162,17 @@ class World:
     async def history(self, report: Report) -> list[str]:
         async with self.make_uow() as uow:
             return [e.action for e in await uow.audit.history(report.id)]
+
+    async def follow(self, report: Report, who: Account) -> None:
+        async with self.make_uow() as uow:
+            await follow(uow, report.id, who.id)
+            await uow.commit()
+
+    async def pushes(self, who: Account) -> list[str]:
+        """Every message queued for ``who`` so far, oldest first."""
+        async with self.make_uow() as uow:
+            rows = await uow.outbox.claim(1000, LATER, per_chat=1000)
+        return [row.message.text for row in rows if row.message.chat_id == who.chat_id]
 
     async def points(self) -> int:
         async with self.make_uow() as uow:
@@ -295,25 +319,80 @@ async def test_two_workers_accepting_at_once_one_wins_the_other_is_told_who(
 
 # -- the authorization matrix -------------------------------------------------------------
 
-WORKER_ACTIONS = (
-    Action.ACCEPT,
-    Action.RESOLVE,
-    Action.RETURN,
-    Action.TRANSFER,
-    Action.MERGE,
-    Action.REJECT,
-    Action.REDISPATCH,
-)
-START = {Action.RESOLVE: ReportStatus.ACCEPTED, Action.REDISPATCH: ReportStatus.RETURNED}
+# Written out from the issue and the domain, not read from lifecycle.TRANSITIONS: workers
+# handle cases; the grid leader also rejects and escalates; admins dispatch, close, send
+# cases on and supervise; confirming, reopening and withdrawing are the reporter's alone.
+COLUMNS = "sub dis acc res clo con reo ret tra red mer rej can esc"
+MATRIX = """
+informant        .   .   .   .   .   .   .   .   .   .   .   .   .   .
+grid_worker      .   .   Y   Y   .   .   .   Y   Y   .   Y   .   .   .
+grid_leader      .   .   Y   Y   .   .   .   Y   Y   .   Y   Y   .   Y
+community_admin  .   Y   .   .   Y   .   .   .   Y   Y   Y   Y   .   Y
+street_admin     .   Y   .   .   Y   .   .   .   Y   Y   Y   Y   .   Y
+city_admin       .   Y   .   .   Y   .   .   .   Y   Y   Y   Y   .   Y
+"""
+ACTIONS = {
+    "sub": Action.SUBMIT,
+    "dis": Action.DISPATCH,
+    "acc": Action.ACCEPT,
+    "res": Action.RESOLVE,
+    "clo": Action.CLOSE,
+    "con": Action.CONFIRM,
+    "reo": Action.REOPEN,
+    "ret": Action.RETURN,
+    "tra": Action.TRANSFER,
+    "red": Action.REDISPATCH,
+    "mer": Action.MERGE,
+    "rej": Action.REJECT,
+    "can": Action.CANCEL,
+    "esc": Action.ESCALATE,
+}
+# A status each action can start from; an accepted case is the actor's own.
+STARTS = {
+    Action.SUBMIT: ReportStatus.DISPATCHED,
+    Action.DISPATCH: ReportStatus.SUBMITTED,
+    Action.ACCEPT: ReportStatus.DISPATCHED,
+    Action.RESOLVE: ReportStatus.ACCEPTED,
+    Action.CLOSE: ReportStatus.RESOLVED,
+    Action.CONFIRM: ReportStatus.RESOLVED,
+    Action.REOPEN: ReportStatus.RESOLVED,
+    Action.RETURN: ReportStatus.ACCEPTED,
+    Action.TRANSFER: ReportStatus.ACCEPTED,
+    Action.REDISPATCH: ReportStatus.RETURNED,
+    Action.MERGE: ReportStatus.DISPATCHED,
+    Action.REJECT: ReportStatus.DISPATCHED,
+    Action.CANCEL: ReportStatus.DISPATCHED,
+    Action.ESCALATE: ReportStatus.ACCEPTED,
+}
+
+
+def _matrix() -> dict[RoleName, dict[Action, bool]]:
+    columns = [ACTIONS[c] for c in COLUMNS.split()]
+    rows = (line.split() for line in MATRIX.strip().splitlines())
+    return {
+        RoleName(r[0]): {a: m == "Y" for a, m in zip(columns, r[1:], strict=True)} for r in rows
+    }
+
+
+def test_the_matrix_covers_every_role_and_every_action() -> None:
+    table = _matrix()
+    assert set(table) == set(RoleName) == set(IN_SCOPE) == set(OUT_OF_SCOPE)
+    assert all(set(row) == set(Action) == set(STARTS) for row in table.values())
 
 
 def _full_args(world: World, action: Action, other: Report) -> ActionArgs:
     target = world.ids["G2"] if action is Action.TRANSFER else world.ids["G1"]
-    return ActionArgs(note="done", reason="because", target_grid_id=target, duplicate_of=other.id)
+    return ActionArgs(
+        note="done",
+        reason="because",
+        target_grid_id=target,
+        duplicate_of=other.id,
+        rating=5,
+    )
 
 
 @pytest.mark.parametrize("in_scope", [True, False], ids=["in-scope", "out-of-scope"])
-@pytest.mark.parametrize("role", list(IN_SCOPE), ids=lambda r: r.value)
+@pytest.mark.parametrize("role", list(RoleName), ids=lambda r: r.value)
 async def test_every_role_may_take_exactly_its_actions_and_only_in_scope(
     world: World, role: RoleName, in_scope: bool
 ) -> None:
@@ -321,27 +400,111 @@ async def test_every_role_may_take_exactly_its_actions_and_only_in_scope(
     actor = await world.staff("staff", role, region)
     other = await world.report()
     outcome: dict[Action, bool] = {}
-    unchanged: dict[Action, bool] = {}
-    for action in WORKER_ACTIONS:
-        report = await world.report(NO_PHOTO, START.get(action, ReportStatus.DISPATCHED))
+    for action in Action:
+        report = await world.report(NO_PHOTO, STARTS[action], holder=actor)
         before, log = await world.get(report), await world.history(report)
         args = _full_args(world, action, other)
         result = await world.act(report, actor, action, args=args, expected_version=before.version)
         outcome[action] = result.ok
         if not result.ok:
             assert result.refusal is cases.Refusal.NOT_ALLOWED, action
-            unchanged[action] = (await world.get(report), await world.history(report)) == (
-                before,
-                log,
-            )
-    expected = {a: in_scope and role in TRANSITIONS[a].roles for a in WORKER_ACTIONS}
+            assert (await world.get(report), await world.history(report)) == (before, log)
+    expected = {a: in_scope and allowed for a, allowed in _matrix()[role].items()}
     assert outcome == expected
-    assert all(unchanged.values())
+
+
+async def test_the_reporter_may_only_confirm_reopen_and_withdraw(world: World) -> None:
+    other = await world.report()
+    outcome: dict[Action, bool] = {}
+    for action in Action:
+        report = await world.report(NO_PHOTO, STARTS[action])
+        args = _full_args(world, action, other)
+        outcome[action] = (await world.act(report, world.rider, action, args=args)).ok
+    assert {a for a, ok in outcome.items() if ok} == {Action.CONFIRM, Action.REOPEN, Action.CANCEL}
+
+
+# -- an accepted case belongs to its worker -----------------------------------------------
+
+
+@pytest.mark.parametrize("action", [Action.RESOLVE, Action.RETURN, Action.TRANSFER, Action.MERGE])
+async def test_a_colleague_cannot_act_on_a_case_another_worker_accepted(
+    world: World, action: Action
+) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    colleague = await world.staff("Zhang", RoleName.GRID_WORKER, "G1")
+    other = await world.report()
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    before, log = await world.get(report), await world.history(report)
+    refused = await world.act(report, colleague, action, args=_full_args(world, action, other))
+    assert refused.refusal is cases.Refusal.HELD_BY_OTHER
+    assert refused.holder is not None and refused.holder.id == holder.id
+    assert (await world.get(report), await world.history(report)) == (before, log)
+
+
+@pytest.mark.parametrize("role", [RoleName.GRID_LEADER, RoleName.COMMUNITY_ADMIN])
+async def test_supervisors_may_transfer_a_case_a_worker_accepted(
+    world: World, role: RoleName
+) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    supervisor = await world.staff("boss", role, IN_SCOPE[role])
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    args = ActionArgs(target_grid_id=world.ids["G2"], reason="next door")
+    assert (await world.act(report, supervisor, Action.TRANSFER, args=args)).ok
+    stored = await world.get(report)
+    assert (stored.grid_id, stored.assignee_id) == (world.ids["G2"], None)
+
+
+async def test_the_grid_leader_may_resolve_a_case_a_worker_accepted(world: World) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    leader = await world.staff("lead", RoleName.GRID_LEADER, "G1")
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    assert (await world.act(report, leader, Action.RESOLVE, args=ActionArgs(note="done"))).ok
+
+
+# -- followers hear what the reporter hears -----------------------------------------------
+
+
+async def test_a_follower_is_told_of_a_transfer_and_a_return(world: World) -> None:
+    fan = await world.account("fan")
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    next_door = await world.staff("w2", RoleName.GRID_WORKER, "G2")
+    report = await world.report()
+    await world.follow(report, fan)
+    moved = ActionArgs(target_grid_id=world.ids["G2"], reason="next door")
+    assert (await world.act(report, worker, Action.TRANSFER, args=moved)).ok
+    back = ActionArgs(reason="Not this grid")
+    assert (await world.act(report, next_door, Action.RETURN, args=back)).ok
+    told = await world.pushes(fan)
+    noise = world.env.catalogue.name(NO_PHOTO, "en")
+    assert [t.splitlines()[0] for t in told] == [
+        f"Report {report.number} ({noise}) was transferred to another grid.",
+        f"Report {report.number} ({noise}) was returned to the community.",
+    ]
+
+
+async def test_after_a_merge_its_reporter_and_followers_hear_the_original_accepted(
+    world: World,
+) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    second, fan = await world.account("second rider"), await world.account("fan")
+    original = await world.report()
+    duplicate = await world.report(reporter=second)
+    await world.follow(duplicate, fan)
+    args = ActionArgs(duplicate_of=original.id)
+    assert (await world.act(duplicate, worker, Action.MERGE, args=args)).ok
+    assert (await world.act(original, worker, Action.ACCEPT)).ok
+    noise = world.env.catalogue.name(NO_PHOTO, "en")
+    accepted = f"Report {original.number} ({noise}) was accepted by a grid worker."
+    for rider in (second, fan):
+        told = [t.splitlines()[0] for t in await world.pushes(rider)]
+        assert told[-1] == accepted, rider.display_name
+        assert told[0].startswith(f"Report {duplicate.number}"), rider.display_name
 
 
 # -- clocks and reasons -------------------------------------------------------------------
-
-LATER = NOW + timedelta(hours=6)
 
 
 def _deadlines_from(world: World, report: Report, at: datetime) -> tuple[datetime, datetime]:

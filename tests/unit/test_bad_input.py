@@ -489,7 +489,7 @@ def _offered_to_reporter(data: str, rid: int, ver: int) -> bool:
 
 def _offered_to_grid_worker(data: str, rid: int, ver: int) -> bool:
     case = _case(rid, ver)
-    return re.fullmatch(rf"w:(acc:{case}|rr:{case}:(grid|fake))", data) is not None
+    return re.fullmatch(rf"w:(acc:{case}|rr:{case}:(grid|fake)|tg:{case}:[0-9]+)", data) is not None
 
 
 def _offered_to_admin(data: str, rid: int, ver: int) -> bool:

@@ -17,6 +17,7 @@ from bot.domain.lifecycle import (
     Actor,
     Audience,
     Decision,
+    HeldByOther,
     InvalidArgument,
     InvalidFromState,
     MissingArgument,
@@ -58,7 +59,13 @@ ROLES_ALLOWED: dict[Action, set[RoleName]] = {
     Action.CONFIRM: set(),
     Action.REOPEN: set(),
     Action.RETURN: {R.GRID_WORKER, R.GRID_LEADER},
-    Action.TRANSFER: {R.GRID_LEADER, R.COMMUNITY_ADMIN, R.STREET_ADMIN, R.CITY_ADMIN},
+    Action.TRANSFER: {
+        R.GRID_WORKER,
+        R.GRID_LEADER,
+        R.COMMUNITY_ADMIN,
+        R.STREET_ADMIN,
+        R.CITY_ADMIN,
+    },
     Action.REDISPATCH: {R.COMMUNITY_ADMIN, R.STREET_ADMIN, R.CITY_ADMIN},
     Action.MERGE: {R.GRID_WORKER, R.GRID_LEADER, R.COMMUNITY_ADMIN, R.STREET_ADMIN, R.CITY_ADMIN},
     Action.REJECT: {R.GRID_LEADER, R.COMMUNITY_ADMIN, R.STREET_ADMIN, R.CITY_ADMIN},
@@ -172,11 +179,14 @@ def test_a_transfer_goes_back_to_dispatched_and_needs_the_new_grid() -> None:
     assert (moved.to_status, moved.data["target_grid_id"]) == (S.DISPATCHED, 9)
 
 
-def test_merging_a_duplicate_needs_the_original_and_tells_the_reporter() -> None:
+def test_merging_a_duplicate_needs_the_original_and_tells_the_reporter_and_followers() -> None:
     with pytest.raises(MissingArgument):
         decide(S.DISPATCHED, Action.MERGE, WORKER)
     merged = decide(S.DISPATCHED, Action.MERGE, WORKER, ActionArgs(duplicate_of=41))
-    assert (merged.to_status, merged.notify) == (S.MERGED, frozenset({Audience.REPORTER}))
+    assert (merged.to_status, merged.notify) == (
+        S.MERGED,
+        frozenset({Audience.REPORTER, Audience.SUBSCRIBERS}),
+    )
 
 
 def test_escalation_is_recorded_without_changing_the_status() -> None:
@@ -202,14 +212,53 @@ def test_allowed_actions_offers_a_grid_worker_the_buttons_for_a_new_dispatch() -
     assert set(allowed_actions(S.DISPATCHED, WORKER)) == {
         Action.ACCEPT,
         Action.RETURN,
+        Action.TRANSFER,
         Action.MERGE,
     }
+
+
+COLLEAGUE = Actor(account_id=30, roles=frozenset({R.GRID_WORKER}))
+HOLDER_ONLY = {Action.RESOLVE, Action.RETURN, Action.TRANSFER, Action.MERGE}
+
+
+@pytest.mark.parametrize("action", sorted(HOLDER_ONLY))
+def test_a_colleague_may_not_act_on_a_case_another_worker_accepted(action: Action) -> None:
+    with pytest.raises(HeldByOther) as refused:
+        decide(S.ACCEPTED, action, COLLEAGUE, ALL_ARGS, assignee_id=WORKER.account_id)
+    assert refused.value.code == "held_by_other"
+    assert decide(S.ACCEPTED, action, WORKER, ALL_ARGS, assignee_id=WORKER.account_id)
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (R.GRID_LEADER, HOLDER_ONLY),
+        (R.COMMUNITY_ADMIN, {Action.TRANSFER, Action.MERGE}),
+    ],
+)
+def test_supervisors_may_still_act_on_a_case_a_worker_accepted(
+    role: RoleName, expected: set[Action]
+) -> None:
+    supervisor = Actor(account_id=40, roles=frozenset({role}))
+    offered = set(allowed_actions(S.ACCEPTED, supervisor, assignee_id=WORKER.account_id))
+    assert offered & HOLDER_ONLY == expected
+
+
+def test_a_colleague_is_offered_no_buttons_on_a_case_another_worker_accepted() -> None:
+    assert allowed_actions(S.ACCEPTED, COLLEAGUE, assignee_id=WORKER.account_id) == []
+    assert set(allowed_actions(S.ACCEPTED, WORKER, assignee_id=WORKER.account_id)) == (HOLDER_ONLY)
 
 
 def test_the_reporter_hears_of_every_status_change_they_did_not_make() -> None:
     for action, rule in TRANSITIONS.items():
         if rule.target is not None and action not in REPORTER_ALLOWED:
             assert Audience.REPORTER in rule.notify, action
+
+
+def test_followers_hear_of_every_status_change_after_the_report_was_filed() -> None:
+    for action, rule in TRANSITIONS.items():
+        if rule.target is not None and action is not Action.SUBMIT:
+            assert Audience.SUBSCRIBERS in rule.notify, action
 
 
 def test_every_status_is_reachable_and_every_open_case_can_still_end() -> None:

@@ -17,7 +17,15 @@ from PIL import Image
 
 from bot.chat import FileRef, Incoming, Kind, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
-from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
+from bot.domain.model import (
+    ConversationState,
+    GeoPoint,
+    Level,
+    MapUnit,
+    Report,
+    ReportStatus,
+    RoleName,
+)
 from bot.services.alerts import alert_new_report, button_data
 from bot.services.env import Env, MapHolder
 from bot.services.reports import submit_report
@@ -115,6 +123,12 @@ class Bot:
             await uow.commit()
         return report
 
+    async def region_id(self, code: str) -> int:
+        async with self.uow as uow:
+            node = await uow.regions.get(code)
+        assert node is not None
+        return node.id
+
     def stored(self, report: Report) -> Report:
         return self.store.data.reports[report.id]
 
@@ -159,6 +173,7 @@ async def test_a_worker_accepting_takes_the_case_and_the_buttons_move_on(bot: Bo
     assert buttons_of(edits) == [
         f"w:res:{report.id}:{stored.version}",
         f"w:ret:{report.id}:{stored.version}",
+        f"w:tr:{report.id}:{stored.version}",
     ]
 
 
@@ -191,6 +206,53 @@ async def test_a_stale_button_is_refused_naming_who_took_the_case(bot: Bot) -> N
     said = await bot.press(second, f"w:acc:{report.id}:{report.version}")
     assert "moved on" in alerts(said)[0].text and "Li took it" in alerts(said)[0].text
     assert bot.stored(report) == taken
+
+
+async def test_a_worker_transfers_a_case_to_a_neighbouring_grid_picked_from_a_list(
+    bot: Bot,
+) -> None:
+    worker = await bot.person("w1", RoleName.GRID_WORKER)
+    await bot.person("next", RoleName.GRID_WORKER, "G2")
+    report = await bot.report()
+    g2 = await bot.region_id("G2")
+    said = await bot.press(worker, f"w:tr:{report.id}:{report.version}")
+    choices = [m for m in said if m.kind is OutKind.EDIT_MARKUP]
+    assert [b.text for m in choices for row in m.keyboard.rows for b in row] == ["G2", "Back"]
+    pick = button_data("tg", report, g2)
+    assert buttons_of(choices)[0] == pick
+    said = await bot.press(worker, pick)
+    stored = bot.stored(report)
+    assert (stored.status, stored.grid_id) == (ReportStatus.DISPATCHED, g2)
+    [alert] = [m for m in said if m.chat_id == "next" and m.keyboard]
+    assert f"w:acc:{report.id}:{stored.version}" in buttons_of([alert])
+
+
+async def test_a_colleague_pressing_resolve_or_return_on_an_accepted_case_is_told_who_holds_it(
+    bot: Bot,
+) -> None:
+    holder = await bot.person("Li", RoleName.GRID_WORKER)
+    colleague = await bot.person("Zhang", RoleName.GRID_WORKER)
+    report = await bot.report()
+    await bot.press(holder, f"w:acc:{report.id}:{report.version}")
+    accepted = bot.stored(report)
+    for verb in ("res", "ret", "tr"):
+        said = await bot.press(colleague, f"w:{verb}:{report.id}:{accepted.version}")
+        assert "Li has accepted this case" in alerts(said)[0].text, verb
+    said = await bot.press(colleague, button_data("rr", accepted, "grid"))
+    assert "Li has accepted this case" in alerts(said)[0].text
+    assert bot.stored(report) == accepted
+    assert bot.store.data.conversations.get(("telegram", "Zhang")) in (None, ConversationState())
+
+
+async def test_the_grid_leader_may_resolve_a_case_a_worker_accepted(bot: Bot) -> None:
+    holder = await bot.person("Li", RoleName.GRID_WORKER)
+    leader = await bot.person("lead", RoleName.GRID_LEADER, "C1")
+    report = await bot.report()
+    await bot.press(holder, f"w:acc:{report.id}:{report.version}")
+    await bot.press(leader, f"w:res:{report.id}:{bot.stored(report).version}")
+    await bot.text(leader, "cleared")
+    await bot.press(leader, "wres:skip")
+    assert bot.stored(report).status is ReportStatus.RESOLVED
 
 
 async def test_resolve_of_a_category_needing_a_photo_offers_no_skip_and_refuses_one(
@@ -238,6 +300,7 @@ async def test_the_alert_goes_to_on_duty_workers_with_photo_pin_map_and_buttons(
     assert buttons_of(sent[:1]) == [
         f"w:acc:{report.id}:{report.version}",
         f"w:ret:{report.id}:{report.version}",
+        f"w:tr:{report.id}:{report.version}",
     ]
     assert sent[2].photo in bot.photos.saved
 
