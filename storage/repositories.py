@@ -271,25 +271,9 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         display_name: str,
         locale: str,
     ) -> Account:
-        # ON CONFLICT: two first updates of one new user in parallel must not both insert.
-        await self.s.execute(
-            self._insert(AccountRow)
-            .values(
-                platform=platform,
-                platform_user_id=platform_user_id,
-                chat_id=chat_id,
-                display_name=display_name,
-                locale=locale,
-                on_duty=True,
-            )
-            .on_conflict_do_update(
-                index_elements=["platform", "platform_user_id"],
-                set_={"chat_id": chat_id, "display_name": display_name},
-            )
+        return await self._upsert(
+            platform, platform_user_id, chat_id, locale, new_name=display_name, name=display_name
         )
-        found = await self.find(platform, platform_user_id)
-        assert found is not None  # just upserted in this transaction
-        return found
 
     async def upsert_from_chat(
         self,
@@ -300,14 +284,31 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         display_name: str,
         locale: str,
     ) -> Account:
+        # A new account has no consent, registration or role yet, so no name is kept.
         name = case((_has_basis(platform, platform_user_id), display_name), else_="")
+        return await self._upsert(
+            platform, platform_user_id, chat_id, locale, new_name="", name=name
+        )
+
+    async def _upsert(
+        self,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        locale: str,
+        *,
+        new_name: str,
+        name: str | ColumnElement[Any],
+    ) -> Account:
+        """Insert the account with ``new_name``, or refresh its chat id and set ``name``."""
+        # ON CONFLICT: two first updates of one new user in parallel must not both insert.
         await self.s.execute(
             self._insert(AccountRow)
             .values(
                 platform=platform,
                 platform_user_id=platform_user_id,
                 chat_id=chat_id,
-                display_name="",  # a new account has no consent, registration or role yet
+                display_name=new_name,
                 locale=locale,
                 on_duty=True,
             )
