@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.chat import Keyboard, Kind
-from bot.domain.categories import UnknownCategoryError
+from bot.domain.categories import Category, UnknownCategoryError
 from bot.domain.model import GeoPoint, InformantStatus, ReportPhoto
 from bot.geo.router import RouteResult, RouteStatus
 from bot.i18n import N_
@@ -38,6 +38,9 @@ MAX_DUPLICATES = 3
 # position says where the rider was then, not where the hazard is reported from now.
 EXIF_MAX_AGE = timedelta(hours=24)
 EXIF_CLOCK_SKEW = timedelta(hours=1)  # camera clocks run a little ahead
+# "Most used" means lately: a month follows the seasons (waterlogging in summer) without
+# letting one busy afternoon reorder the menu.
+USAGE_WINDOW = timedelta(days=30)
 
 
 class ReportFlow(Flow):
@@ -215,13 +218,19 @@ async def _advance(ctx: Context) -> None:
         ui.ask_photo_after_location(ctx)
     elif data["cat"] is None:
         state.step = "category"
-        ui.ask_category(ctx)
+        ui.ask_category(ctx, await _most_used(ctx))
     elif data["note"] is None:
         state.step = "note"
         ui.ask_note(ctx)
     else:
         state.step = "confirm"
         await _confirm(ctx)
+
+
+async def _most_used(ctx: Context) -> list[Category]:
+    # One GROUP BY on the indexed created_at, run only when the menu is about to be shown.
+    counts = await ctx.uow.reports.category_counts(ctx.now - USAGE_WINDOW)
+    return ctx.env.catalogue.popular(ui.POPULAR_COUNT, counts)
 
 
 async def _confirm(ctx: Context) -> None:
@@ -270,7 +279,7 @@ async def _show_classes(ctx: Context, _arg: str) -> None:
 
 async def _show_popular(ctx: Context, _arg: str) -> None:
     ctx.answer_button()
-    _show_menu(ctx, ui.popular_keyboard(ctx))
+    _show_menu(ctx, ui.popular_keyboard(ctx, await _most_used(ctx)))
 
 
 async def _show_class(ctx: Context, code: str) -> None:

@@ -96,8 +96,7 @@ def _pairs(items: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     return [list(items[i : i + 2]) for i in range(0, len(items), 2)]
 
 
-def popular_keyboard(ctx: Context) -> Keyboard:
-    top = ctx.env.catalogue.popular(POPULAR_COUNT)
+def popular_keyboard(ctx: Context, top: Sequence[Category]) -> Keyboard:
     rows = _pairs([(category_label(ctx, c), f"{FLOW}:cat:{c.code}") for c in top])
     return buttons(*rows, [(ctx._("More…"), f"{FLOW}:more")])
 
@@ -113,8 +112,8 @@ def class_keyboard(ctx: Context, categories: Sequence[Category]) -> Keyboard:
     return buttons(*rows, [(ctx._("« Back"), f"{FLOW}:more")])
 
 
-def ask_category(ctx: Context) -> None:
-    ctx.reply(ctx._("What is the problem? Choose a category:"), popular_keyboard(ctx))
+def ask_category(ctx: Context, top: Sequence[Category]) -> None:
+    ctx.reply(ctx._("What is the problem? Choose a category:"), popular_keyboard(ctx, top))
 
 
 def ask_note(ctx: Context) -> None:

@@ -711,6 +711,14 @@ class SqlReportRepository(_ReportReader, ports.BaseReportRepository):
             .order_by(ReportRow.id)
         )
 
+    async def category_counts(self, since: datetime) -> dict[str, int]:
+        rows = await self.s.execute(
+            select(ReportRow.category_code, func.count())
+            .where(ReportRow.created_at >= since)
+            .group_by(ReportRow.category_code)
+        )
+        return {code: count for code, count in rows}
+
     async def save(self, report: Report, expected_version: int) -> Report:
         # Compare-and-set on version: of two workers who read the same version, the second
         # UPDATE matches no row (on PostgreSQL it waits for the first, then re-checks).

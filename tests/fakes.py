@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -417,6 +418,10 @@ class FakeReportRepository(_FakeRepo, ports.BaseReportRepository):
             for _, r in sorted(self.d.reports.items())
             if r.created_at >= since and any(p.phash == phash for p in r.photos)
         ]
+
+    async def category_counts(self, since: datetime) -> dict[str, int]:
+        recent = (r.category_code for r in self.d.reports.values() if r.created_at >= since)
+        return dict(Counter(recent))
 
     async def save(self, report: Report, expected_version: int) -> Report:
         stored = self.d.reports.get(report.id)

@@ -126,9 +126,13 @@ class Catalogue:
     def class_of(self, code: str) -> CategoryClass:
         return self._classes[self.get(code).class_code]
 
-    def popular(self, n: int) -> list[Category]:
-        """The ``n`` most used categories, most used first (the first screen of buttons)."""
-        return sorted(self._categories.values(), key=lambda c: c.popular)[: max(n, 0)]
+    def popular(self, n: int, counts: Mapping[str, int] | None = None) -> list[Category]:
+        """The ``n`` most used categories, most used first (the first screen of buttons).
+
+        ``counts`` (reports per category code, e.g. of the last month) puts what riders
+        actually report first; without it the data file's fixed rank decides alone.
+        """
+        return by_use(self._categories.values(), counts or {})[: max(n, 0)]
 
     def by_class(self) -> dict[CategoryClass, list[Category]]:
         """Categories grouped under their class, both in data-file order (the full menu)."""
@@ -139,6 +143,15 @@ class Catalogue:
 
     def name(self, code: str, locale: str) -> str:
         return self.get(code).name(locale)
+
+
+def by_use(categories: Iterable[Category], counts: Mapping[str, int]) -> list[Category]:
+    """Most reported first; ties, and categories nobody reported, in the fixed ``popular`` rank.
+
+    The rank as tie-breaker keeps the menu stable: a quiet week (or a new database) shows
+    exactly the curated order, and one report moves one category, not the whole menu.
+    """
+    return sorted(categories, key=lambda c: (-counts.get(c.code, 0), c.popular))
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:

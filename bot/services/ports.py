@@ -287,6 +287,11 @@ class BaseReportRepository(ABC):
         """Reports created since ``since`` with a photo of exactly this perceptual hash."""
 
     @abstractmethod
+    async def category_counts(self, since: datetime) -> dict[str, int]:
+        """How many reports of each category were created since ``since`` (city-wide);
+        categories with none are absent."""
+
+    @abstractmethod
     async def save(self, report: Report, expected_version: int) -> Report:
         """Write the report's mutable fields; raise ConcurrentUpdate if the stored version
         is no longer ``expected_version``. Returns the report with its new version."""
