@@ -17,6 +17,7 @@ from PIL.JpegImagePlugin import JpegImageFile
 from bot.media import jpeg
 from bot.media.exif import ExifFacts, gps_position, orientation, read_exif, taken_at
 from bot.media.intake import (
+    THUMBNAIL_SIDE,
     PhotoRejected,
     ProcessedPhoto,
     RejectCode,
@@ -135,7 +136,9 @@ def test_real_photo_is_processed_clean_and_decodable(name):
     decoded = ImageOps.exif_transpose(Image.open(io.BytesIO(photo.clean_bytes)))
     assert decoded.size == (photo.width, photo.height) == expected.size
     thumbnail = Image.open(io.BytesIO(photo.thumbnail_bytes))
-    assert thumbnail.format == "JPEG" and max(thumbnail.size) <= 320
+    assert thumbnail.format == "JPEG" and max(thumbnail.size) <= THUMBNAIL_SIDE
+    # Upright like the photo: a portrait photo gets a portrait thumbnail.
+    assert (thumbnail.width >= thumbnail.height) == (photo.width >= photo.height)
 
 
 @pytest.mark.parametrize("name", ALL_FILES)
