@@ -309,3 +309,13 @@ def _jpeg(image: Image.Image, **params) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", **params)
     return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name", sorted(str(p.relative_to(PHOTOS)) for p in PHOTOS.rglob("*.source"))
+)
+def test_the_provenance_notes_beside_the_photos_are_refused_as_not_images(name):
+    """The folder's other files get a clear refusal too, not an exception."""
+    with pytest.raises(PhotoRejected) as refused:
+        process(name)
+    assert refused.value.code is RejectCode.NOT_AN_IMAGE
