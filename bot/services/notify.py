@@ -45,6 +45,12 @@ HEADLINES: dict[Action, str] = {
     Action.CANCEL: N_("Report {number} ({category}) was cancelled by the reporter."),
     Action.ESCALATE: N_("Report {number} ({category}) was escalated."),
 }
+# A merge names the report it went into, which its riders now follow (cases.act subscribes
+# them); the headline above is kept for an original that can no longer be found.
+MERGED_INTO = N_(
+    "Report {number} ({category}) is a duplicate of report {original} and was merged into "
+    "it. You will hear here how report {original} goes."
+)
 
 # Actions after which cases.act itself alerts the (new) grid with the actionable alert.
 ALERTED_BY_CASES = frozenset({Action.DISPATCH, Action.TRANSFER, Action.REDISPATCH})
@@ -63,6 +69,7 @@ async def status_changed(
 ) -> None:
     """Queue the pushes for one transition of ``report`` (already saved, new status)."""
     told: set[int] = set() if actor.account_id is None else {actor.account_id}
+    original = await merged_into(uow, report, decision)
     audiences = decision.notify
     if decision.action in ALERTED_BY_CASES:
         audiences -= _GRID  # cases.act sends these the full alert with buttons instead
@@ -71,11 +78,22 @@ async def status_changed(
             continue  # the actor, someone already told, or a rider who deleted their data
         told.add(account.id)
         t = translator(account.locale, env.zone)
-        for message in compose(t, env, account, audience, report=report, decision=decision):
+        composed = compose(
+            t, env, account, audience, report=report, decision=decision, original=original
+        )
+        for message in composed:
             await uow.outbox.add(message)
     if decision.action is Action.REOPEN:
         # Back on the grid's desk: the workers get the alert with its buttons again.
         await alert_new_report(uow, env, report)
+
+
+async def merged_into(uow: BaseUnitOfWork, report: Report, decision: Decision) -> str | None:
+    """On a merge, the number of the report the case went into; otherwise None."""
+    if decision.action is not Action.MERGE or report.merged_into_id is None:
+        return None
+    original = await uow.reports.get(report.merged_into_id)
+    return original.number if original is not None else None
 
 
 async def recipients(
@@ -106,9 +124,11 @@ def compose(
     *,
     report: Report,
     decision: Decision,
+    original: str | None = None,
 ) -> list[Outgoing]:
-    """The messages one recipient gets for one transition, in ``t``'s language."""
-    text = "\n".join(_lines(t, env, report, decision))
+    """The messages one recipient gets for one transition, in ``t``'s language;
+    ``original`` is the number of the report a merged case went into."""
+    text = "\n".join(_lines(t, env, report, decision, original))
     if audience is Audience.COMMUNITY_ADMIN and decision.action is Action.RETURN:
         text += "\n" + t._("Send /returned to re-dispatch or reject it.")
     photo = after_photo(report, decision) if decision.action is Action.RESOLVE else None
@@ -149,10 +169,14 @@ def after_photo(report: Report, decision: Decision) -> str | None:
     return after[-1] if after else None
 
 
-def _lines(t: Translator, env: Env, report: Report, decision: Decision) -> list[str]:
+def _lines(
+    t: Translator, env: Env, report: Report, decision: Decision, original: str | None
+) -> list[str]:
     headline = HEADLINES.get(decision.action, N_("Report {number} ({category}) changed."))
+    if decision.action is Action.MERGE and original is not None:
+        headline = MERGED_INTO
     category = env.catalogue.name(report.category_code, t.locale)
-    lines = [t._(headline).format(number=report.number, category=category)]
+    lines = [t._(headline).format(number=report.number, category=category, original=original)]
     data = decision.data
     if note := data.get("note"):
         lines.append(t._("Note: {note}").format(note=note))
