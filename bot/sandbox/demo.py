@@ -33,8 +33,6 @@ class Persona:
     phone: str
     role: RoleName
     region_codes: tuple[str, ...]  # staff: where the role is granted; a rider: the home
-    label_zh: str
-    label_en: str
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -45,8 +43,6 @@ PERSONAS: tuple[Persona, ...] = (
         phone="+8613800007001",
         role=RoleName.INFORMANT,
         region_codes=(DEMO_COMMUNITY,),
-        label_zh="骑手",
-        label_en="Rider",
     ),
     Persona(
         key="worker",
@@ -55,8 +51,6 @@ PERSONAS: tuple[Persona, ...] = (
         phone="+8613800007101",
         role=RoleName.GRID_WORKER,
         region_codes=DEMO_GRIDS,
-        label_zh="网格员",
-        label_en="Grid worker",
     ),
     Persona(
         key="leader",
@@ -65,8 +59,6 @@ PERSONAS: tuple[Persona, ...] = (
         phone="+8613800007102",
         role=RoleName.GRID_LEADER,
         region_codes=DEMO_GRIDS,
-        label_zh="网格长",
-        label_en="Grid leader",
     ),
     Persona(
         key="community",
@@ -75,8 +67,6 @@ PERSONAS: tuple[Persona, ...] = (
         phone="+8613800007201",
         role=RoleName.COMMUNITY_ADMIN,
         region_codes=(DEMO_COMMUNITY,),
-        label_zh="社区管理员",
-        label_en="Community admin",
     ),
     Persona(
         key="street",
@@ -85,8 +75,6 @@ PERSONAS: tuple[Persona, ...] = (
         phone="+8613800007301",
         role=RoleName.STREET_ADMIN,
         region_codes=(DEMO_STREET,),
-        label_zh="街道管理员",
-        label_en="Street admin",
     ),
 )
 RIDER_COMPANY = "美团"

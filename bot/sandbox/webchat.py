@@ -4,10 +4,16 @@ One Starlette app serves the page, its static files, the emulator's control API 
 the same world, so the page needs no proxy and no CORS) and a few sandbox-only endpoints:
 the personas, the map picker's polygons, a location click converted to what a phone would
 report, and a button press that waits briefly for the bot's answer (for the toast).
+
+The page's own words come translated from ``strings``: ``/`` fills the page template with
+them for the request's language, and the persona endpoints take the same ``?lang=``.
 """
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,10 +22,12 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.domain.model import RoleName
+from bot.sandbox import strings
 from bot.sandbox.demo import LANGUAGE_CODE, PERSONAS, Persona, persona
 from bot.sandbox.mapview import MapView
 from bot.transports.emulator import control
@@ -32,6 +40,7 @@ NEW_RIDER_PREFIX = "u"
 # forgets its users) never hands an old database account to a new tab.
 NEW_RIDER_IDS = (10_000_000, 2_000_000_000)
 ANSWER_WAIT_S = 3.0
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,35 +98,62 @@ def _json(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     return answer
 
 
+def request_locale(request: Request) -> str:
+    return strings.page_locale(
+        request.query_params.get("lang"), request.headers.get("accept-language")
+    )
+
+
 async def index(request: Request) -> Response:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+    page = render_page(request_locale(request))
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Vary": "Accept-Language"})
+
+
+def render_page(locale: str) -> str:
+    """The page template with its words in ``locale``; the script gets them as JSON too."""
+    chrome = strings.chrome(locale)
+    words: dict[str, str] = chrome["strings"]
+    values = {key: html.escape(text) for key, text in words.items()}
+    values["html_lang"] = strings.HTML_LANG[locale]
+    # Inside <script> nothing is unescaped, so "<" is written as JSON's \u003c: no text
+    # can end the element early.
+    values["chrome_json"] = json.dumps(chrome, ensure_ascii=False).replace("<", "\\u003c")
+    template = (STATIC / "index.html").read_text(encoding="utf-8")
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
 
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def _persona_view(person: Persona) -> dict[str, Any]:
+def _persona_view(person: Persona, locale: str) -> dict[str, Any]:
     return {
         "key": person.key,
         "user_id": person.user_id,
         "name": person.name,
         "phone": person.phone,
-        "label_zh": person.label_zh,
-        "label_en": person.label_en,
+        "label": strings.role_label(person.role, locale),
     }
 
 
-def _new_rider_view(user: dict[str, Any]) -> dict[str, Any]:
+def _new_rider_view(user: dict[str, Any], locale: str) -> dict[str, Any]:
     uid = int(user["id"])
     return {
         "key": f"{NEW_RIDER_PREFIX}{uid}",
         "user_id": uid,
         "name": str(user["first_name"]),
         "phone": _phone_for(uid),
-        "label_zh": "新骑手",
-        "label_en": "New rider",
+        "label": strings.role_label(RoleName.INFORMANT, locale),
     }
+
+
+def _add_new_rider(world: World, uid: int, locale: str) -> dict[str, Any]:
+    """An emulator user whose Telegram client speaks the page's language."""
+    return world.add_user(
+        uid,
+        first_name=strings.new_rider_name(uid, locale),
+        language_code=strings.TELEGRAM_LANGUAGE[locale],
+    )
 
 
 def _phone_for(user_id: int) -> str:
@@ -125,30 +161,31 @@ def _phone_for(user_id: int) -> str:
 
 
 async def list_personas(request: Request, state: WebChatState) -> list[dict[str, Any]]:
-    return [_persona_view(p) for p in PERSONAS]
+    """The fixed personas, then the entry that makes a new rider."""
+    locale = request_locale(request)
+    words = strings.chrome(locale)["strings"]
+    newcomer = {"key": "new", "name": words["new_rider"], "label": words["new_rider_label"]}
+    return [*(_persona_view(p, locale) for p in PERSONAS), newcomer]
 
 
 async def new_rider(request: Request, state: WebChatState) -> dict[str, Any]:
+    locale = request_locale(request)
     uid = NEW_RIDER_IDS[0] + secrets.randbelow(NEW_RIDER_IDS[1] - NEW_RIDER_IDS[0])
-    user = state.world.add_user(
-        uid, first_name=f"骑手{uid % 10000:04d}", language_code=LANGUAGE_CODE
-    )
-    return _new_rider_view(user)
+    return _new_rider_view(_add_new_rider(state.world, uid, locale), locale)
 
 
 async def get_persona(request: Request, state: WebChatState) -> dict[str, Any] | None:
     key = str(request.path_params["key"])
+    locale = request_locale(request)
     fixed = persona(key)
     if fixed is not None:
-        return _persona_view(fixed)
+        return _persona_view(fixed, locale)
     if not key.startswith(NEW_RIDER_PREFIX) or not key[1:].isdigit():
         return None
     uid = int(key[1:])
     # A bookmarked new rider after a restart: the emulator forgot the user, recreate it.
-    user = state.world.users.get(uid) or state.world.add_user(
-        uid, first_name=f"骑手{uid % 10000:04d}", language_code=LANGUAGE_CODE
-    )
-    return _new_rider_view(user)
+    user = state.world.users.get(uid) or _add_new_rider(state.world, uid, locale)
+    return _new_rider_view(user, locale)
 
 
 async def map_overview(request: Request, state: WebChatState) -> dict[str, Any]:

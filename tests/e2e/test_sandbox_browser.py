@@ -2,8 +2,10 @@
 
 The sandbox runs in-process (emulator + real python-telegram-bot + web chat) on free ports
 with a temporary SQLite database; the page is driven the way a person would use it, with the
-rider and the grid worker in two tabs of one browser. Screenshots of each go to
-tests/artifacts/; ``GRIDSNAP_UPDATE_SCREENSHOTS=1`` also refreshes the two in docs/screenshots/.
+rider and the grid worker (or a new rider and the community admin) in tabs of one browser.
+The page's own words are checked in English and Chinese, chosen by ``?lang=``, by the
+browser's language and by the picker's switch. Screenshots of each go to tests/artifacts/;
+``GRIDSNAP_UPDATE_SCREENSHOTS=1`` also refreshes the two in docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ CHROMIUM_ARGS = [
 ]
 REPORT_NUMBER = re.compile(r"\d{6}-\d{4}")
 WAIT_MS = 20_000  # a bot answer takes well under a second; pushes queue at ~1 message/s per chat
+PHOTOS = ROOT.parent / "shared" / "data" / "realworld" / "photos"
+CAMERA_PHOTO = PHOTOS / "gps" / "DSCN0010.jpg"  # a real 640×480 camera JPEG
+NEW_RIDER_NAME = "赵磊"
 CATEGORY = "C0101"  # 雨水井盖, a manhole cover: the sample photo's; it needs an after-photo
 AFTER_SAMPLE = "pothole.jpg"  # any bundled sample stands in for the worker's after-photo
 
@@ -132,6 +137,14 @@ def tabs(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
+def english_tabs(browser: Browser) -> Iterator[BrowserContext]:
+    """A browser set to English: it asks for pages in English (Accept-Language: en-US)."""
+    context = browser.new_context(viewport={"width": 400, "height": 780}, locale="en-US")
+    yield context
+    context.close()
+
+
+@pytest.fixture
 def phone(tabs: BrowserContext) -> Page:
     return tabs.new_page()
 
@@ -193,6 +206,22 @@ def _send_sample(page: Page, sample: str) -> None:
     expect(sent).to_have_count(before + 1, timeout=WAIT_MS)
 
 
+def _expect_loaded(image: Locator) -> None:
+    """The browser fetched and decoded the picture: a broken link has no natural width."""
+    image.page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=WAIT_MS
+    )
+
+
+def _expect_map_image(worker: Page, number: str) -> None:
+    """The alert's third message: the bot's map of the grid, as a picture with its caption."""
+    caption = _zh("Map of report {number}").format(number=number)
+    shown = worker.locator(".msg.bot").filter(has=worker.locator(f'img[alt="{caption}"]'))
+    expect(shown).to_have_count(1, timeout=WAIT_MS)
+    expect(shown.locator(".caption")).to_have_text(caption)
+    _expect_loaded(shown.locator("img"))
+
+
 def _report_from_page(rider: Page) -> str:
     """Photo, location on the map drawing, category, Skip, Submit; returns the number."""
     _send_sample(rider, "manhole.jpg")
@@ -244,6 +273,7 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     alert = worker.locator(f'.msg[data-mid="{_message_id(accept)}"]')
     expect(alert).to_contain_text(number)
     expect(alert.locator("img")).to_have_count(1)  # the rider's photo
+    _expect_map_image(worker, number)
     accept.click()
     expect(worker.locator("#toast")).to_contain_text(number, timeout=WAIT_MS)
     resolve = alert.locator('button[data-callback^="w:res:"]')
@@ -278,3 +308,190 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     )
     _shot(rider, "sandbox-rider-closed")
     _shot(worker, "sandbox-worker-closed")
+
+
+def _expect_english_chat_chrome(chat: Page) -> None:
+    expect(chat.locator("#send")).to_have_text("Send")
+    expect(chat.locator("#text")).to_have_attribute("placeholder", "Message")
+    chat.click("#plus")
+    expect(chat.locator("#m-upload")).to_contain_text("Upload photo")
+    expect(chat.locator("#m-samples")).to_contain_text("Sample photo")
+    expect(chat.locator("#m-location")).to_contain_text("Location")
+    chat.click("#m-samples")
+    expect(chat.locator('img[data-sample="manhole.jpg"]')).to_have_attribute(
+        "alt", "Missing manhole cover"
+    )
+    chat.click("#m-location")
+    expect(chat.locator("#map-title")).to_have_text("Pick a location")
+    expect(chat.locator("#map-hint")).to_have_text("Click a street to zoom in")
+    expect(chat.locator("#map-send")).to_have_text("Send location")
+    _click_label(chat, DEMO_STREET)
+    expect(chat.locator("#map-hint")).to_have_text("Click inside a grid")
+    expect(chat.locator("#map-up")).to_have_text("Whole city")
+
+
+def test_english_page_shows_the_picker_and_the_chat_in_english(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    picker = tabs.new_page()  # a Chinese browser: ?lang=en overrides it
+    picker.goto(running_sandbox.url + "/?lang=en")
+    expect(picker.locator("html")).to_have_attribute("lang", "en")
+    expect(picker.locator("#picker-title")).to_have_text("Choose a persona")
+    expect(picker.locator("#langs a.on")).to_have_text("English")
+    worker = picker.locator('a[data-persona="worker"]')
+    expect(worker).to_contain_text("李芳")  # a person's name stays as it is
+    expect(worker).to_contain_text("Grid worker")
+    expect(picker.locator('a[data-persona="new"]')).to_contain_text("Register as a new rider")
+    assert worker.get_attribute("href") == "/?as=worker&lang=en"
+    _shot(picker, "sandbox-personas-en")
+
+    with tabs.expect_page() as opened:
+        worker.click()
+    chat = opened.value
+    expect(chat.locator("#who")).to_have_text("李芳")
+    assert chat.locator("#back").get_attribute("href") == "/?lang=en"
+    _expect_english_chat_chrome(chat)
+    _shot(chat, "sandbox-map-picker-en")
+
+
+def test_chinese_page_shows_the_picker_and_the_chat_in_chinese(
+    running_sandbox: Sandbox, english_tabs: BrowserContext
+):
+    picker = english_tabs.new_page()  # an English browser: ?lang=zh_CN overrides it
+    picker.goto(running_sandbox.url + "/?lang=zh_CN")
+    expect(picker.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(picker.locator("#picker-title")).to_have_text("选择身份")
+    expect(picker.locator('a[data-persona="worker"]')).to_contain_text("网格员")
+    expect(picker.locator('a[data-persona="new"]')).to_contain_text("注册新骑手")
+
+    chat = english_tabs.new_page()
+    chat.goto(running_sandbox.url + "/?as=worker&lang=zh_CN")
+    expect(chat.locator("#send")).to_have_text("发送")
+    expect(chat.locator("#text")).to_have_attribute("placeholder", "输入消息")
+    chat.click("#plus")
+    expect(chat.locator("#m-upload")).to_contain_text("上传照片")
+    chat.click("#m-location")
+    expect(chat.locator("#map-title")).to_have_text("选择位置")
+    expect(chat.locator("#map-hint")).to_have_text("点击街道放大")
+
+
+def test_without_lang_in_the_url_the_page_speaks_the_browsers_language(
+    running_sandbox: Sandbox, english_tabs: BrowserContext, tabs: BrowserContext
+):
+    english = english_tabs.new_page()
+    english.goto(running_sandbox.url + "/")
+    expect(english.locator("#picker-title")).to_have_text("Choose a persona")
+    # Not pinned in the links either: each tab follows the browser, as this one did.
+    assert english.locator('a[data-persona="rider"]').get_attribute("href") == "/?as=rider"
+    english_chat = english_tabs.new_page()
+    english_chat.goto(running_sandbox.url + "/?as=rider")
+    expect(english_chat.locator("#send")).to_have_text("Send")
+
+    chinese = tabs.new_page()
+    chinese.goto(running_sandbox.url + "/")
+    expect(chinese.locator("#picker-title")).to_have_text("选择身份")
+
+
+def test_the_language_switch_on_the_picker_changes_the_page_and_its_links(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    picker = tabs.new_page()
+    picker.goto(running_sandbox.url + "/")
+    expect(picker.locator("#picker-title")).to_have_text("选择身份")
+
+    picker.click('#langs a[data-lang="en"]')
+    expect(picker.locator("#picker-title")).to_have_text("Choose a persona")
+    assert picker.url.endswith("/?lang=en")
+    rider = picker.locator('a[data-persona="rider"]')
+    expect(rider).to_contain_text("Rider")
+    assert rider.get_attribute("href") == "/?as=rider&lang=en"
+
+    picker.click('#langs a[data-lang="zh_CN"]')
+    expect(picker.locator("#picker-title")).to_have_text("选择身份")
+    expect(picker.locator('a[data-persona="rider"]')).to_contain_text("骑手")
+
+
+def test_new_rider_registers_from_the_page_and_the_community_admin_approves_in_another_tab(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    picker = tabs.new_page()
+    picker.goto(running_sandbox.url + "/")
+    with tabs.expect_page() as opened:
+        picker.click('a[data-persona="new"]')
+    rider = opened.value
+    expect(rider.locator("#who")).to_have_text(re.compile(r"骑手\d{4}"))
+    rider.locator('button[data-callback="reg:agree"]').click(timeout=WAIT_MS)
+    _expect_bot_says(rider, "What is your name? (1 to {max} characters)")
+    rider.fill("#text", NEW_RIDER_NAME)
+    rider.press("#text", "Enter")
+
+    share = rider.locator("#replykb button", has_text=_zh("Share my phone number"))
+    share.click(timeout=WAIT_MS)
+    expect(rider.locator(".msg.me .bubble", has_text="👤")).to_contain_text("+86139")
+    # The avatar of "骑手1234" is its first character: its last was a digit.
+    expect(rider.locator(".msg.me .avatar").first).to_have_text("骑")
+    _expect_bot_says(rider, "Thank you, your number is saved.")
+    expect(share).to_have_count(0)  # the bot removed the keyboard
+    rider.locator('button[data-callback="reg:co:0"]').click(timeout=WAIT_MS)  # 美团
+
+    rider.locator("#replykb button", has_text=_zh("Share a location")).click(timeout=WAIT_MS)
+    _click_label(rider, DEMO_STREET)
+    _click_label(rider, DEMO_GRID)
+    rider.click("#map-send")
+    rider.locator('button[data-callback="reg:submit"]').click(timeout=WAIT_MS)
+    _expect_bot_says(
+        rider,
+        "Thank you! Your registration was sent. A community admin will review it, "
+        "and I will tell you here as soon as it is decided.",
+    )
+    _shot(rider, "sandbox-new-rider-registered")
+
+    admin = _open_as(tabs, running_sandbox.url, "community", "陈静")
+    approve = admin.locator('button[data-callback^="ia:ok:"]')
+    alert = admin.locator(".msg.bot").filter(has=approve).filter(has_text=NEW_RIDER_NAME)
+    expect(alert).to_have_count(1, timeout=WAIT_MS)
+    # By its message id from here on: Approve edits the buttons away.
+    alert = admin.locator(f'.msg[data-mid="{_message_id(alert.locator("button").first)}"]')
+    expect(alert).to_contain_text("天洋新城社区")
+    expect(alert.locator('button[data-callback^="ia:ok:"]')).to_have_text(_zh("Approve"))
+    _shot(admin, "sandbox-admin-registration-alert")
+    alert.locator('button[data-callback^="ia:ok:"]').click()
+    _expect_bot_says(admin, "Approved: {name}.")
+    expect(alert.locator("button")).to_have_count(0)  # decided: the buttons are gone
+
+    _expect_bot_says(
+        rider,
+        "Your informant registration was approved. Send a photo of a hazard, "
+        "or /report, to report it to the grid workers.",
+    )
+    _shot(rider, "sandbox-new-rider-approved")
+
+
+def test_rider_uploads_a_camera_photo_and_the_bot_asks_where_it_is(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    rider = _open_as(tabs, running_sandbox.url, "rider", "小王")
+    rider.click("#plus")
+    with rider.expect_response(re.compile(r"/control/users/\d+/photo$")) as response:
+        rider.set_input_files("#file", CAMERA_PHOTO)
+    sent = response.value.json()["result"]
+    assert sent["photo"][-1]["width"] == 640  # the real file arrived, not a placeholder
+
+    mine = rider.locator(f'.msg.me[data-mid="{sent["message_id"]}"]')
+    expect(mine.locator("img")).to_have_count(1, timeout=WAIT_MS)
+    _expect_loaded(mine.locator("img"))
+    answer = rider.locator(
+        f'xpath=//div[@data-mid="{sent["message_id"]}"]/following-sibling::div'
+        '[contains(@class, "bot")]'
+    )
+    prompt = _zh(
+        "Where is it? Tap the button below to share your location, or attach a "
+        "location or place on the map."
+    )
+    expect(answer.first).to_contain_text(prompt, timeout=WAIT_MS)
+    expect(rider.locator("#replykb button").first).to_be_visible()
+    _shot(rider, "sandbox-rider-upload")
+
+    rider.fill("#text", "/cancel")  # leave 小王 with no open draft
+    rider.press("#text", "Enter")
+    _expect_bot_says(rider, "Cancelled. Nothing was sent.")

@@ -1,8 +1,15 @@
 // Gridsnap sandbox web chat: plays one emulator user per tab against the real bot.
 // Talks only to this origin: /control/* (the emulator's control API) and /sandbox/*.
+// Its own words come from the server, translated, in the page's <script id="chrome">.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const CHROME = JSON.parse($("chrome").textContent);
+const T = CHROME.strings;
+// A language chosen in the URL (or on the switch) goes with every link and request; without
+// one, each page follows the browser's Accept-Language, as the server does.
+const ASKED_LANG = new URLSearchParams(location.search).has("lang") ? CHROME.locale : null;
+const LANG = `lang=${encodeURIComponent(CHROME.locale)}`;
 const state = { persona: null, cursor: 0, entries: new Map(), replyKeyboard: null, kbSeq: 0, follow: true };
 const NS = "http://www.w3.org/2000/svg";
 
@@ -27,6 +34,12 @@ function toast(text) {
   toast.timer = setTimeout(() => { box.hidden = true; }, 2500);
 }
 
+// A Chinese name shows its last character, as WeChat does; any other name ("骑手1520",
+// "Rider 1520") its first letter, never a digit.
+function initial(name) {
+  return /[\u4e00-\u9fff]$/.test(name) ? name.slice(-1) : name.slice(0, 1).toUpperCase();
+}
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -34,20 +47,42 @@ function el(tag, cls, text) {
   return node;
 }
 
+// The page's own address with ``params``, keeping a language chosen in the URL.
+function pageUrl(params) {
+  const query = new URLSearchParams(params);
+  if (ASKED_LANG) query.set("lang", ASKED_LANG);
+  const text = query.toString();
+  return text ? `/?${text}` : "/";
+}
+
 // --- persona picker ---------------------------------------------------------------------
+
+function showLanguages() {
+  const nav = $("langs");
+  for (const language of CHROME.languages) {
+    const link = el("a", language.code === CHROME.locale ? "on" : "", language.name);
+    link.href = `/?lang=${encodeURIComponent(language.code)}`;
+    link.lang = language.code.replace("_", "-");
+    link.dataset.lang = language.code;
+    if (language.code === CHROME.locale) link.setAttribute("aria-current", "true");
+    nav.append(link);
+  }
+}
 
 async function showPicker() {
   $("picker").hidden = false;
-  $("title").textContent = "Gridsnap 沙盒 · Sandbox";
+  $("title").textContent = T.page_title;
+  showLanguages();
   const list = $("personas");
-  const personas = await api("GET", "/sandbox/personas");
-  personas.push({ key: "new", name: "新骑手", label_zh: "注册新骑手", label_en: "New rider" });
+  const personas = await api("GET", `/sandbox/personas?${LANG}`);
   for (const p of personas) {
     const link = el("a");
-    link.href = `/?as=${p.key}`;
+    link.href = pageUrl({ as: p.key });
     link.target = "_blank";
     link.dataset.persona = p.key;
-    link.append(el("div", "avatar", p.name.slice(-1)), el("div", "", `${p.name} · ${p.label_zh} ${p.label_en}`));
+    const text = el("div", "persona");
+    text.append(el("span", "name", p.name), el("span", "label", p.label));
+    link.append(el("div", "avatar", p.key === "new" ? "+" : initial(p.name)), text);
     const item = el("li");
     item.append(link);
     list.append(item);
@@ -59,10 +94,10 @@ async function showPicker() {
 async function openChat(key) {
   let persona;
   if (key === "new") {
-    persona = await api("POST", "/sandbox/personas/new");
-    history.replaceState(null, "", `/?as=${persona.key}`);
+    persona = await api("POST", `/sandbox/personas/new?${LANG}`);
+    history.replaceState(null, "", pageUrl({ as: persona.key }));
   } else {
-    persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}`);
+    persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}?${LANG}`);
   }
   state.persona = persona;
   document.title = `${persona.name} · Gridsnap`;
@@ -125,7 +160,7 @@ function renderEntry(entry) {
   const m = entry.message;
   const row = el("div", entry.from_bot ? "msg bot" : "msg me");
   row.dataset.mid = entry.message_id;
-  const name = entry.from_bot ? "格" : state.persona.name.slice(-1);
+  const name = entry.from_bot ? T.bot_avatar : initial(state.persona.name);
   row.append(el("div", entry.from_bot ? "avatar bot" : "avatar", name));
   const stack = el("div", "stack");
   stack.append(renderBubble(entry, m));
@@ -138,10 +173,10 @@ function renderEntry(entry) {
 function renderBubble(entry, m) {
   const bubble = el("div", "bubble");
   if (entry.file_url && (m.photo || (m.document && /^image\//.test(m.document.mime_type || "")))) {
-    bubble.append(photo(entry.message_id, entry.file_url, m.caption || "photo"));
+    bubble.append(photo(entry.message_id, entry.file_url, m.caption || T.photo));
     if (m.caption) bubble.append(el("div", "caption", m.caption));
   } else if (m.document) {
-    bubble.textContent = `📄 ${m.document.file_name || "file"}`;
+    bubble.textContent = `📄 ${m.document.file_name || T.file}`;
   } else if (m.venue) {
     bubble.className = "bubble place";
     bubble.textContent = `📍 ${m.venue.title}\n${m.venue.address}`;
@@ -153,7 +188,7 @@ function renderBubble(entry, m) {
   } else {
     bubble.textContent = m.text || m.caption || "";
   }
-  if (m.edit_date) bubble.append(el("div", "edited", "已编辑 edited"));
+  if (m.edit_date) bubble.append(el("div", "edited", T.edited));
   return bubble;
 }
 
@@ -245,8 +280,6 @@ function showImage(url) {
   viewer.hidden = false;
 }
 
-const SAMPLES = ["manhole.jpg", "pothole.jpg", "flooding.jpg", "fallen_tree.jpg"];
-
 function wireComposer() {
   const input = $("text");
   const send = async () => {
@@ -268,10 +301,12 @@ function wireComposer() {
   $("m-samples").addEventListener("click", () => {
     const box = $("samples");
     box.replaceChildren();
-    for (const name of SAMPLES) {
+    for (const sample of CHROME.samples) {
+      const name = sample.file;
       const img = el("img");
       img.src = `/static/samples/${name}`;
-      img.alt = name;
+      img.alt = sample.alt;
+      img.title = sample.alt;
       img.dataset.sample = name;
       img.addEventListener("click", async () => {
         const blob = await (await fetch(img.src)).blob();
@@ -310,7 +345,7 @@ async function drawMap(url, detail) {
   map.picked = null;
   $("map-send").disabled = true;
   $("map-up").hidden = !detail;
-  $("map-hint").textContent = detail ? "点击网格内的位置 · Click inside a grid" : "点击街道放大 · Click a street to zoom in";
+  $("map-hint").textContent = detail ? T.grid_hint : T.zoom_hint;
   const [minX, minY, maxX, maxY] = data.bbox;
   // Equirectangular with the longitude squeezed by cos(lat): true shapes at city scale.
   map.k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
@@ -326,7 +361,7 @@ async function drawMap(url, detail) {
     if ((detail && level !== "district") || (!detail && level === "street")) svg.append(label(f));
   }
   if (detail) $("map-title").textContent = data.features.find((f) => f.properties.level === "street").properties.name;
-  else $("map-title").textContent = "选择位置 · Pick a location";
+  else $("map-title").textContent = T.pick_location;
 }
 
 function ringPath(ring) {
@@ -386,5 +421,6 @@ async function sendPickedLocation() {
 
 // --- start ----------------------------------------------------------------------------------
 
+$("back").href = pageUrl({});
 const key = new URLSearchParams(location.search).get("as");
 (key ? openChat(key) : showPicker()).catch((err) => toast(err.message));
