@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.services.drafts import expire_drafts
+from bot.services.drafts import expire_drafts, finish_reason_prompts
 from bot.services.escalation import EscalationPolicy, UowFactory, digest, sweep
 from bot.services.retention import SweepablePhotoStore, sweep_orphan_photos
 
@@ -52,9 +52,14 @@ class JobScheduler:
         self._scheduler: Any = None
 
     async def run_sweep(self) -> None:
-        result = await sweep(self._uow_factory, self._env, self._env.clock(), policy=self._policy)
+        now = self._env.clock()
+        result = await sweep(self._uow_factory, self._env, now, policy=self._policy)
         if result.sent:
             log.info("sweep sent %d escalation steps", len(result))
+        reopened = await finish_reason_prompts(self._uow_factory, self._env, now)
+        if reopened:
+            log.info("reopened %d cases whose not-fixed reason never came", reopened)
+        if result.sent or reopened:
             self._wake()
 
     async def run_housekeeping(self) -> int:

@@ -2,7 +2,8 @@
 
 👍 (``fb:ok:<report>``) asks for a 1–5 rating (``fb:rate:<report>:<n>``), which closes the
 case; 👎 (``fb:no:<report>``) asks for an optional short reason (flow ``fbr``) and reopens
-it, which alerts the grid again. Only the reporter may answer, and only while the case is
+it, which alerts the grid again; left unanswered, the prompt reopens the case by itself
+after ``drafts.REASON_WAIT``. Only the reporter may answer, and only while the case is
 resolved: a button from a case that moved on is refused and removed. The state machine in
 ``cases.act`` judges again, so a forged press changes nothing either way.
 """
@@ -16,13 +17,12 @@ from bot.domain.lifecycle import RATING_RANGE, Action, ActionArgs
 from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
 from bot.services import cases
+from bot.services.drafts import NOT_FIXED, REASON_FLOW
 from bot.services.notify import FEEDBACK_PREFIX
 from handlers.base import Command, Context, Flow, buttons
 from handlers.registry import Registry
 
-REASON_FLOW = "fbr"
 REASON_MAX = 200
-NOT_FIXED = N_("not fixed")  # the reason on record when the rider skips writing one
 AWARDS_SHOWN = 5
 
 REFUSALS = {

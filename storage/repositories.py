@@ -977,32 +977,51 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
         )
 
     async def expire_before(
-        self, cutoff: datetime, *, keep: Collection[str] = ()
-    ) -> list[tuple[str, str, str]]:
-        stale = (
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[ports.ExpiredState]:
+        stale = [
             ConversationRow.flow.is_not(None),
             ConversationRow.flow.not_in(list(keep)),
             ConversationRow.updated_at < cutoff,
-        )
+        ]
+        if only is not None:
+            stale.append(ConversationRow.flow.in_(list(only)))
         # Locked and skipped by a concurrent twin (a second bot process), which then sees
         # them without a flow: each user is told once. RETURNING would give the new flow.
         found = await self.s.execute(
-            select(ConversationRow.platform, ConversationRow.user_id, ConversationRow.flow)
+            select(
+                ConversationRow.platform,
+                ConversationRow.user_id,
+                ConversationRow.flow,
+                ConversationRow.data,
+            )
             .where(*stale)
             .order_by(ConversationRow.platform, ConversationRow.user_id)
             .with_for_update(skip_locked=True)
         )
-        flows = {(platform, user_id): flow for platform, user_id, flow in found.all()}
-        if not flows:
+        states = [
+            ports.ExpiredState(platform, user_id, flow, data or {})
+            for platform, user_id, flow, data in found.all()
+            if flow
+        ]
+        if not states:
             return []
         # The time stays: it is when the user last did something.
         await self.s.execute(
             update(ConversationRow)
-            .where(tuple_(ConversationRow.platform, ConversationRow.user_id).in_(list(flows)))
+            .where(
+                tuple_(ConversationRow.platform, ConversationRow.user_id).in_(
+                    [(e.platform, e.user_id) for e in states]
+                )
+            )
             .values(flow=None, step=None, data={})
             .execution_options(synchronize_session=False)
         )
-        return [(platform, user_id, flow) for (platform, user_id), flow in flows.items() if flow]
+        return states
 
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         # Flows keep keys at places of their choosing, so every string of every state is

@@ -543,14 +543,19 @@ class FakeConversationRepository(_FakeRepo, ports.BaseConversationRepository):
         self.d.conversations_saved_at[(platform, user_id)] = at
 
     async def expire_before(
-        self, cutoff: datetime, *, keep: Collection[str] = ()
-    ) -> list[tuple[str, str, str]]:
-        expired: list[tuple[str, str, str]] = []
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[ports.ExpiredState]:
+        expired: list[ports.ExpiredState] = []
         for key in sorted(self.d.conversations):
             state = self.d.conversations[key]
             stale = self.d.conversations_saved_at[key] < cutoff
-            if state.flow and state.flow not in keep and stale:
-                expired.append((*key, state.flow))
+            wanted = state.flow not in keep and (only is None or state.flow in only)
+            if state.flow and wanted and stale:
+                expired.append(ports.ExpiredState(*key, state.flow, copy.deepcopy(state.data)))
                 state.clear()
         return expired
 

@@ -37,6 +37,7 @@ from bot.services.ports import (
     BaseUnitOfWork,
     ConcurrentUpdate,
     DuplicateUpdate,
+    ExpiredState,
     InviteProblem,
     InviteRefused,
     NotFound,
@@ -731,7 +732,10 @@ class ConversationsContract:
         async with make_uow() as uow:
             expired = await uow.conversations.expire_before(cutoff, keep={"fbr"})
             await uow.commit()
-        assert expired == [("telegram", "old", "rep"), ("wechat", "old", "reg")]
+        assert expired == [
+            ExpiredState("telegram", "old", "rep", draft.data),
+            ExpiredState("wechat", "old", "reg", {}),
+        ]
         async with make_uow() as uow:
             assert await uow.conversations.load("telegram", "old") == ConversationState()
             assert await uow.conversations.load("wechat", "old") == ConversationState()
@@ -744,10 +748,25 @@ class ConversationsContract:
             await uow.conversations.save("telegram", "u1", ConversationState(flow="rep"), at=T0)
             await uow.commit()
         later = T0 + timedelta(hours=1)
-        for expected in ([("telegram", "u1", "rep")], []):
+        for expected in ([ExpiredState("telegram", "u1", "rep", {})], []):
             async with make_uow() as uow:
                 assert await uow.conversations.expire_before(later) == expected
                 await uow.commit()
+
+    async def test_only_the_named_flows_are_expired_when_asked(self, make_uow: MakeUow) -> None:
+        old = T0 - timedelta(hours=2)
+        prompt = ConversationState(flow="fbr", step="reason", data={"report": 7})
+        async with make_uow() as uow:
+            await uow.conversations.save("telegram", "a", prompt, at=old)
+            await uow.conversations.save("telegram", "b", ConversationState(flow="rep"), at=old)
+            await uow.commit()
+        async with make_uow() as uow:
+            expired = await uow.conversations.expire_before(T0, only={"fbr"})
+            await uow.commit()
+        assert expired == [ExpiredState("telegram", "a", "fbr", {"report": 7})]
+        async with make_uow() as uow:
+            assert await uow.conversations.load("telegram", "a") == ConversationState()
+            assert (await uow.conversations.load("telegram", "b")).flow == "rep"
 
     async def test_saving_again_restarts_the_age_of_a_state(self, make_uow: MakeUow) -> None:
         state = ConversationState(flow="rep", step="note")

@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.chat import Outgoing
-from bot.i18n import Translator, translator
+from bot.domain.lifecycle import Action, ActionArgs
+from bot.i18n import N_, Translator, translator
+from bot.services import cases
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -28,9 +30,14 @@ log = logging.getLogger(__name__)
 
 Notice = Callable[[Translator, int], str]
 
-# The rider's optional reason after 👎 ("fbr") holds only a report id, and the case is
-# reopened when the reason arrives: expiring it would silently drop their "not fixed".
-KEPT_FLOWS = frozenset({"fbr"})
+# After 👎 the rider is asked for an optional reason (flow "fbr", holding the report id) and
+# the case is reopened when it arrives. Discarding that prompt would drop their "not fixed",
+# so it is kept from the draft expiry; instead a rider who leaves it unanswered for
+# REASON_WAIT has the case reopened without a reason (finish_reason_prompts, every minute).
+REASON_FLOW = "fbr"
+KEPT_FLOWS = frozenset({REASON_FLOW})
+REASON_WAIT = timedelta(minutes=10)
+NOT_FIXED = N_("not fixed")  # the reason on record when the rider gives none
 
 
 def _report(t: Translator, hours: int) -> str:
@@ -105,12 +112,54 @@ async def expire_drafts(uow_factory: Callable[[], BaseUnitOfWork], env: Env, now
     """
     async with uow_factory() as uow:
         expired = await uow.conversations.expire_before(now - env.draft_age, keep=KEPT_FLOWS)
-        for platform, user_id, flow in expired:
-            account = await uow.accounts.find(platform, user_id)
+        for state in expired:
+            account = await uow.accounts.find(state.platform, state.user_id)
             if account is None:
                 continue  # nobody to tell (the state outlived its account)
             t = translator(account.locale, env.zone)
-            text = notice(flow, t, env.draft_age)
-            await uow.outbox.add(Outgoing(platform=platform, chat_id=account.chat_id, text=text))
+            text = notice(state.flow, t, env.draft_age)
+            await uow.outbox.add(
+                Outgoing(platform=state.platform, chat_id=account.chat_id, text=text)
+            )
         await uow.commit()
     return len(expired)
+
+
+async def finish_reason_prompts(
+    uow_factory: Callable[[], BaseUnitOfWork], env: Env, now: datetime
+) -> int:
+    """Reopen the cases whose rider pressed 👎 and left the reason prompt for ``REASON_WAIT``.
+
+    The rider is told; a case that moved on meanwhile (a worker already acted) is left as
+    it is. Returns how many cases were reopened.
+    """
+    reopened = 0
+    async with uow_factory() as uow:
+        waiting = await uow.conversations.expire_before(now - REASON_WAIT, only=KEPT_FLOWS)
+        for state in waiting:
+            account = await uow.accounts.find(state.platform, state.user_id)
+            report_id = state.data.get("report")
+            if account is None or not isinstance(report_id, int):
+                continue
+            result = await cases.act(
+                uow,
+                env,
+                report_id=report_id,
+                actor_account=account,
+                action=Action.REOPEN,
+                args=ActionArgs(reason=NOT_FIXED),
+            )
+            if result.refusal is not None or result.report is None:
+                log.info("not-fixed prompt of report %s ended: %s", report_id, result.refusal)
+                continue
+            t = translator(account.locale, env.zone)
+            text = t._(
+                "You did not add a note, so report {number} is reopened as not fixed; "
+                "the grid workers have been told."
+            ).format(number=result.report.number)
+            await uow.outbox.add(
+                Outgoing(platform=state.platform, chat_id=account.chat_id, text=text)
+            )
+            reopened += 1
+        await uow.commit()
+    return reopened

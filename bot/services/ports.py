@@ -76,6 +76,16 @@ class OutboxRow:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ExpiredState:
+    """A conversation state cleared for its age, as it was before clearing."""
+
+    platform: str
+    user_id: str
+    flow: str
+    data: Mapping[str, object]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PointsAward:
     """One line of an informant's points ledger."""
@@ -375,11 +385,15 @@ class BaseConversationRepository(ABC):
 
     @abstractmethod
     async def expire_before(
-        self, cutoff: datetime, *, keep: Collection[str] = ()
-    ) -> list[tuple[str, str, str]]:
-        """Clear every state whose flow is not in ``keep`` and which was last saved before
-        ``cutoff``; return each one's ``(platform, user_id, flow)``. A state is cleared and
-        returned once: a concurrent or later call finds it without a flow."""
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[ExpiredState]:
+        """Clear every state whose flow is not in ``keep`` (and is in ``only``, if given)
+        and which was last saved before ``cutoff``; return each as it was. A state is
+        cleared and returned once: a concurrent or later call finds it without a flow."""
 
     @abstractmethod
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:

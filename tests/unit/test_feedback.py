@@ -6,8 +6,9 @@ feedback buttons and what changed is read back from the committed store and the 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,7 +25,9 @@ from bot.domain.model import (
     ReportStatus,
     RoleName,
 )
+from bot.scheduler import JobScheduler
 from bot.services import cases
+from bot.services.drafts import REASON_WAIT, finish_reason_prompts
 from bot.services.env import Env, MapHolder
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
@@ -211,6 +214,64 @@ async def test_thumbs_down_with_skip_reopens_without_a_reason(world: World) -> N
     await world.press(RIDER, f"fb:no:{report_id}")
     await world.press(RIDER, "fbr:skip")
     assert world.status(report_id) is ReportStatus.DISPATCHED
+
+
+async def _finish_prompts(world: World, after: timedelta) -> list[Outgoing]:
+    before = len(world.uow.outbox.sent())
+    await finish_reason_prompts(lambda: world.uow, world.env, NOW + after)
+    return world.uow.outbox.sent()[before:]
+
+
+async def test_an_unanswered_reason_prompt_reopens_the_case_by_itself(world: World) -> None:
+    report_id = await world.resolved_case()
+    await world.press(RIDER, f"fb:no:{report_id}")
+    assert await _finish_prompts(world, REASON_WAIT - timedelta(minutes=1)) == []
+    assert world.status(report_id) is ReportStatus.RESOLVED  # still their turn to write
+    out = await _finish_prompts(world, REASON_WAIT + timedelta(minutes=1))
+    assert world.status(report_id) is ReportStatus.DISPATCHED
+    assert world.store.data.audit[-1].data["reason"] == "not fixed"
+    [told] = [m.text for m in out if m.chat_id == RIDER.chat_id]
+    assert "did not add a note" in told and "reopened" in told
+    assert any(m.keyboard for m in out if m.chat_id == WORKER.chat_id)  # alerted again
+    assert world.store.data.conversations[("telegram", RIDER.user_id)].flow is None
+    # Once: a second sweep (or a second process) finds no prompt left.
+    assert await _finish_prompts(world, REASON_WAIT * 2) == []
+
+
+async def test_the_minute_sweep_is_what_finishes_an_unanswered_prompt(world: World) -> None:
+    report_id = await world.resolved_case()
+    await world.press(RIDER, f"fb:no:{report_id}")
+    later = dataclasses.replace(world.env, clock=lambda: NOW + REASON_WAIT + timedelta(minutes=1))
+    woken: list[bool] = []
+    jobs = JobScheduler(
+        uow_factory=lambda: world.uow, env=later, on_commit=lambda: woken.append(True)
+    )
+    await jobs.run_sweep()
+    assert world.status(report_id) is ReportStatus.DISPATCHED
+    assert woken  # the outbox sender is told there is something to send
+
+
+async def test_an_unanswered_prompt_of_a_case_that_moved_on_changes_nothing(
+    world: World,
+) -> None:
+    report_id = await world.resolved_case()
+    await world.press(RIDER, f"fb:no:{report_id}")
+    async with world.uow as uow:  # meanwhile it was reopened another way (a second device)
+        rider = await uow.accounts.get(await world.account_id(RIDER))
+        result = await cases.act(
+            uow,
+            world.env,
+            report_id=report_id,
+            actor_account=rider,
+            action=Action.REOPEN,
+            args=ActionArgs(reason="still there"),
+        )
+        assert result.ok
+        await uow.commit()
+    moved_on = world.status(report_id)
+    out = await _finish_prompts(world, REASON_WAIT + timedelta(minutes=1))
+    assert world.status(report_id) is moved_on
+    assert out == []
 
 
 async def test_a_stale_fixed_button_is_refused_after_the_case_moved_on(world: World) -> None:
