@@ -16,6 +16,17 @@ LOCALES = ("zh_CN", "en")
 # The engine is async: plain sqlite:// and postgresql:// URLs are given these drivers.
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 DATABASE_EXAMPLES = "sqlite:///var/gridsnap.db or postgresql://user:password@host/database"
+# SQLAlchemy hands every PostgreSQL URL option to asyncpg.connect() as a keyword, as a
+# string. These work so; any other would end in a TypeError deep inside the first connect.
+ASYNCPG_URL_OPTIONS = (
+    "ssl",
+    "host",
+    "command_timeout",
+    "target_session_attrs",
+    "prepared_statement_cache_size",
+)
+# libpq's sslmode values, which asyncpg's ssl takes too.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 class Settings(BaseSettings):
@@ -99,11 +110,51 @@ class Settings(BaseSettings):
             raise ValueError(f"not a database URL; e.g. {DATABASE_EXAMPLES}") from None
         if driver not in ASYNC_DRIVERS:
             raise ValueError(f"unsupported database {driver!r}; e.g. {DATABASE_EXAMPLES}")
+        if driver == "postgresql+asyncpg":
+            return _asyncpg_url(value)
         return value
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def _asyncpg_url(value: str) -> str:
+    """``value`` with libpq's options (as managed PostgreSQL services hand them out) put as
+    asyncpg takes them; refuses what asyncpg cannot take. Never repeats the password."""
+    url = make_url(value)
+    if url.host and "@" in url.host:
+        # An unencoded @ in the password ends it early: the rest is taken for the host.
+        raise ValueError("the host contains '@'; percent-encode @ in the password as %40")
+    query = dict(url.query)
+    if "sslmode" in query:
+        if "ssl" in query:
+            raise ValueError("give sslmode or ssl, not both")
+        query["ssl"] = query.pop("sslmode")
+    if "connect_timeout" in query:  # storage.database hands it to asyncpg as a number
+        _check_connect_timeout(query["connect_timeout"])
+    for name, given in query.items():
+        if name not in (*ASYNCPG_URL_OPTIONS, "connect_timeout"):
+            raise ValueError(
+                f"unsupported option {name!r}; PostgreSQL URLs take sslmode, connect_timeout"
+                f" and {', '.join(ASYNCPG_URL_OPTIONS)}"
+            )
+        if not isinstance(given, str):
+            raise ValueError(f"option {name!r} given more than once")
+    if "ssl" in query and query["ssl"] not in SSL_MODES:
+        raise ValueError(f"sslmode must be one of {', '.join(SSL_MODES)}")
+    if query == dict(url.query):
+        return value
+    return url.set(query=query).render_as_string(hide_password=False)
+
+
+def _check_connect_timeout(given: str | tuple[str, ...]) -> None:
+    try:
+        seconds = float(given) if isinstance(given, str) else -1.0
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError("connect_timeout must be a number of seconds")
 
 
 class ConfigError(Exception):

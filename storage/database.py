@@ -28,11 +28,25 @@ def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> Asyn
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        parsed, kwargs = _connect_timeout_as_argument(parsed, kwargs)
         return _create_async_engine(parsed, **kwargs)
     _ensure_parent_dir(parsed)
     engine = _create_async_engine(parsed, **kwargs)
     _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
+
+
+def _connect_timeout_as_argument(url: URL, kwargs: dict[str, Any]) -> tuple[URL, dict[str, Any]]:
+    """libpq's ``connect_timeout`` URL option as asyncpg's ``timeout`` argument: asyncpg
+    takes it only as a number, and URL options reach it as strings."""
+    seconds = url.query.get("connect_timeout")
+    if not isinstance(seconds, str):
+        return url, kwargs
+    connect_args = {**kwargs.get("connect_args", {}), "timeout": float(seconds)}
+    return url.difference_update_query(["connect_timeout"]), {
+        **kwargs,
+        "connect_args": connect_args,
+    }
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -26,7 +26,8 @@ async def ensure_reachable(url: str) -> None:
 
     try:
         await _connect_once(url)
-    except (OSError, SQLAlchemyError) as exc:
+    # TypeError, ValueError: a URL option the driver cannot take, past the settings' check.
+    except (OSError, SQLAlchemyError, TypeError, ValueError) as exc:
         reason = exc.orig if isinstance(exc, DBAPIError) else exc
         where = make_url(url).render_as_string(hide_password=True)
         first_line = (str(reason).strip() or type(reason).__name__).splitlines()[0]

@@ -77,6 +77,12 @@ def test_a_plain_database_url_is_given_the_async_driver(
         ("GRIDSNAP_DATABASE_URL", "postgresql://u@h:port/db"),
         ("GRIDSNAP_DATABASE_URL", "mysql://u@h/db"),
         ("GRIDSNAP_DATABASE_URL", "postgresql+psycopg2://u@h/db"),
+        ("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?application_name=gridsnap"),
+        ("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?channel_binding=require"),
+        ("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?sslmode=sometimes"),
+        ("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?sslmode=require&ssl=disable"),
+        ("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?connect_timeout=soon"),
+        ("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?ssl=require&ssl=disable"),
     ],
 )
 def test_a_bad_value_is_refused_in_one_line_naming_the_variable(
@@ -97,3 +103,38 @@ def test_a_refused_database_url_does_not_repeat_its_password(
     with pytest.raises(ConfigError, match="GRIDSNAP_DATABASE_URL: unsupported database") as refused:
         load_settings()
     assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "mode", ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+)
+def test_libpq_sslmode_is_given_to_asyncpg_as_ssl(
+    monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("GRIDSNAP_DATABASE_URL", f"postgresql://u:p%40ss@h/db?sslmode={mode}")
+    url = make_url(load_settings().database_url)
+    assert dict(url.query) == {"ssl": mode}
+    assert url.password == "p@ss"
+
+
+def test_libpq_connect_timeout_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?connect_timeout=10&sslmode=require"
+    )
+    query = dict(make_url(load_settings().database_url).query)
+    assert query == {"ssl": "require", "connect_timeout": "10"}  # storage.database uses it
+
+
+def test_an_unknown_database_url_option_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDSNAP_DATABASE_URL", "postgresql://u@h/db?application_name=gridsnap")
+    with pytest.raises(ConfigError, match="GRIDSNAP_DATABASE_URL: unsupported option"):
+        load_settings()
+
+
+def test_an_unencoded_at_in_the_password_is_refused_without_repeating_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRIDSNAP_DATABASE_URL", "postgresql://postgres:p@ss@127.0.0.1:5432/test")
+    with pytest.raises(ConfigError, match=r"^GRIDSNAP_DATABASE_URL: .*as %40$") as refused:
+        load_settings()
+    assert "ss@" not in str(refused.value)
