@@ -5,7 +5,7 @@ APScheduler only decides *when*; it keeps no state (memory job store, nothing pe
 Each run reads its work from the database and guards every message by a row written in the
 same commit, so a restart, a missed run or a second bot process loses or repeats nothing.
 Jobs read the time from ``env.clock`` so tests drive them with a controlled clock. A process
-started after the day's digest time sends it once on start (``catch_up``).
+started after the day's digest time, but before noon, sends it once on start (``catch_up``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60
 DIGEST_AT = (8, 30)  # local time (env.zone)
+# A process started later than this skips the day's catch-up: a "Good morning" digest in the
+# afternoon or at midnight is noise, and the next 08:30 run brings the same cases anyway.
+DIGEST_CATCH_UP_UNTIL = (12, 0)  # local time (env.zone)
 # Telegram keeps an undelivered update for 24 h and WeChat retries within seconds; a week of
 # processed ids is ample to recognise any redelivery, and the table stays small.
 UPDATE_IDS_KEPT = timedelta(days=7)
@@ -96,13 +99,14 @@ class JobScheduler:
             self._wake()
 
     async def catch_up(self) -> None:
-        """Run today's digest now if its time has passed. The jobs live in memory, so a
-        process that was down at 08:30 would otherwise skip the day; the day's marker in
-        the database keeps a digest already sent from going out twice."""
-        now = self._env.clock().astimezone(self._env.zone)
-        hour, minute = DIGEST_AT
-        if now.time() < time(hour, minute):
+        """Run today's digest now if its time has passed this morning. The jobs live in
+        memory, so a process that was down at 08:30 would otherwise skip the day; the day's
+        marker in the database keeps a digest already sent from going out twice."""
+        now = self._env.clock().astimezone(self._env.zone).time()
+        if now < time(*DIGEST_AT):
             return  # the cron job will send it
+        if now >= time(*DIGEST_CATCH_UP_UNTIL):
+            return  # too late for a morning digest; tomorrow's job sends the next one
         try:
             await self.run_digest()
         except Exception:

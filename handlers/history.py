@@ -2,7 +2,11 @@
 
 Chosen reasons are stored as their English source and translated when shown; free text a
 person wrote (a note, a rider's own reason) passes through gettext unchanged. Escalations
-store a code (``ack_overdue``), shown as its text."""
+store a code (``ack_overdue``), shown as its text.
+
+Riders (the reporter and those following a report as a duplicate) read the rider view:
+statuses and reasons, never a person's name nor the reporter's note; grid staff in scope
+read /case's full history."""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.domain.lifecycle import Action
+from bot.domain.model import AuditEvent, Report
 from bot.i18n import N_
 from bot.services.escalation import REASON_TEXTS
 from handlers.base import Context
+from handlers.report_ui import status_name
 
 ACTION_NAMES: dict[str, str] = {
     Action.SUBMIT: N_("submitted"),
@@ -49,3 +55,24 @@ def reason_text(ctx: Context, reason: object) -> str:
     if not isinstance(reason, str) or not reason:
         return ""
     return ctx._(REASON_TEXTS.get(reason, reason))
+
+
+async def rider_view(ctx: Context, report: Report) -> str:
+    """The report as a rider reads it: one summary line, then each status with its reason."""
+    events = await ctx.uow.audit.history(report.id)
+    return "\n".join([report_summary(ctx, report), *(event_line(ctx, e) for e in events)])
+
+
+def report_summary(ctx: Context, report: Report) -> str:
+    return ctx._("No. {number} · {category} · {status} · {date}").format(
+        number=report.number,
+        category=ctx.env.catalogue.name(report.category_code, ctx.account.locale),
+        status=status_name(ctx, report.status),
+        date=ctx.t.datetime(report.created_at),
+    )
+
+
+def event_line(ctx: Context, event: AuditEvent) -> str:
+    line = f"• {ctx.t.datetime(event.at)}: {status_name(ctx, event.to_status)}"
+    said = event_detail(ctx, event.data)
+    return f"{line} — {said}" if said else line

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from bot.domain.lifecycle import Action
-from bot.domain.model import AuditEvent, Report, ReportStatus
+from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
 from bot.services import cases
 from handlers.base import Command, Context, buttons
-from handlers.history import event_detail
+from handlers.history import report_summary, rider_view
 from handlers.registry import Registry
-from handlers.report_ui import status_name
 
 SHOWN = 10  # newest first; older ones are still in the database, just not in one chat message
 WITHDRAWABLE = frozenset({ReportStatus.SUBMITTED, ReportStatus.DISPATCHED})
@@ -35,21 +34,12 @@ async def show_my_reports(ctx: Context) -> None:
         ctx.reply(ctx._("You have not sent any reports yet. Send a photo to report a problem."))
         return
     lines = [ctx._("Your reports (tap one to see its history):")]
-    lines += [_summary(ctx, r) for r in reports]
+    lines += [report_summary(ctx, r) for r in reports]
     ctx.reply(
         "\n".join(lines),
         buttons(
             *[[(ctx._("No. {number}").format(number=r.number), f"my:{r.id}")] for r in reports]
         ),
-    )
-
-
-def _summary(ctx: Context, report: Report) -> str:
-    return ctx._("No. {number} · {category} · {status} · {date}").format(
-        number=report.number,
-        category=ctx.env.catalogue.name(report.category_code, ctx.account.locale),
-        status=status_name(ctx, report.status),
-        date=ctx.t.datetime(report.created_at),
     )
 
 
@@ -68,14 +58,12 @@ async def show_history(ctx: Context, arg: str) -> None:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return
     ctx.answer_button()
-    events = await ctx.uow.audit.history(report.id)
-    lines = [_summary(ctx, report), *(_event_line(ctx, e) for e in events)]
     keyboard = None
     if report.reporter_id == ctx.account.id and report.status in WITHDRAWABLE:
         # Only until a grid worker accepts it: after that the grid is already at work.
         data = f"my:w:{report.id}:{report.version}"
         keyboard = buttons([(ctx._("Withdraw this report"), data)])
-    ctx.reply("\n".join(lines), keyboard)
+    ctx.reply(await rider_view(ctx, report), keyboard)
 
 
 async def withdraw(ctx: Context, arg: str) -> None:
@@ -116,12 +104,6 @@ async def _own_report(ctx: Context, arg: str) -> Report | None:
         return report
     followers = await ctx.uow.reports.subscribers(report.id)
     return report if any(a.id == ctx.account.id for a in followers) else None
-
-
-def _event_line(ctx: Context, event: AuditEvent) -> str:
-    line = f"• {ctx.t.datetime(event.at)}: {status_name(ctx, event.to_status)}"
-    said = event_detail(ctx, event.data)
-    return f"{line} — {said}" if said else line
 
 
 def _int(value: str) -> int | None:

@@ -19,7 +19,7 @@ from bot.i18n import N_
 from bot.services import cases, staff
 from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
 from handlers.base import Command, Context, Flow, buttons
-from handlers.history import action_name, event_detail
+from handlers.history import action_name, event_detail, rider_view
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,10 @@ REFUSALS: dict[cases.Refusal, str] = {
     cases.Refusal.NOT_FOUND: N_("This case does not exist."),
     cases.Refusal.NOT_ALLOWED: N_("You cannot do this on this case: it is not in your grids."),
     cases.Refusal.STALE: N_("This case has moved on; it is now {status}."),
+    # Only a grid worker is ever refused so; admins cannot resolve or return any case, so
+    # the grid leader is the one to ask (a worker removed from the grid holds nothing).
     cases.Refusal.HELD_BY_OTHER: N_(
-        "{name} has accepted this case; only they, the grid leader or an admin can do this."
+        "{name} has accepted this case, so it is theirs to handle. Ask them or your grid leader."
     ),
     cases.Refusal.MISSING: N_("Something is missing to do this."),
     cases.Refusal.INVALID_ARGUMENT: N_("That is not a valid choice."),
@@ -231,7 +233,7 @@ async def _precheck(ctx: Context, press: Press, action: Action) -> Report | None
     refusal = None
     if action not in allowed_actions(report.status, actor):
         refusal = cases.Refusal.NOT_ALLOWED
-    elif held_by_other(action, actor, report.assignee_id):
+    elif held_by_other(action, actor, await cases.holder_id(ctx.uow, report)):
         refusal = cases.Refusal.HELD_BY_OTHER
     if refusal is not None:
         _refuse(ctx, cases.CaseResult(report=report, refusal=refusal, holder=holder))
@@ -298,7 +300,10 @@ def _done_text(ctx: Context, action: Action, report: Report) -> str:
 
 async def _keyboard_for(ctx: Context, report: Report) -> Any:
     roles = await cases.roles_in_scope(ctx.uow, ctx.account.id, report.grid_id)
-    return case_keyboard(ctx.t, report, frozenset(roles), account_id=ctx.account.id)
+    holder = await cases.holder_id(ctx.uow, report)
+    return case_keyboard(
+        ctx.t, report, frozenset(roles), holder_id=holder, account_id=ctx.account.id
+    )
 
 
 # -- flows: resolve (note, after-photo) and duplicate (the other report's number) -----------
@@ -405,9 +410,19 @@ class DuplicateFlow(Flow):
             expected_version=data["ver"],
         )
         if not result.ok and result.refusal is cases.Refusal.INVALID_TARGET:
-            ctx.reply(ctx._("A report cannot be a duplicate of itself or of a finished case."))
+            ctx.reply(_invalid_duplicate_text(ctx, other, data["rid"]))
             return
         await _close_flow(ctx, result, Action.MERGE)
+
+
+def _invalid_duplicate_text(ctx: Context, other: Report, report_id: int) -> str:
+    if other.id == report_id or not other.status.is_open:
+        return ctx._("A report cannot be a duplicate of itself or of a finished case.")
+    # Open and not itself: what ``cases`` refused is a report outside the worker's grids.
+    return ctx._(
+        "Report {number} is not in your grids: a case can only be marked a duplicate of "
+        "a report in a grid you work on."
+    ).format(number=other.number)
 
 
 def _refused_button(ctx: Context) -> bool:
@@ -531,15 +546,28 @@ async def show_case(ctx: Context) -> None:
 
 
 async def _may_see(ctx: Context, report: Report) -> bool:
-    if report.reporter_id == ctx.account.id:
-        return True
-    if any(a.id == ctx.account.id for a in await ctx.uow.reports.subscribers(report.id)):
-        return True  # a rider following it as a duplicate hears of every change anyway
+    return await _is_staff_on(ctx, report) or await _rides_with(ctx, report)
+
+
+async def _is_staff_on(ctx: Context, report: Report) -> bool:
     roles = await cases.roles_in_scope(ctx.uow, ctx.account.id, report.grid_id)
     return bool(roles - {RoleName.INFORMANT})
 
 
+async def _rides_with(ctx: Context, report: Report) -> bool:
+    """The reporter, or a rider following the report as a duplicate (who hears of every
+    change anyway)."""
+    if report.reporter_id == ctx.account.id:
+        return True
+    return any(a.id == ctx.account.id for a in await ctx.uow.reports.subscribers(report.id))
+
+
 async def _send_case(ctx: Context, report: Report) -> None:
+    if not await _is_staff_on(ctx, report):
+        # A follower is a stranger to the reporter, and neither needs the workers' names:
+        # riders read it as /myreports shows it, statuses and reasons only.
+        ctx.reply(await rider_view(ctx, report))
+        return
     category = ctx.env.catalogue.name(report.category_code, ctx.t.locale)
     lines = [
         ctx._("Case {number}: {category}").format(number=report.number, category=category),

@@ -10,7 +10,11 @@ audit events, so the log alone is enough to audit any case.
 Who may act is judged on the roles that *hold on the case's grid or above*; the service
 computes them from the region tree, so this module never sees geography. Once a worker has
 accepted a case it is theirs: a colleague may not resolve, return, transfer or merge it
-(``HeldByOther``), while grid leaders and admins above still may, as they supervise.
+(``HeldByOther``), while grid leaders above still may, as they supervise (admins, who never
+resolve or return, may still transfer, merge or reject it). A case is held only while its
+worker still has a grid role on it (``holds_cases``): one removed from the grid holds
+nothing, or the case would be stuck. Whoever holds a case hears when someone else moves it
+on (``Audience.HOLDER``).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class Audience(enum.StrEnum):
     GRID_LEADER = "grid_leader"
     COMMUNITY_ADMIN = "community_admin"
     STREET_ADMIN = "street_admin"
+    HOLDER = "holder"  # the worker who accepted the case, when someone else moves it on
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +190,9 @@ _LEADER_UP = _ADMINS | {R.GRID_LEADER}
 _UNRESOLVED = frozenset({S.SUBMITTED, S.DISPATCHED, S.ACCEPTED, S.RETURNED})
 _TO_FOLLOWERS = frozenset({Audience.REPORTER, Audience.SUBSCRIBERS})
 _TO_GRID = _TO_FOLLOWERS | {Audience.GRID_WORKERS, Audience.GRID_LEADER}
+# A worker whose accepted case a leader resolves, returns, transfers, merges or rejects
+# must not go on working on it unaware; the service leaves the holder out when they acted.
+_TO_HOLDER = frozenset({Audience.HOLDER})
 
 
 def _t(action: Action, sources: Iterable[ReportStatus | None], **kw: Any) -> Transition:
@@ -215,7 +223,7 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.RESOLVED,
                 roles=_GRID,
                 needs=frozenset({Need.NOTE}),
-                notify=_TO_FOLLOWERS,
+                notify=_TO_FOLLOWERS | _TO_HOLDER,
                 holder_only=True,
             ),
             _t(
@@ -252,7 +260,7 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.RETURNED,
                 roles=_GRID,
                 needs=frozenset({Need.REASON}),
-                notify=_TO_FOLLOWERS | {Audience.COMMUNITY_ADMIN},
+                notify=_TO_FOLLOWERS | _TO_HOLDER | {Audience.COMMUNITY_ADMIN},
                 holder_only=True,
             ),
             _t(
@@ -261,7 +269,7 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.DISPATCHED,
                 roles=_GRID | _ADMINS,
                 needs=frozenset({Need.TARGET_GRID, Need.REASON}),
-                notify=_TO_GRID,
+                notify=_TO_GRID | _TO_HOLDER,
                 holder_only=True,
             ),
             _t(
@@ -278,7 +286,7 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.MERGED,
                 roles=_GRID | _ADMINS,
                 needs=frozenset({Need.DUPLICATE_OF}),
-                notify=_TO_FOLLOWERS,
+                notify=_TO_FOLLOWERS | _TO_HOLDER,
                 holder_only=True,
             ),
             _t(
@@ -287,7 +295,7 @@ TRANSITIONS: Mapping[Action, Transition] = MappingProxyType(
                 target=S.REJECTED,
                 roles=_LEADER_UP,
                 needs=frozenset({Need.REASON}),
-                notify=_TO_FOLLOWERS,
+                notify=_TO_FOLLOWERS | _TO_HOLDER,
             ),
             _t(
                 Action.CANCEL,
@@ -321,7 +329,7 @@ def decide(
     assignee_id: int | None = None,
     after_photo_required: bool = False,
 ) -> Decision:
-    """Judge one request. ``assignee_id`` is who accepted the case, if anyone;
+    """Judge one request. ``assignee_id`` is who holds the case, if anyone;
     ``after_photo_required`` comes from the case's category."""
     rule = TRANSITIONS[action]
     given = args or ActionArgs()
@@ -346,8 +354,16 @@ def may_act(rule: Transition, actor: Actor) -> bool:
     return (rule.reporter and actor.is_reporter) or bool(rule.roles & actor.roles)
 
 
+def holds_cases(roles: Iterable[RoleName]) -> bool:
+    """Whether someone with ``roles`` on a case's grid (or above) can hold it: the roles
+    that may accept it. A holder who lost them — removed from staff, or moved to another
+    grid — holds the case no more, so their colleagues may take it on."""
+    return not TRANSITIONS[Action.ACCEPT].roles.isdisjoint(roles)
+
+
 def held_by_other(action: Action, actor: Actor, assignee_id: int | None) -> bool:
-    """True when a grid worker would act on a case a colleague accepted."""
+    """True when a grid worker would act on a case a colleague accepted; ``assignee_id``
+    is the holder still holding it (see ``holds_cases``), not merely the last to accept."""
     return (
         TRANSITIONS[action].holder_only
         and assignee_id is not None

@@ -52,7 +52,8 @@ async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> Non
     informant = reporter.display_name if reporter else ""
     for account, role in recipients:
         t = translator(account.locale, env.zone)
-        keyboard = case_keyboard(t, report, frozenset({role}))
+        # Nobody holds a case waiting to be accepted.
+        keyboard = case_keyboard(t, report, frozenset({role}), holder_id=None)
         for message in compose_alert(t, env, account, report, informant, keyboard, map_key):
             await uow.outbox.add(message)
 
@@ -73,13 +74,20 @@ async def alert_recipients(
 
 
 def case_keyboard(
-    t: Translator, report: Report, roles: frozenset[RoleName], *, account_id: int | None = None
+    t: Translator,
+    report: Report,
+    roles: frozenset[RoleName],
+    *,
+    holder_id: int | None,
+    account_id: int | None = None,
 ) -> Keyboard | None:
     """The case buttons that still apply for ``account_id`` holding ``roles`` on the case's
     grid (a colleague's accepted case offers a worker none); each carries the version it
-    was made for, so a press after the case moved is refused."""
+    was made for, so a press after the case moved is refused. ``holder_id`` is who holds
+    the case (``cases.holder_id``), which is not always its assignee: asked for, not read
+    from the report, so the buttons offer exactly what ``cases.act`` will allow."""
     actor = Actor(account_id=account_id, roles=roles)
-    possible = set(allowed_actions(report.status, actor, assignee_id=report.assignee_id))
+    possible = set(allowed_actions(report.status, actor, assignee_id=holder_id))
     row = tuple(
         Button(text=t._(label), data=button_data(code, report))
         for action, (code, label) in CASE_BUTTONS.items()

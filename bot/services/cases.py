@@ -29,6 +29,7 @@ from bot.domain.lifecycle import (
     Need,
     NotAllowed,
     decide,
+    holds_cases,
 )
 from bot.domain.model import Account, Level, Report, ReportPhoto, ReportStatus, RoleName
 from bot.domain.points import PointsTable, default_points
@@ -80,6 +81,17 @@ async def roles_in_scope(
     return {g.role for g in await uow.roles.for_account(account_id) if g.region_id in scope}
 
 
+async def holder_id(uow: BaseUnitOfWork, report: Report) -> int | None:
+    """Who holds the case: its assignee while they still have a grid role on its grid.
+    Removing a worker does not touch their cases, so without this check a case they had
+    accepted would stay theirs, refused to every colleague. One rule for the action, the
+    button precheck and the buttons offered."""
+    if report.assignee_id is None:
+        return None
+    roles = await roles_in_scope(uow, report.assignee_id, report.grid_id)
+    return report.assignee_id if holds_cases(roles) else None
+
+
 async def actor_for(uow: BaseUnitOfWork, report: Report, account: Account | None) -> Actor:
     if account is None:
         return Actor.system()
@@ -117,7 +129,8 @@ async def act(
     if photo is not None:
         given = dataclasses.replace(given, photo=photo.sha256)
     actor = await actor_for(uow, report, actor_account)
-    judged = await _judge(uow, env, report, action, actor, given)
+    holder = await holder_id(uow, report)
+    judged = await _judge(uow, env, report, action, actor, given, holder)
     if isinstance(judged, CaseResult):
         return judged
     now = env.clock()
@@ -132,7 +145,9 @@ async def act(
         saved = await uow.reports.get(saved.id) or saved
     await record_decision(uow, saved, judged, actor, now)
     await _grant_points(uow, saved, judged, points or default_points(), now)
-    await notify.status_changed(uow, env, report=saved, decision=judged, actor=actor)
+    await notify.status_changed(
+        uow, env, report=saved, decision=judged, actor=actor, holder_id=holder
+    )
     if judged.action is Action.MERGE and given.duplicate_of is not None:
         await _follow_original(uow, saved, given.duplicate_of)
     if judged.action in _SENDS_TO_GRID:
@@ -147,6 +162,7 @@ async def _judge(
     action: Action,
     actor: Actor,
     args: ActionArgs,
+    holder: int | None,
 ) -> Decision | CaseResult:
     category = env.catalogue.get(report.category_code)
     try:
@@ -155,7 +171,7 @@ async def _judge(
             action,
             actor,
             args,
-            assignee_id=report.assignee_id,
+            assignee_id=holder,
             after_photo_required=category.after_photo_required,
         )
     except NotAllowed:
@@ -163,8 +179,8 @@ async def _judge(
     except InvalidFromState:
         return await _stale(uow, report)
     except HeldByOther:
-        holder = await _holder(uow, report)
-        return CaseResult(report=report, refusal=Refusal.HELD_BY_OTHER, holder=holder)
+        held_by = await _holder(uow, report)
+        return CaseResult(report=report, refusal=Refusal.HELD_BY_OTHER, holder=held_by)
     except MissingArgument as exc:
         return CaseResult(report=report, refusal=Refusal.MISSING, need=exc.need)
     except InvalidArgument as exc:
@@ -181,7 +197,15 @@ async def _target_ok(
         if args.duplicate_of is None or args.duplicate_of == report.id:
             return False
         into = await uow.reports.get(args.duplicate_of)
-        return into is not None and into.status.is_open
+        if into is None or not into.status.is_open:
+            return False
+        if actor.is_system:
+            return True
+        # The merged case's riders become followers (and /case readers) of the target: only
+        # a report in a grid the actor works on, not any report anywhere in the city.
+        assert actor.account_id is not None
+        into_roles = await roles_in_scope(uow, actor.account_id, into.grid_id)
+        return bool(into_roles - {RoleName.INFORMANT})
     if action not in _SENDS_TO_GRID or args.target_grid_id is None:
         return True
     target = await uow.regions.get_by_id(args.target_grid_id)

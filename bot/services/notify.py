@@ -5,6 +5,8 @@ so the pushes are outbox rows that commit with the status change or not at all. 
 recipient reads the message in their own language. The person who acted is never told
 here: the flow that took their action already answered them, and telling them twice is
 noise. After Resolve the reporter also gets the after-photo and the "Fixed?" buttons.
+The worker who held the case (``Audience.HOLDER``) is the one who held it *before* the
+transition — a transfer or return lets go of them — so ``cases.act`` passes them in.
 """
 
 from __future__ import annotations
@@ -65,15 +67,22 @@ _STAFF_ROLES: dict[Audience, RoleName] = {
 
 
 async def status_changed(
-    uow: BaseUnitOfWork, env: Env, *, report: Report, decision: Decision, actor: Actor
+    uow: BaseUnitOfWork,
+    env: Env,
+    *,
+    report: Report,
+    decision: Decision,
+    actor: Actor,
+    holder_id: int | None = None,
 ) -> None:
-    """Queue the pushes for one transition of ``report`` (already saved, new status)."""
+    """Queue the pushes for one transition of ``report`` (already saved, new status);
+    ``holder_id`` is who held the case before it (see ``cases.holder_id``)."""
     told: set[int] = set() if actor.account_id is None else {actor.account_id}
     original = await merged_into(uow, report, decision)
     audiences = decision.notify
     if decision.action in ALERTED_BY_CASES:
         audiences -= _GRID  # cases.act sends these the full alert with buttons instead
-    for audience, account in await recipients(uow, report, audiences):
+    for audience, account in await recipients(uow, report, audiences, holder_id=holder_id):
         if account.id in told or not account.chat_id:
             continue  # the actor, someone already told, or a rider who deleted their data
         told.add(account.id)
@@ -97,9 +106,14 @@ async def merged_into(uow: BaseUnitOfWork, report: Report, decision: Decision) -
 
 
 async def recipients(
-    uow: BaseUnitOfWork, report: Report, audiences: Iterable[Audience]
+    uow: BaseUnitOfWork,
+    report: Report,
+    audiences: Iterable[Audience],
+    *,
+    holder_id: int | None = None,
 ) -> list[tuple[Audience, Account]]:
-    """Who each audience is for this report, riders first, in a stable order."""
+    """Who each audience is for this report, riders first, then the worker who held it,
+    then the staff roles, in a stable order."""
     wanted = set(audiences)
     found: list[tuple[Audience, Account]] = []
     if Audience.REPORTER in wanted:
@@ -107,6 +121,9 @@ async def recipients(
         found += [(Audience.REPORTER, reporter)] if reporter else []
     if Audience.SUBSCRIBERS in wanted:
         found += [(Audience.SUBSCRIBERS, a) for a in await uow.reports.subscribers(report.id)]
+    if Audience.HOLDER in wanted and holder_id is not None:
+        holder = await uow.accounts.get(holder_id)
+        found += [(Audience.HOLDER, holder)] if holder else []
     staff = [a for a in _STAFF_ROLES if a in wanted]
     if staff and report.grid_id is not None:
         region_ids = [node.id for node in await uow.regions.ancestors(report.grid_id)]

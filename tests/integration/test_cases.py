@@ -33,8 +33,10 @@ from bot.domain.model import (
     ReportStatus,
     RoleName,
 )
-from bot.services import cases
+from bot.i18n import translator
+from bot.services import cases, staff
 from bot.services.env import Env, MapHolder
+from bot.services.notify import HEADLINES, MERGED_INTO
 from bot.services.ports import BaseUnitOfWork
 from bot.services.reports import follow, submit_report
 from storage.photos import PhotoStore
@@ -462,6 +464,82 @@ async def test_the_grid_leader_may_resolve_a_case_a_worker_accepted(world: World
     report = await world.report()
     assert (await world.act(report, holder, Action.ACCEPT)).ok
     assert (await world.act(report, leader, Action.RESOLVE, args=ActionArgs(note="done"))).ok
+
+
+# -- a holder who left the grid holds nothing ---------------------------------------------
+
+
+async def _remove(world: World, who: Account, role: RoleName, region: str) -> None:
+    async with world.make_uow() as uow:  # what `gridsnap staff remove` runs
+        assert await staff.remove_staff(uow, account_id=who.id, role=role, region_code=region)
+        await uow.commit()
+
+
+@pytest.mark.parametrize("action", [Action.RESOLVE, Action.RETURN])
+async def test_a_colleague_may_act_on_a_case_whose_holder_was_removed_from_staff(
+    world: World, action: Action
+) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    colleague = await world.staff("Zhang", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    await _remove(world, holder, RoleName.GRID_WORKER, "G1")
+    args = ActionArgs(note="cover replaced", reason="Not this grid")
+    result = await world.act(report, colleague, action, args=args)
+    assert result.ok, result.refusal
+    after = {Action.RESOLVE: ReportStatus.RESOLVED, Action.RETURN: ReportStatus.RETURNED}
+    assert (await world.get(report)).status is after[action]
+
+
+async def test_a_holder_moved_to_another_grid_no_longer_holds_the_case(world: World) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    colleague = await world.staff("Zhang", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    await _remove(world, holder, RoleName.GRID_WORKER, "G1")
+    async with world.make_uow() as uow:
+        await uow.roles.grant(holder.id, RoleName.GRID_WORKER, world.ids["G2"])
+        await uow.commit()
+    assert (await world.act(report, colleague, Action.RESOLVE, args=ActionArgs(note="ok"))).ok
+    assert (await world.get(report)).status is ReportStatus.RESOLVED
+
+
+# -- the holder hears when a supervisor moves their case on -------------------------------
+
+
+SUPERVISOR_ACTIONS = [Action.RESOLVE, Action.RETURN, Action.TRANSFER, Action.MERGE, Action.REJECT]
+
+
+@pytest.mark.parametrize("action", SUPERVISOR_ACTIONS, ids=lambda a: a.value)
+async def test_the_holder_is_told_in_their_language_when_the_grid_leader_acts_on_their_case(
+    world: World, action: Action
+) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    async with world.make_uow() as uow:
+        await uow.accounts.set_locale(holder.id, "zh_CN")
+        await uow.commit()
+    leader = await world.staff("lead", RoleName.GRID_LEADER, "G1")
+    other = await world.report()
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    assert await world.pushes(holder) == []  # their own accept is answered by the flow
+    args = _full_args(world, action, other)
+    assert (await world.act(report, leader, action, args=args)).ok
+    source = MERGED_INTO if action is Action.MERGE else HEADLINES[action]
+    headline = translator("zh_CN", world.env.zone)._(source)
+    assert headline != source  # Chinese, not the English it is written in
+    category = world.env.catalogue.name(NO_PHOTO, "zh_CN")
+    expected = headline.format(number=report.number, category=category, original=other.number)
+    [told] = await world.pushes(holder)
+    assert told.splitlines()[0] == expected
+
+
+async def test_the_holder_is_not_told_of_their_own_resolve(world: World) -> None:
+    holder = await world.staff("Li", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    assert (await world.act(report, holder, Action.ACCEPT)).ok
+    assert (await world.act(report, holder, Action.RESOLVE, args=ActionArgs(note="done"))).ok
+    assert await world.pushes(holder) == []
 
 
 # -- followers hear what the reporter hears -----------------------------------------------

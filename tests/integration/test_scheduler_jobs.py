@@ -136,6 +136,21 @@ async def test_a_start_after_the_digest_time_sends_todays_digest_once(make_uow: 
     assert await _sent(make_uow) == []
 
 
+@pytest.mark.parametrize(("hour", "minute"), [(12, 0), (12, 30), (23, 59)])
+async def test_a_start_from_noon_on_sends_no_good_morning_digest(
+    make_uow: MakeUow, hour: int, minute: int
+) -> None:
+    await _world(make_uow)
+    await _start(make_uow, _at(hour, minute))
+    assert await _sent(make_uow) == []
+
+
+async def test_a_start_just_before_noon_still_catches_up(make_uow: MakeUow) -> None:
+    await _world(make_uow)
+    await _start(make_uow, _at(11, 59))
+    assert [m.chat_id for m in await _sent(make_uow)] == ["w"]
+
+
 async def test_a_start_before_the_digest_time_leaves_it_to_the_job(make_uow: MakeUow) -> None:
     await _world(make_uow)
     await _start(make_uow, _at(8, 10))

@@ -27,6 +27,7 @@ from bot.domain.lifecycle import (
     TransitionError,
     allowed_actions,
     decide,
+    holds_cases,
     replay,
 )
 from bot.domain.model import AuditEvent, ReportStatus, RoleName
@@ -185,7 +186,7 @@ def test_merging_a_duplicate_needs_the_original_and_tells_the_reporter_and_follo
     merged = decide(S.DISPATCHED, Action.MERGE, WORKER, ActionArgs(duplicate_of=41))
     assert (merged.to_status, merged.notify) == (
         S.MERGED,
-        frozenset({Audience.REPORTER, Audience.SUBSCRIBERS}),
+        frozenset({Audience.REPORTER, Audience.SUBSCRIBERS, Audience.HOLDER}),
     )
 
 
@@ -375,3 +376,34 @@ def test_the_audit_data_keeps_free_text_but_not_arguments_the_action_does_not_us
         "photo": "ab" * 32,
         "reason": "not our street",
     }
+
+
+# -- the holder of an accepted case -------------------------------------------------------
+
+
+def test_the_worker_holding_a_case_hears_of_every_action_that_takes_it_from_them() -> None:
+    taking = {
+        action
+        for action, rule in TRANSITIONS.items()
+        if S.ACCEPTED in rule.sources and rule.target not in (None, S.ACCEPTED)
+    }
+    assert taking == HOLDER_ONLY | {Action.REJECT}
+    for action in taking:
+        assert Audience.HOLDER in TRANSITIONS[action].notify, action
+
+
+@pytest.mark.parametrize(
+    ("roles", "holds"),
+    [
+        ({R.GRID_WORKER}, True),
+        ({R.GRID_LEADER}, True),
+        ({R.INFORMANT, R.GRID_WORKER}, True),
+        (set(), False),  # removed from staff
+        ({R.INFORMANT}, False),
+        ({R.COMMUNITY_ADMIN}, False),  # promoted away from the grid
+    ],
+)
+def test_only_someone_with_a_grid_role_on_the_case_can_hold_it(
+    roles: set[RoleName], holds: bool
+) -> None:
+    assert holds_cases(roles) is holds
