@@ -1,7 +1,8 @@
 """One incoming update in, one commit out.
 
-The dispatcher downloads and processes a photo first (slow, outside any transaction), then
-opens one unit of work: skip the update if it was seen, load the user's account and
+The dispatcher downloads and processes a photo first (slow, outside any transaction), and
+only when its sender has a basis for keeping it (a consent, a registration, a staff role);
+then it opens one unit of work: skip the update if it was seen, load the user's account and
 conversation state, route to a command, a button handler or the user's current flow, save
 the state, write every outgoing message to the outbox, record the update id, commit. Only
 then is the outbox sender woken. A failure rolls everything back and the user is told.
@@ -93,13 +94,16 @@ class Dispatcher:
             await self._handle(incoming)
 
     async def _handle(self, incoming: Incoming) -> None:
-        # Checked early only to spare a download; the unit below checks again in any case,
-        # so an update without a file skips this extra transaction.
-        has_file = incoming.photo is not None or incoming.document is not None
-        if has_file and await self._already_seen(incoming):
-            log.info("update %s already handled; skipped", incoming.update_id)
-            return
-        photo = await self._prepare_photo(incoming)
+        photo = None
+        if incoming.photo is not None or incoming.document is not None:
+            seen, may_keep = await self._before_download(incoming)
+            if seen:
+                log.info("update %s already handled; skipped", incoming.update_id)
+                return
+            if may_keep:
+                photo = await self._prepare_photo(incoming)
+            else:
+                log.info("update %s: file not fetched, no basis to keep it", incoming.update_id)
         try:
             await self._handle_in_unit(incoming, photo)
         except Exception:
@@ -108,9 +112,21 @@ class Dispatcher:
         if self._on_commit is not None:
             self._on_commit()
 
-    async def _already_seen(self, incoming: Incoming) -> bool:
+    async def _before_download(self, incoming: Incoming) -> tuple[bool, bool]:
+        """(seen, may_keep): whether the update was handled already, and whether its sender
+        has a basis for keeping what they send (a consent, a registration, a staff role).
+
+        Asked before the download, in a short unit of its own (an update without a file
+        skips it): a stranger's photo is never fetched, so the photo store never holds it
+        (PIPL Art. 6). The flows answer them as before: the report flow refuses anyone
+        without a consent or registration before it looks at the photo, and the unit below
+        checks the update id again in any case.
+        """
+        user = incoming.user
         async with self._uow_factory() as uow:
-            return await uow.updates.seen(incoming.user.platform, incoming.update_id)
+            if await uow.updates.seen(user.platform, incoming.update_id):
+                return True, False
+            return False, await uow.accounts.may_keep_data(user.platform, user.user_id)
 
     async def _prepare_photo(self, incoming: Incoming) -> PhotoIntake | None:
         ref = incoming.photo or incoming.document

@@ -333,6 +333,14 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         )
         return _account(row) if row else None
 
+    async def may_keep_data(self, platform: str, platform_user_id: str) -> bool:
+        found = await self.s.scalar(
+            select(_has_basis(platform, platform_user_id)).where(
+                AccountRow.platform == platform, AccountRow.platform_user_id == platform_user_id
+            )
+        )
+        return bool(found)  # None: no account, so no basis
+
     async def _row(self, account_id: int) -> AccountRow:
         row = await self.s.get(AccountRow, account_id)
         if row is None:

@@ -215,6 +215,13 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
             None,
         )
 
+    async def may_keep_data(self, platform: str, platform_user_id: str) -> bool:
+        found = await self.find(platform, platform_user_id)
+        if found is None:
+            return False
+        has_role = any(g.account_id == found.id for g in self.d.grants.values())
+        return found.consent is not None or has_role or found.id in self.d.informants
+
     def _change(self, account_id: int, **changes: object) -> None:
         if account_id not in self.d.accounts:
             raise ports.NotFound(f"account {account_id}")

@@ -275,6 +275,30 @@ class AccountsContract:
         assert (stored.consent.version, stored.consent.given_at) == ("2026-1", T0)
         assert (stored.phone, stored.on_duty) == ("+8613800000000", False)
 
+    async def test_data_may_be_kept_only_with_a_consent_a_registration_or_a_staff_role(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        users = ("stranger", "consented", "registered", "staff", "other")
+        accounts = {u: await seed_account(make_uow, u) for u in users}
+        async with make_uow() as uow:
+            await uow.accounts.record_consent(accounts["consented"].id, "2026-1", T0)
+            await uow.informants.upsert(profile(accounts["registered"].id))
+            await uow.roles.grant(accounts["staff"].id, RoleName.GRID_WORKER, nodes["G1"].id)
+            await uow.commit()
+        async with make_uow() as uow:
+            kept = {u: await uow.accounts.may_keep_data("telegram", u) for u in users}
+            # The basis belongs to the account: the same id elsewhere, or no account, has none.
+            assert not await uow.accounts.may_keep_data("wechat", "consented")
+            assert not await uow.accounts.may_keep_data("telegram", "nobody")
+        assert kept == {
+            "stranger": False,
+            "consented": True,
+            "registered": True,
+            "staff": True,
+            "other": False,
+        }
+
     async def test_changing_an_unknown_account_raises_not_found(self, make_uow: MakeUow) -> None:
         async with make_uow() as uow:
             with pytest.raises(NotFound):

@@ -171,6 +171,12 @@ class BaseAccountRepository(ABC):
     async def find(self, platform: str, platform_user_id: str) -> Account | None: ...
 
     @abstractmethod
+    async def may_keep_data(self, platform: str, platform_user_id: str) -> bool:
+        """True when the account has a consent, an informant registration or a staff role:
+        the same basis ``upsert_from_chat`` asks for before it keeps a name. Without one,
+        nothing the person sends (a photo) may be kept; no account at all is no basis."""
+
+    @abstractmethod
     async def set_locale(self, account_id: int, locale: str) -> None: ...
 
     @abstractmethod

@@ -7,16 +7,19 @@ download until the test lets it go (an event, not a sleep).
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from bot.chat import FileRef, Incoming, Kind, Outgoing, User
 from bot.domain.categories import load_catalogue
 from bot.services.env import Env, MapHolder
 from handlers.dispatcher import Dispatcher, Turns
+from handlers.register import CONSENT_VERSION
 from handlers.registry import collect
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.unit.test_report_flow import MemoryPhotoStore, jpeg
 
 SLOW = User(platform="telegram", user_id="601", chat_id="601", language_code="en")
+NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 QUICK = User(platform="telegram", user_id="602", chat_id="602", language_code="en")
 
 
@@ -57,6 +60,20 @@ def help_command(user: User, update_id: str) -> Incoming:
     return Incoming(update_id=update_id, user=user, kind=Kind.COMMAND, command="help", text="/help")
 
 
+async def consented(store: FakeStore, user: User) -> None:
+    """Only the photo of someone with a basis for keeping it is downloaded at all."""
+    async with FakeUnitOfWork(store=store) as uow:
+        account = await uow.accounts.get_or_create(
+            platform=user.platform,
+            platform_user_id=user.user_id,
+            chat_id=user.chat_id,
+            display_name="",
+            locale="en",
+        )
+        await uow.accounts.record_consent(account.id, CONSENT_VERSION, NOW)
+        await uow.commit()
+
+
 def said_to(store: FakeStore, user: User) -> list[Outgoing]:
     return [m for m in FakeUnitOfWork(store=store).outbox.sent() if m.chat_id == user.chat_id]
 
@@ -64,6 +81,7 @@ def said_to(store: FakeStore, user: User) -> list[Outgoing]:
 async def test_a_slow_photo_download_holds_up_only_its_own_rider() -> None:
     store, files = FakeStore(), GatedFiles()
     bot = dispatcher(store, files)
+    await consented(store, SLOW)
     slow_photo = asyncio.create_task(bot.handle(photo(SLOW, "1")))
     slow_help = asyncio.create_task(bot.handle(help_command(SLOW, "2")))
     await files.started.wait()
@@ -83,6 +101,7 @@ async def test_a_slow_photo_download_holds_up_only_its_own_rider() -> None:
 async def test_one_users_updates_are_handled_in_the_order_they_arrived() -> None:
     store, files = FakeStore(), GatedFiles()
     bot = dispatcher(store, files)
+    await consented(store, SLOW)
     first = asyncio.create_task(bot.handle(photo(SLOW, "1")))
     rest = [asyncio.create_task(bot.handle(help_command(SLOW, str(n)))) for n in range(2, 6)]
     await files.started.wait()
