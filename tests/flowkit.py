@@ -9,7 +9,8 @@ from bot.chat import Incoming, Outgoing
 from bot.services.env import Env
 from bot.services.photos import FileFetcher
 from handlers.dispatcher import Dispatcher
-from handlers.registry import MODULES, collect
+from handlers.registry import MODULES
+from tests.chatkit import dispatcher_over
 from tests.fakes import FakeStore, FakeUnitOfWork
 
 
@@ -36,15 +37,8 @@ def dispatcher_on(
     fetchers: dict[str, FileFetcher] | None = None,
 ) -> Dispatcher:
     """A freshly started bot process over ``store``: nothing in memory, only stored state."""
-    registry = collect(modules)
-    return Dispatcher(
-        uow_factory=lambda: FakeUnitOfWork(store=store),
-        env=env,
-        flows=registry.flows,
-        commands=registry.commands,
-        button_handlers=registry.buttons,
-        fallback=registry.dispatch_fallback,
-        fetchers=fetchers,
+    return dispatcher_over(
+        lambda: FakeUnitOfWork(store=store), env, modules=modules, fetchers=fetchers
     )
 
 

@@ -8,156 +8,74 @@ no names, no note —, and only grid staff in scope read the full history.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.chat import Incoming, Kind, Outgoing, OutKind, User
+from bot.chat import OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
 from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
-from bot.services.ports import BaseUnitOfWork
-from bot.services.reports import follow, submit_report
-from handlers.dispatcher import Dispatcher
-from handlers.registry import collect
+from bot.services.reports import follow
+from tests.chatkit import ChatBot, MakeUow, square, submit
 from tests.flowkit import MemoryPhotoStore
 
-MakeUow = Callable[[], BaseUnitOfWork]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI)
 GARBAGE = "0102"  # Exposed garbage
 SECRET_NOTE = "gate code 4711, flat of Mrs Zhou"
 REPORTER, FOLLOWER, WORKER, ADMIN = "Zhang Reporter", "Wang Follower", "Li Worker", "Chen Admin"
-
-
-def _square(x0: float, size: float) -> dict[str, object]:
-    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
-    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
-
-
 MAP = [
     MapUnit(code="C1", name="C1", level=Level.COMMUNITY, parent_code=None,
-            geometry=_square(119.50, 0.10)),
+            geometry=square(119.50, 0.10)),
     MapUnit(code="G1", name="G1", level=Level.GRID, parent_code="C1",
-            geometry=_square(119.50, 0.05)),
+            geometry=square(119.50, 0.05)),
 ]  # fmt: skip
 
 
-class Town:
+class Town(ChatBot):
     def __init__(self, make_uow: MakeUow) -> None:
-        self.make_uow = make_uow
-        self.env = Env(
+        env = Env(
             catalogue=load_catalogue(),
             maps=MapHolder(tolerance_m=300),
             photos=MemoryPhotoStore(),
             zone=SHANGHAI,
             clock=lambda: NOW,
         )
-        registry = collect()
-        self.dispatcher = Dispatcher(
-            uow_factory=make_uow,
-            env=self.env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-        )
-        self.ids = itertools.count(1)
-
-    async def seed(self) -> None:
-        async with self.make_uow() as uow:
-            await uow.regions.replace_map(MAP, replace=True)
-            await self.env.maps.refresh(uow)
-            await uow.commit()
-
-    async def person(self, name: str, role: RoleName | None = None, region: str = "G1") -> User:
-        async with self.make_uow() as uow:
-            account = await uow.accounts.get_or_create(
-                platform="telegram",
-                platform_user_id=name,
-                chat_id=name,
-                display_name=name,
-                locale="en",
-            )
-            node = await uow.regions.get(region)
-            assert node is not None
-            if role is not None:
-                await uow.roles.grant(account.id, role, node.id)
-            await uow.commit()
-        return User(platform="telegram", user_id=name, chat_id=name, display_name=name)
-
-    async def account_id(self, user: User) -> int:
-        async with self.make_uow() as uow:
-            account = await uow.accounts.find(user.platform, user.user_id)
-        assert account is not None
-        return account.id
+        super().__init__(make_uow, env)
 
     async def filed(self, rider: User, follower: User) -> Report:
         reporter, fan = await self.account_id(rider), await self.account_id(follower)
         async with self.make_uow() as uow:
-            report = await submit_report(
+            report = await submit(
                 uow,
-                reporter=reporter,
-                category_code=GARBAGE,
+                self.env,
+                reporter,
+                category=GARBAGE,
                 location=GeoPoint(lat=39.925, lon=119.52),
-                photos=[],
                 note=SECRET_NOTE,
-                now=NOW,
-                catalogue=self.env.catalogue,
-                gridmap=self.env.maps.current(),
-                zone=SHANGHAI,
             )
             await follow(uow, report.id, fan)
             await uow.commit()
         return report
 
-    async def stored(self, report: Report) -> Report:
-        async with self.make_uow() as uow:
-            found = await uow.reports.get(report.id)
-        assert found is not None
-        return found
-
-    async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
-        update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)
-        await self.dispatcher.handle(update)
-        said: list[Outgoing] = []
-        while True:
-            async with self.make_uow() as uow:
-                rows = await uow.outbox.claim(100, NOW + timedelta(days=30))
-                for row in rows:
-                    await uow.outbox.mark_sent(row.id, None)
-                await uow.commit()
-            if not rows:
-                return said
-            said += [row.message for row in sorted(rows, key=lambda r: r.id)]
-
     async def case(self, user: User, number: str) -> str:
-        said = await self.send(
-            user, Kind.COMMAND, command="case", payload=number, text=f"/case {number}"
-        )
+        said = await self.command(user, "case", number)
         [shown] = [m for m in said if m.chat_id == user.chat_id]
         return shown.text or ""
 
     async def myreports_history(self, user: User, report: Report) -> str:
-        said = await self.send(
-            user, Kind.BUTTON, button_data=f"my:{report.id}", callback_id="cb", message_id="7"
-        )
+        said = await self.press(user, f"my:{report.id}")
         [shown] = [m for m in said if m.chat_id == user.chat_id and m.kind is OutKind.TEXT]
         return shown.text or ""
-
-    async def press(self, user: User, data: str) -> None:
-        await self.send(user, Kind.BUTTON, button_data=data, callback_id="cb", message_id="7")
 
 
 @pytest.fixture
 async def town(make_uow: MakeUow) -> Town:
     town = Town(make_uow)
-    await town.seed()
+    await town.seed_map(MAP)
     return town
 
 

@@ -11,11 +11,9 @@ be filed with that photo.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +22,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
-from bot.chat import FileRef, Incoming, Kind, Location, Outgoing, User
+from bot.chat import FileRef, Kind, Location, Outgoing, User
 from bot.domain.categories import load_catalogue
-from bot.domain.model import InformantProfile, InformantStatus, Level, MapUnit
+from bot.domain.model import Level, MapUnit
 from bot.services.env import Env, MapHolder
 from bot.services.ports import BaseUnitOfWork
-from handlers.dispatcher import Dispatcher
-from handlers.register import CONSENT_VERSION
-from handlers.registry import collect
 from storage.database import create_engine, create_session_factory, writer_turn
 from storage.photos import PhotoStore
 from storage.uow import SqlUnitOfWork
+from tests.chatkit import ChatBot, approve_informant, square
 
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "realworld" / "photos"
@@ -44,16 +40,11 @@ IN_G1 = Location(lat=39.925, lon=119.52)
 GARBAGE = "0102"
 
 
-def _square(x0: float, size: float) -> dict[str, object]:
-    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
-    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
-
-
 MAP = [
     MapUnit(code="C1", name="东环社区", level=Level.COMMUNITY, parent_code=None,
-            geometry=_square(119.50, 0.10)),
+            geometry=square(119.50, 0.10)),
     MapUnit(code="G1", name="东环一网格", level=Level.GRID, parent_code="C1",
-            geometry=_square(119.50, 0.05)),
+            geometry=square(119.50, 0.05)),
 ]  # fmt: skip
 
 
@@ -116,94 +107,56 @@ class WatchfulFiles:
         return CAMERA_JPEG.read_bytes()
 
 
-@dataclass
 class Bot:
-    engine: AsyncEngine
-    make_uow: Callable[[], BaseUnitOfWork]
-    env: Env
-    files: WatchfulFiles
-    dispatcher: Dispatcher
-    updates: itertools.count[int]
+    """The rider talking to every flow over one real database (the fetcher watching it)."""
+
+    def __init__(self, engine: AsyncEngine, env: Env) -> None:
+        factory = create_session_factory(engine)
+
+        def make_uow() -> BaseUnitOfWork:
+            return SqlUnitOfWork(session_factory=factory)
+
+        self.engine = engine
+        self.files = WatchfulFiles(engine)
+        self.chat = ChatBot(make_uow, env)
+        self.chat.dispatcher.add_fetcher("telegram", self.files)
+        self.make_uow, self.env = make_uow, env
 
     async def send(self, kind: Kind, **fields: Any) -> list[Outgoing]:
-        update = Incoming(update_id=str(next(self.updates)), user=RIDER, kind=kind, **fields)
-        await self.dispatcher.handle(update)
-        return await self.drain()
+        return await self.chat.send(RIDER, kind, **fields)
 
     async def press(self, data: str) -> list[Outgoing]:
-        return await self.send(Kind.BUTTON, button_data=data, callback_id="cb", message_id="9")
+        return await self.chat.press(RIDER, data, message_id="9")
 
-    async def drain(self) -> list[Outgoing]:
-        """What the outbox sender would send now, in order (a claim hands out one row per
-        chat at a time, so claim until nothing is left)."""
-        taken: list[tuple[int, Outgoing]] = []
-        while True:
-            async with self.make_uow() as uow:
-                rows = await uow.outbox.claim(100, NOW + timedelta(days=30))
-                for row in rows:
-                    await uow.outbox.mark_sent(row.id, None)
-                await uow.commit()
-            if not rows:
-                return [message for _id, message in sorted(taken, key=lambda pair: pair[0])]
-            taken += [(row.id, row.message) for row in rows]
+    async def seed(self) -> None:
+        """The map, and the rider as an approved informant who consented."""
+        await self.chat.seed_map(MAP)
+        async with self.make_uow() as uow:
+            community = await uow.regions.get("C1")
+            assert community is not None
+            account = await uow.accounts.get_or_create(
+                platform="telegram", platform_user_id="801", chat_id="801", display_name="Wang",
+                locale="en",
+            )  # fmt: skip
+            await approve_informant(uow, account.id, at=NOW, home_region_id=community.id)
+            await uow.commit()
 
 
 @pytest.fixture
 async def bot(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[Bot]:
     engine = create_engine(migrated_database_url)
-    factory = create_session_factory(engine)
-
-    def make_uow() -> BaseUnitOfWork:
-        return SqlUnitOfWork(session_factory=factory)
-
     env = Env(
         catalogue=load_catalogue(),
         maps=MapHolder(tolerance_m=300),
         photos=PhotoStore(tmp_path / "photos"),
         clock=lambda: NOW,
     )
-    files = WatchfulFiles(engine)
-    registry = collect()
-    dispatcher = Dispatcher(
-        uow_factory=make_uow,
-        env=env,
-        flows=registry.flows,
-        commands=registry.commands,
-        button_handlers=registry.buttons,
-        fallback=registry.dispatch_fallback,
-    )
-    dispatcher.add_fetcher("telegram", files)
     try:
-        await _seed(make_uow, env)
-        yield Bot(engine, make_uow, env, files, dispatcher, itertools.count(1))
+        bot = Bot(engine, env)
+        await bot.seed()
+        yield bot
     finally:
         await engine.dispose()
-
-
-async def _seed(make_uow: Callable[[], BaseUnitOfWork], env: Env) -> None:
-    """The map, and the rider as an approved informant who consented."""
-    async with make_uow() as uow:
-        await uow.regions.replace_map(MAP, replace=True)
-        await env.maps.refresh(uow)
-        community = await uow.regions.get("C1")
-        assert community is not None
-        account = await uow.accounts.get_or_create(
-            platform="telegram", platform_user_id="801", chat_id="801", display_name="Wang",
-            locale="en",
-        )  # fmt: skip
-        await uow.accounts.record_consent(account.id, CONSENT_VERSION, NOW)
-        await uow.informants.upsert(
-            InformantProfile(
-                account_id=account.id,
-                real_name="王师傅",
-                phone="+8613800000000",
-                company="美团",
-                status=InformantStatus.APPROVED,
-                home_region_id=community.id,
-                created_at=NOW,
-            )
-        )
-        await uow.commit()
 
 
 async def test_the_probe_sees_an_open_unit_of_work(bot: Bot) -> None:

@@ -8,9 +8,8 @@ is read back from the outbox as the sender would take it. The clock is the test'
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import itertools
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import ExifTags, Image
 
-from bot.chat import Contact, FileRef, Incoming, Kind, Location, Outgoing, OutKind, User
+from bot.chat import Contact, FileRef, Kind, Location, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import (
     GeoPoint,
-    InformantProfile,
     InformantStatus,
     Level,
     MapUnit,
@@ -35,37 +33,25 @@ from bot.i18n import translator
 from bot.services.alerts import alert_new_report
 from bot.services.env import Env, MapHolder
 from bot.services.escalation import EscalationPolicy, sweep
-from bot.services.ports import BaseUnitOfWork
-from bot.services.reports import follow, submit_report
-from handlers.dispatcher import Dispatcher
-from handlers.register import CONSENT_VERSION
-from handlers.registry import collect
+from bot.services.reports import follow
 from storage.photos import PhotoStore
+from tests.chatkit import RIDER_PHONE, ChatBot, MakeUow, approve_informant, square, submit
 
-MakeUow = Callable[[], BaseUnitOfWork]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI)
 GARBAGE = "0102"  # Exposed garbage / 暴露垃圾: accept within 60 min, resolve within 240
 IN_G1 = Location(lat=39.925, lon=119.52)
 PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "realworld" / "photos"
 CAMERA_JPEG = PHOTOS / "gps" / "DSCN0010.jpg"  # carries GPS EXIF the alert must not
-RIDER_PHONE = "+8613800000000"
-
-
-def _square(x0: float, size: float) -> dict[str, object]:
-    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
-    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
-
-
 MAP = [
     MapUnit(code="S1", name="西港路街道", level=Level.STREET, parent_code=None,
-            geometry=_square(119.50, 0.10)),
+            geometry=square(119.50, 0.10)),
     MapUnit(code="C1", name="东环社区", level=Level.COMMUNITY, parent_code="S1",
-            geometry=_square(119.50, 0.10)),
+            geometry=square(119.50, 0.10)),
     MapUnit(code="G1", name="东环一网格", level=Level.GRID, parent_code="C1",
-            geometry=_square(119.50, 0.05)),
+            geometry=square(119.50, 0.05)),
     MapUnit(code="G2", name="东环二网格", level=Level.GRID, parent_code="C1",
-            geometry=_square(119.55, 0.05)),
+            geometry=square(119.55, 0.05)),
 ]  # fmt: skip
 
 
@@ -76,37 +62,19 @@ class PlatformFiles:
         return CAMERA_JPEG.read_bytes()
 
 
-class Town:
+class Town(ChatBot):
     """A bot process over one real database, and the people who talk to it."""
 
     def __init__(self, make_uow: MakeUow, photo_dir: Path) -> None:
-        self.make_uow = make_uow
         self.photos = PhotoStore(photo_dir)
-        self.env = Env(
+        env = Env(
             catalogue=load_catalogue(),
             maps=MapHolder(tolerance_m=300),
             photos=self.photos,
             zone=SHANGHAI,
             clock=lambda: NOW,
         )
-        registry = collect()
-        self.dispatcher = Dispatcher(
-            uow_factory=make_uow,
-            env=self.env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-            fetchers={"telegram": PlatformFiles()},
-        )
-        self.ids = itertools.count(1)
-        self.outbox: list[Outgoing] = []  # everything sent so far, in order
-
-    async def seed(self) -> None:
-        async with self.make_uow() as uow:
-            await uow.regions.replace_map(MAP, replace=True)
-            await self.env.maps.refresh(uow)
-            await uow.commit()
+        super().__init__(make_uow, env, fetchers={"telegram": PlatformFiles()})
 
     async def person(
         self,
@@ -118,63 +86,26 @@ class Town:
         informant: bool = False,
     ) -> User:
         """An account (with ``role`` on ``region``, or an approved informant with a phone)."""
-        user = User(
-            platform="telegram",
-            user_id=name,
-            chat_id=name,
-            display_name=name,
-            language_code=locale.replace("_", "-"),
-        )
-        async with self.make_uow() as uow:
-            account = await uow.accounts.get_or_create(
-                platform="telegram",
-                platform_user_id=name,
-                chat_id=name,
-                display_name=name,
-                locale=locale,
-            )
-            node = await uow.regions.get(region)
-            assert node is not None
-            if role is not None:
-                await uow.roles.grant(account.id, role, node.id)
-            if informant:
-                await uow.accounts.record_consent(account.id, CONSENT_VERSION, NOW)
-                await uow.accounts.set_phone(account.id, RIDER_PHONE)
-                await uow.informants.upsert(
-                    InformantProfile(
-                        account_id=account.id,
-                        real_name="王小明",
-                        phone=RIDER_PHONE,
-                        company="美团",
-                        status=InformantStatus.APPROVED,
-                        home_region_id=node.id,
-                        created_at=NOW,
-                    )
+        user = await super().person(name, role, region, locale=locale)
+        if informant:
+            account_id = await self.account_id(user)
+            async with self.make_uow() as uow:
+                node = await uow.regions.get(region)
+                assert node is not None
+                await uow.accounts.set_phone(account_id, RIDER_PHONE)
+                await approve_informant(
+                    uow, account_id, at=NOW, real_name="王小明", home_region_id=node.id
                 )
-            await uow.commit()
-        return user
-
-    async def account_id(self, user: User) -> int:
-        async with self.make_uow() as uow:
-            account = await uow.accounts.find(user.platform, user.user_id)
-        assert account is not None
-        return account.id
+                await uow.commit()
+        return dataclasses.replace(user, language_code=locale.replace("_", "-"))
 
     async def filed(self, rider: User, *, note: str = "bags piled by the gate") -> Report:
         """A report filed and alerted as the report flow files it, at ``NOW``."""
         reporter = await self.account_id(rider)
         async with self.make_uow() as uow:
-            report = await submit_report(
-                uow,
-                reporter=reporter,
-                category_code=GARBAGE,
-                location=GeoPoint(lat=IN_G1.lat, lon=IN_G1.lon),
-                photos=[],
-                note=note,
-                now=NOW,
-                catalogue=self.env.catalogue,
-                gridmap=self.env.maps.current(),
-                zone=SHANGHAI,
+            location = GeoPoint(lat=IN_G1.lat, lon=IN_G1.lon)
+            report = await submit(
+                uow, self.env, reporter, category=GARBAGE, location=location, note=note
             )
             await alert_new_report(uow, self.env, report)
             await uow.commit()
@@ -209,46 +140,6 @@ class Town:
             await uow.commit()
         return report
 
-    async def stored(self, report: Report) -> Report:
-        async with self.make_uow() as uow:
-            found = await uow.reports.get(report.id)
-        assert found is not None
-        return found
-
-    async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
-        """Hand one update to the dispatcher; everything it queued, to anyone."""
-        update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)
-        await self.dispatcher.handle(update)
-        return await self.drain()
-
-    async def command(self, user: User, name: str, payload: str = "") -> list[Outgoing]:
-        text = f"/{name} {payload}".strip()
-        return await self.send(user, Kind.COMMAND, command=name, payload=payload, text=text)
-
-    async def text(self, user: User, text: str) -> list[Outgoing]:
-        return await self.send(user, Kind.TEXT, text=text)
-
-    async def press(self, user: User, data: str) -> list[Outgoing]:
-        return await self.send(
-            user, Kind.BUTTON, button_data=data, callback_id="cb", message_id="7"
-        )
-
-    async def drain(self) -> list[Outgoing]:
-        """Take every queued row as the outbox sender would, in the order they were queued."""
-        taken: list[tuple[int, Outgoing]] = []
-        while True:
-            async with self.make_uow() as uow:
-                rows = await uow.outbox.claim(100, NOW + timedelta(days=30))
-                for row in rows:
-                    await uow.outbox.mark_sent(row.id, None)
-                await uow.commit()
-            if not rows:
-                break
-            taken += [(row.id, row.message) for row in rows]
-        messages = [message for _, message in sorted(taken, key=lambda pair: pair[0])]
-        self.outbox += messages
-        return messages
-
 
 def to(user: User, said: list[Outgoing], kind: OutKind | None = None) -> list[Outgoing]:
     return [m for m in said if m.chat_id == user.chat_id and kind in (None, m.kind)]
@@ -262,7 +153,7 @@ def button_data(message: Outgoing) -> list[str]:
 @pytest.fixture
 async def town(make_uow: MakeUow, tmp_path: Path) -> Town:
     town = Town(make_uow, tmp_path / "photos")
-    await town.seed()
+    await town.seed_map(MAP)
     return town
 
 

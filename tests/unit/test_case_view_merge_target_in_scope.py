@@ -8,106 +8,61 @@ the worker presses Return → "Duplicate of another report" and sends the target
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
-from typing import Any
 
-from bot.chat import Incoming, Kind, Outgoing, User
+from bot.chat import Kind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
 from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
-from bot.services.reports import submit_report
+from tests.chatkit import ChatBot, rectangle, square, submit
 from tests.fakes import FakeStore, FakeUnitOfWork
-from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
+from tests.flowkit import MemoryPhotoStore
 
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 NOISE = "0301"
 
-
-def _square(x0: float) -> dict[str, object]:
-    ring = [[x0, 39.90], [x0 + 0.03, 39.90], [x0 + 0.03, 39.93], [x0, 39.93], [x0, 39.90]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-def _area(x0: float, width: int) -> dict[str, object]:
-    ring = [[x0, 39.90], [x0 + 0.03 * width, 39.90], [x0 + 0.03 * width, 39.93], [x0, 39.93]]
-    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
-
-
 # C1 holds the neighbouring grids G1 and G2; G3 lies in another community, C2.
 MAP = [
     MapUnit(
-        code="C1", name="C1", level=Level.COMMUNITY, parent_code=None, geometry=_area(119.5, 2)
+        code="C1",
+        name="C1",
+        level=Level.COMMUNITY,
+        parent_code=None,
+        geometry=rectangle(119.5, 0.06, 0.03),
     ),
-    MapUnit(code="G1", name="G1", level=Level.GRID, parent_code="C1", geometry=_square(119.5)),
-    MapUnit(code="G2", name="G2", level=Level.GRID, parent_code="C1", geometry=_square(119.53)),
-    MapUnit(code="C2", name="C2", level=Level.COMMUNITY, parent_code=None, geometry=_square(119.6)),
-    MapUnit(code="G3", name="G3", level=Level.GRID, parent_code="C2", geometry=_square(119.6)),
+    MapUnit(code="G1", name="G1", level=Level.GRID, parent_code="C1", geometry=square(119.5)),
+    MapUnit(code="G2", name="G2", level=Level.GRID, parent_code="C1", geometry=square(119.53)),
+    MapUnit(code="C2", name="C2", level=Level.COMMUNITY, parent_code=None, geometry=square(119.6)),
+    MapUnit(code="G3", name="G3", level=Level.GRID, parent_code="C2", geometry=square(119.6)),
 ]
 POINT_IN = {"G1": 119.515, "G2": 119.545, "G3": 119.615}
 
 
-class Town:
+class Town(ChatBot):
     def __init__(self) -> None:
         self.store = FakeStore()
-        self.env = Env(
+        env = Env(
             catalogue=load_catalogue(),
             maps=MapHolder(tolerance_m=100),
             photos=MemoryPhotoStore(),
             clock=lambda: NOW,
         )
-        self.dispatcher = dispatcher_on(self.store, self.env)
-        self.updates = itertools.count(1)
-
-    async def seed(self) -> None:
-        async with FakeUnitOfWork(store=self.store) as uow:
-            await uow.regions.replace_map(MAP, replace=True)
-            await self.env.maps.refresh(uow)
-            await uow.commit()
-
-    async def person(self, name: str, role: RoleName | None = None, region: str = "G1") -> User:
-        async with FakeUnitOfWork(store=self.store) as uow:
-            account = await uow.accounts.get_or_create(
-                platform="telegram",
-                platform_user_id=name,
-                chat_id=name,
-                display_name=name,
-                locale="en",
-            )
-            node = await uow.regions.get(region)
-            if role is not None and node is not None:
-                await uow.roles.grant(account.id, role, node.id)
-            await uow.commit()
-        return User(platform="telegram", user_id=name, chat_id=name, display_name=name)
+        super().__init__(lambda: FakeUnitOfWork(store=self.store), env)
 
     async def report(self, rider: User, grid: str) -> Report:
-        async with FakeUnitOfWork(store=self.store) as uow:
-            reporter = await uow.accounts.find("telegram", rider.user_id)
-            assert reporter is not None
-            report = await submit_report(
-                uow,
-                reporter=reporter.id,
-                category_code=NOISE,
-                location=GeoPoint(lat=39.915, lon=POINT_IN[grid]),
-                photos=[],
-                note="loud at night",
-                now=NOW,
-                catalogue=self.env.catalogue,
-                gridmap=self.env.maps.current(),
-                zone=self.env.zone,
+        reporter = await self.account_id(rider)
+        async with self.make_uow() as uow:
+            location = GeoPoint(lat=39.915, lon=POINT_IN[grid])
+            report = await submit(
+                uow, self.env, reporter, category=NOISE, location=location, note="loud at night"
             )
             await uow.commit()
         return report
 
-    async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
-        update = Incoming(update_id=str(next(self.updates)), user=user, kind=kind, **fields)
-        return await deliver(self.dispatcher, self.store, update)
-
     async def mark_duplicate(self, staff: User, case: Report, of: Report) -> list[str]:
-        pressed = button_data("rr", self.store.data.reports[case.id], "dup")
-        await self.send(staff, Kind.BUTTON, button_data=pressed, callback_id="cb", message_id="7")
-        said = await self.send(staff, Kind.TEXT, text=of.number)
+        await self.press(staff, button_data("rr", self.store.data.reports[case.id], "dup"))
+        said = await self.text(staff, of.number)
         return [m.text or "" for m in said if m.chat_id == staff.chat_id]
 
     def followers(self, report: Report) -> set[int]:
@@ -117,7 +72,7 @@ class Town:
 async def _town() -> tuple[Town, Report]:
     """A town with a rider's case in G1, waiting to be accepted."""
     town = Town()
-    await town.seed()
+    await town.seed_map(MAP)
     case = await town.report(await town.person("rider"), "G1")
     return town, case
 

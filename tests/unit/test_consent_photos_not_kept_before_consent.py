@@ -15,32 +15,17 @@ download counts its calls and gives a real JPEG. ``tests/integration`` runs the 
 from __future__ import annotations
 
 import io
-import itertools
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PIL import Image
 
-from bot.chat import FileRef, Incoming, Kind, Outgoing, User
+from bot.chat import FileRef, Kind, User
 from bot.domain.categories import load_catalogue
-from bot.domain.model import (
-    GeoPoint,
-    InformantProfile,
-    InformantStatus,
-    Level,
-    MapUnit,
-    Report,
-    ReportStatus,
-    RoleName,
-)
+from bot.domain.model import GeoPoint, Level, Report, ReportStatus, RoleName
 from bot.services.env import Env, MapHolder, PhotoStorePort
-from bot.services.ports import BaseUnitOfWork
-from bot.services.reports import submit_report
-from handlers.dispatcher import Dispatcher
-from handlers.register import CONSENT_VERSION
-from handlers.registry import collect
+from tests.chatkit import ChatBot, MakeUow, approve_informant, submit, unit
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.flowkit import MemoryPhotoStore
 
@@ -52,20 +37,7 @@ IN_G1 = GeoPoint(lat=39.915, lon=119.515)
 NEEDS_AFTER_PHOTO = "C0101"
 REFUSED = "Only registered grid informants can send reports. Send /register to sign up."
 WHERE_IS_IT = "Where is it?"
-
-
-def _unit(code: str, level: Level, parent: str | None, x0: float) -> MapUnit:
-    ring = [[x0, 39.90], [x0 + 0.03, 39.90], [x0 + 0.03, 39.93], [x0, 39.93]]
-    return MapUnit(
-        code=code,
-        name=code,
-        level=level,
-        parent_code=parent,
-        geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-    )
-
-
-MAP = [_unit("C1", Level.COMMUNITY, None, 119.50), _unit("G1", Level.GRID, "C1", 119.50)]
+MAP = [unit("C1", Level.COMMUNITY, None, 119.50), unit("G1", Level.GRID, "C1", 119.50)]
 
 
 class CountingFiles:
@@ -85,14 +57,11 @@ class CountingFiles:
 
 
 class Bot:
-    """Every flow over one store, as a freshly started bot process would run them."""
+    """Every flow over one store, as a freshly started bot process would run them; what it
+    said, as texts."""
 
     def __init__(
-        self,
-        make_uow: Callable[[], BaseUnitOfWork],
-        photos: PhotoStorePort,
-        *,
-        open_reporting: bool = False,
+        self, make_uow: MakeUow, photos: PhotoStorePort, *, open_reporting: bool = False
     ) -> None:
         self.make_uow = make_uow
         self.files = CountingFiles()
@@ -103,47 +72,19 @@ class Bot:
             clock=lambda: NOW,
             open_reporting=open_reporting,
         )
-        registry = collect()
-        self.dispatcher = Dispatcher(
-            uow_factory=make_uow,
-            env=self.env,
-            flows=registry.flows,
-            commands=registry.commands,
-            button_handlers=registry.buttons,
-            fallback=registry.dispatch_fallback,
-            fetchers={"telegram": self.files},
-        )
-        self.ids = itertools.count(1)
+        self.chat = ChatBot(make_uow, self.env, fetchers={"telegram": self.files})
 
     async def seed_map(self) -> None:
-        async with self.make_uow() as uow:
-            await uow.regions.replace_map(MAP, replace=True)
-            await self.env.maps.refresh(uow)
-            await uow.commit()
+        await self.chat.seed_map(MAP)
 
     async def send(self, user: User, kind: Kind, **fields: Any) -> list[str]:
-        update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)
-        await self.dispatcher.handle(update)
-        return [m.text for m in await self.drain() if m.text]
+        return [m.text for m in await self.chat.send(user, kind, **fields) if m.text]
 
     async def photo(self, user: User) -> list[str]:
         return await self.send(user, Kind.PHOTO, photo=FileRef(file_id="f", size=20_000))
 
     async def press(self, user: User, data: str) -> list[str]:
-        return await self.send(user, Kind.BUTTON, button_data=data, callback_id="c", message_id="7")
-
-    async def drain(self) -> list[Outgoing]:
-        """What the outbox sender would send now, in order (one row per chat per claim)."""
-        taken: list[tuple[int, Outgoing]] = []
-        while True:
-            async with self.make_uow() as uow:
-                rows = await uow.outbox.claim(100, NOW + timedelta(days=30))
-                for row in rows:
-                    await uow.outbox.mark_sent(row.id, None)
-                await uow.commit()
-            if not rows:
-                return [message for _id, message in sorted(taken, key=lambda pair: pair[0])]
-            taken += [(row.id, row.message) for row in rows]
+        return [m.text for m in await self.chat.press(user, data) if m.text]
 
     async def approved_informant(self, user: User) -> None:
         async with self.make_uow() as uow:
@@ -154,18 +95,7 @@ class Bot:
                 display_name="Wang",
                 locale="en",
             )
-            await uow.accounts.record_consent(account.id, CONSENT_VERSION, NOW)
-            await uow.informants.upsert(
-                InformantProfile(
-                    account_id=account.id,
-                    real_name="王师傅",
-                    phone="+8613800000000",
-                    company="美团",
-                    status=InformantStatus.APPROVED,
-                    home_region_id=None,
-                    created_at=NOW,
-                )
-            )
+            await approve_informant(uow, account.id, at=NOW)
             await uow.commit()
 
     async def invite(self, token: str) -> None:
@@ -182,20 +112,15 @@ class Bot:
 
     async def filed_report(self, reporter: User) -> Report:
         await self.approved_informant(reporter)
+        reporter_id = await self.chat.account_id(reporter)
         async with self.make_uow() as uow:
-            account = await uow.accounts.find(reporter.platform, reporter.user_id)
-            assert account is not None
-            report = await submit_report(
+            report = await submit(
                 uow,
-                reporter=account.id,
-                category_code=NEEDS_AFTER_PHOTO,
+                self.env,
+                reporter_id,
+                category=NEEDS_AFTER_PHOTO,
                 location=IN_G1,
-                photos=[],
                 note="cover missing",
-                now=NOW,
-                catalogue=self.env.catalogue,
-                gridmap=self.env.maps.current(),
-                zone=self.env.zone,
             )
             await uow.commit()
         return report

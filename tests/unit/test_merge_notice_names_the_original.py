@@ -8,99 +8,62 @@ the report they now follow — not just "another report".
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from bot.chat import Incoming, Kind, Outgoing, User
+from bot.chat import Kind, Outgoing, User
 from bot.domain.categories import load_catalogue
-from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
+from bot.domain.model import GeoPoint, Level, Report, ReportStatus, RoleName
 from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
-from bot.services.reports import submit_report
+from tests.chatkit import ChatBot, submit, unit
 from tests.fakes import FakeStore, FakeUnitOfWork
-from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
+from tests.flowkit import MemoryPhotoStore
 
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 IN_G1 = GeoPoint(lat=39.915, lon=119.515)
 NOISE = "0301"  # needs no after-photo; any category would do
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-
-
-def _square(x0: float) -> dict[str, object]:
-    ring = [[x0, 39.90], [x0 + 0.03, 39.90], [x0 + 0.03, 39.93], [x0, 39.93], [x0, 39.90]]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-MAP = [
-    MapUnit(code="C1", name="C1", level=Level.COMMUNITY, parent_code=None, geometry=_square(119.5)),
-    MapUnit(code="G1", name="G1", level=Level.GRID, parent_code="C1", geometry=_square(119.5)),
-]
+MAP = [unit("C1", Level.COMMUNITY, None, 119.5), unit("G1", Level.GRID, "C1", 119.5)]
 
 
 class Town:
+    """Every flow over the in-memory store; people are named with their language first."""
+
     def __init__(self) -> None:
         self.store = FakeStore()
-        self.env = Env(
+        env = Env(
             catalogue=load_catalogue(),
             maps=MapHolder(tolerance_m=100),
             photos=MemoryPhotoStore(),
             clock=lambda: NOW,
         )
-        self.dispatcher = dispatcher_on(self.store, self.env)
-        self.updates = itertools.count(1)
+        self.chat = ChatBot(lambda: FakeUnitOfWork(store=self.store), env)
 
     async def seed(self) -> None:
-        async with FakeUnitOfWork(store=self.store) as uow:
-            await uow.regions.replace_map(MAP, replace=True)
-            await self.env.maps.refresh(uow)
-            await uow.commit()
+        await self.chat.seed_map(MAP)
 
     async def person(self, name: str, locale: str, role: RoleName | None = None) -> User:
-        async with FakeUnitOfWork(store=self.store) as uow:
-            account = await uow.accounts.get_or_create(
-                platform="telegram",
-                platform_user_id=name,
-                chat_id=name,
-                display_name=name,
-                locale=locale,
-            )
-            grid = await uow.regions.get("G1")
-            if role is not None and grid is not None:
-                await uow.roles.grant(account.id, role, grid.id)
-            await uow.commit()
-        return User(platform="telegram", user_id=name, chat_id=name, display_name=name)
+        return await self.chat.person(name, role, locale=locale)
 
     async def report(self, rider: User, *, follower: User | None = None) -> Report:
-        async with FakeUnitOfWork(store=self.store) as uow:
-            reporter = await uow.accounts.find("telegram", rider.user_id)
-            assert reporter is not None
-            report = await submit_report(
-                uow,
-                reporter=reporter.id,
-                category_code=NOISE,
-                location=IN_G1,
-                photos=[],
-                note="loud at night",
-                now=NOW,
-                catalogue=self.env.catalogue,
-                gridmap=self.env.maps.current(),
-                zone=self.env.zone,
+        reporter = await self.chat.account_id(rider)
+        fan = None if follower is None else await self.chat.account_id(follower)
+        async with self.chat.make_uow() as uow:
+            report = await submit(
+                uow, self.chat.env, reporter, category=NOISE, location=IN_G1, note="loud at night"
             )
-            if follower is not None:
-                fan = await uow.accounts.find("telegram", follower.user_id)
-                assert fan is not None
-                await uow.reports.subscribe(report.id, fan.id)
+            if fan is not None:
+                await uow.reports.subscribe(report.id, fan)
             await uow.commit()
         return report
 
     async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
-        update = Incoming(update_id=str(next(self.updates)), user=user, kind=kind, **fields)
-        return await deliver(self.dispatcher, self.store, update)
+        return await self.chat.send(user, kind, **fields)
 
 
 @pytest.mark.parametrize(("reporter_locale", "follower_locale"), [("en", "zh_CN"), ("zh_CN", "en")])

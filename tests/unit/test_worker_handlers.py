@@ -8,50 +8,37 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import itertools
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from bot.chat import FileRef, Incoming, Kind, Outgoing, OutKind, User
+from bot.chat import FileRef, Kind, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import (
     ConversationState,
     GeoPoint,
     Level,
-    MapUnit,
     Report,
     ReportStatus,
     RoleName,
 )
 from bot.services.alerts import alert_new_report, button_data
 from bot.services.env import Env, MapHolder
-from bot.services.reports import submit_report
+from tests.chatkit import ChatBot, submit, unit
 from tests.fakes import FakeStore, FakeUnitOfWork
-from tests.flowkit import MemoryPhotoStore, deliver, dispatcher_on
+from tests.flowkit import MemoryPhotoStore
 
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
 IN_G1 = GeoPoint(lat=39.915, lon=119.515)
 NEEDS_PHOTO, NO_PHOTO = "C0101", "0301"
 
 
-def _unit(code: str, level: Level, parent: str | None, x0: float, size: float = 0.03) -> MapUnit:
-    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
-    return MapUnit(
-        code=code,
-        name=code,
-        level=level,
-        parent_code=parent,
-        geometry={"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-    )
-
-
 MAP = [
-    _unit("C1", Level.COMMUNITY, None, 119.50, 0.06),
-    _unit("G1", Level.GRID, "C1", 119.50),
-    _unit("G2", Level.GRID, "C1", 119.53),
+    unit("C1", Level.COMMUNITY, None, 119.50, 0.06),
+    unit("G1", Level.GRID, "C1", 119.50),
+    unit("G2", Level.GRID, "C1", 119.53),
 ]
 
 
@@ -74,51 +61,25 @@ class Bot:
             photos=self.photos,
             clock=lambda: NOW,
         )
-        self.dispatcher = dispatcher_on(self.store, self.env, fetchers={"telegram": JpegFetcher()})
-        self.ids = itertools.count(1)
+        self.chat = ChatBot(
+            lambda: FakeUnitOfWork(store=self.store), self.env, fetchers={"telegram": JpegFetcher()}
+        )
 
     @property
     def uow(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(store=self.store)
 
     async def seed(self) -> None:
-        async with self.uow as uow:
-            await uow.regions.replace_map(MAP, replace=True)
-            await self.env.maps.refresh(uow)
-            await uow.commit()
+        await self.chat.seed_map(MAP)
 
     async def person(self, name: str, role: RoleName | None = None, region: str = "G1") -> User:
-        user = User(platform="telegram", user_id=name, chat_id=name, display_name=name)
-        async with self.uow as uow:
-            account = await uow.accounts.get_or_create(
-                platform="telegram",
-                platform_user_id=name,
-                chat_id=name,
-                display_name=name,
-                locale="en",
-            )
-            node = await uow.regions.get(region)
-            if role is not None and node is not None:
-                await uow.roles.grant(account.id, role, node.id)
-            await uow.commit()
-        return user
+        return await self.chat.person(name, role, region)
 
     async def report(self, category: str = NO_PHOTO) -> Report:
-        rider = await self.person("rider")
+        reporter = await self.chat.account_id(await self.person("rider"))
         async with self.uow as uow:
-            account = await uow.accounts.find("telegram", rider.user_id)
-            assert account is not None
-            report = await submit_report(
-                uow,
-                reporter=account.id,
-                category_code=category,
-                location=IN_G1,
-                photos=[],
-                note="cover missing",
-                now=NOW,
-                catalogue=self.env.catalogue,
-                gridmap=self.env.maps.current(),
-                zone=self.env.zone,
+            report = await submit(
+                uow, self.env, reporter, category=category, location=IN_G1, note="cover missing"
             )
             await uow.commit()
         return report
@@ -133,16 +94,13 @@ class Bot:
         return self.store.data.reports[report.id]
 
     async def send(self, user: User, kind: Kind, **fields: Any) -> list[Outgoing]:
-        update = Incoming(update_id=str(next(self.ids)), user=user, kind=kind, **fields)
-        return await deliver(self.dispatcher, self.store, update)
+        return await self.chat.send(user, kind, **fields)
 
     async def press(self, user: User, data: str) -> list[Outgoing]:
-        return await self.send(
-            user, Kind.BUTTON, button_data=data, callback_id="cb", message_id="7"
-        )
+        return await self.chat.press(user, data)
 
     async def text(self, user: User, text: str) -> list[Outgoing]:
-        return await self.send(user, Kind.TEXT, text=text)
+        return await self.chat.text(user, text)
 
     async def photo(self, user: User) -> list[Outgoing]:
         return await self.send(user, Kind.PHOTO, photo=FileRef(file_id="f1", size=1000))
