@@ -1,11 +1,17 @@
-"""Route a reported point to the grid responsible for it.
+"""Route a reported point to the finest unit of the map responsible for it.
 
-``GridMap`` is built once per process from the imported ``MapUnit``s. Grid polygons sit in a
-shapely STRtree (prepared). On top of it a uniform cell index lists, per cell, the few grids
-that touch it, so the common case — a point well inside one grid — costs one CRS conversion,
-one cell lookup, one vectorised ``contains_xy`` over those grids and a lookup of a result built
-in advance; no shapely Point is made. Anything else (a border, a gap, off the map) takes the
-exact STRtree path, which the index only ever short-cuts, never contradicts.
+``GridMap`` is built once per process from the imported ``MapUnit``s. A city rarely has every
+level digitised everywhere: one district may have grids, the next only its own outline. So
+the units routed to are the map's *leaves* — units no other unit names as its parent: the
+grids of a fully gridded map, a district of a district-only file, both side by side in a
+partly gridded one. Leaf polygons sit in a shapely STRtree (prepared). On top of it a uniform
+cell index lists, per cell, the few leaves that touch it, so the common case — a point well
+inside one leaf — costs one CRS conversion, one cell lookup, one vectorised ``contains_xy``
+over those leaves and a lookup of a result built in advance; no shapely Point is made.
+Anything else (a border, a gap, off the map) takes the exact STRtree path, which the index
+only ever short-cuts, never contradicts. A point in no leaf but inside a coarser unit (a
+district whose communities cover only part of it) goes to the nearest leaf of that unit
+within the tolerance, else to that unit itself.
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ _M_PER_DEG_LAT = 110_574.0  # the shortest degree of latitude, so degree windows
 
 
 class RouteStatus(enum.StrEnum):
-    INSIDE = "inside"  # strictly inside one grid
-    BOUNDARY = "boundary"  # on a grid's edge; shared edges go to the lowest code
-    NEAREST = "nearest"  # outside every grid but within the tolerance of one
-    OUTSIDE = "outside"  # farther than the tolerance from every grid
+    INSIDE = "inside"  # inside one unit (strictly inside a leaf, or inside a coarser unit)
+    BOUNDARY = "boundary"  # on a leaf's edge; shared edges go to the finest, then lowest code
+    NEAREST = "nearest"  # outside every leaf but within the tolerance of one
+    OUTSIDE = "outside"  # in no unit and farther than the tolerance from every leaf
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +56,18 @@ class UnitRef:
 @dataclass(frozen=True, slots=True)
 class RouteResult:
     status: RouteStatus
-    grid: UnitRef | None
-    path: tuple[UnitRef, ...]  # grid → community → street → district, as far as the map goes
-    distance_m: float | None  # 0 inside or on the edge; metres to the grid when "nearest"
+    unit: UnitRef | None  # the finest unit holding the point (or nearest to it); None outside
+    path: tuple[UnitRef, ...]  # unit → community → street → district, as far as the map goes
+    distance_m: float | None  # 0 inside or on the edge; metres to the unit when "nearest"
+
+    @property
+    def grid(self) -> UnitRef | None:
+        """The unit when it is a grid; None on a map (or a part of one) without grids."""
+        return self.unit if self.unit is not None and self.unit.level is Level.GRID else None
 
 
 class GridMap:
-    """All levels of one map version; routing uses the grid level, paths walk the parents."""
+    """All levels of one map version; routing uses the leaves, paths walk the parents."""
 
     def __init__(
         self,
@@ -68,35 +79,43 @@ class GridMap:
     ) -> None:
         """``cell_index=False`` routes every point through the STRtree alone: the reference the
         index is checked against, in tests and the benchmark."""
-        # Tree index order = code order, so "the lowest code wins" is just the lowest index.
-        units = sorted(units, key=lambda unit: unit.code)
+        units = list(units)
         crs = {unit.crs for unit in units}
         if len(crs) > 1:
             raise ValueError(f"map mixes coordinate systems: {sorted(crs)}")
+        if not units:
+            raise ValueError("map has no units")
         self.version = version
         self.tolerance_m = tolerance_m
-        self.crs = crs.pop() if crs else Crs.GCJ02
+        self.crs = crs.pop()
         self._refs = {u.code: UnitRef(u.code, u.name, u.level) for u in units}
         self._parents = {u.code: u.parent_code for u in units}
         self._paths: dict[str, tuple[UnitRef, ...]] = {}
         self._shapes = dict(zip(self._refs, shapes_of([u.geometry for u in units]), strict=True))
-        self._grid_codes = [u.code for u in units if u.level is Level.GRID]
-        if not self._grid_codes:
-            raise ValueError("map has no grid-level units")
-        self._grid_shapes = [self._shapes[code] for code in self._grid_codes]
-        shapely.prepare(self._grid_shapes)
-        self._tree = shapely.STRtree(self._grid_shapes)
+        has_children = {u.parent_code for u in units if u.parent_code != u.code}
+        # Tree index order = finest level first, then code order, so "the finest unit, then the
+        # lowest code wins" on a shared edge is just the lowest index (on a grid map: the code).
+        order = sorted(units, key=lambda unit: (-unit.level.depth, unit.code))
+        self._leaf_codes = [u.code for u in order if u.code not in has_children]
+        if not self._leaf_codes:
+            raise ValueError("every unit is another unit's parent (a cycle of parents)")
+        self._leaf_shapes = [self._shapes[code] for code in self._leaf_codes]
+        shapely.prepare(self._leaf_shapes)
+        self._tree = shapely.STRtree(self._leaf_shapes)
         self._inside = [
             RouteResult(RouteStatus.INSIDE, self._refs[code], self.path(code), 0.0)
-            for code in self._grid_codes
+            for code in self._leaf_codes
         ]
+        # Units above the leaves, for points in a gap between their leaves; the same order.
+        self._outer_codes = [u.code for u in order if u.code in has_children]
+        self._outer_tree = shapely.STRtree([self._shapes[code] for code in self._outer_codes])
         self._to_map = {src: converter(src, self.crs) for src in Crs}
         self._cells = CellIndex.build(self._tree) if cell_index else CellIndex.empty()
 
     def route(
         self, lat: float, lon: float, crs: Crs = Crs.WGS84, *, tolerance_m: float | None = None
     ) -> RouteResult:
-        """The grid for a point given in ``crs`` (a phone's WGS-84 by default)."""
+        """The finest unit for a point given in ``crs`` (a phone's WGS-84 by default)."""
         y, x = self._to_map[crs](lat, lon)
         index = self._cells.containing(x, y)
         if index >= 0:
@@ -115,24 +134,40 @@ class GridMap:
     def _route_slow(self, point: shapely.Point, tolerance_m: float) -> RouteResult:
         hits = self._tree.query(point, predicate="intersects")
         if len(hits):
-            # A point exactly on a shared edge is "within" neither grid; the lowest code wins.
-            code = self._grid_codes[min(hits)]
+            # A point exactly on a shared edge is "within" neither leaf; the lowest index wins.
+            code = self._leaf_codes[min(hits)]
             return RouteResult(RouteStatus.BOUNDARY, self._refs[code], self.path(code), 0.0)
-        return self._nearest(point, tolerance_m)
+        outer = self._outer_tree.query(point, predicate="intersects")
+        holder = self._outer_codes[min(outer)] if len(outer) else None
+        nearest = self._nearest(point, tolerance_m, under=holder)
+        if nearest is None and holder is not None:
+            # Inside a unit whose finer units do not reach this far: the unit itself is the
+            # finest the map has here (a district's part without communities, say).
+            return RouteResult(RouteStatus.INSIDE, self._refs[holder], self.path(holder), 0.0)
+        return nearest or RouteResult(RouteStatus.OUTSIDE, None, (), None)
 
-    def _nearest(self, point: shapely.Point, tolerance_m: float) -> RouteResult:
+    def _nearest(
+        self, point: shapely.Point, tolerance_m: float, *, under: str | None
+    ) -> RouteResult | None:
+        """The nearest leaf within the tolerance; with ``under``, only that unit's leaves (a
+        point inside one district never goes to a grid of the district next door)."""
         window = tolerance_m / (_M_PER_DEG_LAT * max(math.cos(math.radians(point.y)), 0.01))
         candidates = self._tree.query(point, predicate="dwithin", distance=window)
         best: tuple[float, int] | None = None
         for index in sorted(candidates):
-            near = nearest_points(self._grid_shapes[index], point)[0]
+            if under is not None and not self._is_below(self._leaf_codes[index], under):
+                continue
+            near = nearest_points(self._leaf_shapes[index], point)[0]
             metres = float(geodesic((point.y, point.x), (near.y, near.x)).meters)
             if best is None or metres < best[0]:
                 best = (metres, index)
         if best is None or best[0] > tolerance_m:
-            return RouteResult(RouteStatus.OUTSIDE, None, (), None)
-        code = self._grid_codes[best[1]]
+            return None
+        code = self._leaf_codes[best[1]]
         return RouteResult(RouteStatus.NEAREST, self._refs[code], self.path(code), best[0])
+
+    def _is_below(self, code: str, ancestor: str) -> bool:
+        return any(ref.code == ancestor for ref in self.path(code)[1:])
 
     def path(self, code: str) -> tuple[UnitRef, ...]:
         """The unit and its ancestors present in the map, nearest first."""
@@ -145,12 +180,13 @@ class GridMap:
         return found
 
     def neighbours(self, code: str) -> list[UnitRef]:
-        """Grids sharing a stretch of border with this grid (a corner is not enough)."""
+        """Leaves (grids, or the finest units the map has there) sharing a stretch of border
+        with this unit (a corner is not enough)."""
         geom = self.geometry(code)
         found = []
         for index in self._tree.query(geom, predicate="touches"):
-            other = self._grid_codes[index]
-            if other != code and geom.intersection(self._grid_shapes[index]).length > 0:
+            other = self._leaf_codes[index]
+            if other != code and geom.intersection(self._leaf_shapes[index]).length > 0:
                 found.append(self._refs[other])
         return sorted(found, key=lambda ref: ref.code)
 
@@ -167,8 +203,8 @@ class GridMap:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        """(min_lon, min_lat, max_lon, max_lat) of the grid level, in the map's CRS."""
-        x0, y0, x1, y1 = shapely.total_bounds(self._grid_shapes)
+        """(min_lon, min_lat, max_lon, max_lat) of the units routed to, in the map's CRS."""
+        x0, y0, x1, y1 = shapely.total_bounds(self._leaf_shapes)
         return float(x0), float(y0), float(x1), float(y1)
 
     def counts_by_level(self) -> dict[Level, int]:

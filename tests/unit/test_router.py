@@ -171,9 +171,59 @@ def test_a_map_mixing_coordinate_systems_is_refused() -> None:
         GridMap([*units(Crs.GCJ02)[:1], *units(Crs.WGS84)[1:]])
 
 
-def test_a_map_without_grids_is_refused() -> None:
-    with pytest.raises(ValueError, match="no grid-level units"):
-        GridMap(units()[3:])
+def test_a_map_without_units_is_refused() -> None:
+    with pytest.raises(ValueError, match="no units"):
+        GridMap([])
+
+
+# --- Maps without grids, or with grids in part of them: the finest unit holding the point ------
+
+
+def test_a_map_of_districts_alone_routes_to_the_district_holding_the_point() -> None:
+    districts = GridMap(units()[5:])  # the district alone, as a district file imports
+    result = districts.route(39.945, 119.625, Crs.GCJ02)
+    assert result.status is RouteStatus.INSIDE
+    assert result.unit is not None and result.unit.code == "130302"
+    assert result.unit.level is Level.DISTRICT
+    assert result.grid is None  # "grid" stays for grid maps
+    assert [ref.code for ref in result.path] == ["130302"]
+    assert districts.bounds == pytest.approx((119.60, 39.93, 119.63, 39.96))
+
+
+def test_a_point_in_a_district_beyond_its_grids_goes_to_the_district_itself(
+    gridmap: GridMap,
+) -> None:
+    # Inside the community square, ~1.2 km north of the nearest grid: no grid within 300 m.
+    result = gridmap.route(39.9580, 119.6050, Crs.GCJ02)
+    assert result.status is RouteStatus.INSIDE
+    assert result.unit is not None and result.unit.code == "130302001001"
+    assert result.grid is None
+    assert [ref.level for ref in result.path] == [Level.COMMUNITY, Level.STREET, Level.DISTRICT]
+
+
+def test_a_point_in_a_gap_near_a_grid_of_its_own_unit_goes_to_that_grid(gridmap: GridMap) -> None:
+    result = gridmap.route(39.9410, 119.6050, Crs.GCJ02)  # ≈ 110 m north of WEST
+    assert result.status is RouteStatus.NEAREST
+    assert result.grid is not None and result.grid.code == WEST
+
+
+def test_a_point_inside_a_district_never_goes_to_a_grid_of_the_district_next_door() -> None:
+    gridded = units()
+    bare = MapUnit(
+        code="130303",
+        name="山海关区",
+        level=Level.DISTRICT,
+        parent_code="130300",
+        geometry=square(119.63, 39.93, 0.03),
+        crs=Crs.GCJ02,
+    )
+    city = GridMap([*gridded, bare])
+    # 85 m east of grid CORNER, across the district border: within the tolerance of that
+    # grid, but inside 山海关区, which has no grids, so it is that district's.
+    result = city.route(39.945, 119.631, Crs.GCJ02)
+    assert result.unit is not None and result.unit.code == "130303"
+    assert result.status is RouteStatus.INSIDE
+    assert city.route(39.945, 119.629, Crs.GCJ02).unit == city.unit(CORNER)
 
 
 # --- The cell index: a fast path that must never change an answer -----------------------------
