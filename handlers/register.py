@@ -148,7 +148,7 @@ class RegisterFlow(Flow):
         assert ctx.incoming.location is not None
         where = ctx.incoming.location
         routed = ctx.env.maps.current().route(where.lat, where.lon)
-        if routed.grid is None or not routed.path:  # outside the service area
+        if routed.unit is None or not routed.path:  # outside the service area
             ctx.reply(
                 ctx._(
                     "This location is outside the service area. Share a location inside "

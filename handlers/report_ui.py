@@ -124,8 +124,10 @@ def ask_note(ctx: Context) -> None:
 
 
 def route_lines(ctx: Context, route: RouteResult) -> list[str]:
-    if route.grid is None:
+    if route.unit is None:
         return []
+    if route.grid is None:
+        return _unit_route_lines(ctx, route, route.unit.name)
     community = next((u.name for u in route.path[1:] if u.level is Level.COMMUNITY), None)
     where = f"{route.grid.name}, {community}" if community else route.grid.name
     lines = [ctx._("Goes to: {where}").format(where=where)]
@@ -136,6 +138,25 @@ def route_lines(ctx: Context, route: RouteResult) -> list[str]:
             ctx._(
                 "(The point is outside every grid; this is the nearest grid, {m} m away.)"
             ).format(m=ctx.t.number(round(route.distance_m)))
+        )
+    return lines
+
+
+def _unit_route_lines(ctx: Context, route: RouteResult, name: str) -> list[str]:
+    """The map has no grids where the point is (only a district's or community's outline):
+    the report is taken all the same, by that unit's staff, and the rider is told so rather
+    than shown a grid that does not exist."""
+    lines = [
+        ctx._("Goes to: {where}").format(where=name),
+        ctx._("(No grids are mapped here yet, so the staff of {unit} will handle it.)").format(
+            unit=name
+        ),
+    ]
+    if route.status is RouteStatus.NEAREST and route.distance_m is not None:
+        lines.append(
+            ctx._("(The point is just outside {unit}, {m} m away.)").format(
+                unit=name, m=ctx.t.number(round(route.distance_m))
+            )
         )
     return lines
 
@@ -188,10 +209,16 @@ def confirmation_keyboard(ctx: Context, duplicates: Sequence[Report]) -> Keyboar
 
 def submitted_text(ctx: Context, report: Report, route: RouteResult, ack_minutes: int) -> str:
     head = ctx._("Thank you! Your report No. {number} has been filed.").format(number=report.number)
-    if report.status is not ReportStatus.DISPATCHED or route.grid is None:
+    if report.status is not ReportStatus.DISPATCHED or route.unit is None:
         nxt = ctx._("The community will send it to the right grid. I will tell you what happens.")
         return f"{head}\n{nxt}"
     within = format_timedelta(timedelta(minutes=ack_minutes), locale=ctx.t.locale)
+    if route.grid is None:
+        nxt = ctx._(
+            "It went to the staff of {unit}, who should accept it within {within}; I will "
+            "tell you when it is accepted and when it is fixed. See /myreports at any time."
+        ).format(unit=route.unit.name, within=within)
+        return f"{head}\n{nxt}"
     nxt = ctx._(
         "It went to {grid}. A grid worker there should accept it within {within}; "
         "I will tell you when it is accepted and when it is fixed. See /myreports at any time."

@@ -139,14 +139,15 @@ def import_(
     Without --replace the file is merged into the stored map: a unit whose code is already
     stored is updated in place (roles and reports keep pointing at it), new codes are added,
     and every other stored unit stays. With --replace the file becomes the whole map: stored
-    units missing from it are retired. A unit's parent must be in the file or already stored
-    (a district naming a city nobody imported is stored at the top, with a warning).
+    units missing from it are retired. Levels may come one file at a time, in any order: a
+    unit whose parent is neither in the file nor stored goes under the finest coarser unit
+    containing it, or at the top (a district naming a city nobody imported), with a warning;
+    reports go to the finest unit the map has at their point, grids or not.
     Duplicate codes within the file are refused. A unit with an invalid ring (a
     self-intersection, say) is refused by name with the reason; with --repair it is repaired
     with shapely's make_valid and named in a warning. Overlaps between units of one level,
     within the file or with stored units the import keeps, are warnings with their area. An
-    import that would leave no grid level to route to, or mix coordinate systems, is
-    refused; the database is then unchanged.
+    import that would mix coordinate systems is refused; the database is then unchanged.
     """
     with _one_line_errors():
         settings = _settings(url)
@@ -213,7 +214,8 @@ def route(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     url: UrlOption = None,
 ) -> None:
-    """Show the grid a point is routed to, and the path up to its district.
+    """Show the unit a point is routed to (its grid, or the finest unit the map has there),
+    and the path up to its district.
 
     The map is read from the database; an empty database gets the bundled sample map first,
     as `gridsnap run` does. Put `--` before a negative latitude: `route -- -33.9 151.2`.
@@ -239,10 +241,10 @@ def route(
 
 
 def _print_route(result: RouteResult, tolerance_m: float) -> None:
-    if result.grid is None:
-        typer.echo(f"{result.status}: no grid within {tolerance_m:.0f} m")
+    if result.unit is None:
+        typer.echo(f"{result.status}: no unit within {tolerance_m:.0f} m")
         return
-    typer.echo(f"{result.status}: {result.grid.name} ({result.grid.code})")
+    typer.echo(f"{result.status}: {result.unit.name} ({result.unit.code})")
     for ref in result.path:
         typer.echo(f"  {ref.level:<9} {ref.code:<16} {ref.name}")
     if result.distance_m:
@@ -269,7 +271,7 @@ def stats(url: UrlOption = None) -> None:
     for level, n in found.counts.items():
         typer.echo(f"  {level:<9} {n}")
     if found.bounds is None:
-        typer.echo("bounds: no grid level")
+        typer.echo("bounds: none (the map mixes coordinate systems)")
     else:
         x0, y0, x1, y1 = found.bounds
         typer.echo(f"bounds: longitude {x0:.6f} to {x1:.6f}, latitude {y0:.6f} to {y1:.6f}")

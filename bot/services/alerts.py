@@ -1,17 +1,23 @@
 """Routed alerts: a new (or newly dispatched) case reaches the people who fix it.
 
-The on-duty grid workers of the report's grid get it; when none is on duty, the grid
-leader; when there is no leader, the community admin. Each recipient gets, in their own
-language: the rider's photo (the metadata-free copy in the photo store) with the case
-details and the action buttons, a location pin, and a small map of the grid drawn from the
-map itself. Everything goes through the outbox inside the caller's unit of work, so the
-alert commits with the case or not at all. The informant is named by display name only.
+The on-duty grid workers of the report's unit get it (its grid, or the finest unit the map
+has there: a district on a map without grids); when none is on duty, the grid leader; when
+there is no leader, the community admin, then the street and the city admin. Each role is
+looked for on the unit first and then upwards, and the nearest unit with anyone in that
+role wins: once a district's communities are mapped, a report in one goes to that
+community's workers, not also to the district's, which stay the fallback.
+
+Each recipient gets, in their own language: the rider's photo (the metadata-free copy in the
+photo store) with the case details and the action buttons, a location pin, and a small map
+of the unit drawn from the map itself. Everything goes through the outbox inside the
+caller's unit of work, so the alert commits with the case or not at all. The informant is
+named by display name only.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.chat import Button, Keyboard, Location, Outgoing, OutKind
@@ -26,7 +32,12 @@ if TYPE_CHECKING:
 WORKER_PREFIX = "w"
 NOTE_MAX = 300  # a Telegram photo caption holds 1024 characters; the note shares them
 # Who is alerted, in order of preference: the first role with anyone to tell wins.
-_FALLBACK = (RoleName.GRID_LEADER, RoleName.COMMUNITY_ADMIN)
+_FALLBACK = (
+    RoleName.GRID_LEADER,
+    RoleName.COMMUNITY_ADMIN,
+    RoleName.STREET_ADMIN,
+    RoleName.CITY_ADMIN,
+)
 # The buttons an alert can carry, in the order they are shown.
 CASE_BUTTONS: dict[Action, tuple[str, str]] = {
     Action.ACCEPT: ("acc", N_("Accept")),
@@ -59,17 +70,32 @@ async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> Non
 
 
 async def alert_recipients(
-    uow: BaseUnitOfWork, chain: Collection[int]
+    uow: BaseUnitOfWork, chain: Sequence[int]
 ) -> list[tuple[Account, RoleName]]:
-    """On-duty workers of the grid (or above it), else its leaders, else community admins."""
-    workers = [a for a in await uow.roles.holders(RoleName.GRID_WORKER, chain) if a.on_duty]
+    """On-duty workers of the unit (or, failing that, of the nearest unit above it), else its
+    leaders, else its admins, level by level up the ``chain`` (the unit first)."""
+    workers = await _nearest_holders(uow, RoleName.GRID_WORKER, chain, on_duty_only=True)
     if workers:
-        return [(a, RoleName.GRID_WORKER) for a in workers if a.chat_id]
+        return [(a, RoleName.GRID_WORKER) for a in workers]
     for role in _FALLBACK:
         # A leader or admin is told even off duty: someone must hear of every case.
-        holders = [a for a in await uow.roles.holders(role, chain) if a.chat_id]
+        holders = await _nearest_holders(uow, role, chain, on_duty_only=False)
         if holders:
             return [(a, role) for a in holders]
+    return []
+
+
+async def _nearest_holders(
+    uow: BaseUnitOfWork, role: RoleName, chain: Sequence[int], *, on_duty_only: bool
+) -> list[Account]:
+    for region_id in chain:
+        found = [
+            a
+            for a in await uow.roles.holders(role, [region_id])
+            if a.chat_id and (a.on_duty or not on_duty_only)
+        ]
+        if found:
+            return found
     return []
 
 

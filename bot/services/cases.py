@@ -31,7 +31,7 @@ from bot.domain.lifecycle import (
     decide,
     holds_cases,
 )
-from bot.domain.model import Account, Level, Report, ReportPhoto, ReportStatus, RoleName
+from bot.domain.model import Account, Report, ReportPhoto, ReportStatus, RoleName
 from bot.domain.points import PointsTable, default_points
 from bot.services import notify
 from bot.services.alerts import alert_new_report
@@ -209,7 +209,9 @@ async def _target_ok(
     if action not in _SENDS_TO_GRID or args.target_grid_id is None:
         return True
     target = await uow.regions.get_by_id(args.target_grid_id)
-    if target is None or target.level is not Level.GRID or target.code not in env.maps.current():
+    # Any unit of the map: on a map without grids (or with grids in part of it) a case's
+    # unit may be a district or a community, and so may its neighbours.
+    if target is None or target.code not in env.maps.current():
         return False
     if action is Action.TRANSFER:
         return await _is_neighbour(uow, env, report, target.code)

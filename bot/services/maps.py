@@ -2,8 +2,10 @@
 
 An import is one unit of work. The units are written, the whole resulting map is read back
 and built into a ``GridMap`` *before* the commit, so an import that would leave the bot
-unable to route (no grid level left, coordinate systems mixed) is refused with the database
-unchanged instead of breaking the next start of ``gridsnap run``. The same map tells which
+unable to route (coordinate systems mixed) is refused with the database unchanged instead of
+breaking the next start of ``gridsnap run``. A map need not have grids: reports go to the
+finest unit it has at the point, so a city can import its districts alone and add finer
+levels one file at a time. The same map tells which
 imported units overlap stored units the import keeps (a merge keeps every unit not in the
 file): the file's own overlaps were reported when it was read.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from bot.domain.model import Crs, Level, MapUnit
 from bot.geo.geojson import ShapedUnit, overlap_warning, overlaps
+from bot.geo.hierarchy import finest_holders
 from bot.geo.router import DEFAULT_TOLERANCE_M, GridMap, RouteResult
 from bot.services.ports import BaseRegionRepository, BaseUnitOfWork
 
@@ -47,7 +50,7 @@ class MapStats:
     version: int
     counts: dict[Level, int]
     crs: Crs | None  # None before the first import
-    bounds: tuple[float, float, float, float] | None  # grid level, in ``crs``
+    bounds: tuple[float, float, float, float] | None  # of the units routed to, in ``crs``
 
 
 def counts_by_level(units: Iterable[MapUnit]) -> dict[Level, int]:
@@ -70,9 +73,9 @@ async def import_map(
     if not units:
         raise MapImportRefused("the file has no units to import")
     async with uow:
-        units, warnings = await _settle_parents(uow.regions, units, replace=replace)
+        settled, warnings = await _settle_parents(uow.regions, units, replace=replace)
         try:
-            version = await uow.regions.replace_map(units, replace=replace)
+            version = await uow.regions.replace_map(settled, replace=replace)
         except ValueError as exc:  # the port's word for a parent it cannot find
             raise MapImportRefused(str(exc)) from None
         _, stored = await uow.regions.load_units()
@@ -89,36 +92,57 @@ async def import_map(
 async def _settle_parents(
     regions: BaseRegionRepository, units: list[MapUnit], *, replace: bool
 ) -> tuple[list[MapUnit], list[str]]:
-    """Detach districts from a city nobody has; refuse lower units whose parent is missing.
+    """Give every unit whose parent is neither in the file nor in the map a home; hang stored
+    top-level units under the file's units that contain them.
 
-    DataV exports name the city (130300) as every district's parent, though no file holds
-    the city, and the map is one city's: such a district is stored at the top. A grid whose
-    community is missing is a wrong import order, and routing it would skip the community's
-    staff, so it is refused. With ``replace`` stored units are about to be retired, so only
-    the file counts.
+    Cities digitise one level at a time, and a file names parents that nobody has: DataV
+    district exports name the city (130300), a community file its street. Such a unit goes
+    under the finest coarser unit (in the file or the map) that contains it — a community
+    under its district when the streets are missing, so that district's staff stay above it —
+    and is kept at the top when none does (the districts of a city nobody imported). A stored
+    top-level unit that a coarser unit of the file contains is hung under it the same way, so
+    a level imported after its children still has them. With ``replace`` stored units are
+    about to be retired, so only the file counts. Returns the units to write (the file's,
+    then any stored unit re-hung) and one warning per (missing parent, new home).
     """
+    stored = [] if replace else (await regions.load_units())[1]
     in_file = {unit.code for unit in units}
-    outside = {u.parent_code for u in units if u.parent_code and u.parent_code not in in_file}
-    if not replace:
-        outside = {code for code in outside if await regions.get(code) is None}
-    detached: dict[str, list[MapUnit]] = defaultdict(list)
-    settled = []
-    for unit in units:
-        if unit.parent_code in outside:
-            if unit.level.depth > Level.DISTRICT.depth:
-                raise MapImportRefused(
-                    f"{unit.name} ({unit.code}): parent {unit.parent_code} is neither in the "
-                    "file nor in the stored map; import the parent level first"
-                )
-            detached[unit.parent_code].append(unit)
-            unit = dataclasses.replace(unit, parent_code=None)
-        settled.append(unit)
-    warnings = [
-        f"parent {parent} of {len(children)} {children[0].level} unit(s) is not in the map; "
-        "they are imported as top-level units"
-        for parent, children in detached.items()
+    kept = [unit for unit in stored if unit.code not in in_file]
+    known = in_file | {unit.code for unit in kept}
+    orphans = [u for u in units if u.parent_code is not None and u.parent_code not in known]
+    roots = [u for u in kept if u.parent_code is None]
+    everything = [*units, *kept]
+    homes = finest_holders([*orphans, *roots], everything)
+    names = {unit.code: f"{unit.name} ({unit.code})" for unit in everything}
+    placed: dict[tuple[str, str | None], list[MapUnit]] = defaultdict(list)
+    moved = {unit.code: homes[unit.code] for unit in orphans}
+    for unit in orphans:
+        assert unit.parent_code is not None  # an orphan names a parent
+        placed[(unit.parent_code, homes[unit.code])].append(unit)
+    settled = [
+        dataclasses.replace(u, parent_code=moved[u.code]) if u.code in moved else u for u in units
     ]
-    return settled, warnings
+    rehung = [
+        dataclasses.replace(unit, parent_code=homes[unit.code])
+        for unit in roots
+        if homes[unit.code] in in_file
+    ]
+    warnings = [
+        _placed_warning(parent, names.get(home or ""), children)
+        for (parent, home), children in placed.items()
+    ]
+    warnings += [
+        f"{names[u.code]}, stored at the top, is now under {names[str(u.parent_code)]}"
+        for u in rehung
+    ]
+    return [*settled, *rehung], warnings
+
+
+def _placed_warning(parent: str, home: str | None, children: list[MapUnit]) -> str:
+    what = f"parent {parent} of {len(children)} {children[0].level} unit(s) is not in the map"
+    if home is None:
+        return f"{what}; they are imported as top-level units"
+    return f"{what}; they are placed under {home}, which contains them"
 
 
 def _refuse_unroutable(units: list[MapUnit], version: int, tolerance_m: float) -> GridMap:
@@ -152,7 +176,7 @@ async def map_stats(uow: BaseUnitOfWork) -> MapStats:
         return MapStats(version=version, counts={}, crs=None, bounds=None)
     try:
         bounds: tuple[float, float, float, float] | None = GridMap(units, version=version).bounds
-    except ValueError:  # a map without grids (or mixed CRS) still has counts worth showing
+    except ValueError:  # a map mixing CRS (an old database) still has counts worth showing
         bounds = None
     return MapStats(version=version, counts=counts_by_level(units), crs=units[0].crs, bounds=bounds)
 
@@ -178,10 +202,15 @@ async def route_point(
 
 
 def route_document(result: RouteResult) -> dict[str, Any]:
-    """The ``gridsnap map route --json`` shape, a stable contract for scripts."""
-    grid = result.grid
+    """The ``gridsnap map route --json`` shape, a stable contract for scripts: ``unit`` is
+    the finest unit holding the point (a district on a map without grids), ``grid`` the
+    same unit when it is a grid, else None."""
+    grid, unit = result.grid, result.unit
     return {
         "status": result.status.value,
+        "unit": None
+        if unit is None
+        else {"level": unit.level.value, "code": unit.code, "name": unit.name},
         "grid": None if grid is None else {"code": grid.code, "name": grid.name},
         "path": [
             {"level": ref.level.value, "code": ref.code, "name": ref.name} for ref in result.path

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.domain.categories import Catalogue
 from bot.domain.lifecycle import Action, ActionArgs, Actor, Decision, decide
-from bot.domain.model import AuditEvent, GeoPoint, Report, ReportPhoto
+from bot.domain.model import AuditEvent, GeoPoint, Level, Report, ReportPhoto
 from bot.geo.router import GridMap, RouteResult, RouteStatus
 from bot.media.intake import phash_distance
 from bot.services.ports import BaseUnitOfWork, NotFound
@@ -57,18 +57,20 @@ async def submit_report(
     gridmap: GridMap,
     zone: tzinfo | None = None,
 ) -> Report:
-    """File a report and dispatch it to the grid the map routes its point to.
+    """File a report and dispatch it to the unit the map routes its point to: its grid, or
+    the finest unit the map has there (a district of a map without grids). The report's
+    ``grid_id`` is that unit, whatever its level.
 
     ``zone`` is the city's time zone: the report number carries the local calendar day.
     Raises ``UnknownCategoryError`` for a code not in the catalogue and
-    ``OutsideServiceArea`` when the point is in no grid's reach. Alerting the grid is the
-    caller's next step (``alerts.alert_new_report``, in the same unit of work).
+    ``OutsideServiceArea`` when the point is in no unit's reach. Alerting the unit's staff is
+    the caller's next step (``alerts.alert_new_report``, in the same unit of work).
     """
     category = catalogue.get(category_code)
     route = gridmap.route(location.lat, location.lon)
-    if route.status is RouteStatus.OUTSIDE or route.grid is None:
-        raise OutsideServiceArea(f"{location.lat}, {location.lon} is outside every grid")
-    grid = await uow.regions.get(route.grid.code)
+    if route.status is RouteStatus.OUTSIDE or route.unit is None:
+        raise OutsideServiceArea(f"{location.lat}, {location.lon} is outside every unit")
+    grid = await uow.regions.get(route.unit.code)
     actor = Actor(account_id=reporter, is_reporter=True)
     submitted = decide(None, Action.SUBMIT, actor)
     created = now.astimezone(zone) if zone is not None else now
@@ -195,8 +197,10 @@ async def record_decision(
 
 def _route_data(route: RouteResult) -> dict[str, Any]:
     data: dict[str, Any] = {"route": route.status.value}
-    if route.grid is not None:
-        data["grid"] = route.grid.code
+    if route.unit is not None:
+        data["grid"] = route.unit.code  # the key predates maps without grids
+        if route.unit.level is not Level.GRID:
+            data["level"] = route.unit.level.value
     if route.status is RouteStatus.NEAREST and route.distance_m is not None:
         data["distance_m"] = round(route.distance_m)
     return data

@@ -205,7 +205,7 @@ def test_the_route_tolerance_setting_decides_between_nearest_and_outside(
     tight = gridsnap(*args, db=sqlite_url(sample_db), GRIDSNAP_ROUTE_TOLERANCE_M="50")
     assert default.returncode == tight.returncode == 0, default.stderr + tight.stderr
     assert default.stdout.startswith("nearest: 锦绣苑社区第6网格 (130303002008006)")
-    assert tight.stdout == "outside: no grid within 50 m\n"
+    assert tight.stdout == "outside: no unit within 50 m\n"
 
 
 def test_stats_show_counts_per_level_and_the_grids_bounds(sample_db: Path) -> None:

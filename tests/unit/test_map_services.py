@@ -62,20 +62,40 @@ async def test_a_top_level_parent_outside_the_map_is_dropped_with_a_warning() ->
     assert next(u for u in stored if u.code == "130302").parent_code is None
 
 
-async def test_a_grid_whose_community_nobody_has_is_refused_and_nothing_is_stored() -> None:
+async def test_a_grid_whose_community_nobody_has_goes_under_the_district_containing_it() -> None:
     uow = FakeUnitOfWork()
+    await import_map(uow, [unit("130302", Level.DISTRICT, "130300")], replace=False)
     orphan = unit("130302001009001", Level.GRID, "130302001009")
-    with pytest.raises(MapImportRefused, match=r"parent 130302001009 is neither in the file"):
-        await import_map(uow, [*small_map(), orphan], replace=False)
-    assert await uow.regions.map_version() == 0
+    outcome = await import_map(uow, [orphan], replace=False)
+    assert outcome.warnings == [
+        "parent 130302001009 of 1 grid unit(s) is not in the map; "
+        "they are placed under 单元130302 (130302), which contains them"
+    ]
+    _, stored = await uow.regions.load_units()
+    assert next(u for u in stored if u.code == orphan.code).parent_code == "130302"
 
 
-async def test_a_file_of_grids_alone_needs_their_communities_in_the_map() -> None:
+async def test_a_file_of_grids_alone_imports_them_at_the_top() -> None:
     uow = FakeUnitOfWork()
     grids = [unit("130302001001001", Level.GRID, "130302001001")]
-    with pytest.raises(MapImportRefused, match=r"单元130302001001001 \(130302001001001\)"):
-        await import_map(uow, grids, replace=False)
-    assert await uow.regions.map_version() == 0
+    outcome = await import_map(uow, grids, replace=False)
+    assert outcome.version == 1
+    assert outcome.warnings == [
+        "parent 130302001001 of 1 grid unit(s) is not in the map; "
+        "they are imported as top-level units"
+    ]
+
+
+async def test_a_stored_top_level_unit_is_hung_under_a_coarser_unit_imported_later() -> None:
+    uow = FakeUnitOfWork()
+    await import_map(uow, [unit("130302001001", Level.COMMUNITY, "130302001")], replace=False)
+    outcome = await import_map(uow, [unit("130302", Level.DISTRICT, None)], replace=False)
+    assert outcome.imported == {Level.DISTRICT: 1}  # the re-hung community is not counted
+    assert outcome.warnings == [
+        "单元130302001001 (130302001001), stored at the top, is now under 单元130302 (130302)"
+    ]
+    _, stored = await uow.regions.load_units()
+    assert next(u for u in stored if u.code == "130302001001").parent_code == "130302"
 
 
 async def test_a_grid_may_join_a_community_stored_by_an_earlier_import() -> None:
@@ -99,14 +119,14 @@ async def test_replace_retires_the_units_missing_from_the_file() -> None:
     assert outcome.in_force[Level.GRID] == 1
 
 
-async def test_a_replace_that_leaves_no_grid_is_refused_with_the_map_unchanged() -> None:
+async def test_a_replace_with_districts_alone_leaves_a_map_routing_to_its_districts() -> None:
     uow = FakeUnitOfWork()
     await import_map(uow, small_map(), replace=False)
     districts_only = [unit("130303", Level.DISTRICT, None, 119.7)]
-    with pytest.raises(MapImportRefused, match="no grid-level units"):
-        await import_map(uow, districts_only, replace=True)
-    version, stored = await uow.regions.load_units()
-    assert (version, len(stored)) == (1, 4)
+    outcome = await import_map(uow, districts_only, replace=True)
+    assert outcome.in_force == {Level.DISTRICT: 1}
+    result = await route_point(uow, 39.905, 119.705, Crs.GCJ02)
+    assert result.unit is not None and result.unit.code == "130303"
 
 
 async def test_a_file_in_another_coordinate_system_is_refused_when_merging() -> None:
@@ -137,6 +157,11 @@ def test_the_route_document_of_a_point_inside_lists_the_path_up_to_the_district(
     document = route_document(grid_map.route(39.905, 119.605, Crs.GCJ02))
     assert document["status"] == "inside"
     assert document["grid"] == {"code": "130302001001001", "name": "单元130302001001001"}
+    assert document["unit"] == {
+        "level": "grid",
+        "code": "130302001001001",
+        "name": "单元130302001001001",
+    }
     assert [step["level"] for step in document["path"]] == [
         "grid",
         "community",
@@ -151,10 +176,19 @@ def test_the_route_document_of_a_far_point_has_no_grid_and_no_distance() -> None
     assert result.status is RouteStatus.OUTSIDE
     assert route_document(result) == {
         "status": "outside",
+        "unit": None,
         "grid": None,
         "path": [],
         "distance_m": None,
     }
+
+
+def test_the_route_document_of_a_map_without_grids_names_the_unit_and_no_grid() -> None:
+    document = route_document(GridMap(small_map()[:2]).route(39.905, 119.605, Crs.GCJ02))
+    assert document["status"] == "inside"
+    assert document["unit"] == {"level": "street", "code": "130302001", "name": "单元130302001"}
+    assert document["grid"] is None
+    assert [step["code"] for step in document["path"]] == ["130302001", "130302"]
 
 
 async def test_routing_on_an_empty_database_says_no_map_is_imported() -> None:
