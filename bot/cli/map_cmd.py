@@ -256,7 +256,8 @@ def _print_route(result: RouteResult, tolerance_m: float) -> None:
 
 @app.command()
 def stats(url: UrlOption = None) -> None:
-    """Show the map version, the number of units per level and the grids' bounds."""
+    """Show the map version, the number of units per level and the bounds of the units routed
+    to (the grids, or the finest units the map has)."""
     with _one_line_errors():
         settings = _settings(url)
 
