@@ -31,6 +31,7 @@ from tests.storage_contract import (
     InvitesContract,
     MakeUow,
     OutboxContract,
+    PartyContract,
     PhotoReferencesContract,
     RegionsContract,
     ReportsContract,
@@ -85,6 +86,9 @@ class TestInvites(InvitesContract): ...
 
 
 class TestEscalations(EscalationsContract): ...
+
+
+class TestParty(PartyContract): ...
 
 
 class TestConcurrentWriters:
