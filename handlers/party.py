@@ -396,14 +396,15 @@ async def _show_choice(ctx: Context, text: str, rows: list[list[tuple[str, str]]
 
 
 async def show_party(ctx: Context, flow: PartyFlow) -> None:
+    declaration = await ctx.uow.party.get(ctx.account.id)
+    if declaration is not None:
+        # Whatever became of the registration since, the rider can still see and withdraw it.
+        await _show_status(ctx, declaration)
+        return
     if await party.declarant(ctx.uow, ctx.account.id) is None:
         ctx.reply(_not_a_rider(ctx))
         return
-    declaration = await ctx.uow.party.get(ctx.account.id)
-    if declaration is None:
-        await flow.begin(ctx)
-        return
-    await _show_status(ctx, declaration)
+    await flow.begin(ctx)
 
 
 def _not_a_rider(ctx: Context) -> str:
@@ -431,7 +432,7 @@ async def _show_status(ctx: Context, declaration: PartyDeclaration) -> None:
         else:
             lines.append(ctx._("Your badge is hidden."))
             rows.append([(ctx._("Show my badge"), f"{STATUS_PREFIX}:badge:on")])
-    if declaration.status in CORRECTABLE:
+    if declaration.status in CORRECTABLE and await party.declarant(ctx.uow, ctx.account.id):
         rows.append([(ctx._("Correct and resubmit"), f"{STATUS_PREFIX}:fix")])
     rows.append([(ctx._("Withdraw"), f"{STATUS_PREFIX}:wd")])
     ctx.reply("\n".join(lines), buttons(*rows))
@@ -497,6 +498,9 @@ async def _withdraw(ctx: Context) -> None:
 
 
 async def _correct(ctx: Context, flow: PartyFlow, declaration: PartyDeclaration) -> None:
+    if await party.declarant(ctx.uow, ctx.account.id) is None:
+        ctx.answer_button(_not_a_rider(ctx), alert=True)
+        return
     if declaration.status not in CORRECTABLE:
         # A verified declaration stays as it was verified; withdraw it to declare anew.
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
@@ -532,7 +536,8 @@ async def _set_badge(ctx: Context, declaration: PartyDeclaration, *, show: bool)
 
 
 async def help_buttons(ctx: Context) -> list[tuple[str, str]]:
-    if await party.declarant(ctx.uow, ctx.account.id) is None:
+    declared = await ctx.uow.party.get(ctx.account.id) is not None
+    if not declared and await party.declarant(ctx.uow, ctx.account.id) is None:
         return []
     return [(ctx._("Declare party membership"), f"{STATUS_PREFIX}:start")]
 

@@ -141,6 +141,23 @@ async def test_a_rejected_rider_cannot_declare(town: Town) -> None:
     assert "Send /register" in texts(rider, await town.chat.command(rider, "party"))
 
 
+async def test_a_rider_rejected_after_declaring_can_still_see_and_withdraw_it(
+    town: Town,
+) -> None:
+    rider = await town.rider()
+    await town.declare(rider)
+    account_id = await town.chat.account_id(rider)
+    async with FakeUnitOfWork(store=town.store) as uow:
+        await uow.informants.decide(account_id, InformantStatus.REJECTED, by=1, at=NOW)
+        await uow.commit()
+    assert button_data(await town.chat.command(rider, "help")) == ["pms:start"]
+    shown = await town.chat.command(rider, "party")
+    assert ORGANISATION in texts(rider, shown)
+    assert button_data(shown) == ["pms:wd"]
+    await town.chat.press(rider, "pms:wd:yes")
+    assert await town.declaration(rider) is None
+
+
 async def test_a_declaration_goes_to_the_communitys_party_organisation_only(town: Town) -> None:
     secretary = await town.chat.person("sec", RoleName.PARTY_SECRETARY, "C1")
     other_secretary = await town.chat.person("sec2", RoleName.PARTY_SECRETARY, "C2")
