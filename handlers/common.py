@@ -19,8 +19,11 @@ def setup(registry: Registry) -> None:
     async def start(ctx: Context) -> None:
         await _start(ctx, registry)
 
+    async def help_(ctx: Context) -> None:
+        await show_help(ctx, registry)
+
     registry.command(Command("start", start, N_("Start or restart"), allowed_mid_flow=False))
-    registry.command(Command("help", show_help, N_("What I can do"), allowed_mid_flow=True))
+    registry.command(Command("help", help_, N_("What I can do"), allowed_mid_flow=True))
     registry.command(
         Command("language", choose_language, N_("Change language"), allowed_mid_flow=True)
     )
@@ -28,7 +31,7 @@ def setup(registry: Registry) -> None:
         Command("cancel", cancel, N_("Stop what you are doing"), allowed_mid_flow=True)
     )
     registry.button("lang", set_language)
-    registry.fallback(Kind.TEXT, show_help)
+    registry.fallback(Kind.TEXT, help_)
 
 
 async def _start(ctx: Context, registry: Registry) -> None:
@@ -45,10 +48,11 @@ async def _start(ctx: Context, registry: Registry) -> None:
         await hook(ctx)
         if len(ctx.out) > before:
             return
-    await show_help(ctx)
+    await show_help(ctx, registry)
 
 
-async def show_help(ctx: Context) -> None:
+async def show_help(ctx: Context, registry: Registry | None = None) -> None:
+    rows = [row for more in (registry.help_buttons if registry else []) for row in await more(ctx)]
     ctx.reply(
         ctx._(
             "Gridsnap sends hazards you see on the road to the grid workers who fix them.\n"
@@ -57,7 +61,8 @@ async def show_help(ctx: Context) -> None:
             "• /register — become a grid informant\n"
             "• /language — 中文 / English\n"
             "• /cancel — stop what you are doing"
-        )
+        ),
+        buttons(*([row] for row in rows)) if rows else None,
     )
 
 

@@ -16,7 +16,7 @@ from bot.chat import Kind
 from bot.domain.lifecycle import RATING_RANGE, Action, ActionArgs
 from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
-from bot.services import cases
+from bot.services import cases, party
 from bot.services.drafts import NOT_FIXED, REASON_FLOW
 from bot.services.notify import FEEDBACK_PREFIX
 from handlers.base import Command, Context, Flow, buttons
@@ -194,6 +194,8 @@ async def show_points(ctx: Context) -> None:
         ctx.reply(ctx._("You are not a grid informant yet. Send /register to become one."))
         return
     lines = [ctx._("You have {points} points.").format(points=profile.points)]
+    if badge := await party.badge_line(ctx.uow, ctx.t, ctx.account.id):
+        lines.insert(0, badge)  # the rider's own choice, shown to them alone
     awards = await ctx.uow.informants.awards(ctx.account.id, limit=AWARDS_SHOWN)
     if awards:
         lines.append(ctx._("Recent awards:"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.domain.lifecycle import Action
 from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
-from bot.services import cases
+from bot.services import cases, party
 from handlers.base import Command, Context, buttons
 from handlers.history import report_summary, rider_view
 from handlers.registry import Registry
@@ -34,6 +34,8 @@ async def show_my_reports(ctx: Context) -> None:
         ctx.reply(ctx._("You have not sent any reports yet. Send a photo to report a problem."))
         return
     lines = [ctx._("Your reports (tap one to see its history):")]
+    if badge := await party.badge_line(ctx.uow, ctx.t, ctx.account.id):
+        lines.insert(0, badge)  # the rider's own choice, shown to them alone
     lines += [report_summary(ctx, r) for r in reports]
     ctx.reply(
         "\n".join(lines),

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.chat import Button, Kind, Outgoing, OutKind
-from bot.domain.model import InformantProfile, InformantStatus, Level, RegionNode, RoleName
+from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, Level, RegionNode
 from bot.i18n import N_
 from bot.services import informants, notify
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
+from handlers.party import my_data_lines as party_lines
 from handlers.registry import Registry
 
 CONSENT_VERSION = "2026-11"
@@ -23,7 +24,6 @@ COMPANIES = ("美团", "饿了么", "顺丰", "京东", "中通", "圆通", "韵
 NAME_MAX = 30
 COMPANY_MAX = 40
 PAGE_SIZE = 8
-STAFF_ROLES = frozenset(RoleName) - {RoleName.INFORMANT}
 
 
 class RegisterFlow(Flow):
@@ -481,7 +481,7 @@ async def _welcome_newcomer(ctx: Context, flow: RegisterFlow) -> None:
     if await ctx.uow.informants.get(ctx.account.id) is not None:
         return
     grants = await ctx.uow.roles.for_account(ctx.account.id)
-    if any(g.role in STAFF_ROLES for g in grants):
+    if any(g.role in INVITED_ROLES for g in grants):
         return
     ctx.reply(
         ctx._(
@@ -520,6 +520,7 @@ async def show_my_data(ctx: Context) -> None:
     profile = await ctx.uow.informants.get(account.id)
     if profile is not None:
         lines.extend(await _profile_lines(ctx, profile))
+    lines.extend(await party_lines(ctx))
     reports = await ctx.uow.reports.for_reporter(account.id)
     lines.append(ctx._("Reports you sent: {count}").format(count=len(reports)))
     lines.append(ctx._("Send /deletedata to delete your personal data."))
@@ -549,9 +550,9 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
 async def ask_delete_data(ctx: Context) -> None:
     ctx.reply(
         ctx._(
-            "Delete your personal data? Your name, phone, consent, informant registration "
-            "and conversation are erased and cannot be restored. Reports you sent stay with "
-            "the city as case records, without your name and phone."
+            "Delete your personal data? Your name, phone, consent, informant registration, "
+            "party membership declaration and conversation are erased and cannot be restored. "
+            "Reports you sent stay with the city as case records, without your name and phone."
         ),
         buttons([(ctx._("Yes, delete"), "deldata:yes"), (ctx._("No, keep it"), "deldata:no")]),
     )

@@ -15,9 +15,21 @@ from handlers.base import Command, Context, Flow
 
 Handler = Callable[[Context], Awaitable[None]]
 DeepLinkHandler = Callable[[Context, str], Awaitable[None]]
+# Buttons a module adds under /help for this user: rows of (label, callback data).
+HelpButtons = Callable[[Context], Awaitable[list[tuple[str, str]]]]
 
 # The flow modules, in the order their commands appear in the menu.
-MODULES = ("common", "register", "report", "myreports", "feedback", "staff", "worker", "community")
+MODULES = (
+    "common",
+    "register",
+    "report",
+    "myreports",
+    "feedback",
+    "staff",
+    "worker",
+    "community",
+    "party",
+)
 
 
 @dataclass
@@ -28,6 +40,7 @@ class Registry:
     fallbacks: dict[Kind, Handler] = field(default_factory=dict)
     deep_links: dict[str, DeepLinkHandler] = field(default_factory=dict)
     start_hooks: list[Handler] = field(default_factory=list)
+    help_buttons: list[HelpButtons] = field(default_factory=list)
 
     def flow(self, flow: Flow) -> None:
         self.flows.append(flow)
@@ -47,6 +60,10 @@ class Registry:
     def on_start(self, handler: Handler) -> None:
         """Called for a plain ``/start``; the first hook that replies wins."""
         self.start_hooks.append(handler)
+
+    def help_button(self, buttons: HelpButtons) -> None:
+        """``buttons(ctx)`` adds its buttons under /help (none for this user: empty)."""
+        self.help_buttons.append(buttons)
 
     def fallback(self, kind: Kind, handler: Handler) -> None:
         self.fallbacks[kind] = handler

@@ -21,6 +21,7 @@ ROLE_NAMES: dict[RoleName, str] = {
     RoleName.COMMUNITY_ADMIN: N_("community admin"),
     RoleName.STREET_ADMIN: N_("street admin"),
     RoleName.CITY_ADMIN: N_("city admin"),
+    RoleName.PARTY_SECRETARY: N_("party organisation"),
 }
 
 INVITE_PROBLEMS: dict[InviteProblem, str] = {
@@ -45,6 +46,16 @@ async def redeem(ctx: Context, token: str) -> None:
     except InviteRefused as exc:
         log.info("invite refused for account %s: %s", ctx.account.id, exc.problem)
         ctx.reply(ctx._(INVITE_PROBLEMS[exc.problem]))
+        return
+    if grant.role is RoleName.PARTY_SECRETARY:
+        # Not case staff: no reports, no /queue; declarations to verify instead.
+        ctx.reply(
+            ctx._(
+                "Welcome! You now verify party membership declarations for the party "
+                "organisation of {region}. New declarations will reach you here; "
+                "/declarations lists those waiting."
+            ).format(region=region.name if region else "")
+        )
         return
     ctx.reply(
         ctx._(

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.chat import Kind, Outgoing, OutKind
 from bot.domain.lifecycle import Action, ActionArgs, Need, allowed_actions, held_by_other
-from bot.domain.model import Level, Report, ReportPhoto, ReportStatus, RoleName
+from bot.domain.model import Level, Report, ReportPhoto, ReportStatus, is_case_staff
 from bot.i18n import N_
 from bot.services import cases, staff
 from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
@@ -551,7 +551,7 @@ async def _may_see(ctx: Context, report: Report) -> bool:
 
 async def _is_staff_on(ctx: Context, report: Report) -> bool:
     roles = await cases.roles_in_scope(ctx.uow, ctx.account.id, report.grid_id)
-    return bool(roles - {RoleName.INFORMANT})
+    return is_case_staff(roles)
 
 
 async def _rides_with(ctx: Context, report: Report) -> bool:

@@ -256,3 +256,23 @@ class EscalationRow(Base):
     level: Mapped[int] = mapped_column(Integer, primary_key=True)
     due_at: Mapped[datetime] = mapped_column(primary_key=True)
     at: Mapped[datetime]
+
+
+class PartyDeclarationRow(Base):
+    """A rider's party membership declaration (sensitive: see ``bot.domain.party``)."""
+
+    __tablename__ = "party_declarations"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    standing: Mapped[str] = mapped_column(String(16))
+    organisation: Mapped[str] = mapped_column(String(200))
+    year_joined: Mapped[int] = mapped_column(Integer)
+    community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    consent_version: Mapped[str] = mapped_column(String(32))
+    consented_at: Mapped[datetime]
+    submitted_at: Mapped[datetime]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    question: Mapped[str] = mapped_column(Text, default="")
+    show_badge: Mapped[bool] = mapped_column(Boolean, default=False)

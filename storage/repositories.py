@@ -62,6 +62,7 @@ from storage.models import (
     InviteRow,
     MapVersionRow,
     OutboxRowModel,
+    PartyDeclarationRow,
     PointsLedgerRow,
     ProcessedUpdateRow,
     RegionRow,
@@ -372,7 +373,7 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
                 ConversationRow.user_id == row.platform_user_id,
             )
         )
-        for model in (InformantRow, SubscriptionRow, RoleGrantRow):
+        for model in (InformantRow, PartyDeclarationRow, SubscriptionRow, RoleGrantRow):
             await self.s.execute(delete(model).where(model.account_id == account_id))
         row.platform_user_id = f"deleted:{account_id}"
         row.chat_id, row.display_name, row.phone = "", "", None

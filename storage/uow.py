@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
+from storage.party import SqlPartyRepository
 
 
 class SqlUnitOfWork(BaseUnitOfWork):
@@ -41,6 +42,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.updates = r.SqlUpdateRepository(s)
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
+        self.party = SqlPartyRepository(s)
 
     async def _take_turn(self) -> None:
         bind = self._factory.kw.get("bind")

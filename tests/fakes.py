@@ -38,6 +38,7 @@ from bot.domain.model import (
     RoleGrant,
     RoleName,
 )
+from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration
 from bot.services import ports
 
 
@@ -75,6 +76,7 @@ class FakeData:
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
     escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
+    party: dict[int, PartyDeclaration] = field(default_factory=dict)
 
     def next_id(self, table: str) -> int:
         self.last_ids[table] = self.last_ids.get(table, 0) + 1
@@ -245,6 +247,7 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
             raise ports.NotFound(f"account {account_id}")
         self.d.conversations.pop((account.platform, account.platform_user_id), None)
         self.d.informants.pop(account_id, None)
+        self.d.party.pop(account_id, None)
         self.d.subscriptions = {s for s in self.d.subscriptions if s[1] != account_id}
         self.d.grants = {k: g for k, g in self.d.grants.items() if g.account_id != account_id}
         self._change(
@@ -687,6 +690,67 @@ class FakeEscalationRepository(_FakeRepo, ports.BaseEscalationRepository):
         return [r for _, _, r in sorted(found, key=lambda f: f[:2])[:limit]]
 
 
+class FakePartyRepository(_FakeRepo, ports.BasePartyRepository):
+    def _declaration(self, account_id: int) -> PartyDeclaration:
+        if account_id not in self.d.party:
+            raise ports.NotFound(f"party declaration of account {account_id}")
+        return self.d.party[account_id]
+
+    async def submit(self, declaration: PartyDeclaration) -> PartyDeclaration:
+        old = self.d.party.get(declaration.account_id)
+        stored = replace(declaration, revision=old.revision + 1 if old else 1)
+        self.d.party[declaration.account_id] = stored
+        return stored
+
+    async def get(self, account_id: int) -> PartyDeclaration | None:
+        return self.d.party.get(account_id)
+
+    async def decide(
+        self,
+        account_id: int,
+        status: DeclarationStatus,
+        *,
+        revision: int,
+        by: int,
+        at: datetime,
+        question: str = "",
+    ) -> PartyDeclaration:
+        old = self._declaration(account_id)
+        if old.revision != revision or old.status is not DeclarationStatus.PENDING:
+            raise ports.ConcurrentUpdate(f"party declaration of account {account_id}")
+        badge = old.show_badge and status is DeclarationStatus.VERIFIED
+        decided = replace(
+            old, status=status, decided_by=by, decided_at=at, question=question, show_badge=badge
+        )
+        self.d.party[account_id] = decided
+        return decided
+
+    async def set_badge(self, account_id: int, show: bool) -> None:
+        self.d.party[account_id] = replace(self._declaration(account_id), show_badge=show)
+
+    async def withdraw(self, account_id: int) -> bool:
+        return self.d.party.pop(account_id, None) is not None
+
+    async def for_communities(
+        self, community_ids: Collection[int], status: DeclarationStatus | None = None
+    ) -> list[PartyDeclaration]:
+        found = [
+            d
+            for d in self.d.party.values()
+            if d.community_id in set(community_ids) and (status is None or d.status is status)
+        ]
+        return sorted(found, key=lambda d: (d.submitted_at, d.account_id))
+
+    async def counts(self) -> list[CommunityCount]:
+        stored = self.d.party.values()
+        declared: Counter[int] = Counter(d.community_id for d in stored)
+        verified: Counter[int] = Counter(d.community_id for d in stored if d.verified)
+        return [
+            CommunityCount(community_id=c, declared=declared[c], verified=verified[c])
+            for c in sorted(declared)
+        ]
+
+
 class FakeUnitOfWork(ports.BaseUnitOfWork):
     """Each ``async with`` works on a private copy of the store; commit publishes it."""
 
@@ -705,6 +769,7 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
         self.updates = FakeUpdateRepository(self)
         self.invites = FakeInviteRepository(self)
         self.escalations = FakeEscalationRepository(self)
+        self.party = FakePartyRepository(self)
 
     async def _begin(self) -> None:
         self.work = copy.deepcopy(self.store.data)

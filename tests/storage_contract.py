@@ -33,6 +33,7 @@ from bot.domain.model import (
     ReportStatus,
     RoleName,
 )
+from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration, Standing
 from bot.services.ports import (
     BaseUnitOfWork,
     ConcurrentUpdate,
@@ -1078,3 +1079,221 @@ class PhotoReferencesContract:
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.conversations.photo_keys_among(candidates) == set()
+
+
+def declaration(account_id: int, community_id: int, **overrides: Any) -> PartyDeclaration:
+    fields: dict[str, Any] = {
+        "account_id": account_id,
+        "standing": Standing.FORMAL,
+        "organisation": "中共秦皇岛市顺丰速运有限公司支部委员会",
+        "year_joined": 2015,
+        "community_id": community_id,
+        "status": DeclarationStatus.PENDING,
+        "consent_version": "2026-12",
+        "consented_at": T0,
+        "submitted_at": T0,
+    }
+    fields.update(overrides)
+    return PartyDeclaration(**fields)
+
+
+class PartyContract:
+    """Storage does not check a region's level, so C1 and S1 stand for two communities."""
+
+    async def _declared(
+        self, make_uow: MakeUow, user: str = "u1", community: str = "C1", **overrides: Any
+    ) -> tuple[Account, PartyDeclaration, dict[str, RegionNode]]:
+        nodes = await seed_map(make_uow)
+        account = await seed_account(make_uow, user)
+        async with make_uow() as uow:
+            stored = await uow.party.submit(
+                declaration(account.id, nodes[community].id, **overrides)
+            )
+            await uow.commit()
+        return account, stored, nodes
+
+    async def test_a_declaration_reads_back_as_stored_with_aware_times_and_revision_one(
+        self, make_uow: MakeUow
+    ) -> None:
+        account, stored, nodes = await self._declared(make_uow)
+        async with make_uow() as uow:
+            found = await uow.party.get(account.id)
+        assert found == stored == declaration(account.id, nodes["C1"].id, revision=1)
+        assert found is not None and found.consented_at.utcoffset() is not None
+
+    async def test_resubmitting_replaces_the_declaration_and_bumps_its_revision(
+        self, make_uow: MakeUow
+    ) -> None:
+        account, _, nodes = await self._declared(make_uow)
+        changed = declaration(
+            account.id, nodes["S1"].id, standing=Standing.PROBATIONARY, year_joined=2024
+        )
+        async with make_uow() as uow:
+            again = await uow.party.submit(changed)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.party.get(account.id) == again
+        assert again.revision == 2
+        assert (again.standing, again.year_joined, again.community_id) == (
+            Standing.PROBATIONARY,
+            2024,
+            nodes["S1"].id,
+        )
+
+    async def test_a_decision_is_recorded_on_the_revision_waiting_for_it(
+        self, make_uow: MakeUow
+    ) -> None:
+        account, stored, _ = await self._declared(make_uow)
+        secretary = await seed_account(make_uow, "sec")
+        async with make_uow() as uow:
+            decided = await uow.party.decide(
+                account.id,
+                DeclarationStatus.NEEDS_DETAILS,
+                revision=stored.revision,
+                by=secretary.id,
+                at=T0 + timedelta(hours=1),
+                question="哪个支部？",
+            )
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.party.get(account.id) == decided
+        assert (decided.status, decided.decided_by, decided.question) == (
+            DeclarationStatus.NEEDS_DETAILS,
+            secretary.id,
+            "哪个支部？",
+        )
+        assert decided.decided_at == T0 + timedelta(hours=1)
+
+    async def test_a_declaration_decided_or_resubmitted_meanwhile_is_not_decided_again(
+        self, make_uow: MakeUow
+    ) -> None:
+        account, stored, nodes = await self._declared(make_uow)
+        async with make_uow() as uow:
+            await uow.party.decide(
+                account.id, DeclarationStatus.VERIFIED, revision=stored.revision, by=1, at=T0
+            )
+            await uow.commit()
+        async with make_uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.party.decide(
+                    account.id, DeclarationStatus.DECLINED, revision=stored.revision, by=1, at=T0
+                )
+            await uow.party.submit(declaration(account.id, nodes["C1"].id))  # revision 2
+            with pytest.raises(ConcurrentUpdate):
+                await uow.party.decide(
+                    account.id, DeclarationStatus.DECLINED, revision=stored.revision, by=1, at=T0
+                )
+            await uow.commit()
+        async with make_uow() as uow:
+            found = await uow.party.get(account.id)
+        assert found is not None and (found.status, found.revision) == (
+            DeclarationStatus.PENDING,
+            2,
+        )
+
+    async def test_only_a_verified_declaration_keeps_its_badge(self, make_uow: MakeUow) -> None:
+        verified, first, nodes = await self._declared(make_uow, "u1", show_badge=True)
+        declined = await seed_account(make_uow, "u2")
+        async with make_uow() as uow:
+            second = await uow.party.submit(
+                declaration(declined.id, nodes["C1"].id, show_badge=True)
+            )
+            await uow.party.decide(
+                verified.id, DeclarationStatus.VERIFIED, revision=first.revision, by=1, at=T0
+            )
+            await uow.party.decide(
+                declined.id, DeclarationStatus.DECLINED, revision=second.revision, by=1, at=T0
+            )
+            await uow.commit()
+        async with make_uow() as uow:
+            kept, taken = await uow.party.get(verified.id), await uow.party.get(declined.id)
+        assert kept is not None and taken is not None
+        assert (kept.show_badge, taken.show_badge) == (True, False)
+
+    async def test_the_badge_is_the_riders_choice(self, make_uow: MakeUow) -> None:
+        account, _, _ = await self._declared(make_uow)
+        async with make_uow() as uow:
+            await uow.party.set_badge(account.id, True)
+            await uow.commit()
+        async with make_uow() as uow:
+            found = await uow.party.get(account.id)
+            assert found is not None and found.show_badge
+            await uow.party.set_badge(account.id, False)
+            await uow.commit()
+        async with make_uow() as uow:
+            found = await uow.party.get(account.id)
+        assert found is not None and not found.show_badge
+
+    async def test_changing_a_declaration_nobody_made_raises_not_found(
+        self, make_uow: MakeUow
+    ) -> None:
+        account = await seed_account(make_uow)
+        async with make_uow() as uow:
+            with pytest.raises(NotFound):
+                await uow.party.set_badge(account.id, True)
+            with pytest.raises(NotFound):
+                await uow.party.decide(
+                    account.id, DeclarationStatus.VERIFIED, revision=1, by=1, at=T0
+                )
+
+    async def test_withdrawing_deletes_the_declaration_once(self, make_uow: MakeUow) -> None:
+        account, _, _ = await self._declared(make_uow)
+        async with make_uow() as uow:
+            assert await uow.party.withdraw(account.id) is True
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.party.get(account.id) is None
+            assert await uow.party.withdraw(account.id) is False
+            assert await uow.party.counts() == []
+
+    async def test_declarations_to_given_communities_come_oldest_first_by_status(
+        self, make_uow: MakeUow
+    ) -> None:
+        late, _, nodes = await self._declared(make_uow, "late", submitted_at=T0 + timedelta(1))
+        early, other = await seed_account(make_uow, "early"), await seed_account(make_uow, "o")
+        async with make_uow() as uow:
+            await uow.party.submit(declaration(early.id, nodes["C1"].id))
+            elsewhere = await uow.party.submit(declaration(other.id, nodes["S1"].id))
+            await uow.party.decide(
+                other.id, DeclarationStatus.VERIFIED, revision=elsewhere.revision, by=1, at=T0
+            )
+            await uow.commit()
+        async with make_uow() as uow:
+            c1 = await uow.party.for_communities([nodes["C1"].id])
+            both = await uow.party.for_communities(
+                [nodes["C1"].id, nodes["S1"].id], DeclarationStatus.VERIFIED
+            )
+        assert [d.account_id for d in c1] == [early.id, late.id]
+        assert [d.account_id for d in both] == [other.id]
+
+    async def test_counts_per_community_are_declared_and_verified_only(
+        self, make_uow: MakeUow
+    ) -> None:
+        first, stored, nodes = await self._declared(make_uow, "a")
+        second, third = await seed_account(make_uow, "b"), await seed_account(make_uow, "c")
+        async with make_uow() as uow:
+            await uow.party.submit(declaration(second.id, nodes["C1"].id))
+            await uow.party.submit(declaration(third.id, nodes["S1"].id))
+            await uow.party.decide(
+                first.id, DeclarationStatus.VERIFIED, revision=stored.revision, by=1, at=T0
+            )
+            await uow.commit()
+        async with make_uow() as uow:
+            counts = await uow.party.counts()
+        expected = sorted(
+            [
+                CommunityCount(community_id=nodes["C1"].id, declared=2, verified=1),
+                CommunityCount(community_id=nodes["S1"].id, declared=1, verified=0),
+            ],
+            key=lambda c: c.community_id,
+        )
+        assert counts == expected
+
+    async def test_deleting_personal_data_erases_the_declaration(self, make_uow: MakeUow) -> None:
+        account, _, _ = await self._declared(make_uow)
+        async with make_uow() as uow:
+            await uow.accounts.delete_personal_data(account.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.party.get(account.id) is None
+            assert await uow.party.counts() == []

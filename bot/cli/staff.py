@@ -23,7 +23,11 @@ T = TypeVar("T")
 
 RoleOption = Annotated[
     RoleName,
-    typer.Option("--role", help="grid_worker|grid_leader|community_admin|street_admin|city_admin"),
+    typer.Option(
+        "--role",
+        help="grid_worker|grid_leader|community_admin|street_admin|city_admin|party_secretary"
+        " (party_secretary: on a community)",
+    ),
 ]
 RegionOption = Annotated[str, typer.Option("--region", help="Region code from the grid map.")]
 

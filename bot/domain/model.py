@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,32 @@ class RoleName(enum.StrEnum):
     COMMUNITY_ADMIN = "community_admin"
     STREET_ADMIN = "street_admin"
     CITY_ADMIN = "city_admin"
+    # The community's party organisation: verifies riders' party membership declarations.
+    # Not case staff: it sees no reports, and case staff never see party status.
+    PARTY_SECRETARY = "party_secretary"
+
+
+# The one rule for who handles cases (alerts, /queue, /case, duty, merge targets). Listed,
+# not derived as "every role but informant", so a role added later is not case staff by
+# accident.
+CASE_STAFF_ROLES = frozenset(
+    {
+        RoleName.GRID_WORKER,
+        RoleName.GRID_LEADER,
+        RoleName.COMMUNITY_ADMIN,
+        RoleName.STREET_ADMIN,
+        RoleName.CITY_ADMIN,
+    }
+)
+# Roles given by a staff invite: the case staff and the community party organisation.
+INVITED_ROLES = CASE_STAFF_ROLES | {RoleName.PARTY_SECRETARY}
+# The level each invited role is granted on when it must be one level only.
+ROLE_LEVELS: dict[RoleName, Level] = {RoleName.PARTY_SECRETARY: Level.COMMUNITY}
+
+
+def is_case_staff(roles: Iterable[RoleName]) -> bool:
+    """Whether any of ``roles`` makes its holder case staff."""
+    return not CASE_STAFF_ROLES.isdisjoint(roles)
 
 
 class InformantStatus(enum.StrEnum):

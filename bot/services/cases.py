@@ -31,7 +31,14 @@ from bot.domain.lifecycle import (
     decide,
     holds_cases,
 )
-from bot.domain.model import Account, Report, ReportPhoto, ReportStatus, RoleName
+from bot.domain.model import (
+    Account,
+    Report,
+    ReportPhoto,
+    ReportStatus,
+    RoleName,
+    is_case_staff,
+)
 from bot.domain.points import PointsTable, default_points
 from bot.services import notify
 from bot.services.alerts import alert_new_report
@@ -205,7 +212,7 @@ async def _target_ok(
         # a report in a grid the actor works on, not any report anywhere in the city.
         assert actor.account_id is not None
         into_roles = await roles_in_scope(uow, actor.account_id, into.grid_id)
-        return bool(into_roles - {RoleName.INFORMANT})
+        return is_case_staff(into_roles)
     if action not in _SENDS_TO_GRID or args.target_grid_id is None:
         return True
     target = await uow.regions.get_by_id(args.target_grid_id)

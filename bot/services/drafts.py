@@ -80,6 +80,26 @@ def _duplicate(t: Translator, hours: int) -> str:
     )
 
 
+def _party_declaration(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your unfinished party membership declaration was discarded after {hours} hour, so "
+        "nothing of it is kept. Send /party to start again.",
+        "Your unfinished party membership declaration was discarded after {hours} hours, so "
+        "nothing of it is kept. Send /party to start again.",
+        hours,
+    )
+
+
+def _party_question(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your unfinished question about a party membership declaration was discarded after "
+        "{hours} hour. The declaration still waits; send /declarations to see it again.",
+        "Your unfinished question about a party membership declaration was discarded after "
+        "{hours} hours. The declaration still waits; send /declarations to see it again.",
+        hours,
+    )
+
+
 def _anything(t: Translator, hours: int) -> str:
     return t.ngettext(
         "What you had started was discarded after {hours} hour, so nothing of it is "
@@ -96,6 +116,8 @@ NOTICES: dict[str, Notice] = {
     "reg": _registration,
     "wres": _resolve_note,
     "wdup": _duplicate,
+    "party": _party_declaration,
+    "pmq": _party_question,
 }
 
 

@@ -36,6 +36,7 @@ from bot.domain.model import (
     RoleGrant,
     RoleName,
 )
+from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration
 
 
 class StorageError(Exception):
@@ -190,9 +191,9 @@ class BaseAccountRepository(ABC):
 
     @abstractmethod
     async def delete_personal_data(self, account_id: int) -> None:
-        """PIPL Art. 47: erase name, phone, consent, informant details, conversation and
-        subscriptions, and unlink the platform identity (a later /start is a new person).
-        Reports stay as the city's case records."""
+        """PIPL Art. 47: erase name, phone, consent, informant details, party membership
+        declaration, conversation and subscriptions, and unlink the platform identity (a
+        later /start is a new person). Reports stay as the city's case records."""
 
 
 class BaseRoleRepository(ABC):
@@ -477,6 +478,53 @@ class BaseEscalationRepository(ABC):
         ``resolve_due_at``; as ``due_for_ack`` otherwise."""
 
 
+class BasePartyRepository(ABC):
+    """Party membership declarations, one per account (see ``bot.domain.party``)."""
+
+    @abstractmethod
+    async def submit(self, declaration: PartyDeclaration) -> PartyDeclaration:
+        """Store the declaration as given, replacing the account's earlier one; its
+        revision becomes one more than the replaced one's (1 for a first declaration)."""
+
+    @abstractmethod
+    async def get(self, account_id: int) -> PartyDeclaration | None: ...
+
+    @abstractmethod
+    async def decide(
+        self,
+        account_id: int,
+        status: DeclarationStatus,
+        *,
+        revision: int,
+        by: int,
+        at: datetime,
+        question: str = "",
+    ) -> PartyDeclaration:
+        """Record the organisation's decision on ``revision`` of the declaration, which must
+        still wait for one: raise ConcurrentUpdate when it was decided meanwhile (by another
+        secretary, at once) or resubmitted, NotFound when there is none. A decision other
+        than verified takes the badge away."""
+
+    @abstractmethod
+    async def set_badge(self, account_id: int, show: bool) -> None:
+        """Raise NotFound without a declaration."""
+
+    @abstractmethod
+    async def withdraw(self, account_id: int) -> bool:
+        """Delete the declaration; True when there was one."""
+
+    @abstractmethod
+    async def for_communities(
+        self, community_ids: Collection[int], status: DeclarationStatus | None = None
+    ) -> list[PartyDeclaration]:
+        """Declarations made to any of ``community_ids``, oldest submission first."""
+
+    @abstractmethod
+    async def counts(self) -> list[CommunityCount]:
+        """Per community with any declaration: how many are declared and how many verified;
+        in community id order."""
+
+
 class BaseUnitOfWork(ABC):
     regions: BaseRegionRepository
     accounts: BaseAccountRepository
@@ -489,6 +537,7 @@ class BaseUnitOfWork(ABC):
     updates: BaseUpdateRepository
     invites: BaseInviteRepository
     escalations: BaseEscalationRepository
+    party: BasePartyRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

@@ -12,12 +12,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.model import Account, Invite, RegionNode, RoleGrant, RoleName
+from bot.domain.model import (
+    CASE_STAFF_ROLES,
+    INVITED_ROLES,
+    ROLE_LEVELS,
+    Account,
+    Invite,
+    RegionNode,
+    RoleGrant,
+    RoleName,
+)
 from bot.services.ports import BaseUnitOfWork
 
 INVITE_PREFIX = "inv"
 DEFAULT_HOURS = 72
-STAFF_ROLES = frozenset(RoleName) - {RoleName.INFORMANT}
 # 16 random bytes → 22 url-safe characters: unguessable, and "inv_" + token stays well
 # within Telegram's 64-character /start payload of [A-Za-z0-9_-].
 _TOKEN_BYTES = 16
@@ -55,13 +63,16 @@ async def create_invite(
     hours: float = DEFAULT_HOURS,
     created_by: int | None = None,
 ) -> CreatedInvite:
-    if role not in STAFF_ROLES:
+    if role not in INVITED_ROLES:
         raise StaffError(f"{role} is not a staff role")
     if hours <= 0:
         raise StaffError("an invite must be valid for some time")
     region = await uow.regions.get(region_code)
     if region is None:
         raise StaffError(f"no region with code {region_code!r}")
+    level = ROLE_LEVELS.get(role)
+    if level is not None and region.level is not level:
+        raise StaffError(f"{role} is granted on a {level}; {region_code!r} is a {region.level}")
     invite = await uow.invites.create(
         token=secrets.token_urlsafe(_TOKEN_BYTES),
         role=role,
@@ -85,11 +96,12 @@ async def redeem_invite(
 
 
 async def staff_grants(uow: BaseUnitOfWork, account_id: int) -> list[RoleGrant]:
-    return [g for g in await uow.roles.for_account(account_id) if g.role in STAFF_ROLES]
+    """The account's case-staff grants (what /queue and /duty are about)."""
+    return [g for g in await uow.roles.for_account(account_id) if g.role in CASE_STAFF_ROLES]
 
 
 async def list_staff(uow: BaseUnitOfWork) -> list[StaffMember]:
-    grants = [g for g in await uow.roles.list_all() if g.role in STAFF_ROLES]
+    grants = [g for g in await uow.roles.list_all() if g.role in INVITED_ROLES]
     return [StaffMember(grant=g, account=await uow.accounts.get(g.account_id)) for g in grants]
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.chat import Outgoing, User
 from bot.domain.categories import load_catalogue
 from bot.domain.lifecycle import Action, ActionArgs, Need, replay
 from bot.domain.model import (
@@ -33,13 +34,15 @@ from bot.domain.model import (
     ReportStatus,
     RoleName,
 )
+from bot.domain.party import DeclarationStatus, PartyDeclaration, Standing
 from bot.i18n import translator
-from bot.services import cases, staff
+from bot.services import cases, party, staff
 from bot.services.env import Env, MapHolder
 from bot.services.notify import HEADLINES, MERGED_INTO
 from bot.services.ports import BaseUnitOfWork
 from bot.services.reports import follow, submit_report
 from storage.photos import PhotoStore
+from tests.chatkit import ChatBot
 
 MakeUow = Callable[[], BaseUnitOfWork]
 NOW = datetime(2026, 11, 26, 1, 30, tzinfo=UTC)
@@ -83,6 +86,7 @@ IN_SCOPE = {
     RoleName.COMMUNITY_ADMIN: "C1",
     RoleName.STREET_ADMIN: "S1",
     RoleName.CITY_ADMIN: "Q",
+    RoleName.PARTY_SECRETARY: "C1",
 }
 OUT_OF_SCOPE = {
     RoleName.INFORMANT: "G2",
@@ -91,6 +95,7 @@ OUT_OF_SCOPE = {
     RoleName.COMMUNITY_ADMIN: "C2",
     RoleName.STREET_ADMIN: "S2",
     RoleName.CITY_ADMIN: "Q2",
+    RoleName.PARTY_SECRETARY: "C2",
 }
 
 
@@ -324,6 +329,7 @@ async def test_two_workers_accepting_at_once_one_wins_the_other_is_told_who(
 # Written out from the issue and the domain, not read from lifecycle.TRANSITIONS: workers
 # handle cases; the grid leader also rejects and escalates; admins dispatch, close, send
 # cases on and supervise; confirming, reopening and withdrawing are the reporter's alone.
+# The community party organisation (issue 9) is no case staff: it takes no case action.
 COLUMNS = "sub dis acc res clo con reo ret tra red mer rej can esc"
 MATRIX = """
 informant        .   .   .   .   .   .   .   .   .   .   .   .   .   .
@@ -332,6 +338,7 @@ grid_leader      .   .   Y   Y   .   .   .   Y   Y   .   Y   Y   .   Y
 community_admin  .   Y   .   .   Y   .   .   .   Y   Y   Y   Y   .   Y
 street_admin     .   Y   .   .   Y   .   .   .   Y   Y   Y   Y   .   Y
 city_admin       .   Y   .   .   Y   .   .   .   Y   Y   Y   Y   .   Y
+party_secretary  .   .   .   .   .   .   .   .   .   .   .   .   .   .
 """
 ACTIONS = {
     "sub": Action.SUBMIT,
@@ -423,6 +430,84 @@ async def test_the_reporter_may_only_confirm_reopen_and_withdraw(world: World) -
         args = _full_args(world, action, other)
         outcome[action] = (await world.act(report, world.rider, action, args=args)).ok
     assert {a for a, ok in outcome.items() if ok} == {Action.CONFIRM, Action.REOPEN, Action.CANCEL}
+
+
+# -- the party membership matrix (issue 9) ------------------------------------------------
+
+# Written out from issue 9, not read from the handlers: only the party organisation of the
+# declared community reads a declaration and decides on it; admins read counts of their
+# own area, never a declaration; riders and case staff get neither.
+PARTY_COLUMNS = "read verify ask decline counts"
+PARTY_MATRIX = """
+informant        .   .   .   .   .
+grid_worker      .   .   .   .   .
+grid_leader      .   .   .   .   .
+community_admin  .   .   .   .   Y
+street_admin     .   .   .   .   Y
+city_admin       .   .   .   .   Y
+party_secretary  Y   Y   Y   Y   .
+"""
+ORGANISATION = "中共秦皇岛市某快递公司支部"
+
+
+def _party_matrix() -> dict[RoleName, dict[str, bool]]:
+    columns = PARTY_COLUMNS.split()
+    rows = (line.split() for line in PARTY_MATRIX.strip().splitlines())
+    return {
+        RoleName(r[0]): {c: m == "Y" for c, m in zip(columns, r[1:], strict=True)} for r in rows
+    }
+
+
+def test_the_party_matrix_covers_every_role() -> None:
+    assert set(_party_matrix()) == set(RoleName)
+
+
+async def _declared(world: World) -> PartyDeclaration:
+    """The rider (re)declares membership to C1's party organisation: waiting again."""
+    draft = party.Draft(
+        standing=Standing.FORMAL,
+        organisation=ORGANISATION,
+        year_joined=1998,
+        community_id=world.ids["C1"],
+    )
+    async with world.make_uow() as uow:
+        declaration, _asked = await party.declare(
+            uow, world.env, world.rider, draft, now=NOW, consented_at=NOW
+        )
+        await uow.commit()
+    return declaration
+
+
+@pytest.mark.parametrize("in_scope", [True, False], ids=["in-scope", "out-of-scope"])
+@pytest.mark.parametrize("role", list(RoleName), ids=lambda r: r.value)
+async def test_every_role_reads_and_decides_declarations_exactly_as_the_party_matrix_says(
+    world: World, role: RoleName, in_scope: bool
+) -> None:
+    actor = await world.staff("actor", role, (IN_SCOPE if in_scope else OUT_OF_SCOPE)[role])
+    chat = ChatBot(world.make_uow, world.env)
+    user = User(platform="telegram", user_id="actor", chat_id=actor.chat_id, display_name="a")
+    outcome: dict[str, bool] = {}
+    await _declared(world)
+    outcome["read"] = ORGANISATION in _said_to(user, await chat.command(user, "declarations"))
+    for column, verb in (("verify", "ok"), ("ask", "ask"), ("decline", "no")):
+        declaration = await _declared(world)
+        await chat.press(user, f"pmd:{verb}:{world.rider.id}:{declaration.revision}")
+        if verb == "ask":
+            await chat.text(user, "Which branch exactly?")
+        async with world.make_uow() as uow:
+            after = await uow.party.get(world.rider.id)
+        assert after is not None
+        outcome[column] = after.status is not DeclarationStatus.PENDING
+    # "1 declared, 0 verified": counts, in whichever of the two languages.
+    outcome["counts"] = "1 declared" in _said_to(user, await chat.command(user, "partystats"))
+    expected = {c: in_scope and allowed for c, allowed in _party_matrix()[role].items()}
+    assert outcome == expected
+    if not expected["read"]:
+        assert ORGANISATION not in _said_to(user, chat.outbox)
+
+
+def _said_to(user: User, said: list[Outgoing]) -> str:
+    return "\n".join(m.text or "" for m in said if m.chat_id == user.chat_id)
 
 
 # -- an accepted case belongs to its worker -----------------------------------------------

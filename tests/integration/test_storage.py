@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.domain.model import ReportStatus, RoleName
+from bot.domain.party import DeclarationStatus
 from bot.services.ports import (
     ConcurrentUpdate,
     DuplicateUpdate,
@@ -31,12 +32,14 @@ from tests.storage_contract import (
     InvitesContract,
     MakeUow,
     OutboxContract,
+    PartyContract,
     PhotoReferencesContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
     UnitOfWorkContract,
     UpdatesContract,
+    declaration,
     message,
     seed_account,
     seed_map,
@@ -87,6 +90,9 @@ class TestInvites(InvitesContract): ...
 class TestEscalations(EscalationsContract): ...
 
 
+class TestParty(PartyContract): ...
+
+
 class TestConcurrentWriters:
     async def test_two_workers_accepting_one_report_at_once_one_wins(
         self, make_uow: MakeUow
@@ -113,6 +119,33 @@ class TestConcurrentWriters:
             stored = await uow.reports.get(report.id)
         assert stored is not None and stored.version == 1
         assert stored.assignee_id == (w1.id if results[0] == "won" else w2.id)
+
+    async def test_two_party_secretaries_deciding_one_declaration_at_once_one_wins(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        rider = await seed_account(make_uow)
+        async with make_uow() as uow:
+            stored = await uow.party.submit(declaration(rider.id, nodes["C1"].id))
+            await uow.commit()
+
+        async def decide(status: DeclarationStatus) -> str:
+            async with make_uow() as uow:
+                try:
+                    await uow.party.decide(
+                        rider.id, status, revision=stored.revision, by=rider.id, at=T0
+                    )
+                except ConcurrentUpdate:
+                    return "lost"
+                await uow.commit()
+                return "won"
+
+        verdicts = [DeclarationStatus.VERIFIED, DeclarationStatus.DECLINED]
+        results = await asyncio.gather(*(decide(v) for v in verdicts))
+        assert sorted(results) == ["lost", "won"]
+        async with make_uow() as uow:
+            found = await uow.party.get(rider.id)
+        assert found is not None and found.status is verdicts[results.index("won")]
 
     async def test_reports_filed_at_once_get_distinct_numbers(self, make_uow: MakeUow) -> None:
         rider = await seed_account(make_uow)

@@ -16,6 +16,7 @@ from tests.storage_contract import (
     InformantsContract,
     InvitesContract,
     OutboxContract,
+    PartyContract,
     PhotoReferencesContract,
     RegionsContract,
     ReportsContract,
@@ -69,6 +70,9 @@ class TestFakeInvites(InvitesContract): ...
 
 
 class TestFakeEscalations(EscalationsContract): ...
+
+
+class TestFakeParty(PartyContract): ...
 
 
 async def test_the_fake_counts_commits_and_lists_queued_messages() -> None:
