@@ -472,7 +472,7 @@ async def _register(ctx: Context, flow: RegisterFlow) -> None:
         ctx.reply(ctx._("Your last registration was not approved. You can apply again."))
         await flow.begin(ctx)
         return
-    ctx.reply(_status_text(ctx, profile))
+    ctx.reply(_status_text(ctx, profile, await ctx.uow.points.balance(ctx.account.id)))
 
 
 async def _welcome_newcomer(ctx: Context, flow: RegisterFlow) -> None:
@@ -493,12 +493,12 @@ async def _welcome_newcomer(ctx: Context, flow: RegisterFlow) -> None:
     await flow.begin(ctx)
 
 
-def _status_text(ctx: Context, profile: InformantProfile) -> str:
+def _status_text(ctx: Context, profile: InformantProfile, points: int) -> str:
     if profile.status is InformantStatus.APPROVED:
         return ctx._(
             "You are a registered grid informant. Send a photo of a hazard, or /report, "
             "to report it. Points: {points}"
-        ).format(points=profile.points)
+        ).format(points=points)
     return ctx._(
         "Your registration is waiting for review by a community admin. "
         "I will tell you here as soon as it is decided."
@@ -542,7 +542,7 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
         ctx._("Company: {company}").format(company=profile.company),
         ctx._("Work area: {area}").format(area=area),
         ctx._("Informant status: {status}").format(status=status),
-        ctx._("Points: {points}").format(points=profile.points),
+        ctx._("Points: {points}").format(points=await ctx.uow.points.balance(profile.account_id)),
     ]
 
 

@@ -17,7 +17,19 @@ Handler = Callable[[Context], Awaitable[None]]
 DeepLinkHandler = Callable[[Context, str], Awaitable[None]]
 
 # The flow modules, in the order their commands appear in the menu.
-MODULES = ("common", "register", "report", "myreports", "feedback", "staff", "worker", "community")
+MODULES = (
+    "common",
+    "register",
+    "report",
+    "myreports",
+    "feedback",
+    "points",
+    "staff",
+    "worker",
+    "community",
+    "volunteer",
+    "tasks",
+)
 
 
 @dataclass

@@ -178,9 +178,7 @@ class World:
 
     async def points(self) -> int:
         async with self.make_uow() as uow:
-            profile = await uow.informants.get(self.rider.id)
-        assert profile is not None
-        return profile.points
+            return await uow.points.balance(self.rider.id)
 
 
 @pytest.fixture

@@ -32,11 +32,14 @@ from tests.storage_contract import (
     MakeUow,
     OutboxContract,
     PhotoReferencesContract,
+    PointsLedgerContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
+    TasksContract,
     UnitOfWorkContract,
     UpdatesContract,
+    VolunteersContract,
     message,
     seed_account,
     seed_map,
@@ -85,6 +88,15 @@ class TestInvites(InvitesContract): ...
 
 
 class TestEscalations(EscalationsContract): ...
+
+
+class TestVolunteers(VolunteersContract): ...
+
+
+class TestTasks(TasksContract): ...
+
+
+class TestPointsLedger(PointsLedgerContract): ...
 
 
 class TestConcurrentWriters:

@@ -17,11 +17,14 @@ from tests.storage_contract import (
     InvitesContract,
     OutboxContract,
     PhotoReferencesContract,
+    PointsLedgerContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
+    TasksContract,
     UnitOfWorkContract,
     UpdatesContract,
+    VolunteersContract,
     message,
 )
 
@@ -69,6 +72,15 @@ class TestFakeInvites(InvitesContract): ...
 
 
 class TestFakeEscalations(EscalationsContract): ...
+
+
+class TestFakeVolunteers(VolunteersContract): ...
+
+
+class TestFakeTasks(TasksContract): ...
+
+
+class TestFakePointsLedger(PointsLedgerContract): ...
 
 
 async def test_the_fake_counts_commits_and_lists_queued_messages() -> None:
