@@ -240,7 +240,7 @@ def _skills_keyboard(ctx: Context) -> Any:
         [(("✅ " if s.value in chosen else "") + ctx._(name), f"task:sk:{s.value}")]
         for s, name in SKILL_NAMES.items()
     ]
-    rows.append([(ctx._("Next »"), "task:next")])
+    rows.append([(ctx._("Next step »"), "task:next")])
     return buttons(*rows)
 
 

@@ -169,7 +169,7 @@ def _choice_keyboard(ctx: Context, step: str) -> Any:
         [(("✅ " if v.value in chosen else "") + ctx._(names[v]), f"vol:{prefix}:{v.value}")]
         for v in kind
     ]
-    rows.append([(ctx._("Next »"), "vol:next")])
+    rows.append([(ctx._("Next step »"), "vol:next")])
     return buttons(*rows)
 
 
