@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import db, informants, map_cmd, run, staff
+from bot.cli import db, informants, map_cmd, run, staff, stats
 from bot.cli.database import DatabaseUnreachable
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Gridsnap grid-informant bot.")
@@ -14,6 +14,7 @@ app.add_typer(
     informants.app, name="informants", help="Informant applications: list, approve, reject."
 )
 app.add_typer(staff.app, name="staff", help="Staff: invite links, list, remove.")
+app.add_typer(stats.app, name="stats", help="Statistics: volunteers.")
 app.command("run")(run.run)
 app.add_typer(run.sandbox_app, name="sandbox")
 
