@@ -80,6 +80,36 @@ def _duplicate(t: Translator, hours: int) -> str:
     )
 
 
+def _volunteer(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your unfinished volunteer registration was discarded after {hours} hour, so the "
+        "choices you made are no longer kept. Send /volunteer to start again.",
+        "Your unfinished volunteer registration was discarded after {hours} hours, so the "
+        "choices you made are no longer kept. Send /volunteer to start again.",
+        hours,
+    )
+
+
+def _task(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your unfinished service task was discarded after {hours} hour and was not "
+        "published. Send /task new to start again.",
+        "Your unfinished service task was discarded after {hours} hours and was not "
+        "published. Send /task new to start again.",
+        hours,
+    )
+
+
+def _check_in(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your check-in was not finished within {hours} hour. Press Check in on the task "
+        "again to check in.",
+        "Your check-in was not finished within {hours} hours. Press Check in on the task "
+        "again to check in.",
+        hours,
+    )
+
+
 def _anything(t: Translator, hours: int) -> str:
     return t.ngettext(
         "What you had started was discarded after {hours} hour, so nothing of it is "
@@ -96,6 +126,9 @@ NOTICES: dict[str, Notice] = {
     "reg": _registration,
     "wres": _resolve_note,
     "wdup": _duplicate,
+    "vol": _volunteer,
+    "task": _task,
+    "chk": _check_in,
 }
 
 
