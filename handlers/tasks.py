@@ -40,14 +40,16 @@ REFUSALS = {
 
 
 def parse_window(text: str, today: date, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
-    """``[YYYY-]MM-DD HH:MM-HH:MM`` in the city's time zone; None when malformed, empty or
-    longer than ``MAX_TASK_HOURS``."""
+    """``[YYYY-]MM-DD HH:MM-HH:MM`` in the city's time zone (without a year: the next such
+    day from ``today``); None when malformed, empty or longer than ``MAX_TASK_HOURS``."""
     match = _WINDOW.match(" ".join(text.split()))
     if match is None:
         return None
     year, month, day, h1, m1, h2, m2 = match.groups()
     try:
         day_ = date(int(year) if year else today.year, int(month), int(day))
+        if not year and day_ < today:  # "01-02" written on 30 December means next year
+            day_ = day_.replace(year=today.year + 1)
         start = datetime.combine(day_, time(int(h1), int(m1)), zone)
         end = datetime.combine(day_, time(int(h2), int(m2)), zone)
     except ValueError:
@@ -371,6 +373,16 @@ async def _on_task_button(ctx: Context, checkin: CheckInFlow) -> None:
     elif parts[1] == "in":
         if await ctx.uow.tasks.signup_of(number, ctx.account.id) is None:
             ctx.answer_button(ctx._(REFUSALS[Refusal.NOT_SIGNED_UP]), alert=True)
+            return
+        if ctx.state.flow not in (None, checkin.name):
+            # A half-written report must not be dropped by a press on an older message.
+            ctx.answer_button(
+                ctx._(
+                    "You are in the middle of something. Finish it first, "
+                    "or send /cancel to stop it."
+                ),
+                alert=True,
+            )
             return
         ctx.answer_button()
         await checkin.begin(ctx, task_id=number)

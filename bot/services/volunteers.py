@@ -425,6 +425,9 @@ async def statistics(uow: BaseUnitOfWork, *, under: int | None = None) -> list[A
                 hours=sum(s.hours or 0.0 for s in done if s.status is SignupStatus.CONFIRMED),
             )
         )
+    scope = await uow.regions.get_by_id(under) if under is not None else None
+    if scope is not None and scope.level.depth >= Level.COMMUNITY.depth:
+        return rows  # a street's line would add up only this one community
     return rows + await _by_street(uow, rows)
 
 

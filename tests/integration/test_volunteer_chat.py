@@ -170,6 +170,14 @@ async def test_a_volunteer_registers_is_approved_serves_and_earns_points_and_a_p
     assert "东环社区" in board and "西港路街道" in board and "西环社区" not in board
     assert board.count("1. 小王 · 20") == 2
 
+    stats = texts(admin, await town.command(admin, "volunteerstats"))
+    assert "东环社区: 1 volunteers (0 waiting), 1 tasks, 1 sign-ups, 2 h confirmed" in stats
+    assert "西环社区" not in stats and "西港路街道" not in stats  # not this admin's to see
+    street_admin = await town.person("刘洋", RoleName.STREET_ADMIN, "S1")
+    stats = texts(street_admin, await town.command(street_admin, "volunteerstats"))
+    assert "西环社区: 0 volunteers (0 waiting), 0 tasks, 0 sign-ups, 0 h confirmed" in stats
+    assert "西港路街道: 1 volunteers (0 waiting), 1 tasks, 1 sign-ups, 2 h confirmed" in stats
+
     await town.press(rider, "rk:hide")
     assert "小王" not in texts(rider, await town.command(rider, "rank"))
     async with make_uow() as uow:

@@ -59,6 +59,11 @@ def test_a_window_is_read_in_the_citys_zone_with_or_without_the_year() -> None:
     )
 
 
+def test_a_window_without_a_year_before_today_is_next_years() -> None:
+    window = parse_window("01-02 09:00-10:00", date(2026, 12, 30), SHANGHAI)
+    assert window is not None and window[0] == datetime(2027, 1, 2, 9, 0, tzinfo=SHANGHAI)
+
+
 @pytest.mark.parametrize(
     "text", ["12-06 11:00-09:00", "12-06 06:00-19:00", "02-30 09:00-10:00", "tomorrow", ""]
 )
