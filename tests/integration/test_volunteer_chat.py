@@ -9,6 +9,7 @@ back from the outbox. The clock is the test's and moves.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,9 @@ from bot.chat import Kind, Location, Outgoing, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import Level, MapUnit, RoleName
 from bot.domain.volunteer import SignupStatus, VolunteerStatus
+from bot.services import volunteers
 from bot.services.env import Env, MapHolder
+from bot.services.volunteers import Refusal
 from storage.photos import PhotoStore
 from tests.chatkit import ChatBot, MakeUow, approve_informant, square
 
@@ -224,3 +227,31 @@ async def test_only_a_deciding_admin_is_offered_task_publishing(
     await town.text(other, "义诊")
     refused = await town.location(other, PLACE)  # a place in C1, which is not theirs
     assert "not in a community you manage" in texts(other, refused)
+
+
+async def test_two_volunteers_taking_the_last_place_at_once_one_gets_it(
+    make_uow: MakeUow, tmp_path: Path
+) -> None:
+    town = Town(make_uow, tmp_path)
+    await town.seed_map(MAP)
+    admin = await town.person("陈静", RoleName.COMMUNITY_ADMIN, "C1")
+    riders = [await town.rider("小王"), await town.rider("小李")]
+    for rider in riders:
+        await register_volunteer(town, rider)
+        await town.press(admin, f"va:ok:{await town.account_id(rider)}")
+    published = await publish_task(town, admin, slots="1")
+    task_id = int(button_data(riders[0], published)[0].rsplit(":", 1)[1])
+
+    async def take(user: User) -> Refusal | None:
+        async with make_uow() as uow:
+            account = await uow.accounts.find(user.platform, user.user_id)
+            assert account is not None
+            outcome = await volunteers.sign_up(uow, task_id, account, now=town.now)
+            await asyncio.sleep(0.05)  # both inside their transaction before either commits
+            await uow.commit()
+        return outcome.refusal
+
+    outcomes = await asyncio.gather(*(take(rider) for rider in riders))
+    assert outcomes.count(None) == 1 and outcomes.count(Refusal.FULL) == 1
+    async with make_uow() as uow:
+        assert len(await uow.tasks.signups([task_id])) == 1
