@@ -15,6 +15,7 @@ from bot.chat import Button, Kind, Outgoing, OutKind
 from bot.domain.model import InformantProfile, InformantStatus, Level, RegionNode, RoleName
 from bot.i18n import N_
 from bot.services import informants, notify
+from handlers import volunteer
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.registry import Registry
 
@@ -520,6 +521,7 @@ async def show_my_data(ctx: Context) -> None:
     profile = await ctx.uow.informants.get(account.id)
     if profile is not None:
         lines.extend(await _profile_lines(ctx, profile))
+    lines.extend(await volunteer.my_data_lines(ctx))
     reports = await ctx.uow.reports.for_reporter(account.id)
     lines.append(ctx._("Reports you sent: {count}").format(count=len(reports)))
     lines.append(ctx._("Send /deletedata to delete your personal data."))

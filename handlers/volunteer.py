@@ -267,3 +267,30 @@ async def on_decision(ctx: Context) -> None:
     name = person.display_name if person else str(account_id)
     done = N_("Volunteer approved: {name}.") if approve else N_("Volunteer rejected: {name}.")
     ctx.reply(ctx._(done).format(name=name))
+
+
+async def my_data_lines(ctx: Context) -> list[str]:
+    """What ``/mydata`` shows of the person's volunteer registration (PIPL Art. 44)."""
+    found = await ctx.uow.volunteers.get(ctx.account.id)
+    if found is None:
+        return []
+    community = await ctx.uow.regions.get_by_id(found.community_id)
+    status = {
+        VolunteerStatus.PENDING: ctx._("waiting for review"),
+        VolunteerStatus.APPROVED: ctx._("approved"),
+        VolunteerStatus.REJECTED: ctx._("not approved"),
+    }[found.status]
+    return [
+        ctx._("Volunteer registration: {community}, {status}").format(
+            community=community.name if community else "", status=status
+        ),
+        ctx._("Skills: {skills}").format(
+            skills=_names(ctx, [s.value for s in found.skills], SKILL_NAMES)
+        ),
+        ctx._("Service: {services}").format(
+            services=_names(ctx, [s.value for s in found.services], SERVICE_NAMES)
+        ),
+        ctx._("Free: {slots}").format(
+            slots=_names(ctx, [s.value for s in found.slots], SLOT_NAMES)
+        ),
+    ]

@@ -135,6 +135,10 @@ async def test_a_volunteer_registers_is_approved_serves_and_earns_points_and_a_p
     assert f"va:ok:{rider_id}" in button_data(admin, sent)
     assert "小王" in texts(admin, sent)
 
+    mine = texts(rider, await town.command(rider, "mydata"))
+    assert "Volunteer registration: 东环社区, waiting for review" in mine
+    assert "Skills: First aid" in mine and "Free: Weekend mornings" in mine
+
     decided = await town.press(admin, f"va:ok:{rider_id}")
     assert "volunteer registration was approved" in texts(rider, decided)
 
