@@ -1,4 +1,4 @@
-"""The rider's "Fixed?" answer after a Resolve, and ``/points``.
+"""The rider's "Fixed?" answer after a Resolve (``/points`` is ``handlers.points``).
 
 👍 (``fb:ok:<report>``) asks for a 1–5 rating (``fb:rate:<report>:<n>``), which closes the
 case; 👎 (``fb:no:<report>``) asks for an optional short reason (flow ``fbr``) and reopens
@@ -16,14 +16,13 @@ from bot.chat import Kind
 from bot.domain.lifecycle import RATING_RANGE, Action, ActionArgs
 from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
-from bot.services import cases, party
+from bot.services import cases
 from bot.services.drafts import NOT_FIXED, REASON_FLOW
 from bot.services.notify import FEEDBACK_PREFIX
-from handlers.base import Command, Context, Flow, buttons
+from handlers.base import Context, Flow, buttons
 from handlers.registry import Registry
 
 REASON_MAX = 200
-AWARDS_SHOWN = 5
 
 REFUSALS = {
     cases.Refusal.NOT_FOUND: N_("I cannot find that report."),
@@ -34,20 +33,10 @@ REFUSALS = {
     cases.Refusal.INVALID_TARGET: N_("This button is not valid."),
 }
 
-# What a points ledger reason (a lifecycle action) means to the rider.
-AWARD_REASONS = {
-    Action.ACCEPT.value: N_("report accepted"),
-    Action.RESOLVE.value: N_("report resolved"),
-    Action.CONFIRM.value: N_("fix confirmed"),
-    Action.MERGE.value: N_("duplicate report"),
-    Action.REJECT.value: N_("report rejected"),
-}
-
 
 def setup(registry: Registry) -> None:
     registry.button(FEEDBACK_PREFIX, on_feedback)
     registry.flow(NotFixedFlow())
-    registry.command(Command("points", show_points, N_("Your points")))
 
 
 async def on_feedback(ctx: Context) -> None:
@@ -186,26 +175,6 @@ class NotFixedFlow(Flow):
     async def reprompt(self, ctx: Context) -> None:
         ctx.answer_button()
         _ask_reason(ctx)
-
-
-async def show_points(ctx: Context) -> None:
-    profile = await ctx.uow.informants.get(ctx.account.id)
-    if profile is None:
-        ctx.reply(ctx._("You are not a grid informant yet. Send /register to become one."))
-        return
-    lines = [ctx._("You have {points} points.").format(points=profile.points)]
-    if badge := await party.badge_line(ctx.uow, ctx.t, ctx.account.id):
-        lines.insert(0, badge)  # the rider's own choice, shown to them alone
-    awards = await ctx.uow.informants.awards(ctx.account.id, limit=AWARDS_SHOWN)
-    if awards:
-        lines.append(ctx._("Recent awards:"))
-    for award in awards:
-        report = await ctx.uow.reports.get(award.report_id) if award.report_id else None
-        reason = AWARD_REASONS.get(award.reason)
-        line = f"{award.points:+d} · {ctx._(reason) if reason else award.reason}"
-        line += f" · {report.number}" if report else ""
-        lines.append(line + f" · {ctx.t.datetime(award.at)}")
-    ctx.reply("\n".join(lines))
 
 
 def _int(value: str) -> int | None:

@@ -15,6 +15,7 @@ from bot.chat import Button, Kind, Outgoing, OutKind
 from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, Level, RegionNode
 from bot.i18n import N_
 from bot.services import informants, notify
+from handlers import volunteer
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.party import my_data_lines as party_lines
 from handlers.registry import Registry
@@ -472,7 +473,7 @@ async def _register(ctx: Context, flow: RegisterFlow) -> None:
         ctx.reply(ctx._("Your last registration was not approved. You can apply again."))
         await flow.begin(ctx)
         return
-    ctx.reply(_status_text(ctx, profile))
+    ctx.reply(_status_text(ctx, profile, await ctx.uow.points.balance(ctx.account.id)))
 
 
 async def _welcome_newcomer(ctx: Context, flow: RegisterFlow) -> None:
@@ -493,12 +494,12 @@ async def _welcome_newcomer(ctx: Context, flow: RegisterFlow) -> None:
     await flow.begin(ctx)
 
 
-def _status_text(ctx: Context, profile: InformantProfile) -> str:
+def _status_text(ctx: Context, profile: InformantProfile, points: int) -> str:
     if profile.status is InformantStatus.APPROVED:
         return ctx._(
             "You are a registered grid informant. Send a photo of a hazard, or /report, "
             "to report it. Points: {points}"
-        ).format(points=profile.points)
+        ).format(points=points)
     return ctx._(
         "Your registration is waiting for review by a community admin. "
         "I will tell you here as soon as it is decided."
@@ -521,6 +522,7 @@ async def show_my_data(ctx: Context) -> None:
     if profile is not None:
         lines.extend(await _profile_lines(ctx, profile))
     lines.extend(await party_lines(ctx))
+    lines.extend(await volunteer.my_data_lines(ctx))
     reports = await ctx.uow.reports.for_reporter(account.id)
     lines.append(ctx._("Reports you sent: {count}").format(count=len(reports)))
     lines.append(ctx._("Send /deletedata to delete your personal data."))
@@ -543,7 +545,7 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
         ctx._("Company: {company}").format(company=profile.company),
         ctx._("Work area: {area}").format(area=area),
         ctx._("Informant status: {status}").format(status=status),
-        ctx._("Points: {points}").format(points=profile.points),
+        ctx._("Points: {points}").format(points=await ctx.uow.points.balance(profile.account_id)),
     ]
 
 

@@ -25,9 +25,12 @@ MODULES = (
     "report",
     "myreports",
     "feedback",
+    "points",
     "staff",
     "worker",
     "community",
+    "volunteer",
+    "tasks",
     "party",
 )
 

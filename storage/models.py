@@ -127,7 +127,6 @@ class InformantRow(Base):
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    points: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class PointsLedgerRow(Base):
@@ -138,6 +137,10 @@ class PointsLedgerRow(Base):
     reason: Mapped[str] = mapped_column(String(64))
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     at: Mapped[datetime]
+    # Added in 0010: the one ledger also holds service hours, and remembers where.
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("service_tasks.id"))
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
 
 
 class ReportCounterRow(Base):
@@ -276,3 +279,59 @@ class PartyDeclarationRow(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     question: Mapped[str] = mapped_column(Text, default="")
     show_badge: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# -- volunteer service (双报到), added in 0010 ------------------------------------------------
+
+
+class VolunteerRow(Base):
+    __tablename__ = "volunteers"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    # Comma-separated enum values: small fixed vocabularies, read whole, never queried by part.
+    skills: Mapped[str] = mapped_column(String(200))
+    services: Mapped[str] = mapped_column(String(100))
+    slots: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+
+
+class ServiceTaskRow(Base):
+    __tablename__ = "service_tasks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    slots: Mapped[int]
+    skills: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime]
+
+
+class TaskSignupRow(Base):
+    __tablename__ = "task_signups"
+    __table_args__ = (UniqueConstraint("task_id", "account_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("service_tasks.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    signed_up_at: Mapped[datetime]
+    checked_in_at: Mapped[datetime | None]
+    checkin_distance_m: Mapped[float | None] = mapped_column(Float)
+    hours: Mapped[float | None] = mapped_column(Float)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    confirmed_at: Mapped[datetime | None]
+
+
+class RankOptOutRow(Base):
+    """Riders who asked to be left off the leaderboards."""
+
+    __tablename__ = "rank_opt_outs"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)

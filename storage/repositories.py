@@ -63,7 +63,6 @@ from storage.models import (
     MapVersionRow,
     OutboxRowModel,
     PartyDeclarationRow,
-    PointsLedgerRow,
     ProcessedUpdateRow,
     RegionRow,
     ReportCounterRow,
@@ -71,6 +70,7 @@ from storage.models import (
     ReportRow,
     RoleGrantRow,
     SubscriptionRow,
+    VolunteerRow,
 )
 
 # Metres per degree of latitude, rounded down so the bounding box is never too small.
@@ -373,7 +373,8 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
                 ConversationRow.user_id == row.platform_user_id,
             )
         )
-        for model in (InformantRow, PartyDeclarationRow, SubscriptionRow, RoleGrantRow):
+        models = (InformantRow, PartyDeclarationRow, VolunteerRow, SubscriptionRow, RoleGrantRow)
+        for model in models:
             await self.s.execute(delete(model).where(model.account_id == account_id))
         row.platform_user_id = f"deleted:{account_id}"
         row.chat_id, row.display_name, row.phone = "", "", None
@@ -472,7 +473,6 @@ def _informant(row: InformantRow) -> InformantProfile:
         created_at=row.created_at,
         decided_at=row.decided_at,
         decided_by=row.decided_by,
-        points=row.points,
     )
 
 
@@ -480,7 +480,7 @@ class SqlInformantRepository(_Repo, ports.BaseInformantRepository):
     async def upsert(self, profile: InformantProfile) -> InformantProfile:
         row = await self.s.get(InformantRow, profile.account_id)
         if row is None:
-            row = InformantRow(account_id=profile.account_id, points=0)
+            row = InformantRow(account_id=profile.account_id)
             self.s.add(row)
         row.real_name, row.phone, row.company = profile.real_name, profile.phone, profile.company
         row.status, row.home_region_id = profile.status.value, profile.home_region_id
@@ -512,41 +512,6 @@ class SqlInformantRepository(_Repo, ports.BaseInformantRepository):
         row.status, row.decided_by, row.decided_at = status.value, by, at
         await self.s.flush()
         return _informant(row)
-
-    async def add_points(
-        self,
-        account_id: int,
-        points: int,
-        *,
-        reason: str,
-        report_id: int | None = None,
-        at: datetime | None = None,
-    ) -> int:
-        row = await self._row(account_id)
-        self.s.add(
-            PointsLedgerRow(
-                account_id=account_id,
-                points=points,
-                reason=reason,
-                report_id=report_id,
-                at=at or _now(),
-            )
-        )
-        row.points += points
-        await self.s.flush()
-        return row.points
-
-    async def awards(self, account_id: int, *, limit: int = 10) -> builtins.list[ports.PointsAward]:
-        rows = await self.s.scalars(
-            select(PointsLedgerRow)
-            .where(PointsLedgerRow.account_id == account_id)
-            .order_by(PointsLedgerRow.at.desc(), PointsLedgerRow.id.desc())
-            .limit(limit)
-        )
-        return [
-            ports.PointsAward(points=r.points, reason=r.reason, report_id=r.report_id, at=r.at)
-            for r in rows
-        ]
 
 
 # -- reports -------------------------------------------------------------------------------

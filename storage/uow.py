@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
+from storage import volunteer_repositories as v
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
 from storage.party import SqlPartyRepository
 
@@ -43,6 +44,9 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
         self.party = SqlPartyRepository(s)
+        self.volunteers = v.SqlVolunteerRepository(s)
+        self.tasks = v.SqlTaskRepository(s)
+        self.points = v.SqlPointsRepository(s)
 
     async def _take_turn(self) -> None:
         bind = self._factory.kw.get("bind")

@@ -39,7 +39,14 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration
+from bot.domain.volunteer import ServiceTask, Signup, Volunteer
 from bot.services import ports
+from bot.services.volunteer_ports import PointsEntry
+from tests.fake_volunteers import (
+    FakePointsRepository,
+    FakeTaskRepository,
+    FakeVolunteerRepository,
+)
 
 
 @dataclass(slots=True)
@@ -65,7 +72,11 @@ class FakeData:
     accounts: dict[int, Account] = field(default_factory=dict)
     grants: dict[int, RoleGrant] = field(default_factory=dict)
     informants: dict[int, InformantProfile] = field(default_factory=dict)
-    ledger: list[tuple[int, int, str, int | None, datetime]] = field(default_factory=list)
+    ledger: list[PointsEntry] = field(default_factory=list)
+    volunteers: dict[int, Volunteer] = field(default_factory=dict)
+    tasks: dict[int, ServiceTask] = field(default_factory=dict)
+    signups: dict[int, Signup] = field(default_factory=dict)
+    hidden_from_rank: set[int] = field(default_factory=set)
     reports: dict[int, Report] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     subscriptions: set[tuple[int, int]] = field(default_factory=set)
@@ -248,6 +259,7 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
         self.d.conversations.pop((account.platform, account.platform_user_id), None)
         self.d.informants.pop(account_id, None)
         self.d.party.pop(account_id, None)
+        self.d.volunteers.pop(account_id, None)
         self.d.subscriptions = {s for s in self.d.subscriptions if s[1] != account_id}
         self.d.grants = {k: g for k, g in self.d.grants.items() if g.account_id != account_id}
         self._change(
@@ -300,10 +312,8 @@ class FakeRoleRepository(_FakeRepo, ports.BaseRoleRepository):
 
 class FakeInformantRepository(_FakeRepo, ports.BaseInformantRepository):
     async def upsert(self, profile: InformantProfile) -> InformantProfile:
-        old = self.d.informants.get(profile.account_id)
-        stored = replace(profile, points=old.points if old else 0)
-        self.d.informants[profile.account_id] = stored
-        return stored
+        self.d.informants[profile.account_id] = profile
+        return profile
 
     async def get(self, account_id: int) -> InformantProfile | None:
         return self.d.informants.get(account_id)
@@ -323,31 +333,6 @@ class FakeInformantRepository(_FakeRepo, ports.BaseInformantRepository):
         decided = replace(self._profile(account_id), status=status, decided_by=by, decided_at=at)
         self.d.informants[account_id] = decided
         return decided
-
-    async def add_points(
-        self,
-        account_id: int,
-        points: int,
-        *,
-        reason: str,
-        report_id: int | None = None,
-        at: datetime | None = None,
-    ) -> int:
-        profile = self._profile(account_id)
-        self.d.ledger.append((account_id, points, reason, report_id, at or datetime.now(UTC)))
-        self.d.informants[account_id] = replace(profile, points=profile.points + points)
-        return profile.points + points
-
-    async def awards(self, account_id: int, *, limit: int = 10) -> builtins.list[ports.PointsAward]:
-        mine = [
-            (at, i, p, r, rep)
-            for i, (a, p, r, rep, at) in enumerate(self.d.ledger)
-            if a == account_id
-        ]
-        return [
-            ports.PointsAward(points=p, reason=r, report_id=rep, at=at)
-            for at, _, p, r, rep in sorted(mine, reverse=True)[:limit]
-        ]
 
 
 class FakeReportRepository(_FakeRepo, ports.BaseReportRepository):
@@ -770,6 +755,9 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
         self.invites = FakeInviteRepository(self)
         self.escalations = FakeEscalationRepository(self)
         self.party = FakePartyRepository(self)
+        self.volunteers = FakeVolunteerRepository(self)
+        self.tasks = FakeTaskRepository(self)
+        self.points = FakePointsRepository(self)
 
     async def _begin(self) -> None:
         self.work = copy.deepcopy(self.store.data)

@@ -34,6 +34,14 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration, Standing
+from bot.domain.volunteer import (
+    ServiceType,
+    SignupStatus,
+    Skill,
+    Slot,
+    Volunteer,
+    VolunteerStatus,
+)
 from bot.services.ports import (
     BaseUnitOfWork,
     ConcurrentUpdate,
@@ -43,6 +51,7 @@ from bot.services.ports import (
     InviteRefused,
     NotFound,
 )
+from bot.services.volunteer_ports import PointsEntry
 
 MakeUow = Callable[[], BaseUnitOfWork]
 
@@ -420,13 +429,24 @@ class InformantsContract:
         a = await seed_account(make_uow)
         async with make_uow() as uow:
             await uow.informants.upsert(profile(a.id))
-            assert await uow.informants.add_points(a.id, 10, reason="report_confirmed") == 10
-            assert await uow.informants.add_points(a.id, -3, reason="duplicate") == 7
+            assert (
+                await uow.points.add(
+                    PointsEntry(account_id=a.id, points=10, reason="resolve", at=T0)
+                )
+                == 10
+            )
+            assert (
+                await uow.points.add(
+                    PointsEntry(account_id=a.id, points=-3, reason="duplicate", at=T0)
+                )
+                == 7
+            )
             await uow.informants.upsert(profile(a.id, company="饿了么"))
             await uow.commit()
         async with make_uow() as uow:
             stored = await uow.informants.get(a.id)
-        assert stored is not None and (stored.points, stored.company) == (7, "饿了么")
+            balance = await uow.points.balance(a.id)
+        assert stored is not None and (balance, stored.company) == (7, "饿了么")
 
     async def test_deciding_on_someone_who_never_applied_raises_not_found(
         self, make_uow: MakeUow
@@ -1297,3 +1317,184 @@ class PartyContract:
         async with make_uow() as uow:
             assert await uow.party.get(account.id) is None
             assert await uow.party.counts() == []
+
+
+# -- volunteers, service tasks, the points ledger ------------------------------------------
+
+
+def volunteer(account_id: int, community_id: int, **overrides: Any) -> Volunteer:
+    fields: dict[str, Any] = {
+        "account_id": account_id,
+        "community_id": community_id,
+        "skills": frozenset({Skill.FIRST_AID, Skill.TRANSLATION}),
+        "services": frozenset({ServiceType.VOLUNTEER}),
+        "slots": frozenset({Slot.WEEKEND_MORNING}),
+        "status": VolunteerStatus.PENDING,
+        "created_at": T0,
+    }
+    return Volunteer(**(fields | overrides))
+
+
+async def seed_task(make_uow: MakeUow, creator: Account, community_id: int, **kw: Any) -> Any:
+    async with make_uow() as uow:
+        task = await uow.tasks.add(
+            community_id=community_id,
+            title=kw.get("title", "社区义诊"),
+            kind=kw.get("kind", ServiceType.VOLUNTEER),
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=2),
+            slots=kw.get("slots", 2),
+            skills=kw.get("skills", frozenset({Skill.FIRST_AID})),
+            place=kw.get("place", GeoPoint(lat=LAT, lon=LON)),
+            created_by=creator.id,
+            created_at=T0,
+        )
+        await uow.commit()
+    return task
+
+
+class VolunteersContract:
+    async def test_a_registration_reads_back_with_its_choices_and_aware_times(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        a = await seed_account(make_uow)
+        async with make_uow() as uow:
+            await uow.volunteers.upsert(volunteer(a.id, nodes["C1"].id))
+            await uow.commit()
+        async with make_uow() as uow:
+            stored = await uow.volunteers.get(a.id)
+        assert stored == volunteer(a.id, nodes["C1"].id)
+        assert stored is not None and stored.created_at.tzinfo is not None
+
+    async def test_registrations_are_listed_by_status_and_community_and_decided(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        a, b = await seed_account(make_uow, "a"), await seed_account(make_uow, "b")
+        async with make_uow() as uow:
+            await uow.volunteers.upsert(volunteer(a.id, nodes["C1"].id))
+            await uow.volunteers.upsert(
+                volunteer(b.id, nodes["C1"].id, created_at=T0 + timedelta(minutes=1))
+            )
+            decided = await uow.volunteers.decide(
+                b.id, VolunteerStatus.APPROVED, by=a.id, at=T0 + timedelta(hours=1)
+            )
+            await uow.commit()
+        assert (decided.status, decided.decided_by) == (VolunteerStatus.APPROVED, a.id)
+        async with make_uow() as uow:
+            pending = await uow.volunteers.list(status=VolunteerStatus.PENDING)
+            everyone = await uow.volunteers.list(community_ids=[nodes["C1"].id])
+            elsewhere = await uow.volunteers.list(community_ids=[nodes["S1"].id])
+            with pytest.raises(NotFound):
+                await uow.volunteers.decide(999, VolunteerStatus.APPROVED, by=a.id, at=T0)
+        assert [v.account_id for v in pending] == [a.id]
+        assert [v.account_id for v in everyone] == [a.id, b.id]
+        assert elsewhere == []
+
+
+class TasksContract:
+    async def test_a_task_reads_back_with_its_place_and_skills(self, make_uow: MakeUow) -> None:
+        nodes = await seed_map(make_uow)
+        admin = await seed_account(make_uow)
+        task = await seed_task(make_uow, admin, nodes["C1"].id)
+        async with make_uow() as uow:
+            stored = await uow.tasks.get(task.id, lock=True)
+            listed = await uow.tasks.list(community_ids=[nodes["C1"].id])
+            nowhere = await uow.tasks.list(community_ids=[nodes["S1"].id])
+        assert stored == task
+        assert stored is not None and stored.place == GeoPoint(lat=LAT, lon=LON)
+        assert stored.skills == frozenset({Skill.FIRST_AID}) and stored.hours == 2
+        assert [t.id for t in listed] == [task.id] and nowhere == []
+
+    async def test_a_task_at_its_community_has_no_point(self, make_uow: MakeUow) -> None:
+        nodes = await seed_map(make_uow)
+        admin = await seed_account(make_uow)
+        task = await seed_task(make_uow, admin, nodes["C1"].id, place=None, skills=frozenset())
+        async with make_uow() as uow:
+            stored = await uow.tasks.get(task.id)
+        assert stored is not None and (stored.place, stored.skills) == (None, frozenset())
+
+    async def test_signing_up_twice_keeps_one_sign_up_and_its_changes_are_saved(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        admin, rider = await seed_account(make_uow, "admin"), await seed_account(make_uow, "r")
+        task = await seed_task(make_uow, admin, nodes["C1"].id)
+        async with make_uow() as uow:
+            first = await uow.tasks.sign_up(task.id, rider.id, at=T0)
+            again = await uow.tasks.sign_up(task.id, rider.id, at=T0 + timedelta(minutes=5))
+            await uow.commit()
+        assert again == first and first.status is SignupStatus.SIGNED_UP
+        confirmed = replace(
+            first,
+            status=SignupStatus.CONFIRMED,
+            checked_in_at=T0,
+            checkin_distance_m=12.5,
+            hours=2.0,
+            confirmed_by=admin.id,
+            confirmed_at=T0 + timedelta(hours=2),
+        )
+        async with make_uow() as uow:
+            await uow.tasks.save_signup(confirmed)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.tasks.signup(first.id) == confirmed
+            assert await uow.tasks.signup_of(task.id, rider.id) == confirmed
+            assert await uow.tasks.signups([task.id]) == [confirmed]
+            assert await uow.tasks.signups_of(rider.id) == [confirmed]
+            assert await uow.tasks.signups_of(admin.id) == []
+            with pytest.raises(NotFound):
+                await uow.tasks.sign_up(999, rider.id, at=T0)
+
+
+class PointsLedgerContract:
+    async def test_the_balance_is_the_sum_of_the_lines_newest_shown_first(
+        self, make_uow: MakeUow
+    ) -> None:
+        a = await seed_account(make_uow)
+        lines = [
+            PointsEntry(account_id=a.id, points=5, reason="accept", at=T0),
+            PointsEntry(account_id=a.id, points=20, reason="service", at=T0 + timedelta(hours=1)),
+            PointsEntry(account_id=a.id, points=-1, reason="fix", at=T0 + timedelta(hours=2)),
+        ]
+        async with make_uow() as uow:
+            totals = [await uow.points.add(line) for line in lines]
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.points.balance(a.id) == 24
+            assert await uow.points.entries(a.id, limit=2) == lines[:0:-1]
+            assert await uow.points.balance(a.id + 1000) == 0
+            with pytest.raises(NotFound):
+                await uow.points.add(replace(lines[0], account_id=a.id + 1000))
+        assert totals == [5, 25, 24]
+
+    async def test_the_ranking_adds_up_lines_earned_in_the_regions_and_leaves_out_opt_outs(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        a, b, c = [await seed_account(make_uow, u) for u in ("a", "b", "c")]
+        here, there = nodes["C1"].id, nodes["S1"].id
+        async with make_uow() as uow:
+            for who, pts, where in ((a, 5, here), (b, 7, here), (a, 4, here), (c, 50, there)):
+                await uow.points.add(
+                    PointsEntry(account_id=who.id, points=pts, reason="x", at=T0, region_id=where)
+                )
+            await uow.commit()
+        async with make_uow() as uow:
+            board = await uow.points.ranking([here])
+            both = await uow.points.ranking([here, there], limit=2)
+            await uow.points.set_hidden(a.id, True)
+            await uow.points.set_hidden(a.id, True)
+            await uow.commit()
+        assert [(r.display_name, r.points) for r in board] == [("Rider a", 9), ("Rider b", 7)]
+        assert [r.account_id for r in both] == [c.id, a.id]
+        async with make_uow() as uow:
+            assert await uow.points.hidden(a.id)
+            assert [r.account_id for r in await uow.points.ranking([here])] == [b.id]
+            await uow.points.set_hidden(a.id, False)
+            await uow.accounts.delete_personal_data(b.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert not await uow.points.hidden(a.id)
+            assert [r.account_id for r in await uow.points.ranking([here])] == [a.id]

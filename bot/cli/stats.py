@@ -16,12 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.cli import stats_volunteers
 from bot.cli.database import in_unit
 from bot.config import ConfigError, load_settings
 from bot.services import party
 from bot.services.ports import BaseUnitOfWork
 
 app = typer.Typer(no_args_is_help=True)
+stats_volunteers.register(app)
 
 T = TypeVar("T")
 

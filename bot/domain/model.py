@@ -146,7 +146,6 @@ class InformantProfile:
     created_at: datetime
     decided_at: datetime | None = None
     decided_by: int | None = None
-    points: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,10 @@
-"""Points (积分) an informant earns as their report moves through its lifecycle.
+"""Points (积分): what a rider earns as their report moves through its lifecycle, and for
+each confirmed hour of volunteer service.
 
-The rules live in ``bot/data/points.json`` (lifecycle action → points) so a city can tune
-them without a release; they are validated at start-up like the category catalogue.
+The rules live in ``bot/data/points.json`` (lifecycle action → points; ``service``:
+points per confirmed hour) so a city can tune them without a release; they are validated
+at start-up like the category catalogue. Every grant is a ledger row with its reason
+(``bot.services.points``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from bot.domain.lifecycle import Action
 
 # A bound that catches a typo (500 for 5) without constraining any sensible scheme.
 MAX_POINTS = 100
-_TOP_FIELDS = frozenset({"note", "rules"})
+_TOP_FIELDS = frozenset({"note", "rules", "service"})
+_SERVICE_FIELDS = frozenset({"per_hour"})
+# Ledger reasons that are not lifecycle actions.
+SERVICE_REASON = "service"
+OPENING_REASON = "opening_balance"
 
 
 class PointsError(ValueError):
@@ -28,6 +35,11 @@ class PointsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class PointsTable:
     rules: Mapping[Action, int]
+    per_service_hour: int = 0
+
+    def for_service(self, hours: float) -> int:
+        """Points for confirmed service hours, rounded to whole points."""
+        return round(self.per_service_hour * hours)
 
     def points_for(self, action: Action) -> int:
         """Points for one action; an action without a rule earns nothing."""
@@ -55,7 +67,8 @@ def parse_points(data: object, *, source: str = "points.json") -> PointsTable:
     if not isinstance(rules, dict):
         raise PointsError(f"{source}: field 'rules' must be an object of action → points")
     return PointsTable(
-        MappingProxyType({_action(key, source): _amount(rules[key], key, source) for key in rules})
+        MappingProxyType({_action(key, source): _amount(rules[key], key, source) for key in rules}),
+        per_service_hour=_service(data.get("service", {}), source),
     )
 
 
@@ -93,3 +106,11 @@ def _amount(value: object, key: str, source: str) -> int:
             f"{source}: rules[{key!r}]: {value} is outside -{MAX_POINTS}..{MAX_POINTS}"
         )
     return value
+
+
+def _service(value: object, source: str) -> int:
+    if not isinstance(value, dict):
+        raise PointsError(f"{source}: field 'service' must be an object")
+    if unknown := sorted(set(value) - _SERVICE_FIELDS):
+        raise PointsError(f"{source}: service: unknown field {unknown[0]!r}")
+    return _amount(value.get("per_hour", 0), "service.per_hour", source)

@@ -41,6 +41,7 @@ from bot.domain.model import (
 )
 from bot.domain.points import PointsTable, default_points
 from bot.services import notify
+from bot.services import points as ledger
 from bot.services.alerts import alert_new_report
 from bot.services.env import Env
 from bot.services.ports import BaseUnitOfWork, ConcurrentUpdate
@@ -280,9 +281,7 @@ async def _grant_points(
     earlier = [e for e in await uow.audit.history(report.id) if e.action == decision.action.value]
     if len(earlier) > 1:  # the event just recorded is one of them
         return
-    await uow.informants.add_points(
-        report.reporter_id, amount, reason=decision.action.value, report_id=report.id, at=now
-    )
+    await ledger.for_report(uow, report, decision.action, amount, at=now)
 
 
 async def _stale(uow: BaseUnitOfWork, report: Report) -> CaseResult:

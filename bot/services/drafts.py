@@ -90,12 +90,42 @@ def _party_declaration(t: Translator, hours: int) -> str:
     )
 
 
+def _volunteer(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your unfinished volunteer registration was discarded after {hours} hour, so the "
+        "choices you made are no longer kept. Send /volunteer to start again.",
+        "Your unfinished volunteer registration was discarded after {hours} hours, so the "
+        "choices you made are no longer kept. Send /volunteer to start again.",
+        hours,
+    )
+
+
 def _party_question(t: Translator, hours: int) -> str:
     return t.ngettext(
         "Your unfinished question about a party membership declaration was discarded after "
         "{hours} hour. The declaration still waits; send /declarations to see it again.",
         "Your unfinished question about a party membership declaration was discarded after "
         "{hours} hours. The declaration still waits; send /declarations to see it again.",
+        hours,
+    )
+
+
+def _task(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your unfinished service task was discarded after {hours} hour and was not "
+        "published. Send /task new to start again.",
+        "Your unfinished service task was discarded after {hours} hours and was not "
+        "published. Send /task new to start again.",
+        hours,
+    )
+
+
+def _check_in(t: Translator, hours: int) -> str:
+    return t.ngettext(
+        "Your check-in was not finished within {hours} hour. Press Check in on the task "
+        "again to check in.",
+        "Your check-in was not finished within {hours} hours. Press Check in on the task "
+        "again to check in.",
         hours,
     )
 
@@ -118,6 +148,9 @@ NOTICES: dict[str, Notice] = {
     "wdup": _duplicate,
     "party": _party_declaration,
     "pmq": _party_question,
+    "vol": _volunteer,
+    "task": _task,
+    "chk": _check_in,
 }
 
 

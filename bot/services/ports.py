@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from bot.chat import Outgoing
 from bot.domain.model import (
@@ -37,6 +37,13 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration
+
+if TYPE_CHECKING:
+    from bot.services.volunteer_ports import (
+        BasePointsRepository,
+        BaseTaskRepository,
+        BaseVolunteerRepository,
+    )
 
 
 class StorageError(Exception):
@@ -85,16 +92,6 @@ class ExpiredState:
     user_id: str
     flow: str
     data: Mapping[str, object]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PointsAward:
-    """One line of an informant's points ledger."""
-
-    points: int
-    reason: str  # the lifecycle action that earned them, or an operator's reason
-    report_id: int | None
-    at: datetime
 
 
 class BaseRegionRepository(ABC):
@@ -219,7 +216,7 @@ class BaseRoleRepository(ABC):
 class BaseInformantRepository(ABC):
     @abstractmethod
     async def upsert(self, profile: InformantProfile) -> InformantProfile:
-        """Insert or overwrite the profile; points are kept (they move via add_points)."""
+        """Insert or overwrite the profile (points are the ledger's: ``uow.points``)."""
 
     @abstractmethod
     async def get(self, account_id: int) -> InformantProfile | None: ...
@@ -232,22 +229,6 @@ class BaseInformantRepository(ABC):
     async def decide(
         self, account_id: int, status: InformantStatus, *, by: int, at: datetime
     ) -> InformantProfile: ...
-
-    @abstractmethod
-    async def add_points(
-        self,
-        account_id: int,
-        points: int,
-        *,
-        reason: str,
-        report_id: int | None = None,
-        at: datetime | None = None,
-    ) -> int:
-        """Record the change in the points ledger and return the new total."""
-
-    @abstractmethod
-    async def awards(self, account_id: int, *, limit: int = 10) -> builtins.list[PointsAward]:
-        """The newest ledger lines of the account, newest first."""
 
 
 class BaseReportRepository(ABC):
@@ -538,6 +519,9 @@ class BaseUnitOfWork(ABC):
     invites: BaseInviteRepository
     escalations: BaseEscalationRepository
     party: BasePartyRepository
+    volunteers: BaseVolunteerRepository
+    tasks: BaseTaskRepository
+    points: BasePointsRepository
 
     async def __aenter__(self) -> Self:
         await self._begin()

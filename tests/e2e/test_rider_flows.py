@@ -351,7 +351,7 @@ async def test_a_429_on_send_message_delays_replies_but_loses_none(
         rider.say("/help")
         rider.say("/language")
         rider.say("/points")
-        await rider.expect("You are not a grid informant yet")
+        await rider.expect("You have no points yet")
     texts = [e.text for e in emulator.bot_messages(rider.id)]
     assert sum("Gridsnap sends hazards" in t for t in texts) == 2
     assert sum("Choose your language" in t for t in texts) == 1

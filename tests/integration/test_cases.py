@@ -35,8 +35,9 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.domain.party import DeclarationStatus, PartyDeclaration, Standing
+from bot.domain.volunteer import ServiceType, SignupStatus, Slot, Volunteer, VolunteerStatus
 from bot.i18n import translator
-from bot.services import cases, party, staff
+from bot.services import cases, party, staff, volunteers
 from bot.services.env import Env, MapHolder
 from bot.services.notify import HEADLINES, MERGED_INTO
 from bot.services.ports import BaseUnitOfWork
@@ -183,9 +184,7 @@ class World:
 
     async def points(self) -> int:
         async with self.make_uow() as uow:
-            profile = await uow.informants.get(self.rider.id)
-        assert profile is not None
-        return profile.points
+            return await uow.points.balance(self.rider.id)
 
 
 @pytest.fixture
@@ -752,3 +751,96 @@ async def test_an_accepted_report_can_no_longer_be_withdrawn(world: World) -> No
     refused = await world.act(report, world.rider, Action.CANCEL)
     assert refused.refusal is not None
     assert (await world.get(report)).status is ReportStatus.ACCEPTED
+
+
+# -- the authorization matrix of volunteer service -----------------------------------------
+
+# Written out from the issue: the community's admins and party secretary (and the street's
+# and city's admins above them) approve volunteers, publish service tasks and confirm hours;
+# grid staff and riders do none of it. Each is judged on the task's or the volunteer's community, C1.
+SERVICE_COLUMNS = "approve task hours"
+SERVICE_MATRIX = """
+informant        .   .   .
+grid_worker      .   .   .
+grid_leader      .   .   .
+community_admin  Y   Y   Y
+party_secretary  Y   Y   Y
+street_admin     Y   Y   Y
+city_admin       Y   Y   Y
+"""
+
+
+def _service_matrix() -> dict[RoleName, dict[str, bool]]:
+    rows = (line.split() for line in SERVICE_MATRIX.strip().splitlines())
+    columns = SERVICE_COLUMNS.split()
+    return {
+        RoleName(r[0]): {c: m == "Y" for c, m in zip(columns, r[1:], strict=True)} for r in rows
+    }
+
+
+def test_the_service_matrix_covers_every_role() -> None:
+    assert set(_service_matrix()) == set(RoleName)
+
+
+async def _service_outcome(world: World, actor: Account) -> dict[str, bool]:
+    now = world.env.clock()
+    volunteer = await world.account("volunteer")
+    draft = volunteers.TaskDraft(
+        community_id=world.ids["C1"],
+        title="义诊",
+        kind=ServiceType.VOLUNTEER,
+        starts_at=now,
+        ends_at=now + timedelta(hours=2),
+        slots=2,
+        skills=frozenset(),
+    )
+    async with world.make_uow() as uow:
+        await uow.volunteers.upsert(
+            Volunteer(
+                account_id=volunteer.id,
+                community_id=world.ids["C1"],
+                skills=frozenset(),
+                services=frozenset({ServiceType.VOLUNTEER}),
+                slots=frozenset({Slot.WEEKDAY_MORNING}),
+                status=VolunteerStatus.PENDING,
+                created_at=now,
+            )
+        )
+        task = await uow.tasks.add(**vars_of(draft), created_by=volunteer.id, created_at=now)
+        signup = await uow.tasks.sign_up(task.id, volunteer.id, at=now)
+        await uow.tasks.save_signup(
+            dataclasses.replace(signup, status=SignupStatus.CHECKED_IN, checked_in_at=now)
+        )
+        await uow.commit()
+    async with world.make_uow() as uow:
+        decided = await volunteers.decide(uow, volunteer.id, approve=True, actor=actor, now=now)
+        created = await volunteers.create_task(uow, world.env, draft, actor=actor, now=now)
+        confirmed = await volunteers.confirm_hours(uow, world.env, signup.id, actor, now=now)
+        balance = await uow.points.balance(volunteer.id)
+        stored = await uow.volunteers.get(volunteer.id)
+        await uow.commit()
+    assert stored is not None
+    # A refusal changes nothing: the registration stays pending, no hours, no points.
+    assert (stored.status is VolunteerStatus.APPROVED) == (decided.refusal is None)
+    assert (balance > 0) == (confirmed.refusal is None)
+    return {
+        "approve": decided.refusal is None,
+        "task": created.task is not None,
+        "hours": confirmed.refusal is None,
+    }
+
+
+def vars_of(draft: volunteers.TaskDraft) -> dict[str, object]:
+    return {f.name: getattr(draft, f.name) for f in dataclasses.fields(draft)}
+
+
+@pytest.mark.parametrize("in_scope", [True, False], ids=["in-scope", "out-of-scope"])
+@pytest.mark.parametrize("role", list(RoleName), ids=lambda r: r.value)
+async def test_every_role_may_approve_volunteers_publish_tasks_and_confirm_hours_as_written(
+    world: World, role: RoleName, in_scope: bool
+) -> None:
+    region = (IN_SCOPE if in_scope else OUT_OF_SCOPE)[role]
+    actor = await world.staff("staff", role, region)
+    outcome = await _service_outcome(world, actor)
+    expected = {c: in_scope and allowed for c, allowed in _service_matrix()[role].items()}
+    assert outcome == expected

@@ -13,11 +13,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection
 
-from bot.domain.model import EscalationKind, GeoPoint, ReportStatus
+from bot.domain.model import EscalationKind, GeoPoint, Level, MapUnit, ReportStatus
 from storage import migrate
 from storage.database import create_engine, create_session_factory
 from storage.models import Base, UtcDateTime
 from storage.uow import SqlUnitOfWork
+from tests.chatkit import square
 
 REVISIONS = list(reversed(list(ScriptDirectory.from_config(migrate.config("")).walk_revisions())))
 
@@ -132,3 +133,96 @@ async def test_escalations_from_before_0002_count_for_the_current_deadline_and_b
     await asyncio.to_thread(migrate.downgrade, database_url, "0001")
     # The old key holds one row per level: the one for the newest deadline stays.
     assert await _escalation_times(database_url) == [due + timedelta(hours=2)]
+
+
+async def _seed_informant_with_points(url: str, at: datetime) -> tuple[int, int, int]:
+    """At revision 0004: an informant whose stored balance is 30, of which a ledger line
+    for their report (in grid G1 of community C1) accounts for 5. Returns the account, the
+    report and the community ids."""
+    engine = create_engine(url)
+    try:
+        async with SqlUnitOfWork(session_factory=create_session_factory(engine)) as uow:
+            await uow.regions.replace_map(
+                [
+                    MapUnit(
+                        code="C1",
+                        name="c",
+                        level=Level.COMMUNITY,
+                        parent_code=None,
+                        geometry=square(119.50, 0.10),
+                    ),
+                    MapUnit(
+                        code="G1",
+                        name="g",
+                        level=Level.GRID,
+                        parent_code="C1",
+                        geometry=square(119.50, 0.05),
+                    ),
+                ],
+                replace=True,
+            )
+            grid, community = await uow.regions.get("G1"), await uow.regions.get("C1")
+            assert grid is not None and community is not None
+            rider = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id="1",
+                chat_id="1",
+                display_name="r",
+                locale="en",
+            )
+            report = await uow.reports.add(
+                reporter_id=rider.id,
+                category_code="0102",
+                location=GeoPoint(lat=39.9, lon=119.5),
+                grid_id=grid.id,
+                note="",
+                status=ReportStatus.ACCEPTED,
+                created_at=at,
+            )
+            await uow.commit()
+        stamp = bindparam("at", type_=UtcDateTime())
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO informants (account_id, real_name, phone, company, status, "
+                    "home_region_id, created_at, points) VALUES (:a, 'w', '1', 'm', 'approved', "
+                    ":c, :at, 30)"
+                ).bindparams(stamp),
+                {"a": rider.id, "c": community.id, "at": at},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO points_ledger (account_id, points, reason, report_id, at) "
+                    "VALUES (:a, 5, 'accept', :r, :at)"
+                ).bindparams(stamp),
+                {"a": rider.id, "r": report.id, "at": at},
+            )
+        return rider.id, report.id, community.id
+    finally:
+        await engine.dispose()
+
+
+async def test_0010_carries_stored_balances_onto_the_ledger_and_back(database_url: str) -> None:
+    at = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    await migrate.upgrade_async(database_url, "0004")
+    rider, report, community = await _seed_informant_with_points(database_url, at)
+    await migrate.upgrade_async(database_url, "0010")
+    engine = create_engine(database_url)
+    try:
+        async with SqlUnitOfWork(session_factory=create_session_factory(engine)) as uow:
+            assert await uow.points.balance(rider) == 30
+            lines = await uow.points.entries(rider)
+            board = await uow.points.ranking([community])
+    finally:
+        await engine.dispose()
+    assert sorted((e.reason, e.points, e.report_id, e.region_id) for e in lines) == [
+        ("accept", 5, report, community),  # its grid's community, for the leaderboards
+        ("opening_balance", 25, None, community),
+    ]
+    assert [(r.account_id, r.points) for r in board] == [(rider, 30)]
+    await asyncio.to_thread(migrate.downgrade, database_url, "0004")
+
+    def points(conn: Connection) -> list[Any]:
+        return list(conn.execute(text("SELECT points FROM informants")).scalars())
+
+    assert await _on(database_url, points) == [30]

@@ -34,11 +34,14 @@ from tests.storage_contract import (
     OutboxContract,
     PartyContract,
     PhotoReferencesContract,
+    PointsLedgerContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
+    TasksContract,
     UnitOfWorkContract,
     UpdatesContract,
+    VolunteersContract,
     declaration,
     message,
     seed_account,
@@ -91,6 +94,15 @@ class TestEscalations(EscalationsContract): ...
 
 
 class TestParty(PartyContract): ...
+
+
+class TestVolunteers(VolunteersContract): ...
+
+
+class TestTasks(TasksContract): ...
+
+
+class TestPointsLedger(PointsLedgerContract): ...
 
 
 class TestConcurrentWriters:

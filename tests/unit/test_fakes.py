@@ -18,11 +18,14 @@ from tests.storage_contract import (
     OutboxContract,
     PartyContract,
     PhotoReferencesContract,
+    PointsLedgerContract,
     RegionsContract,
     ReportsContract,
     RolesContract,
+    TasksContract,
     UnitOfWorkContract,
     UpdatesContract,
+    VolunteersContract,
     message,
 )
 
@@ -73,6 +76,15 @@ class TestFakeEscalations(EscalationsContract): ...
 
 
 class TestFakeParty(PartyContract): ...
+
+
+class TestFakeVolunteers(VolunteersContract): ...
+
+
+class TestFakeTasks(TasksContract): ...
+
+
+class TestFakePointsLedger(PointsLedgerContract): ...
 
 
 async def test_the_fake_counts_commits_and_lists_queued_messages() -> None:

@@ -1,0 +1,407 @@
+"""Service tasks: community admins publish them (``/task new``, flow "task"), matching
+volunteers sign up with one tap (``tk:up:<task>``), check in by sharing their location
+during the window (``tk:in:<task>`` then flow "chk"), and the admin confirms the hours
+(``tk:ok:<signup>``). Residents' requests (百姓点单) are tasks of that kind.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.chat import Button, Kind
+from bot.domain.model import GeoPoint, Level, RegionNode
+from bot.domain.volunteer import MAX_TASK_HOURS, ServiceType, Skill
+from bot.i18n import N_
+from bot.services import volunteers
+from bot.services.volunteers import TASK_PREFIX, Refusal
+from handlers.base import Command, Context, Flow, buttons, reply_keyboard
+from handlers.registry import Registry
+from handlers.volunteer import SERVICE_NAMES, SKILL_NAMES
+
+TITLE_MAX = 100
+SLOTS_MAX = 100
+_WINDOW = re.compile(
+    r"^(?:(\d{4})-)?(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})$"
+)
+REFUSALS = {
+    Refusal.NOT_FOUND: N_("This task no longer exists."),
+    Refusal.NOT_ALLOWED: N_("Only an admin of this community can do that."),
+    Refusal.NOT_VOLUNTEER: N_("Only approved volunteers can sign up. Send /volunteer to register."),
+    Refusal.CLOSED: N_("This task is closed."),
+    Refusal.FULL: N_("Sorry, every place in this task is taken."),
+    Refusal.NOT_SIGNED_UP: N_("You are not signed up for this task."),
+    Refusal.OUTSIDE_WINDOW: N_("Check-in is open from 30 minutes before the task until its end."),
+    Refusal.ALREADY: N_("That was already done."),
+    Refusal.TOO_FAR: N_("You are too far from the task's place to check in."),
+}
+
+
+def parse_window(text: str, today: date, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """``[YYYY-]MM-DD HH:MM-HH:MM`` in the city's time zone (without a year: the next such
+    day from ``today``); None when malformed, empty or longer than ``MAX_TASK_HOURS``."""
+    match = _WINDOW.match(" ".join(text.split()))
+    if match is None:
+        return None
+    year, month, day, h1, m1, h2, m2 = match.groups()
+    try:
+        day_ = date(int(year) if year else today.year, int(month), int(day))
+        if not year and day_ < today:  # "01-02" written on 30 December means next year
+            day_ = day_.replace(year=today.year + 1)
+        start = datetime.combine(day_, time(int(h1), int(m1)), zone)
+        end = datetime.combine(day_, time(int(h2), int(m2)), zone)
+    except ValueError:
+        return None
+    if not start < end or (end - start).total_seconds() > MAX_TASK_HOURS * 3600:
+        return None
+    return start, end
+
+
+class TaskFlow(Flow):
+    """A community admin publishes a task: title, place, time window, places, kind, skills."""
+
+    name = "task"
+
+    async def begin(self, ctx: Context, **kwargs: Any) -> None:
+        ctx.state.clear()
+        self.enter(ctx, "title", skills=[])
+        ctx.reply(
+            ctx._("New service task. What is its title? (1 to {max} characters)").format(
+                max=TITLE_MAX
+            )
+        )
+
+    async def on_input(self, ctx: Context) -> None:
+        step = ctx.state.step or "title"
+        handler = getattr(self, f"_{step}", None)
+        if handler is None:
+            await self.begin(ctx)
+            return
+        await handler(ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
+        ctx.reply(ctx._("That is not what I asked for."))
+        await _PROMPTS.get(ctx.state.step or "title", _ask_title)(ctx)
+
+    async def _title(self, ctx: Context) -> None:
+        title = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
+        if not title or len(title) > TITLE_MAX or title.startswith("/"):
+            await self.reprompt(ctx)
+            return
+        self.enter(ctx, "place", title=title)
+        await _ask_place(ctx)
+
+    async def _place(self, ctx: Context) -> None:
+        where = ctx.incoming.location if ctx.incoming.kind is Kind.LOCATION else None
+        community: RegionNode | None = None
+        if where is not None:
+            routed = ctx.env.maps.current().route(where.lat, where.lon)
+            ref = next((u for u in routed.path if u.level is Level.COMMUNITY), None)
+            community = await ctx.uow.regions.get(ref.code) if ref else None
+        elif _button(ctx).startswith("at:"):
+            ctx.answer_button()
+            community = await ctx.uow.regions.get_by_id(_int(_button(ctx)[3:]) or 0)
+        if community is None or not await volunteers.may_decide(
+            ctx.uow, ctx.account.id, community.id
+        ):
+            ctx.reply(ctx._("That place is not in a community you manage."))
+            await _ask_place(ctx)
+            return
+        place = {"lat": where.lat, "lon": where.lon} if where is not None else None
+        self.enter(ctx, "window", community_id=community.id, community=community.name, place=place)
+        ctx.reply(
+            ctx._("Place: {community}").format(community=community.name), remove_keyboard=True
+        )
+        await _ask_window(ctx)
+
+    async def _window(self, ctx: Context) -> None:
+        today = ctx.now.astimezone(ctx.env.zone).date()
+        text = ctx.incoming.text if ctx.incoming.kind is Kind.TEXT else ""
+        window = parse_window(text, today, ctx.env.zone)
+        if window is None or window[1] <= ctx.now:
+            ctx.reply(ctx._("I could not read that time, or it is over."))
+            await _ask_window(ctx)
+            return
+        self.enter(ctx, "slots", starts=window[0].isoformat(), ends=window[1].isoformat())
+        await _ask_slots(ctx)
+
+    async def _slots(self, ctx: Context) -> None:
+        text = ctx.incoming.text.strip() if ctx.incoming.kind is Kind.TEXT else ""
+        slots = _int(text)
+        if slots is None or not 1 <= slots <= SLOTS_MAX:
+            await self.reprompt(ctx)
+            return
+        self.enter(ctx, "kind", slots=slots)
+        await _ask_kind(ctx)
+
+    async def _kind(self, ctx: Context) -> None:
+        value = _button(ctx).partition(":")[2]
+        if value not in {k.value for k in ServiceType}:
+            await self.reprompt(ctx)
+            return
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        self.enter(ctx, "skills", kind=value)
+        await _ask_skills(ctx)
+
+    async def _skills(self, ctx: Context) -> None:
+        data = _button(ctx)
+        if data == "next":
+            ctx.answer_button()
+            ctx.edit_markup(None)
+            self.enter(ctx, "confirm")
+            await _show_summary(ctx)
+            return
+        value = data.partition(":")[2]
+        if not data.startswith("sk:") or value not in {s.value for s in Skill}:
+            await self.reprompt(ctx)
+            return
+        ctx.answer_button()
+        ctx.state.data["skills"] = sorted(set(ctx.state.data.get("skills", [])) ^ {value})
+        ctx.edit_markup(_skills_keyboard(ctx))
+
+    async def _confirm(self, ctx: Context) -> None:
+        data = _button(ctx)
+        if data not in ("publish", "restart"):
+            await self.reprompt(ctx)
+            return
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        if data == "restart":
+            await self.begin(ctx)
+            return
+        await self._publish(ctx)
+
+    async def _publish(self, ctx: Context) -> None:
+        d = ctx.state.data
+        place = d.get("place")
+        draft = volunteers.TaskDraft(
+            community_id=int(d["community_id"]),
+            title=d["title"],
+            kind=ServiceType(d["kind"]),
+            starts_at=datetime.fromisoformat(d["starts"]),
+            ends_at=datetime.fromisoformat(d["ends"]),
+            slots=int(d["slots"]),
+            skills=frozenset(Skill(s) for s in d.get("skills", [])),
+            place=GeoPoint(lat=place["lat"], lon=place["lon"]) if place else None,
+        )
+        outcome = await volunteers.create_task(
+            ctx.uow, ctx.env, draft, actor=ctx.account, now=ctx.now
+        )
+        ctx.state.clear()
+        if outcome.task is None:  # the role was taken away meanwhile
+            ctx.reply(ctx._(REFUSALS[outcome.refusal or Refusal.NOT_ALLOWED]))
+            return
+        ctx.reply(
+            ctx._("Task {id} published; offered to {n} matching volunteers.").format(
+                id=outcome.task.id, n=outcome.offered
+            )
+        )
+
+
+async def _ask_title(ctx: Context) -> None:
+    ctx.reply(ctx._("What is the task's title? (1 to {max} characters)").format(max=TITLE_MAX))
+
+
+async def _ask_place(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Where? Share the task's location, or choose the community service centre."),
+        reply_keyboard([Button(text=ctx._("Share a location"), request_location=True)]),
+    )
+    rows = []
+    for grant in await ctx.uow.roles.for_account(ctx.account.id):
+        node = await ctx.uow.regions.get_by_id(grant.region_id)
+        if grant.role in volunteers.DECIDERS and node and node.level is Level.COMMUNITY:
+            rows.append([(node.name, f"task:at:{node.id}")])
+    if rows:
+        ctx.reply(ctx._("Or at the service centre of:"), buttons(*rows))
+
+
+async def _ask_window(ctx: Context) -> None:
+    ctx.reply(
+        ctx._(
+            "When? Write the day and the hours, e.g. 12-06 09:00-11:00 (at most {max} hours)."
+        ).format(max=MAX_TASK_HOURS)
+    )
+
+
+async def _ask_slots(ctx: Context) -> None:
+    ctx.reply(ctx._("How many volunteers are needed? (1 to {max})").format(max=SLOTS_MAX))
+
+
+async def _ask_kind(ctx: Context) -> None:
+    rows = [[(ctx._(name), f"task:kind:{kind.value}")] for kind, name in SERVICE_NAMES.items()]
+    ctx.reply(ctx._("What kind of service is it?"), buttons(*rows))
+
+
+def _skills_keyboard(ctx: Context) -> Any:
+    chosen = set(ctx.state.data.get("skills", []))
+    rows = [
+        [(("✅ " if s.value in chosen else "") + ctx._(name), f"task:sk:{s.value}")]
+        for s, name in SKILL_NAMES.items()
+    ]
+    rows.append([(ctx._("Next step »"), "task:next")])
+    return buttons(*rows)
+
+
+async def _ask_skills(ctx: Context) -> None:
+    ctx.reply(
+        ctx._("Which skills are wanted? None: anyone may help. Then Next."), _skills_keyboard(ctx)
+    )
+
+
+async def _show_summary(ctx: Context) -> None:
+    d = ctx.state.data
+    skills = "、".join(ctx._(SKILL_NAMES[Skill(s)]) for s in d.get("skills", [])) or "—"
+    ctx.reply(
+        ctx._(
+            "Publish this task?\n{title}\nPlace: {community}\nWhen: {start} – {end}\n"
+            "Places: {slots}\nKind: {kind}\nSkills: {skills}"
+        ).format(
+            title=d.get("title", ""),
+            community=d.get("community", ""),
+            start=ctx.t.datetime(datetime.fromisoformat(d["starts"])),
+            end=ctx.t.datetime(datetime.fromisoformat(d["ends"])),
+            slots=d.get("slots", ""),
+            kind=ctx._(SERVICE_NAMES[ServiceType(d["kind"])]),
+            skills=skills,
+        ),
+        buttons([(ctx._("Publish"), "task:publish"), (ctx._("Start over"), "task:restart")]),
+    )
+
+
+_PROMPTS = {
+    "title": _ask_title,
+    "place": _ask_place,
+    "window": _ask_window,
+    "slots": _ask_slots,
+    "kind": _ask_kind,
+    "skills": _ask_skills,
+    "confirm": _show_summary,
+}
+
+
+class CheckInFlow(Flow):
+    """Waiting for the volunteer's location for one task."""
+
+    name = "chk"
+
+    async def begin(self, ctx: Context, **kwargs: Any) -> None:
+        ctx.state.clear()
+        self.enter(ctx, "where", task_id=kwargs["task_id"])
+        ctx.reply(
+            ctx._("Share your location with the button below to check in."),
+            reply_keyboard([Button(text=ctx._("Share a location"), request_location=True)]),
+        )
+
+    async def on_input(self, ctx: Context) -> None:
+        where = ctx.incoming.location if ctx.incoming.kind is Kind.LOCATION else None
+        if where is None:
+            await self.begin(ctx, task_id=ctx.state.data.get("task_id"))
+            return
+        task_id = int(ctx.state.data.get("task_id") or 0)
+        outcome = await volunteers.check_in(
+            ctx.uow,
+            ctx.env,
+            task_id,
+            ctx.account,
+            GeoPoint(lat=where.lat, lon=where.lon),
+            now=ctx.now,
+        )
+        if outcome.refusal is Refusal.TOO_FAR:
+            ctx.reply(ctx._(REFUSALS[Refusal.TOO_FAR]))
+            await self.begin(ctx, task_id=task_id)
+            return
+        ctx.state.clear()
+        if outcome.refusal is not None:
+            ctx.reply(ctx._(REFUSALS[outcome.refusal]), remove_keyboard=True)
+            return
+        ctx.reply(ctx._("Checked in. The organiser will confirm your hours."), remove_keyboard=True)
+
+
+# -- buttons and commands ------------------------------------------------------------------------
+
+
+def setup(registry: Registry) -> None:
+    task_flow = TaskFlow()
+    checkin = CheckInFlow()
+
+    async def task_command(ctx: Context) -> None:
+        await _task_command(ctx, task_flow)
+
+    async def on_task_button(ctx: Context) -> None:
+        await _on_task_button(ctx, checkin)
+
+    registry.flow(task_flow)
+    registry.flow(checkin)
+    registry.command(Command("task", task_command, N_("Publish a service task (admins)")))
+    registry.button(TASK_PREFIX, on_task_button)
+
+
+async def _task_command(ctx: Context, flow: TaskFlow) -> None:
+    grants = [
+        g for g in await ctx.uow.roles.for_account(ctx.account.id) if g.role in volunteers.DECIDERS
+    ]
+    if not grants:
+        ctx.reply(ctx._("Only community, street and city admins publish service tasks."))
+        return
+    if ctx.incoming.payload.strip() != "new":
+        ctx.reply(ctx._("Send /task new to publish a service task."))
+        return
+    await flow.begin(ctx)
+
+
+async def _on_task_button(ctx: Context, checkin: CheckInFlow) -> None:
+    parts = (ctx.incoming.button_data or "").split(":")
+    number = _int(parts[2]) if len(parts) == 3 else None
+    if number is None or parts[1] not in ("up", "in", "ok"):
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        return
+    if parts[1] == "up":
+        outcome = await volunteers.sign_up(ctx.uow, number, ctx.account, now=ctx.now)
+        if outcome.refusal is not None:
+            ctx.answer_button(ctx._(REFUSALS[outcome.refusal]), alert=True)
+            return
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        ctx.reply(
+            ctx._("You are signed up. During the task, press Check in and share your location."),
+            buttons([(ctx._("Check in"), f"{TASK_PREFIX}:in:{number}")]),
+        )
+    elif parts[1] == "in":
+        if await ctx.uow.tasks.signup_of(number, ctx.account.id) is None:
+            ctx.answer_button(ctx._(REFUSALS[Refusal.NOT_SIGNED_UP]), alert=True)
+            return
+        if ctx.state.flow not in (None, checkin.name):
+            # A half-written report must not be dropped by a press on an older message.
+            ctx.answer_button(
+                ctx._(
+                    "You are in the middle of something. Finish it first, "
+                    "or send /cancel to stop it."
+                ),
+                alert=True,
+            )
+            return
+        ctx.answer_button()
+        await checkin.begin(ctx, task_id=number)
+    else:
+        outcome = await volunteers.confirm_hours(ctx.uow, ctx.env, number, ctx.account, now=ctx.now)
+        if outcome.refusal is not None:
+            ctx.answer_button(ctx._(REFUSALS[outcome.refusal]), alert=True)
+            return
+        ctx.answer_button()
+        ctx.edit_markup(None)
+        ctx.reply(ctx._("Hours confirmed: +{points} points.").format(points=outcome.points))
+
+
+def _button(ctx: Context) -> str:
+    if ctx.incoming.kind is not Kind.BUTTON:
+        return ""
+    prefix, _, rest = (ctx.incoming.button_data or "").partition(":")
+    return rest if prefix == TaskFlow.name else ""
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
