@@ -132,3 +132,35 @@ async def test_escalations_from_before_0002_count_for_the_current_deadline_and_b
     await asyncio.to_thread(migrate.downgrade, database_url, "0001")
     # The old key holds one row per level: the one for the newest deadline stays.
     assert await _escalation_times(database_url) == [due + timedelta(hours=2)]
+
+
+async def _chat_ids(url: str) -> dict[str, str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT platform_user_id, chat_id FROM accounts"))
+            return dict(rows.tuples().all())
+    finally:
+        await engine.dispose()
+
+
+async def test_0007_points_accounts_a_group_message_had_repointed_back_to_their_private_chat(
+    database_url: str,
+) -> None:
+    await migrate.upgrade_async(database_url, "0004")
+    engine = create_engine(database_url)
+    try:
+        async with SqlUnitOfWork(session_factory=create_session_factory(engine)) as uow:
+            for user, chat in (("5550001", "-1001234567890"), ("5550002", "5550002")):
+                await uow.accounts.get_or_create(
+                    platform="telegram",
+                    platform_user_id=user,
+                    chat_id=chat,
+                    display_name="r",
+                    locale="en",
+                )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    await migrate.upgrade_async(database_url, "0007")
+    assert await _chat_ids(database_url) == {"5550001": "5550001", "5550002": "5550002"}
