@@ -139,7 +139,7 @@ async def _chat_ids(url: str) -> dict[str, str]:
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(text("SELECT platform_user_id, chat_id FROM accounts"))
-            return dict(rows.tuples().all())
+            return {user: chat for user, chat in rows}
     finally:
         await engine.dispose()
 
