@@ -8,6 +8,7 @@ from dataclasses import replace
 from bot.chat import Kind
 from bot.i18n import N_, SUPPORTED
 from handlers.base import Command, Context, buttons
+from handlers.edge import PRIVATE_LINK_PAYLOAD
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ def setup(registry: Registry) -> None:
         Command("cancel", cancel, N_("Stop what you are doing"), allowed_mid_flow=True)
     )
     registry.button("lang", set_language)
+
+    async def from_group(ctx: Context, _rest: str) -> None:
+        await _start_plain(ctx, registry)  # the link a group chat was given
+
+    registry.deep_link(PRIVATE_LINK_PAYLOAD, from_group)
     registry.fallback(Kind.TEXT, show_help)
 
 
@@ -40,6 +46,10 @@ async def _start(ctx: Context, registry: Registry) -> None:
             await handler(ctx, rest)
             return
         log.info("unknown /start payload %r", payload)
+    await _start_plain(ctx, registry)
+
+
+async def _start_plain(ctx: Context, registry: Registry) -> None:
     before = len(ctx.out)
     for hook in registry.start_hooks:
         await hook(ctx)
