@@ -42,7 +42,7 @@ def bot_over(make_uow: MakeUow) -> ChatBot:
 
 
 def in_group(user: User) -> User:
-    return replace(user, chat_id=GROUP_CHAT, chat_type=ChatType.GROUP)
+    return replace(user, chat_id=GROUP_CHAT, chat_type=ChatType.GROUP, language_code="en")
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ async def test_mydata_in_a_group_posts_nothing_personal_and_leaves_the_account_a
 
 async def test_a_stranger_writing_in_a_group_gets_no_account(chat: ChatBot) -> None:
     stranger = User(platform="telegram", user_id="777", chat_id=GROUP_CHAT, display_name="Zhou")
-    said = await chat.text(replace(stranger, chat_type=ChatType.GROUP), "井盖没了")
+    said = await chat.text(in_group(stranger), "井盖没了")
     assert [m.chat_id for m in said] == [GROUP_CHAT]
     async with chat.make_uow() as uow:
         assert await uow.accounts.find("telegram", "777") is None
