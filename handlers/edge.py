@@ -79,6 +79,19 @@ async def answer_group(uow: BaseUnitOfWork, env: Env, incoming: Incoming) -> Non
     await uow.commit()
 
 
+def note_too_long(ctx: Context, note: str, limit: int) -> bool:
+    """Refuse a note over ``limit`` characters, saying the limit (it used to be cut short
+    without a word); True when refused."""
+    if len(note) <= limit:
+        return False
+    ctx.reply(
+        ctx._(
+            "That note has {count} characters; the limit is {max}. Please send a shorter one."
+        ).format(count=len(note), max=limit)
+    )
+    return True
+
+
 def refuse_unsupported(ctx: Context) -> None:
     """A sticker, voice note, video, ...: say what can be sent; the step stays as it was."""
     ctx.reply(ctx._("I can only take photos, locations and text here."))

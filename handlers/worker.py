@@ -332,11 +332,14 @@ class ResolveFlow(Flow):
     async def _note(self, ctx: Context) -> None:
         if _refused_button(ctx):
             return
-        note = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
+        note = " ".join(ctx.incoming.text.split())  # a photo's caption is its note
         if not note or len(note) > NOTE_MAX:
             ctx.reply(ctx._("Please write a note of 1 to {max} characters.").format(max=NOTE_MAX))
             return
         self.enter(ctx, "photo", note=note)
+        if ctx.incoming.kind in (Kind.PHOTO, Kind.DOCUMENT):
+            await self._photo(ctx)  # the after-photo came with its note
+            return
         await _ask_after_photo(ctx)
 
     async def _photo(self, ctx: Context) -> None:
