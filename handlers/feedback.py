@@ -33,6 +33,7 @@ REFUSALS = {
     cases.Refusal.MISSING: N_("Something is missing; please try again."),
     cases.Refusal.INVALID_ARGUMENT: N_("This button is not valid."),
     cases.Refusal.INVALID_TARGET: N_("This button is not valid."),
+    cases.Refusal.UNKNOWN_TARGET: N_("This button is not valid."),
 }
 
 # What a points ledger reason (a lifecycle action) means to the rider.

@@ -54,6 +54,7 @@ REFUSALS: dict[cases.Refusal, str] = {
     cases.Refusal.MISSING: N_("Something is missing to do this."),
     cases.Refusal.INVALID_ARGUMENT: N_("That is not a valid choice."),
     cases.Refusal.INVALID_TARGET: N_("That is not a valid choice."),
+    cases.Refusal.UNKNOWN_TARGET: N_("No case {number} that you can see."),
 }
 _ACTIONS = {
     "acc": Action.ACCEPT,
@@ -400,7 +401,7 @@ class DuplicateFlow(Flow):
         number = ctx.incoming.text.strip()
         other = await ctx.uow.reports.by_number(number) if number else None
         if other is None:
-            ctx.reply(ctx._("No report has that number. Send a number like 261126-0001."))
+            ctx.reply(_unknown_case_text(ctx, number))
             return
         data = ctx.state.data
         result = await cases.act(
@@ -412,16 +413,24 @@ class DuplicateFlow(Flow):
             args=ActionArgs(duplicate_of=other.id),
             expected_version=data["ver"],
         )
+        if not result.ok and result.refusal is cases.Refusal.UNKNOWN_TARGET:
+            ctx.reply(await _unseen_duplicate_text(ctx, other))
+            return
         if not result.ok and result.refusal is cases.Refusal.INVALID_TARGET:
-            ctx.reply(_invalid_duplicate_text(ctx, other, data["rid"]))
+            ctx.reply(ctx._("A report cannot be a duplicate of itself or of a finished case."))
             return
         await _close_flow(ctx, result, Action.MERGE)
 
 
-def _invalid_duplicate_text(ctx: Context, other: Report, report_id: int) -> str:
-    if other.id == report_id or not other.status.is_open:
-        return ctx._("A report cannot be a duplicate of itself or of a finished case.")
-    # Open and not itself: what ``cases`` refused is a report outside the worker's grids.
+def _unknown_case_text(ctx: Context, number: str) -> str:
+    return ctx._(REFUSALS[cases.Refusal.UNKNOWN_TARGET]).format(number=number)
+
+
+async def _unseen_duplicate_text(ctx: Context, other: Report) -> str:
+    """A target outside the worker's grids. Whether it exists, and whether it is finished,
+    is said only to someone who may see it anyway (its reporter or a follower)."""
+    if not await _may_see(ctx, other):
+        return _unknown_case_text(ctx, other.number)
     return ctx._(
         "Report {number} is not in your grids: a case can only be marked a duplicate of "
         "a report in a grid you work on."

@@ -54,6 +54,9 @@ class Refusal(enum.StrEnum):
     MISSING = "missing"  # a note, photo, reason, ... is needed (see ``CaseResult.need``)
     INVALID_ARGUMENT = "invalid_argument"
     INVALID_TARGET = "invalid_target"  # transfer not to a neighbour, merge into itself
+    # A merge into a case that does not exist or is outside the actor's grids: one answer
+    # for both, so a number tells nobody whether a case exists elsewhere or is finished.
+    UNKNOWN_TARGET = "unknown_target"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +188,8 @@ async def _judge(
         return CaseResult(report=report, refusal=Refusal.MISSING, need=exc.need)
     except InvalidArgument as exc:
         return CaseResult(report=report, refusal=Refusal.INVALID_ARGUMENT, need=exc.need)
+    if action is Action.MERGE and not await _may_see_target(uow, actor, args.duplicate_of):
+        return CaseResult(report=report, refusal=Refusal.UNKNOWN_TARGET)
     if not await _target_ok(uow, env, report, action, actor, args):
         return CaseResult(report=report, refusal=Refusal.INVALID_TARGET)
     return decision
@@ -197,15 +202,7 @@ async def _target_ok(
         if args.duplicate_of is None or args.duplicate_of == report.id:
             return False
         into = await uow.reports.get(args.duplicate_of)
-        if into is None or not into.status.is_open:
-            return False
-        if actor.is_system:
-            return True
-        # The merged case's riders become followers (and /case readers) of the target: only
-        # a report in a grid the actor works on, not any report anywhere in the city.
-        assert actor.account_id is not None
-        into_roles = await roles_in_scope(uow, actor.account_id, into.grid_id)
-        return bool(into_roles - {RoleName.INFORMANT})
+        return into is not None and into.status.is_open
     if action not in _SENDS_TO_GRID or args.target_grid_id is None:
         return True
     target = await uow.regions.get_by_id(args.target_grid_id)
@@ -218,6 +215,19 @@ async def _target_ok(
     # An admin re-dispatches within the area they administer, not into someone else's.
     assert actor.account_id is not None
     return bool(await roles_in_scope(uow, actor.account_id, target.id))
+
+
+async def _may_see_target(uow: BaseUnitOfWork, actor: Actor, target_id: int | None) -> bool:
+    """Whether the merge target exists and is in a grid the actor works on. The merged
+    case's riders become followers (and /case readers) of the target, so it must be one
+    the actor may see; whether it is open is judged (and said) only after this."""
+    if target_id is None or actor.is_system:
+        return True  # a missing target is refused as invalid; the system sees everything
+    into = await uow.reports.get(target_id)
+    if into is None:
+        return False
+    assert actor.account_id is not None
+    return bool(await roles_in_scope(uow, actor.account_id, into.grid_id) - {RoleName.INFORMANT})
 
 
 async def _is_neighbour(uow: BaseUnitOfWork, env: Env, report: Report, target_code: str) -> bool:
