@@ -18,6 +18,7 @@ from bot.domain.model import Level, Report, ReportPhoto, ReportStatus, RoleName
 from bot.i18n import N_
 from bot.services import cases, staff
 from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
+from handlers import edge
 from handlers.base import Command, Context, Flow, buttons
 from handlers.history import action_name, event_detail, rider_view
 from handlers.registry import Registry
@@ -357,6 +358,8 @@ class ResolveFlow(Flow):
                 ctx.reply(ctx._("I could not use that photo. Please send another one."))
             await _ask_after_photo(ctx)
             return
+        if not await _caption_added(ctx):
+            return
         photo = ReportPhoto(
             sha256=intake.key, phash=intake.phash, width=intake.width, height=intake.height
         )
@@ -379,6 +382,19 @@ class ResolveFlow(Flow):
             await _ask_after_photo(ctx)
             return
         await _close_flow(ctx, result, Action.RESOLVE)
+
+
+async def _caption_added(ctx: Context) -> bool:
+    """An after-photo's caption is added to the note; False (and asked again) when that
+    would make the note too long."""
+    caption, note = " ".join(ctx.incoming.text.split()), ctx.state.data["note"]
+    if not caption or caption in note:  # none, or it is the note (sent at the note step)
+        return True
+    if edge.note_too_long(ctx, f"{note} {caption}", NOTE_MAX):
+        await _ask_after_photo(ctx)
+        return False
+    ctx.state.data["note"] = f"{note} {caption}"
+    return True
 
 
 class DuplicateFlow(Flow):

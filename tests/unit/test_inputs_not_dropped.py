@@ -138,9 +138,8 @@ async def test_a_not_fixed_reason_over_the_limit_is_refused_not_cut() -> None:
     assert world.status(report_id) is ReportStatus.RESOLVED  # still waiting for the reason
 
 
-async def test_an_after_photo_with_a_caption_resolves_with_the_caption_as_the_note(
-    rider: Rider,
-) -> None:
+async def _worker_resolving(rider: Rider) -> tuple[Rider, int]:
+    """A worker of the rider's grid who accepted the rider's report and pressed Resolve."""
     await rider.to_confirmation()
     await rider.press("rep:submit")
     [report] = rider.store.data.reports.values()
@@ -160,8 +159,23 @@ async def test_an_after_photo_with_a_caption_resolves_with_the_caption_as_the_no
     accepted = rider.store.data.reports[report.id]
     await worker.press(f"w:res:{accepted.id}:{accepted.version}")
     assert worker.step() == "note"
+    return worker, report.id
+
+
+async def test_an_after_photo_with_a_caption_resolves_with_the_caption_as_the_note(
+    rider: Rider,
+) -> None:
+    worker, report_id = await _worker_resolving(rider)
     await _caption(worker, jpeg(9), "cover replaced")
-    resolved = rider.store.data.reports[report.id]
+    resolved = rider.store.data.reports[report_id]
     assert resolved.status is ReportStatus.RESOLVED
     assert [p.kind for p in resolved.photos] == ["before", "after"]
     assert rider.store.data.audit[-1].data.get("note") == "cover replaced"
+
+
+async def test_an_after_photos_caption_is_added_to_the_note_written_before(rider: Rider) -> None:
+    worker, report_id = await _worker_resolving(rider)
+    await worker.text("cover replaced")
+    await _caption(worker, jpeg(9), "and the kerb swept")
+    assert rider.store.data.reports[report_id].status is ReportStatus.RESOLVED
+    assert rider.store.data.audit[-1].data.get("note") == "cover replaced and the kerb swept"
