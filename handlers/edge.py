@@ -84,6 +84,7 @@ def note_too_long(ctx: Context, note: str, limit: int) -> bool:
     without a word); True when refused."""
     if len(note) <= limit:
         return False
+    log.info("note of %d characters refused (limit %d)", len(note), limit)
     ctx.reply(
         ctx._(
             "That note has {count} characters; the limit is {max}. Please send a shorter one."
@@ -94,4 +95,5 @@ def note_too_long(ctx: Context, note: str, limit: int) -> bool:
 
 def refuse_unsupported(ctx: Context) -> None:
     """A sticker, voice note, video, ...: say what can be sent; the step stays as it was."""
+    log.info("update %s: a kind of message no flow takes", ctx.incoming.update_id)
     ctx.reply(ctx._("I can only take photos, locations and text here."))
