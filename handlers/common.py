@@ -28,12 +28,14 @@ def setup(registry: Registry) -> None:
     registry.command(
         Command("cancel", cancel, N_("Stop what you are doing"), allowed_mid_flow=True)
     )
-    registry.button("lang", set_language)
 
     async def from_group(ctx: Context, _rest: str) -> None:
-        await _start_plain(ctx, registry)  # the link a group chat was given
+        # The link a group chat was given: a plain /start.
+        ctx.incoming = replace(ctx.incoming, payload="")
+        await _start(ctx, registry)
 
     registry.deep_link(PRIVATE_LINK_PAYLOAD, from_group)
+    registry.button("lang", set_language)
     registry.fallback(Kind.TEXT, show_help)
 
 
@@ -46,10 +48,6 @@ async def _start(ctx: Context, registry: Registry) -> None:
             await handler(ctx, rest)
             return
         log.info("unknown /start payload %r", payload)
-    await _start_plain(ctx, registry)
-
-
-async def _start_plain(ctx: Context, registry: Registry) -> None:
     before = len(ctx.out)
     for hook in registry.start_hooks:
         await hook(ctx)

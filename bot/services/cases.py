@@ -202,7 +202,15 @@ async def _target_ok(
         if args.duplicate_of is None or args.duplicate_of == report.id:
             return False
         into = await uow.reports.get(args.duplicate_of)
-        return into is not None and into.status.is_open
+        if into is None or not into.status.is_open:
+            return False
+        if actor.is_system:
+            return True
+        # The merged case's riders become followers (and /case readers) of the target: only
+        # a report in a grid the actor works on, not any report anywhere in the city.
+        assert actor.account_id is not None
+        into_roles = await roles_in_scope(uow, actor.account_id, into.grid_id)
+        return bool(into_roles - {RoleName.INFORMANT})
     if action not in _SENDS_TO_GRID or args.target_grid_id is None:
         return True
     target = await uow.regions.get_by_id(args.target_grid_id)
@@ -218,9 +226,8 @@ async def _target_ok(
 
 
 async def _may_see_target(uow: BaseUnitOfWork, actor: Actor, target_id: int | None) -> bool:
-    """Whether the merge target exists and is in a grid the actor works on. The merged
-    case's riders become followers (and /case readers) of the target, so it must be one
-    the actor may see; whether it is open is judged (and said) only after this."""
+    """Whether the merge target exists and is in a grid the actor works on; judged before
+    whether it is open (``_target_ok``), which is said only to someone who may see it."""
     if target_id is None or actor.is_system:
         return True  # a missing target is refused as invalid; the system sees everything
     into = await uow.reports.get(target_id)

@@ -113,3 +113,12 @@ async def test_a_button_pressed_in_a_group_is_answered_to_the_presser_only(chat:
     async with chat.make_uow() as uow:
         state = await uow.conversations.load("telegram", rider.user_id)
     assert state.flow == "rep"
+
+
+async def test_the_link_a_group_is_given_starts_the_private_chat_like_a_plain_start(
+    chat: ChatBot,
+) -> None:
+    newcomer = User(platform="telegram", user_id="888", chat_id="888", language_code="en")
+    said = await chat.command(newcomer, "start", "private")
+    assert [m.chat_id for m in said] == ["888", "888"]
+    assert said[0].text.startswith("Welcome to Gridsnap!")  # then the consent screen
