@@ -21,6 +21,17 @@ class Kind(enum.StrEnum):
     LOCATION = "location"
     CONTACT = "contact"
     BUTTON = "button"
+    # A sticker, voice note, video, audio, dice or poll: nothing a flow can use, but the
+    # sender is told so rather than met with silence.
+    UNSUPPORTED = "unsupported"
+
+
+class ChatType(enum.StrEnum):
+    """Where a message was written. The bot serves private chats; a group (or supergroup)
+    gets one pointer to the private chat and nothing else."""
+
+    PRIVATE = "private"
+    GROUP = "group"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +41,7 @@ class User:
     chat_id: str
     display_name: str = ""
     language_code: str | None = None
+    chat_type: ChatType = ChatType.PRIVATE  # of ``chat_id``
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

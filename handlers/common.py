@@ -8,6 +8,7 @@ from dataclasses import replace
 from bot.chat import Kind
 from bot.i18n import N_, SUPPORTED
 from handlers.base import Command, Context, buttons
+from handlers.edge import PRIVATE_LINK_PAYLOAD
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,13 @@ def setup(registry: Registry) -> None:
     registry.command(
         Command("cancel", cancel, N_("Stop what you are doing"), allowed_mid_flow=True)
     )
+
+    async def from_group(ctx: Context, _rest: str) -> None:
+        # The link a group chat was given: a plain /start.
+        ctx.incoming = replace(ctx.incoming, payload="")
+        await _start(ctx, registry)
+
+    registry.deep_link(PRIVATE_LINK_PAYLOAD, from_group)
     registry.button("lang", set_language)
     registry.fallback(Kind.TEXT, help_)
 

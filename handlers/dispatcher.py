@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from bot.chat import Incoming, Kind, Outgoing
 from bot.i18n import normalize, translator
 from bot.services.photos import FileFetcher, PhotoIntake, intake
+from handlers import edge
 from handlers.base import Command, Context, Flow
 
 if TYPE_CHECKING:
@@ -90,8 +91,22 @@ class Dispatcher:
         self._fetchers[platform] = fetcher
 
     async def handle(self, incoming: Incoming) -> None:
+        incoming = edge.without_nul(incoming)  # PostgreSQL stores no U+0000
         async with self._turns.hold((incoming.user.platform, incoming.user.user_id)):
-            await self._handle(incoming)
+            if edge.in_group(incoming):
+                await self._answer_group(incoming)
+            else:
+                await self._handle(incoming)
+
+    async def _answer_group(self, incoming: Incoming) -> None:
+        """A group message: no account upsert, no state; see ``handlers.edge``."""
+        try:
+            async with self._uow_factory() as uow:
+                await edge.answer_group(uow, self._env, incoming)
+        except Exception:
+            log.exception("group update %s failed; rolled back", incoming.update_id)
+        if self._on_commit is not None:
+            self._on_commit()
 
     async def _handle(self, incoming: Incoming) -> None:
         photo = None
@@ -174,7 +189,9 @@ class Dispatcher:
 
     async def route(self, ctx: Context) -> None:
         incoming = ctx.incoming
-        if incoming.kind is Kind.COMMAND:
+        if incoming.kind is Kind.UNSUPPORTED:
+            edge.refuse_unsupported(ctx)
+        elif incoming.kind is Kind.COMMAND:
             await self._route_command(ctx)
         elif incoming.kind is Kind.BUTTON:
             await self._route_button(ctx)

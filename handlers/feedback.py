@@ -19,6 +19,7 @@ from bot.i18n import N_
 from bot.services import cases
 from bot.services.drafts import NOT_FIXED, REASON_FLOW
 from bot.services.notify import FEEDBACK_PREFIX
+from handlers import edge
 from handlers.base import Context, Flow, buttons
 from handlers.registry import Registry
 
@@ -31,6 +32,7 @@ REFUSALS = {
     cases.Refusal.MISSING: N_("Something is missing; please try again."),
     cases.Refusal.INVALID_ARGUMENT: N_("This button is not valid."),
     cases.Refusal.INVALID_TARGET: N_("This button is not valid."),
+    cases.Refusal.UNKNOWN_TARGET: N_("This button is not valid."),
 }
 
 
@@ -164,7 +166,9 @@ class NotFixedFlow(Flow):
             ctx.edit_markup(None)
             reason = NOT_FIXED
         elif incoming.kind is Kind.TEXT and incoming.text.strip():
-            reason = incoming.text.strip()[:REASON_MAX]
+            reason = incoming.text.strip()
+            if edge.note_too_long(ctx, reason, REASON_MAX):
+                return
         else:
             await self.reprompt(ctx)
             return

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.chat import Button, Kind, Outgoing, OutKind
 from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, Level, RegionNode
+from bot.domain.text import has_visible
 from bot.i18n import N_
 from bot.services import informants, notify
 from handlers import volunteer
@@ -76,7 +77,7 @@ class RegisterFlow(Flow):
             await _refuse_and_reprompt(ctx, _ask_name)
             return
         name = " ".join(ctx.incoming.text.split())
-        if not name or len(name) > NAME_MAX or name.startswith("/"):
+        if not has_visible(name) or len(name) > NAME_MAX or name.startswith("/"):
             ctx.reply(
                 ctx._("A name has 1 to {max} characters and is not a command.").format(max=NAME_MAX)
             )
@@ -122,7 +123,7 @@ class RegisterFlow(Flow):
 
     async def _company_other(self, ctx: Context) -> None:
         company = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
-        if not company or len(company) > COMPANY_MAX or company.startswith("/"):
+        if not has_visible(company) or len(company) > COMPANY_MAX or company.startswith("/"):
             await _refuse_and_reprompt(ctx, _ask_company_name)
             return
         self.enter(ctx, "area", company=company)

@@ -26,6 +26,7 @@ from bot.services.reports import (
     follow,
     submit_report,
 )
+from handlers import edge
 from handlers import report_ui as ui
 from handlers.base import Command, Context, Flow
 from handlers.register import RegisterFlow
@@ -66,8 +67,10 @@ class ReportFlow(Flow):
         elif kind in (Kind.PHOTO, Kind.DOCUMENT, Kind.LOCATION):
             await self._take_media(ctx)
         elif kind is Kind.TEXT and ctx.state.step == "note":
-            ctx.state.data["note"] = ctx.incoming.text.strip()[:MAX_NOTE]
-            await _advance(ctx)
+            note = ctx.incoming.text.strip()
+            if not edge.note_too_long(ctx, note, MAX_NOTE):
+                ctx.state.data["note"] = note
+                await _advance(ctx)
         else:
             await self.reprompt(ctx)
 
@@ -143,12 +146,24 @@ async def _take_photo(ctx: Context) -> bool:
             {"key": intake.key, "phash": intake.phash, "w": intake.width, "h": intake.height}
         )
     _use_exif_location(ctx)
+    _use_caption(ctx)
     if group is not None and group in data["groups"]:
         return True  # the rest of an album already answered: one step, not one per photo
     if group is not None:
         data["groups"].append(group)
     await _advance(ctx)
     return True
+
+
+def _use_caption(ctx: Context) -> None:
+    """A photo's caption is the rider's note (added to one written before); the
+    confirmation shows it, and Edit takes it back."""
+    caption, data = ctx.incoming.text.strip(), ctx.state.data
+    if not caption or caption in (data["note"] or ""):  # none, or this photo sent again
+        return
+    note = f"{data['note']}\n{caption}" if data["note"] else caption
+    if not edge.note_too_long(ctx, note, MAX_NOTE):
+        data["note"] = note
 
 
 def _use_exif_location(ctx: Context) -> None:

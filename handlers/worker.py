@@ -18,6 +18,7 @@ from bot.domain.model import Level, Report, ReportPhoto, ReportStatus, is_case_s
 from bot.i18n import N_
 from bot.services import cases, staff
 from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
+from handlers import edge
 from handlers.base import Command, Context, Flow, buttons
 from handlers.history import action_name, event_detail, rider_view
 from handlers.registry import Registry
@@ -54,6 +55,7 @@ REFUSALS: dict[cases.Refusal, str] = {
     cases.Refusal.MISSING: N_("Something is missing to do this."),
     cases.Refusal.INVALID_ARGUMENT: N_("That is not a valid choice."),
     cases.Refusal.INVALID_TARGET: N_("That is not a valid choice."),
+    cases.Refusal.UNKNOWN_TARGET: N_("No case {number} that you can see."),
 }
 _ACTIONS = {
     "acc": Action.ACCEPT,
@@ -332,11 +334,14 @@ class ResolveFlow(Flow):
     async def _note(self, ctx: Context) -> None:
         if _refused_button(ctx):
             return
-        note = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
+        note = " ".join(ctx.incoming.text.split())  # a photo's caption is its note
         if not note or len(note) > NOTE_MAX:
             ctx.reply(ctx._("Please write a note of 1 to {max} characters.").format(max=NOTE_MAX))
             return
         self.enter(ctx, "photo", note=note)
+        if ctx.incoming.kind in (Kind.PHOTO, Kind.DOCUMENT):
+            await self._photo(ctx)  # the after-photo came with its note
+            return
         await _ask_after_photo(ctx)
 
     async def _photo(self, ctx: Context) -> None:
@@ -352,6 +357,8 @@ class ResolveFlow(Flow):
             if intake is not None and intake.error:
                 ctx.reply(ctx._("I could not use that photo. Please send another one."))
             await _ask_after_photo(ctx)
+            return
+        if not await _caption_added(ctx):
             return
         photo = ReportPhoto(
             sha256=intake.key, phash=intake.phash, width=intake.width, height=intake.height
@@ -377,6 +384,19 @@ class ResolveFlow(Flow):
         await _close_flow(ctx, result, Action.RESOLVE)
 
 
+async def _caption_added(ctx: Context) -> bool:
+    """An after-photo's caption is added to the note; False (and asked again) when that
+    would make the note too long."""
+    caption, note = " ".join(ctx.incoming.text.split()), ctx.state.data["note"]
+    if not caption or caption in note:  # none, or it is the note (sent at the note step)
+        return True
+    if edge.note_too_long(ctx, f"{note} {caption}", NOTE_MAX):
+        await _ask_after_photo(ctx)
+        return False
+    ctx.state.data["note"] = f"{note} {caption}"
+    return True
+
+
 class DuplicateFlow(Flow):
     name = "wdup"
 
@@ -397,7 +417,7 @@ class DuplicateFlow(Flow):
         number = ctx.incoming.text.strip()
         other = await ctx.uow.reports.by_number(number) if number else None
         if other is None:
-            ctx.reply(ctx._("No report has that number. Send a number like 261126-0001."))
+            ctx.reply(_unknown_case_text(ctx, number))
             return
         data = ctx.state.data
         result = await cases.act(
@@ -409,16 +429,24 @@ class DuplicateFlow(Flow):
             args=ActionArgs(duplicate_of=other.id),
             expected_version=data["ver"],
         )
+        if not result.ok and result.refusal is cases.Refusal.UNKNOWN_TARGET:
+            ctx.reply(await _unseen_duplicate_text(ctx, other))
+            return
         if not result.ok and result.refusal is cases.Refusal.INVALID_TARGET:
-            ctx.reply(_invalid_duplicate_text(ctx, other, data["rid"]))
+            ctx.reply(ctx._("A report cannot be a duplicate of itself or of a finished case."))
             return
         await _close_flow(ctx, result, Action.MERGE)
 
 
-def _invalid_duplicate_text(ctx: Context, other: Report, report_id: int) -> str:
-    if other.id == report_id or not other.status.is_open:
-        return ctx._("A report cannot be a duplicate of itself or of a finished case.")
-    # Open and not itself: what ``cases`` refused is a report outside the worker's grids.
+def _unknown_case_text(ctx: Context, number: str) -> str:
+    return ctx._(REFUSALS[cases.Refusal.UNKNOWN_TARGET]).format(number=number)
+
+
+async def _unseen_duplicate_text(ctx: Context, other: Report) -> str:
+    """A target outside the worker's grids. Whether it exists, and whether it is finished,
+    is said only to someone who may see it anyway (its reporter or a follower)."""
+    if not await _may_see(ctx, other):
+        return _unknown_case_text(ctx, other.number)
     return ctx._(
         "Report {number} is not in your grids: a case can only be marked a duplicate of "
         "a report in a grid you work on."

@@ -238,6 +238,15 @@ class ProcessedUpdateRow(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
+class GroupNoticeRow(Base):
+    """A group chat that was told, once, to talk to the bot privately."""
+
+    __tablename__ = "group_notices"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+
+
 class InviteRow(Base):
     __tablename__ = "invites"
     token: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -58,6 +58,7 @@ from storage.models import (
     AuditRow,
     ConversationRow,
     EscalationRow,
+    GroupNoticeRow,
     InformantRow,
     InviteRow,
     MapVersionRow,
@@ -1041,6 +1042,19 @@ class SqlUpdateRepository(_Repo, ports.BaseUpdateRepository):
             .returning(ProcessedUpdateRow.update_id)
         )
         return len(gone.all())
+
+
+class SqlGroupNoticeRepository(_Repo, ports.BaseGroupNoticeRepository):
+    async def first(self, platform: str, chat_id: str, at: datetime) -> bool:
+        # DO NOTHING, like marking an update: a unique violation would abort the
+        # transaction on PostgreSQL, and the loser of a race must simply say nothing.
+        inserted = await self.s.scalars(
+            self._insert(GroupNoticeRow)
+            .values(platform=platform, chat_id=chat_id, at=at)
+            .on_conflict_do_nothing()
+            .returning(GroupNoticeRow.chat_id)
+        )
+        return inserted.first() is not None
 
 
 # -- invites and escalations ---------------------------------------------------------------

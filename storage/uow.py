@@ -41,6 +41,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.outbox = r.SqlOutboxRepository(s)
         self.conversations = r.SqlConversationRepository(s)
         self.updates = r.SqlUpdateRepository(s)
+        self.group_notices = r.SqlGroupNoticeRepository(s)
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
         self.party = SqlPartyRepository(s)

@@ -85,6 +85,7 @@ class FakeData:
     conversations: dict[tuple[str, str], ConversationState] = field(default_factory=dict)
     conversations_saved_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    group_notices: dict[tuple[str, str], datetime] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
     escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
     party: dict[int, PartyDeclaration] = field(default_factory=dict)
@@ -588,6 +589,14 @@ class FakeUpdateRepository(_FakeRepo, ports.BaseUpdateRepository):
         return len(old)
 
 
+class FakeGroupNoticeRepository(_FakeRepo, ports.BaseGroupNoticeRepository):
+    async def first(self, platform: str, chat_id: str, at: datetime) -> bool:
+        if (platform, chat_id) in self.d.group_notices:
+            return False
+        self.d.group_notices[(platform, chat_id)] = at
+        return True
+
+
 class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):
     async def create(
         self,
@@ -752,6 +761,7 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
         self.outbox: FakeOutboxRepository = FakeOutboxRepository(self)
         self.conversations = FakeConversationRepository(self)
         self.updates = FakeUpdateRepository(self)
+        self.group_notices = FakeGroupNoticeRepository(self)
         self.invites = FakeInviteRepository(self)
         self.escalations = FakeEscalationRepository(self)
         self.party = FakePartyRepository(self)

@@ -853,6 +853,26 @@ class UpdatesContract:
             assert await uow.updates.seen("telegram", "new")
 
 
+class GroupNoticesContract:
+    async def test_a_group_is_told_first_once_and_the_record_survives_the_unit(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            assert await uow.group_notices.first("telegram", "-100", T0)
+            assert not await uow.group_notices.first("telegram", "-100", T0)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert not await uow.group_notices.first("telegram", "-100", T0)
+            assert await uow.group_notices.first("telegram", "-200", T0)
+            assert await uow.group_notices.first("wechat", "-100", T0)
+
+    async def test_a_notice_rolled_back_was_not_given(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            assert await uow.group_notices.first("telegram", "-100", T0)
+        async with make_uow() as uow:
+            assert await uow.group_notices.first("telegram", "-100", T0)
+
+
 class InvitesContract:
     async def _invite(self, make_uow: MakeUow) -> tuple[Account, Account]:
         nodes = await seed_map(make_uow)
@@ -1023,6 +1043,7 @@ ALL_CONTRACTS = (
     OutboxContract,
     ConversationsContract,
     UpdatesContract,
+    GroupNoticesContract,
     InvitesContract,
     EscalationsContract,
 )

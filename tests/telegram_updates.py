@@ -127,6 +127,54 @@ def button_on_old_message() -> JSON:
     return data
 
 
+def as_channel_in_group() -> JSON:
+    # Written "as the channel" in a group: ``from`` is Telegram's stand-in bot account.
+    stand_in = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+    channel = {"id": -1009876543210, "type": "channel", "title": "海港区发布"}
+    post = {"message_id": 90, "date": 1, "chat": GROUP, "from": stand_in, "sender_chat": channel}
+    return {"update_id": 6, "message": {**post, "text": "通知"}}
+
+
+def channel_post() -> JSON:
+    chat = {"id": -1009876543210, "type": "channel", "title": "海港区发布"}
+    post = {"message_id": 2, "date": 1, "chat": chat, "sender_chat": chat, "text": "通知"}
+    return {"update_id": 7, "channel_post": post}
+
+
+def media(suffix: str, **fields: Any) -> JSON:
+    return {"file_id": f"BAACAgUAAxkBAAIC{suffix}", "file_unique_id": f"AgADv{suffix}", **fields}
+
+
+# What a flow cannot use; each is answered with what can be sent.
+UNSUPPORTED: dict[str, JSON] = {
+    "sticker": message(sticker=STICKER),
+    "voice": message(voice=media("v", duration=3)),
+    "video": message(video=media("d", width=640, height=360, duration=5)),
+    "video note": message(video_note=media("n", length=240, duration=5)),
+    "audio": message(audio=media("a", duration=180)),
+    "dice": message(dice={"emoji": "🎲", "value": 4}),
+    "poll": message(
+        poll={
+            "id": "5123",
+            "question": "哪条路积水？",
+            "options": [
+                {"persistent_id": "0", "text": "北环路", "voter_count": 0},
+                {"persistent_id": "1", "text": "海阳路", "voter_count": 0},
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": True,
+            "members_only": False,
+        }
+    ),
+    "animation": message(
+        animation=media("g", width=320, height=240, duration=2), document=media("g")
+    ),
+}
+
 SLASH_INSIDE = [{"type": "bot_command", "offset": 5, "length": 5}]
 LIVE = {"latitude": 39.93, "longitude": 119.6, "live_period": 900}
 CARD: JSON = {"phone_number": "+8613800138000", "first_name": "Wei", "user_id": 5550001}
@@ -151,7 +199,10 @@ SAMPLES: dict[str, JSON] = {
     "contact off telegram": message(contact=CARD_OFF_TELEGRAM),
     "button press": button_press(),
     "button on old message": button_on_old_message(),
-    "sticker": message(sticker=STICKER),
     "reaction": reaction(),
     "channel post": channel_post_as_message(),
+    "group text": message(chat=GROUP, text="井盖没了"),
+    "as channel in group": as_channel_in_group(),
+    "channel post update": channel_post(),
+    **UNSUPPORTED,
 }

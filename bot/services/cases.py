@@ -62,6 +62,9 @@ class Refusal(enum.StrEnum):
     MISSING = "missing"  # a note, photo, reason, ... is needed (see ``CaseResult.need``)
     INVALID_ARGUMENT = "invalid_argument"
     INVALID_TARGET = "invalid_target"  # transfer not to a neighbour, merge into itself
+    # A merge into a case that does not exist or is outside the actor's grids: one answer
+    # for both, so a number tells nobody whether a case exists elsewhere or is finished.
+    UNKNOWN_TARGET = "unknown_target"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,6 +196,8 @@ async def _judge(
         return CaseResult(report=report, refusal=Refusal.MISSING, need=exc.need)
     except InvalidArgument as exc:
         return CaseResult(report=report, refusal=Refusal.INVALID_ARGUMENT, need=exc.need)
+    if action is Action.MERGE and not await _may_see_target(uow, actor, args.duplicate_of):
+        return CaseResult(report=report, refusal=Refusal.UNKNOWN_TARGET)
     if not await _target_ok(uow, env, report, action, actor, args):
         return CaseResult(report=report, refusal=Refusal.INVALID_TARGET)
     return decision
@@ -228,6 +233,18 @@ async def _target_ok(
     # An admin re-dispatches within the area they administer, not into someone else's.
     assert actor.account_id is not None
     return bool(await roles_in_scope(uow, actor.account_id, target.id))
+
+
+async def _may_see_target(uow: BaseUnitOfWork, actor: Actor, target_id: int | None) -> bool:
+    """Whether the merge target exists and is in a grid the actor works on; judged before
+    whether it is open (``_target_ok``), which is said only to someone who may see it."""
+    if target_id is None or actor.is_system:
+        return True  # a missing target is refused as invalid; the system sees everything
+    into = await uow.reports.get(target_id)
+    if into is None:
+        return False
+    assert actor.account_id is not None
+    return is_case_staff(await roles_in_scope(uow, actor.account_id, into.grid_id))
 
 
 async def _is_neighbour(uow: BaseUnitOfWork, env: Env, report: Report, target_code: str) -> bool:

@@ -407,6 +407,13 @@ class BaseUpdateRepository(ABC):
         """Drop ids older than any platform re-delivers (Telegram keeps updates ≤ 24 h)."""
 
 
+class BaseGroupNoticeRepository(ABC):
+    @abstractmethod
+    async def first(self, platform: str, chat_id: str, at: datetime) -> bool:
+        """Record that the group chat was told to talk privately; True only the first time
+        for that chat, ever (two first messages at once: exactly one gets True)."""
+
+
 class BaseInviteRepository(ABC):
     @abstractmethod
     async def create(
@@ -516,6 +523,7 @@ class BaseUnitOfWork(ABC):
     outbox: BaseOutboxRepository
     conversations: BaseConversationRepository
     updates: BaseUpdateRepository
+    group_notices: BaseGroupNoticeRepository
     invites: BaseInviteRepository
     escalations: BaseEscalationRepository
     party: BasePartyRepository

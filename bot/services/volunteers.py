@@ -2,7 +2,8 @@
 check-in on location, confirmed hours (which earn points), and the statistics.
 
 Who may approve volunteers and who may publish tasks and confirm hours is one set of
-roles held on the community or above (``DECIDERS``): its admins and party secretary. Every message goes to the outbox in the caller's unit of work.
+roles held on the community or above (``DECIDERS``): its admins and party secretary.
+Every message goes to the outbox in the caller's unit of work.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.chat import (
     Button,
+    ChatType,
     Contact,
     FileRef,
     Incoming,
@@ -27,8 +28,14 @@ from bot.chat import (
 )
 
 PLATFORM = "telegram"  # the platform, not the library: both adapters serve one Telegram
-# The only update kinds a flow can act on; asking for fewer spares traffic and noise.
-ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+# The only update kinds a flow can act on; asking for fewer spares traffic and noise. Not
+# edited messages: a live location's moves arrive as edits, and a location counts once.
+ALLOWED_UPDATES = ("message", "callback_query")
+# Bot API chat types → ours; a channel (or a type this version does not know) is absent.
+_CHAT_TYPES = {"private": ChatType.PRIVATE, "group": ChatType.GROUP, "supergroup": ChatType.GROUP}
+# Messages that carry nothing a flow can use; their sender is told what can be sent. An
+# animation carries a ``document`` too, so these are looked for before documents.
+_UNSUPPORTED = ("animation", "audio", "dice", "poll", "sticker", "video", "video_note", "voice")
 
 JSON = Mapping[str, Any]
 Markup = dict[str, Any]
@@ -49,34 +56,36 @@ def incoming_from_update(data: JSON, *, bot_username: str | None = None) -> Inco
     update_id = str(data["update_id"])
     if "callback_query" in data:
         return _button(update_id, data["callback_query"])
-    if "edited_message" in data:
-        # Live-location updates arrive as edits; an edited text is not a new request.
-        message = data["edited_message"]
-        if "location" not in message:
-            return None
-        return _location(update_id, message, edited=True)
+    # Edited messages (a live location's moves among them) and channel posts are left out:
+    # an edit is not a new request, and a channel has nobody to talk back to.
     if "message" in data:
         return _message(update_id, data["message"], bot_username)
     return None
 
 
-def _user(sender: JSON | None, chat_id: int) -> User | None:
-    if sender is None:
+def _user(sender: JSON | None, chat: JSON) -> User | None:
+    chat_type = _CHAT_TYPES.get(chat.get("type", "private"))
+    if sender is None or chat_type is None:
         return None
     names = (sender.get("first_name", ""), sender.get("last_name"))
     return User(
         platform=PLATFORM,
         user_id=str(sender["id"]),
-        chat_id=str(chat_id),
+        chat_id=str(chat["id"]),
         display_name=" ".join(name for name in names if name),
         language_code=sender.get("language_code"),
+        chat_type=chat_type,
     )
 
 
 def _base(update_id: str, message: JSON) -> dict[str, Any] | None:
-    user = _user(message.get("from"), message["chat"]["id"])
+    if "sender_chat" in message:
+        # Written as a channel or as an anonymous group admin (``from`` is then a stand-in
+        # bot account): no person to talk back to.
+        return None
+    user = _user(message.get("from"), message["chat"])
     if user is None:
-        return None  # channel posts and anonymous admins: nobody to talk back to
+        return None
     return {"update_id": update_id, "user": user, "message_id": str(message["message_id"])}
 
 
@@ -85,10 +94,13 @@ def _message(update_id: str, message: JSON, bot_username: str | None) -> Incomin
         return _text_or_command(update_id, message, bot_username)
     if message.get("photo"):
         return _photo(update_id, message)
+    if any(kind in message for kind in _UNSUPPORTED):
+        base = _base(update_id, message)
+        return None if base is None else Incoming(kind=Kind.UNSUPPORTED, **base)
     if "document" in message:
         return _document(update_id, message)
     if "location" in message:  # a venue carries a location too
-        return _location(update_id, message, edited=False)
+        return _location(update_id, message)
     if "contact" in message:
         return _contact(update_id, message)
     return None
@@ -147,7 +159,7 @@ def _media(message: JSON) -> dict[str, Any]:
     return {"text": message.get("caption", ""), "media_group_id": message.get("media_group_id")}
 
 
-def _location(update_id: str, message: JSON, *, edited: bool) -> Incoming | None:
+def _location(update_id: str, message: JSON) -> Incoming | None:
     base = _base(update_id, message)
     if base is None:
         return None
@@ -157,7 +169,7 @@ def _location(update_id: str, message: JSON, *, edited: bool) -> Incoming | None
         lon=where["longitude"],
         title=venue.get("title"),
         address=venue.get("address"),
-        live=edited or bool(where.get("live_period")),
+        live=bool(where.get("live_period")),
     )
     return Incoming(kind=Kind.LOCATION, location=location, **base)
 
@@ -182,8 +194,8 @@ def _button(update_id: str, query: JSON) -> Incoming | None:
     # A message too old to read (an InaccessibleMessage) still has its chat and id; an
     # inline-mode message has none, and the answer goes to the presser's private chat.
     message = query.get("message")
-    chat_id = message["chat"]["id"] if message is not None else query["from"]["id"]
-    user = _user(query.get("from"), chat_id)
+    chat = message["chat"] if message is not None else {"id": query["from"]["id"]}
+    user = _user(query.get("from"), chat)
     if user is None:
         return None
     return Incoming(

@@ -292,6 +292,41 @@ async def test_a_merge_never_goes_into_the_case_itself(world: World) -> None:
     assert refused.refusal is cases.Refusal.INVALID_TARGET
 
 
+async def _moved_to(world: World, report: Report, grid: str) -> Report:
+    async with world.make_uow() as uow:
+        moved = dataclasses.replace(report, grid_id=world.ids[grid])
+        saved = await uow.reports.save(moved, report.version)
+        await uow.commit()
+    return saved
+
+
+@pytest.mark.parametrize("status", [ReportStatus.DISPATCHED, ReportStatus.CLOSED])
+async def test_a_merge_into_a_case_outside_the_actors_grids_is_refused_as_unknown(
+    world: World, status: ReportStatus
+) -> None:
+    # Open or finished, it is refused as a number that does not exist would be: before,
+    # a finished case anywhere in the city was refused as finished, telling it exists.
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    elsewhere = await _moved_to(world, await world.report(status=status), "G3")
+    refused = await world.act(
+        report, worker, Action.MERGE, args=ActionArgs(duplicate_of=elsewhere.id)
+    )
+    missing = await world.act(report, worker, Action.MERGE, args=ActionArgs(duplicate_of=10**9))
+    assert refused.refusal is missing.refusal is cases.Refusal.UNKNOWN_TARGET
+    assert (await world.get(report)).status is ReportStatus.DISPATCHED
+
+
+async def test_a_merge_into_a_finished_case_in_the_actors_grid_is_refused_as_finished(
+    world: World,
+) -> None:
+    worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
+    report = await world.report()
+    closed = await world.report(status=ReportStatus.CLOSED)
+    refused = await world.act(report, worker, Action.MERGE, args=ActionArgs(duplicate_of=closed.id))
+    assert refused.refusal is cases.Refusal.INVALID_TARGET
+
+
 async def test_a_button_made_for_an_older_version_is_refused_and_names_the_holder(
     world: World,
 ) -> None:
@@ -757,7 +792,8 @@ async def test_an_accepted_report_can_no_longer_be_withdrawn(world: World) -> No
 
 # Written out from the issue: the community's admins and party secretary (and the street's
 # and city's admins above them) approve volunteers, publish service tasks and confirm hours;
-# grid staff and riders do none of it. Each is judged on the task's or the volunteer's community, C1.
+# grid staff and riders do none of it. Each is judged on the task's or the volunteer's
+# community, C1.
 SERVICE_COLUMNS = "approve task hours"
 SERVICE_MATRIX = """
 informant        .   .   .

@@ -202,6 +202,16 @@ async def _seed_informant_with_points(url: str, at: datetime) -> tuple[int, int,
         await engine.dispose()
 
 
+async def _chat_ids(url: str) -> dict[str, str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT platform_user_id, chat_id FROM accounts"))
+            return {user: chat for user, chat in rows}
+    finally:
+        await engine.dispose()
+
+
 async def test_0010_carries_stored_balances_onto_the_ledger_and_back(database_url: str) -> None:
     at = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
     await migrate.upgrade_async(database_url, "0004")
@@ -226,3 +236,25 @@ async def test_0010_carries_stored_balances_onto_the_ledger_and_back(database_ur
         return list(conn.execute(text("SELECT points FROM informants")).scalars())
 
     assert await _on(database_url, points) == [30]
+
+
+async def test_0007_points_accounts_a_group_message_had_repointed_back_to_their_private_chat(
+    database_url: str,
+) -> None:
+    await migrate.upgrade_async(database_url, "0004")
+    engine = create_engine(database_url)
+    try:
+        async with SqlUnitOfWork(session_factory=create_session_factory(engine)) as uow:
+            for user, chat in (("5550001", "-1001234567890"), ("5550002", "5550002")):
+                await uow.accounts.get_or_create(
+                    platform="telegram",
+                    platform_user_id=user,
+                    chat_id=chat,
+                    display_name="r",
+                    locale="en",
+                )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    await migrate.upgrade_async(database_url, "0007")
+    assert await _chat_ids(database_url) == {"5550001": "5550001", "5550002": "5550002"}

@@ -4,9 +4,11 @@ adapters map it; their round-trip tests show each library's ``Update`` arrives h
 
 from __future__ import annotations
 
-from bot.chat import Contact, Incoming, Kind, Location
-from bot.transports.botapi import incoming_from_update
-from tests.telegram_updates import SAMPLES
+import pytest
+
+from bot.chat import ChatType, Contact, Incoming, Kind, Location
+from bot.transports.botapi import ALLOWED_UPDATES, incoming_from_update
+from tests.telegram_updates import SAMPLES, UNSUPPORTED
 
 
 def mapped(name: str, *, bot_username: str | None = None) -> Incoming:
@@ -26,6 +28,22 @@ def test_plain_text_becomes_text_with_the_sender_and_chat():
     assert incoming.user.chat_id == "5550001"
     assert incoming.user.display_name == "Wei Zhang"
     assert incoming.user.language_code == "zh-hans"
+    assert incoming.user.chat_type is ChatType.PRIVATE
+
+
+def test_a_message_in_a_supergroup_says_it_was_written_in_a_group():
+    incoming = mapped("group text")
+    assert incoming.user.chat_type is ChatType.GROUP
+    assert (incoming.user.user_id, incoming.user.chat_id) == ("5550001", "-1001234567890")
+
+
+def test_a_message_written_as_a_channel_in_a_group_maps_to_nothing():
+    # Its ``from`` is Telegram's stand-in bot; there is no person to answer.
+    assert incoming_from_update(SAMPLES["as channel in group"]) is None
+
+
+def test_a_channel_post_maps_to_nothing():
+    assert incoming_from_update(SAMPLES["channel post update"]) is None
 
 
 def test_a_command_is_split_into_name_and_payload():
@@ -96,11 +114,11 @@ def test_a_live_location_is_marked_live():
     assert incoming.location.live is True
 
 
-def test_an_edited_live_location_arrives_as_a_live_location():
-    incoming = mapped("edited live location")
-    assert incoming.kind is Kind.LOCATION
-    assert incoming.location == Location(lat=39.9371, lon=119.6012, live=True)
-    assert incoming.message_id == "80"
+def test_an_edited_live_location_maps_to_nothing_so_a_live_location_counts_once():
+    # Each move of a live location is an edit; mapped, every move re-prompted the rider or,
+    # outside a flow, opened a new report draft.
+    assert incoming_from_update(SAMPLES["edited live location"]) is None
+    assert "edited_message" not in ALLOWED_UPDATES
 
 
 def test_an_edited_text_is_ignored():
@@ -127,6 +145,7 @@ def test_a_button_press_carries_its_data_callback_id_and_message():
     assert incoming.message_id == "310"
     assert incoming.user.chat_id == "-1001234567890"
     assert incoming.user.user_id == "5550001"
+    assert incoming.user.chat_type is ChatType.GROUP
 
 
 def test_a_button_on_a_message_too_old_to_read_still_names_its_chat_and_message():
@@ -134,8 +153,15 @@ def test_a_button_on_a_message_too_old_to_read_still_names_its_chat_and_message(
     assert (incoming.user.chat_id, incoming.message_id) == ("-1001234567890", "311")
 
 
+@pytest.mark.parametrize("name", UNSUPPORTED)
+def test_stickers_voice_video_audio_dice_and_polls_map_to_unsupported(name):
+    incoming = mapped(name)
+    assert incoming.kind is Kind.UNSUPPORTED
+    assert incoming.document is None  # an animation carries a document too
+    assert incoming.user.user_id == "5550001"
+
+
 def test_unknown_kinds_map_to_nothing():
-    assert incoming_from_update(SAMPLES["sticker"]) is None
     assert "message_reaction" in SAMPLES["reaction"]
     assert incoming_from_update(SAMPLES["reaction"]) is None
 

@@ -8,6 +8,7 @@ the worker presses Return → "Duplicate of another report" and sends the target
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.chat import Kind, User
@@ -87,15 +88,43 @@ async def test_a_worker_cannot_mark_a_case_a_duplicate_of_a_report_outside_their
 
         said = await town.mark_duplicate(worker, case, elsewhere)
 
-        assert said == [
-            f"Report {elsewhere.number} is not in your grids: a case can only be marked a "
-            "duplicate of a report in a grid you work on."
-        ], grid
+        # The answer a number that does not exist gets: nothing about a case out of sight.
+        assert said == [f"No case {elsewhere.number} that you can see."], grid
         assert town.store.data.reports[case.id] == before, grid
         assert town.store.data.reports[case.id].status is ReportStatus.DISPATCHED
         assert town.followers(elsewhere) == set(), grid
         assert town.store.data.reports[elsewhere.id].status is ReportStatus.DISPATCHED
         await town.send(worker, Kind.COMMAND, command="cancel", text="/cancel")
+
+
+async def test_a_finished_case_outside_the_workers_grids_is_answered_like_a_missing_number() -> (
+    None
+):
+    # It used to answer "cannot be a duplicate of ... a finished case": that a case of that
+    # number exists anywhere in the city, and that it is finished.
+    town, case = await _town()
+    worker = await town.person("worker", RoleName.GRID_WORKER, "G1")
+    elsewhere = await town.report(await town.person("stranger"), "G3")
+    town.store.data.reports[elsewhere.id] = replace(
+        town.store.data.reports[elsewhere.id], status=ReportStatus.CLOSED
+    )
+    said = await town.mark_duplicate(worker, case, elsewhere)
+    assert said == [f"No case {elsewhere.number} that you can see."]
+    await town.send(worker, Kind.COMMAND, command="cancel", text="/cancel")
+    assert await town.mark_duplicate(worker, case, replace(elsewhere, number="261126-9999")) == [
+        "No case 261126-9999 that you can see."
+    ]
+
+
+async def test_a_finished_case_in_the_workers_grid_is_refused_as_finished() -> None:
+    town, case = await _town()
+    worker = await town.person("worker", RoleName.GRID_WORKER, "G1")
+    done = await town.report(await town.person("first"), "G1")
+    town.store.data.reports[done.id] = replace(
+        town.store.data.reports[done.id], status=ReportStatus.CLOSED
+    )
+    said = await town.mark_duplicate(worker, case, done)
+    assert said == ["A report cannot be a duplicate of itself or of a finished case."]
 
 
 async def test_a_worker_marks_a_case_a_duplicate_of_a_report_in_their_own_grid() -> None:

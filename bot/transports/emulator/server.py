@@ -117,8 +117,12 @@ class BotApiEmulator:
             language_code=language_code,
         )
 
-    def send_text(self, user_id: int, text: str) -> JSON:
-        return self.world.user_text(user_id, text)
+    def group(self, *, title: str) -> JSON:
+        """Create a supergroup; users write in it with ``send_text(..., chat_id=...)``."""
+        return self.world.add_group(title=title)
+
+    def send_text(self, user_id: int, text: str, *, chat_id: int | None = None) -> JSON:
+        return self.world.user_text(user_id, text, chat_id=chat_id)
 
     def send_photo(self, user_id: int, data: bytes, *, caption: str | None = None) -> JSON:
         """Sent the normal way: the bot gets recompressed sizes without EXIF."""

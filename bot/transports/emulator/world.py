@@ -131,6 +131,7 @@ class World:
         self._update_ids = itertools.count(1)
         self._user_ids = itertools.count(1_000_001)
         self._media_groups = itertools.count(FIRST_MEDIA_GROUP)
+        self._group_ids = itertools.count(1)
 
     # --- waiting -------------------------------------------------------------------------
 
@@ -174,17 +175,24 @@ class World:
             self.chats[uid] = Chat(info=compact({"id": uid, "type": "private", **names}))
         return user
 
+    def add_group(self, *, title: str) -> JSON:
+        """A supergroup chat (negative id, as Telegram's are); any user may write in it."""
+        gid = -1_000_000_000_000 - next(self._group_ids)
+        self.chats[gid] = Chat(info={"id": gid, "type": "supergroup", "title": title})
+        return self.chats[gid].info
+
     def user(self, user_id: int) -> JSON:
         if user_id not in self.users:
             raise ApiError(404, f"Not Found: no user {user_id}")
         return self.users[user_id]
 
-    def user_text(self, user_id: int, text: str) -> JSON:
+    def user_text(self, user_id: int, text: str, *, chat_id: int | None = None) -> JSON:
+        """``text`` written by the user in their private chat, or in the group ``chat_id``."""
         content: JSON = {"text": text}
         if text.startswith("/") and len(text) > 1:
             command = text.split(maxsplit=1)[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return self._from_user(user_id, content)
+        return self._from_user(user_id, content, chat_id=chat_id)
 
     def user_photo(
         self,
@@ -279,9 +287,9 @@ class World:
         self._enqueue("callback_query", query)
         return query_id
 
-    def _from_user(self, user_id: int, content: JSON) -> JSON:
+    def _from_user(self, user_id: int, content: JSON, *, chat_id: int | None = None) -> JSON:
         user = self.user(user_id)
-        chat = self.chats[user_id]
+        chat = self.chats[user_id if chat_id is None else chat_id]
         message = {
             "message_id": chat.next_message_id(),
             "from": user,
