@@ -6,8 +6,9 @@ import logging
 from dataclasses import replace
 
 from bot.chat import Kind
+from bot.domain.model import InformantStatus, RoleName
 from bot.i18n import N_, SUPPORTED
-from handlers.base import Command, Context, buttons
+from handlers.base import CHOSEN_PREFIX, Command, Context, buttons
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def setup(registry: Registry) -> None:
         Command("cancel", cancel, N_("Stop what you are doing"), allowed_mid_flow=True)
     )
     registry.button("lang", set_language)
+    registry.button(CHOSEN_PREFIX, _already_chosen)
     registry.fallback(Kind.TEXT, show_help)
 
 
@@ -48,17 +50,47 @@ async def _start(ctx: Context, registry: Registry) -> None:
     await show_help(ctx)
 
 
+HELP_INTRO = N_("Gridsnap sends hazards you see on the road to the grid workers who fix them.")
+HELP_REPORT = N_("• Send a photo or /report to report a problem")
+HELP_MINE = N_("• /myreports — your reports and their status; /points — your points")
+HELP_REGISTER = N_("• /register — become a grid informant")
+HELP_PENDING = N_("• Your registration is waiting for a community admin's approval")
+HELP_WORKER = N_("• /queue — the open cases of your grids; /duty — go on or off duty")
+HELP_ADMIN = N_("• /returned — cases returned to your area, to re-dispatch or reject")
+HELP_ALWAYS = N_(
+    "• /mydata — what we hold about you; /deletedata — delete it\n"
+    "• /language — 中文 / English\n"
+    "• /cancel — stop what you are doing"
+)
+_GRID_STAFF = frozenset({RoleName.GRID_WORKER, RoleName.GRID_LEADER})
+_ADMINS = frozenset({RoleName.COMMUNITY_ADMIN, RoleName.STREET_ADMIN, RoleName.CITY_ADMIN})
+
+
 async def show_help(ctx: Context) -> None:
-    ctx.reply(
-        ctx._(
-            "Gridsnap sends hazards you see on the road to the grid workers who fix them.\n"
-            "• Send a photo or /report to report a problem\n"
-            "• /myreports — your reports and their status\n"
-            "• /register — become a grid informant\n"
-            "• /language — 中文 / English\n"
-            "• /cancel — stop what you are doing"
-        )
-    )
+    """What this person can do now: a rider, a pending applicant, staff, or a newcomer."""
+    profile = await ctx.uow.informants.get(ctx.account.id)
+    roles = {grant.role for grant in await ctx.uow.roles.for_account(ctx.account.id)}
+    approved = profile is not None and profile.status is InformantStatus.APPROVED
+    lines = [HELP_INTRO]
+    if approved or ctx.env.open_reporting:
+        lines.append(HELP_REPORT)
+    if approved or profile is not None:
+        lines.append(HELP_MINE)
+    if profile is not None and profile.status is InformantStatus.PENDING:
+        lines.append(HELP_PENDING)
+    elif not approved and not (roles & (_GRID_STAFF | _ADMINS)):
+        lines.append(HELP_REGISTER)
+    if roles & _GRID_STAFF:
+        lines.append(HELP_WORKER)
+    if roles & _ADMINS:
+        lines.append(HELP_ADMIN)
+    lines.append(HELP_ALWAYS)
+    ctx.reply("\n".join(ctx._(line) for line in lines))
+
+
+async def _already_chosen(ctx: Context) -> None:
+    """The ticked button that shows an earlier choice: nothing to do, nothing to say."""
+    ctx.answer_button()
 
 
 async def choose_language(ctx: Context) -> None:
@@ -76,7 +108,7 @@ async def set_language(ctx: Context) -> None:
     await ctx.uow.accounts.set_locale(ctx.account.id, code)
     ctx.account = replace(ctx.account, locale=code)
     ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.show_choice(LANGUAGE_NAMES[code])
     ctx.reply(ctx._("Language set to English."))
 
 

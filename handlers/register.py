@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+
 from bot.chat import Button, Kind, Outgoing, OutKind
+from bot.domain.companies import COMPANIES as KNOWN_COMPANIES
+from bot.domain.companies import company_label
 from bot.domain.model import InformantProfile, InformantStatus, Level, RegionNode, RoleName
 from bot.i18n import N_
 from bot.services import informants, notify
@@ -19,7 +23,7 @@ from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.registry import Registry
 
 CONSENT_VERSION = "2026-11"
-COMPANIES = ("美团", "饿了么", "顺丰", "京东", "中通", "圆通", "韵达", "申通", "极兔", "中国邮政")
+COMPANIES = tuple(KNOWN_COMPANIES)
 NAME_MAX = 30
 COMPANY_MAX = 40
 PAGE_SIZE = 8
@@ -115,7 +119,7 @@ class RegisterFlow(Flow):
             await _refuse_and_reprompt(ctx, _ask_company)
             return
         ctx.answer_button()
-        ctx.edit_markup(None)
+        ctx.show_choice(company_label(COMPANIES[index], ctx._))
         self.enter(ctx, "area", company=COMPANIES[index])
         await _ask_area(ctx)
 
@@ -267,7 +271,10 @@ async def _ask_phone(ctx: Context) -> None:
 
 async def _ask_company(ctx: Context) -> None:
     rows = [
-        [(name, f"reg:co:{i}") for i, name in enumerate(COMPANIES[start : start + 3], start)]
+        [
+            (company_label(name, ctx._), f"reg:co:{i}")
+            for i, name in enumerate(COMPANIES[start : start + 3], start)
+        ]
         for start in range(0, len(COMPANIES), 3)
     ]
     rows.append([(ctx._("Other"), "reg:co:other")])
@@ -510,7 +517,7 @@ async def show_my_data(ctx: Context) -> None:
     lines = [ctx._("What we hold about you:")]
     if account.display_name:
         lines.append(ctx._("Your name in this chat: {name}").format(name=account.display_name))
-    lines.append(ctx._("Language: {locale}").format(locale=account.locale))
+    lines.append(ctx._("Language: {locale}").format(locale=language_name(account.locale, ctx)))
     if account.consent is not None:
         lines.append(
             ctx._("Consent: version {version}, given {at}").format(
@@ -539,7 +546,7 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
     return [
         ctx._("Name: {name}").format(name=profile.real_name),
         ctx._("Phone: {phone}").format(phone=profile.phone),
-        ctx._("Company: {company}").format(company=profile.company),
+        ctx._("Company: {company}").format(company=company_label(profile.company, ctx._)),
         ctx._("Work area: {area}").format(area=area),
         ctx._("Informant status: {status}").format(status=status),
         ctx._("Points: {points}").format(points=profile.points),
@@ -570,3 +577,12 @@ async def delete_data(ctx: Context) -> None:
     await ctx.uow.accounts.delete_personal_data(ctx.account.id)
     ctx.state.clear()
     ctx.reply(ctx._("Your personal data was deleted. Send /start if you want to begin again."))
+
+
+def language_name(code: str, ctx: Context) -> str:
+    """A language as its name in the reader's language ("中文", "Chinese"), by Babel."""
+    try:
+        name = Locale.parse(code).get_language_name(ctx.t.locale)
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name or code
