@@ -53,6 +53,7 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
         console.print("[red]GRIDSNAP_DATABASE_URL: reset only deletes a SQLite file[/red]")
         raise typer.Exit(2)
     if not yes and not typer.confirm(f"Delete {database} and {settings.photo_dir}?"):
+        console.print("Cancelled: nothing was deleted.")
         raise typer.Exit(1)
     for path in _database_files(database):
         path.unlink(missing_ok=True)
