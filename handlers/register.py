@@ -310,7 +310,7 @@ async def _show_summary(ctx: Context) -> None:
         ).format(
             name=data.get("name", ""),
             phone=data.get("phone", ""),
-            company=data.get("company", ""),
+            company=company_label(data.get("company", ""), ctx._),
             area=data.get("region_name", ""),
         ),
         buttons([(ctx._("Submit"), "reg:submit"), (ctx._("Start over"), "reg:restart")]),

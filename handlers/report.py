@@ -271,7 +271,16 @@ async def _take_last_place(ctx: Context) -> None:
         return
     ctx.state.data["loc"] = {"lat": where.lat, "lon": where.lon}
     ctx.state.data["dups"] = []
-    ctx.reply(ctx._("📍 Location received."), remove_keyboard=True)
+    if ui.is_last_both(ctx) and last.category_code in ctx.env.catalogue:
+        # The repeat path: photo, this button, Skip, Submit.
+        ctx.state.data["cat"] = last.category_code
+        category = ui.category_label(ctx, ctx.env.catalogue.get(last.category_code))
+        ctx.reply(
+            ctx._("📍 Location received. Category: {name}").format(name=category),
+            remove_keyboard=True,
+        )
+    else:
+        ctx.reply(ctx._("📍 Location received."), remove_keyboard=True)
     await _advance(ctx)
 
 

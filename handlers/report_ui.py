@@ -58,6 +58,7 @@ def photo_refusal(ctx: Context, code: str | None, max_bytes: int) -> str:
 
 
 LAST_PLACE = N_("↩️ Same place as last time")
+LAST_BOTH = N_("↩️ Same place and category as last time")
 
 
 def location_keyboard(ctx: Context, last_grid: str | None = None) -> Keyboard:
@@ -65,11 +66,15 @@ def location_keyboard(ctx: Context, last_grid: str | None = None) -> Keyboard:
     if last_grid is None:
         return reply_keyboard(share)
     # A text button: what it sends is its label, recognised by ``is_last_place``.
-    return reply_keyboard(share, [Button(text=ctx._(LAST_PLACE))])
+    return reply_keyboard(share, [Button(text=ctx._(LAST_PLACE))], [Button(text=ctx._(LAST_BOTH))])
 
 
 def is_last_place(ctx: Context) -> bool:
-    return ctx.incoming.text.strip() == ctx._(LAST_PLACE)
+    return ctx.incoming.text.strip() in (ctx._(LAST_PLACE), ctx._(LAST_BOTH))
+
+
+def is_last_both(ctx: Context) -> bool:
+    return ctx.incoming.text.strip() == ctx._(LAST_BOTH)
 
 
 def ask_first_photo(ctx: Context) -> None:

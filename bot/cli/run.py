@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.sandbox.history import history_folder
 
 console = Console(highlight=False)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Telegram token).")
@@ -58,6 +59,7 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
     for path in _database_files(database):
         path.unlink(missing_ok=True)
     shutil.rmtree(settings.photo_dir, ignore_errors=True)
+    shutil.rmtree(history_folder(settings.photo_dir), ignore_errors=True)  # the chats
     console.print("Sandbox reset: the next [bold]gridsnap run[/bold] starts with fresh demo data.")
 
 

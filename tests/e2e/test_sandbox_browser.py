@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
+from bot.geo.crs import gcj02_to_wgs84
 from bot.i18n import translator
-from bot.sandbox.demo import DEMO_GRID, DEMO_STREET, LOCALE
+from bot.sandbox.demo import DEMO_COMMUNITY, DEMO_GRID, DEMO_STREET, LOCALE
 from bot.sandbox.runtime import Sandbox, sandbox
+from handlers.common import HELP_INTRO
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,9 +218,9 @@ def _expect_loaded(image: Locator) -> None:
 def _expect_map_image(worker: Page, number: str) -> None:
     """The alert's third message: the bot's map of the grid, as a picture with its caption."""
     caption = _zh("Map of report {number}").format(number=number)
-    shown = worker.locator(".msg.bot").filter(has=worker.locator(f'img[alt="{caption}"]'))
+    shown = worker.locator(".msg.bot").filter(has=worker.locator(f'img[alt^="{caption}"]'))
     expect(shown).to_have_count(1, timeout=WAIT_MS)
-    expect(shown.locator(".caption")).to_have_text(caption)
+    expect(shown.locator(".caption")).to_have_text(f"{caption}\n天洋新城社区第3网格")
     _expect_loaded(shown.locator("img"))
 
 
@@ -237,6 +239,10 @@ def _report_from_page(rider: Page) -> str:
     expect(rider.locator(".msg.me .bubble.place")).to_have_count(1)
 
     rider.locator(f'button[data-callback="rep:cat:{CATEGORY}"]').click(timeout=WAIT_MS)
+    # The menu keeps the choice, ticked, where the buttons were.
+    expect(rider.locator('button[data-callback="chosen:"]').last).to_contain_text(
+        "✓", timeout=WAIT_MS
+    )
     rider.locator('button[data-callback="rep:skip"]').click(timeout=WAIT_MS)
     submit = rider.locator('button[data-callback="rep:submit"]')
     expect(submit).to_be_visible(timeout=WAIT_MS)
@@ -273,6 +279,9 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     alert = worker.locator(f'.msg[data-mid="{_message_id(accept)}"]')
     expect(alert).to_contain_text(number)
     expect(alert.locator("img")).to_have_count(1)  # the rider's photo
+    # Which of 李芳's three grids, and where in it, in words.
+    expect(alert).to_contain_text(_zh("Grid: {grid}").format(grid="天洋新城社区第3网格"))
+    expect(alert).to_contain_text(_zh("Where: {place}").split("{")[0])
     _expect_map_image(worker, number)
     accept.click()
     expect(worker.locator("#toast")).to_contain_text(number, timeout=WAIT_MS)
@@ -301,7 +310,13 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     expect(question.locator('button[data-callback^="fb:no:"]')).to_contain_text("👎")
     _shot(rider, "sandbox-rider-fixed-question")
     fixed.click()
+    expect(question.locator('button[data-callback="chosen:"]')).to_contain_text(
+        "👍", timeout=WAIT_MS
+    )
     rider.locator('button[data-callback^="fb:rate:"][data-callback$=":5"]').click(timeout=WAIT_MS)
+    expect(rider.locator('button[data-callback="chosen:"]', has_text="⭐⭐⭐⭐⭐")).to_have_count(
+        1, timeout=WAIT_MS
+    )
     _expect_bot_says(rider, "Thank you! Report {number} is closed.", number=number)
     _expect_bot_says(
         worker, "Report {number} ({category}) was confirmed fixed by the reporter.", number=number
@@ -495,3 +510,140 @@ def test_rider_uploads_a_camera_photo_and_the_bot_asks_where_it_is(
     rider.fill("#text", "/cancel")  # leave 小王 with no open draft
     rider.press("#text", "Enter")
     _expect_bot_says(rider, "Cancelled. Nothing was sent.")
+
+
+# -- the map picker, the empty chat, the history ---------------------------------------------
+
+
+def _view_box(page: Page) -> list[float]:
+    box = page.locator("#map").get_attribute("viewBox")
+    assert box is not None
+    return [float(v) for v in box.split()]
+
+
+def _label_px(page: Page, code: str) -> float:
+    """How tall a unit's name is drawn on the screen, in CSS pixels."""
+    box = page.locator(f'#map text[data-code="{code}"]').bounding_box()
+    assert box is not None
+    return float(box["height"])
+
+
+def _open_map(page: Page) -> None:
+    page.click("#plus")
+    page.click("#m-location")
+    expect(page.locator("#mappicker")).to_be_visible()
+    expect(page.locator(f'#map text[data-code="{DEMO_STREET}"]')).to_be_visible()
+
+
+def test_map_zooms_with_the_wheel_pans_by_drag_and_keeps_labels_readable(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    rider = _open_as(tabs, running_sandbox.url, "leader", "张强")  # only the map is used
+    _open_map(rider)
+    assert _label_px(rider, DEMO_STREET) >= 11  # a street's name reads in the whole city
+    before = _view_box(rider)
+    stage = rider.locator("#map").bounding_box()
+    assert stage is not None
+    middle = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    rider.mouse.move(*middle)
+    rider.mouse.wheel(0, -600)  # zoom in around the pointer
+    rider.wait_for_function(f"document.getElementById('map').viewBox.baseVal.width < {before[2]}")
+    zoomed = _view_box(rider)
+    assert zoomed[2] < before[2] / 2
+    assert _label_px(rider, DEMO_STREET) >= 11  # the same size on screen, not 4 px
+    rider.mouse.down()
+    rider.mouse.move(middle[0] + 80, middle[1] + 40, steps=8)
+    rider.mouse.up()
+    dragged = _view_box(rider)
+    assert dragged[0] < zoomed[0] and dragged[1] < zoomed[1]  # the map moved with the pointer
+    assert dragged[2] == pytest.approx(zoomed[2])
+    expect(rider.locator("#map-send")).to_be_disabled()  # a drag is not a pick
+    rider.click("#map-zoom-out")
+    assert _view_box(rider)[2] > dragged[2]
+    _shot(rider, "sandbox-map-zoomed")
+
+
+def test_map_search_finds_a_community_and_the_hint_names_the_grid_picked(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    rider = _open_as(tabs, running_sandbox.url, "leader", "张强")
+    _open_map(rider)
+    rider.fill("#map-search", "天洋新城")
+    hit = rider.locator("#map-results button", has_text="天洋新城社区").first
+    expect(hit).to_be_visible(timeout=WAIT_MS)
+    hit.click()
+    expect(rider.locator("#map-title")).to_have_text("燕山大街街道")
+    expect(rider.locator(f'#map path.found[data-code="{DEMO_COMMUNITY}"]')).to_have_count(1)
+    _click_label(rider, DEMO_GRID)
+    expect(rider.locator("#map-hint")).to_have_text("天洋新城社区第3网格")  # not its code
+    _shot(rider, "sandbox-map-search", docs=True)
+    rider.fill("#map-search", "不存在的街道名")
+    expect(rider.locator("#map-results")).to_contain_text(
+        translator(LOCALE)._("No street, community or grid by that name"), timeout=WAIT_MS
+    )
+
+
+def test_use_my_location_sends_where_the_browser_is(running_sandbox: Sandbox, browser: Browser):
+    gridmap = running_sandbox.app.env.maps.current()
+    inside = gridmap.geometry(DEMO_GRID).representative_point()
+    lat, lon = gcj02_to_wgs84(inside.y, inside.x)
+    context = browser.new_context(
+        viewport={"width": 400, "height": 780},
+        locale="zh-CN",
+        geolocation={"latitude": lat, "longitude": lon},
+        permissions=["geolocation"],
+    )
+    try:
+        rider = _open_as(context, running_sandbox.url, "rider", "小王")
+        _open_map(rider)
+        with rider.expect_response(re.compile(r"/sandbox/users/\d+/location$")) as response:
+            rider.click("#map-locate")
+        sent = response.value.json()["result"]["location"]
+        assert (sent["latitude"], sent["longitude"]) == pytest.approx((lat, lon), abs=1e-5)
+        _expect_bot_says(rider, "Location received. Now send a photo of the problem (up to 3).")
+        rider.fill("#text", "/cancel")
+        rider.press("#text", "Enter")
+        _expect_bot_says(rider, "Cancelled. Nothing was sent.")
+    finally:
+        context.close()
+
+
+def test_an_empty_chat_says_what_to_do_first(running_sandbox: Sandbox, tabs: BrowserContext):
+    street = _open_as(tabs, running_sandbox.url, "street", "刘洋")
+    expect(street.locator(".sys.empty")).to_have_text(
+        translator(LOCALE)._(
+            "Alerts for your grids arrive here. Open the rider's tab and file a report to see "
+            "one, or send /help."
+        )
+    )
+    street.fill("#text", "/help")
+    street.press("#text", "Enter")
+    _expect_bot_says(street, HELP_INTRO)
+    expect(street.locator(".sys.empty")).to_have_count(0)
+
+
+def test_the_chats_are_still_there_after_the_sandbox_restarts(browser: Browser, tmp_path: Path):
+    first = _SandboxThread(tmp_path)
+    try:
+        running = first.start()
+        context = browser.new_context(viewport={"width": 400, "height": 780}, locale="zh-CN")
+        rider = _open_as(context, running.url, "rider", "小王")
+        expect(rider.locator(".sys.empty")).to_have_count(1)  # a fresh sandbox
+        rider.fill("#text", "/help")
+        rider.press("#text", "Enter")
+        _expect_bot_says(rider, HELP_INTRO)
+        context.close()
+    finally:
+        first.stop()
+
+    second = _SandboxThread(tmp_path)
+    try:
+        running = second.start()
+        context = browser.new_context(viewport={"width": 400, "height": 780}, locale="zh-CN")
+        rider = _open_as(context, running.url, "rider", "小王")
+        expect(rider.locator(".msg.me .bubble", has_text="/help")).to_have_count(1)
+        _expect_bot_says(rider, HELP_INTRO)
+        expect(rider.locator(".sys.empty")).to_have_count(0)
+        context.close()
+    finally:
+        second.stop()

@@ -667,6 +667,18 @@ async def test_the_next_report_offers_the_last_place_and_category_as_one_tap_eac
     assert button_data(said)[0] == f"rep:cat:{GARBAGE}"
 
 
+async def test_same_place_and_category_makes_a_report_of_a_photo_and_three_taps(rider):
+    await rider.to_confirmation(seed=1)
+    await rider.press("rep:submit")
+    await rider.photo(jpeg(2))
+    await rider.text("↩️ Same place and category as last time")  # tap 1
+    assert rider.step() == "note"  # no category menu: straight to the note
+    assert rider.state().data["cat"] == GARBAGE
+    await rider.press("rep:skip")  # tap 2
+    await rider.press("rep:submit")  # tap 3
+    assert len(rider.store.data.reports) == 2
+
+
 async def test_a_first_report_offers_no_last_place(rider):
     said = await rider.photo(jpeg(1))
     assert reply_buttons(said) == ["📍 Share location"]
