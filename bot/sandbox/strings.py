@@ -22,6 +22,8 @@ TELEGRAM_LANGUAGE = {"zh_CN": "zh-hans", "en": "en"}
 
 CHROME: dict[str, str] = {
     "page_title": N_("Gridsnap sandbox"),
+    # The product's name as its users know it (随手拍 in Chinese).
+    "product": N_("Gridsnap"),
     # The bot's avatar in the chat: one letter standing for Gridsnap.
     "bot_avatar": N_("G"),
     "switch_persona": N_("Switch persona"),

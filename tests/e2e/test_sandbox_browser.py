@@ -226,6 +226,7 @@ def _expect_map_image(worker: Page, number: str) -> None:
 
 def _report_from_page(rider: Page) -> str:
     """Photo, location on the map drawing, category, Skip, Submit; returns the number."""
+    earlier = rider.locator(".msg.bot .bubble", has_text=REPORT_NUMBER).count()
     _send_sample(rider, "manhole.jpg")
     location_button = rider.locator("#replykb button").first
     expect(location_button).to_be_visible(timeout=WAIT_MS)
@@ -235,8 +236,10 @@ def _report_from_page(rider: Page) -> str:
     _click_label(rider, DEMO_STREET)  # zoom to 燕山大街街道
     _click_label(rider, DEMO_GRID)
     _shot(rider, "sandbox-map-picker")
+    places = rider.locator(".msg.me .bubble.place")
+    before = places.count()
     rider.click("#map-send")
-    expect(rider.locator(".msg.me .bubble.place")).to_have_count(1)
+    expect(places).to_have_count(before + 1)
 
     rider.locator(f'button[data-callback="rep:cat:{CATEGORY}"]').click(timeout=WAIT_MS)
     # The menu keeps the choice, ticked, where the buttons were.
@@ -250,8 +253,8 @@ def _report_from_page(rider: Page) -> str:
     submit.click()
 
     filed = rider.locator(".msg.bot .bubble", has_text=REPORT_NUMBER)
-    expect(filed).to_have_count(1, timeout=WAIT_MS)
-    number = REPORT_NUMBER.search(filed.inner_text())
+    expect(filed).to_have_count(earlier + 1, timeout=WAIT_MS)
+    number = REPORT_NUMBER.search(filed.last.inner_text())
     assert number is not None
     return number.group(0)
 
@@ -309,10 +312,9 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     expect(question.locator("img")).to_have_count(1)  # the after-photo
     expect(question.locator('button[data-callback^="fb:no:"]')).to_contain_text("👎")
     _shot(rider, "sandbox-rider-fixed-question")
+    asked = rider.locator(f'.msg[data-mid="{_message_id(fixed)}"]')  # by id: 👍 edits it
     fixed.click()
-    expect(question.locator('button[data-callback="chosen:"]')).to_contain_text(
-        "👍", timeout=WAIT_MS
-    )
+    expect(asked.locator('button[data-callback="chosen:"]')).to_contain_text("👍", timeout=WAIT_MS)
     rider.locator('button[data-callback^="fb:rate:"][data-callback$=":5"]').click(timeout=WAIT_MS)
     expect(rider.locator('button[data-callback="chosen:"]', has_text="⭐⭐⭐⭐⭐")).to_have_count(
         1, timeout=WAIT_MS
@@ -364,6 +366,7 @@ def test_english_page_shows_the_picker_and_the_chat_in_english(
         worker.click()
     chat = opened.value
     expect(chat.locator("#who")).to_have_text("李芳")
+    expect(chat.locator("#title")).to_have_text("Gridsnap")
     assert chat.locator("#back").get_attribute("href") == "/?lang=en"
     _expect_english_chat_chrome(chat)
     _shot(chat, "sandbox-map-picker-en")
@@ -381,6 +384,7 @@ def test_chinese_page_shows_the_picker_and_the_chat_in_chinese(
 
     chat = english_tabs.new_page()
     chat.goto(running_sandbox.url + "/?as=worker&lang=zh_CN")
+    expect(chat.locator("#title")).to_have_text("随手拍")  # the product's Chinese name
     expect(chat.locator("#send")).to_have_text("发送")
     expect(chat.locator("#text")).to_have_attribute("placeholder", "输入消息")
     chat.click("#plus")
@@ -647,3 +651,21 @@ def test_the_chats_are_still_there_after_the_sandbox_restarts(browser: Browser, 
         context.close()
     finally:
         second.stop()
+
+
+def test_a_repeat_report_is_a_photo_and_three_taps(running_sandbox: Sandbox, tabs: BrowserContext):
+    rider = _open_as(tabs, running_sandbox.url, "rider", "小王")
+    _report_from_page(rider)  # the last report, whatever ran before
+    filed = rider.locator(".msg.bot .bubble", has_text=REPORT_NUMBER)
+    before = filed.count()
+    _send_sample(rider, "manhole.jpg")
+    repeat = rider.locator(
+        "#replykb button", has_text=_zh("↩️ Same place and category as last time")
+    )
+    repeat.click(timeout=WAIT_MS)  # tap 1: the place and the category of the last report
+    rider.locator('button[data-callback="rep:skip"]').last.click(timeout=WAIT_MS)  # tap 2
+    submit = rider.locator('button[data-callback="rep:submit"]').last
+    expect(submit).to_be_visible(timeout=WAIT_MS)
+    _shot(rider, "sandbox-rider-repeat", docs=True)
+    submit.click()  # tap 3 (a possible duplicate is offered above it; this files anew)
+    expect(filed).to_have_count(before + 1, timeout=WAIT_MS)

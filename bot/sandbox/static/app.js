@@ -100,8 +100,8 @@ async function openChat(key) {
     persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}?${LANG}`);
   }
   state.persona = persona;
-  document.title = `${persona.name} · Gridsnap`;
-  $("title").textContent = "Gridsnap";
+  document.title = `${persona.name} · ${T.product}`;
+  $("title").textContent = T.product;
   $("who").textContent = persona.name;
   $("chat").hidden = false;
   $("chat").addEventListener("scroll", () => { state.follow = nearBottom($("chat")); });
