@@ -234,8 +234,14 @@ def place_lines(t: Translator, place: Place | None) -> list[str]:
     """ "Grid: …" names the grid and its community; "Where: …" the part of the grid."""
     if place is None:
         return []
-    above = ", ".join(name for name in (place.community, place.street) if name)
-    grid = f"{place.grid} ({above})" if above else place.grid
+    if place.community and place.street:
+        grid = t._("{grid} ({community}, {street})").format(
+            grid=place.grid, community=place.community, street=place.street
+        )
+    elif place.community or place.street:
+        grid = t._("{grid} ({area})").format(grid=place.grid, area=place.community or place.street)
+    else:
+        grid = place.grid
     where = t._(PART_NAMES[place.part])
     if place.community:
         where = t._("{part} of the grid, {community}").format(part=where, community=place.community)

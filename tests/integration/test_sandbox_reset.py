@@ -21,6 +21,9 @@ def _sandbox_files(tmp_path: Path, sqlite_template: Path) -> tuple[Path, Path]:
     photos = tmp_path / "var" / "photos" / "ab"
     photos.mkdir(parents=True)
     shutil.copyfile(next((PHOTOS / "gps").glob("*.jpg")), photos / "ab12.jpg")
+    chats = tmp_path / "var" / "sandbox-chats"  # the web chat's kept conversations
+    chats.mkdir()
+    (chats / "chats.json").write_text("{}")
     return database, photos.parent
 
 
@@ -78,7 +81,7 @@ def test_sandbox_reset_answered_no_says_cancelled_and_deletes_nothing(
 
     assert done.returncode == 1
     assert "Cancelled: nothing was deleted." in done.stdout
-    assert database.is_file()
+    assert database.is_file() and (tmp_path / "var" / "sandbox-chats" / "chats.json").is_file()
     assert [p.name for p in photos.rglob("*.jpg")] == ["ab12.jpg"]
 
 

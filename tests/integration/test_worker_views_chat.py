@@ -269,7 +269,7 @@ async def _report_through_the_flow(town: Town, rider: User, note: str) -> Report
         (
             "zh_CN",
             "暴露垃圾",
-            ("新案件 {number}：", "网格：东环一网格 (东环社区, 西港路街道)", "位置：",
+            ("新案件 {number}：", "网格：东环一网格（东环社区，西港路街道）", "位置：",
              "说明：{note}", "接单时限：{ack}", "办结时限：{fix}",
              "上报人：Wang rider", "案件 {number} 位置图\n东环一网格"),
         ),

@@ -60,4 +60,7 @@ def test_the_alert_lines_read_in_each_language(gridmap: GridMap) -> None:
         "Where: North-east part of the grid, 天洋新城社区",
     ]
     chinese = place_lines(translator("zh_CN"), place)
-    assert "天洋新城社区第3网格" in chinese[0] and "东北" in chinese[1]
+    assert chinese == [
+        "网格：天洋新城社区第3网格（天洋新城社区，燕山大街街道）",
+        "位置：网格东北部，天洋新城社区",
+    ]
