@@ -669,3 +669,32 @@ def test_a_repeat_report_is_a_photo_and_three_taps(running_sandbox: Sandbox, tab
     _shot(rider, "sandbox-rider-repeat", docs=True)
     submit.click()  # tap 3 (a possible duplicate is offered above it; this files anew)
     expect(filed).to_have_count(before + 1, timeout=WAIT_MS)
+
+
+def test_two_fingers_spreading_apart_zoom_the_map_in(running_sandbox: Sandbox, browser: Browser):
+    context = browser.new_context(
+        viewport={"width": 400, "height": 780}, locale="zh-CN", has_touch=True, is_mobile=True
+    )
+    try:
+        page = _open_as(context, running_sandbox.url, "leader", "张强")
+        _open_map(page)
+        before = _view_box(page)
+        stage = page.locator("#map").bounding_box()
+        assert stage is not None
+        x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+        touch = context.new_cdp_session(page)
+
+        def fingers(apart: float) -> list[dict[str, float]]:
+            return [{"x": x - apart, "y": y, "id": 0}, {"x": x + apart, "y": y, "id": 1}]
+
+        touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers(20)})
+        for apart in range(30, 130, 10):
+            touch.send(
+                "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": fingers(apart)}
+            )
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        after = _view_box(page)
+        assert after[2] < before[2] / 2  # fingers 40 px → 240 px apart: about 6× closer
+        expect(page.locator("#map-send")).to_be_disabled()  # a pinch is not a pick
+    finally:
+        context.close()
