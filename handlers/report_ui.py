@@ -143,7 +143,9 @@ def route_lines(ctx: Context, route: RouteResult) -> list[str]:
     if route.grid is None:
         return []
     community = next((u.name for u in route.path[1:] if u.level is Level.COMMUNITY), None)
-    where = f"{route.grid.name}, {community}" if community else route.grid.name
+    where = route.grid.name
+    if community:
+        where = ctx._("{grid}, {community}").format(grid=route.grid.name, community=community)
     lines = [ctx._("Goes to: {where}").format(where=where)]
     if route.status is RouteStatus.BOUNDARY:
         lines.append(ctx._("(The point is on the boundary between grids; the map chose this one.)"))
