@@ -40,7 +40,7 @@ bench: $(STAMP) locales
 
 # Debian's Chromium, a CJK font (so screenshots show Chinese) and a colour emoji font (📍 👍
 # are boxes without it) for the browser tests. Only what is missing is installed, only as
-# root; nothing happens (and nothing is printed) when everything is there.
+# root, after saying what; nothing happens (and nothing is printed) when everything is there.
 BROWSER_NEEDS := /usr/bin/chromium:chromium \
 	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei \
 	/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf:fonts-noto-color-emoji
@@ -51,6 +51,7 @@ browser:
 	  [ -e "$${need%%:*}" ] || missing="$$missing $${need##*:}"; \
 	done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "make browser: installing$$missing with apt-get (for the browser tests)"; \
 	  out=$$( { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } 2>&1 ) \
 	    || { echo "$$out" >&2; exit 1; }; \
 	elif [ -n "$$missing" ]; then \

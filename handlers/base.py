@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CHOSEN_PREFIX = "chosen"  # the button left on a message to show what was chosen there
+
 
 @dataclass(kw_only=True)
 class Context:
@@ -88,6 +90,11 @@ class Context:
                 keyboard=keyboard,
             )
         )
+
+    def show_choice(self, label: str) -> None:
+        """Replace the buttons of the pressed message with the one chosen, ticked, so the
+        chat keeps showing what was picked; pressing it again does nothing (``chosen``)."""
+        self.edit_markup(Keyboard(rows=((Button(text=f"✓ {label}", data=f"{CHOSEN_PREFIX}:"),),)))
 
     def send_location(self, location: Location) -> None:
         self.out.append(

@@ -6,8 +6,9 @@ import logging
 from dataclasses import replace
 
 from bot.chat import Kind
+from bot.domain.model import InformantStatus, RoleName
 from bot.i18n import N_, SUPPORTED
-from handlers.base import Command, Context, buttons
+from handlers.base import CHOSEN_PREFIX, Command, Context, buttons
 from handlers.edge import PRIVATE_LINK_PAYLOAD
 from handlers.registry import Registry
 
@@ -39,6 +40,7 @@ def setup(registry: Registry) -> None:
 
     registry.deep_link(PRIVATE_LINK_PAYLOAD, from_group)
     registry.button("lang", set_language)
+    registry.button(CHOSEN_PREFIX, _already_chosen)
     registry.fallback(Kind.TEXT, help_)
 
 
@@ -59,19 +61,64 @@ async def _start(ctx: Context, registry: Registry) -> None:
     await show_help(ctx, registry)
 
 
+HELP_INTRO = N_("Gridsnap sends hazards you see on the road to the grid workers who fix them.")
+HELP_REPORT = N_("• Send a photo or /report to report a problem")
+HELP_MINE = N_("• /myreports — your reports and their status; /points — your points")
+HELP_REGISTER = N_("• /register — become a grid informant")
+HELP_PENDING = N_("• Your registration is waiting for a community admin's approval")
+HELP_WORKER = N_("• /queue — the open cases of your grids; /duty — go on or off duty")
+HELP_ADMIN = N_("• /returned — cases returned to your area, to re-dispatch or reject")
+HELP_SERVICE = N_("• /volunteer — volunteer service; /rank — the leaderboards")
+HELP_SERVICE_ADMIN = N_(
+    "• /task new — publish a service task; /volunteerstats — volunteer service in figures"
+)
+HELP_PARTY = N_("• /declarations — party membership declarations waiting for you; /partystats")
+HELP_ALWAYS = N_(
+    "• /mydata — what we hold about you; /deletedata — delete it\n"
+    "• /language — 中文 / English\n"
+    "• /cancel — stop what you are doing"
+)
+_GRID_STAFF = frozenset({RoleName.GRID_WORKER, RoleName.GRID_LEADER})
+_ADMINS = frozenset({RoleName.COMMUNITY_ADMIN, RoleName.STREET_ADMIN, RoleName.CITY_ADMIN})
+_SERVICE_ADMINS = _ADMINS | {RoleName.PARTY_SECRETARY}
+
+
 async def show_help(ctx: Context, registry: Registry | None = None) -> None:
+    """What this person can do now: a rider, a pending applicant, staff, or a newcomer; with
+    the buttons flows add to it (``Registry.help_button``)."""
+    profile = await ctx.uow.informants.get(ctx.account.id)
+    roles = {grant.role for grant in await ctx.uow.roles.for_account(ctx.account.id)}
+    approved = profile is not None and profile.status is InformantStatus.APPROVED
+    lines = [HELP_INTRO]
+    if approved or ctx.env.open_reporting:
+        lines.append(HELP_REPORT)
+    if approved or profile is not None:
+        lines.append(HELP_MINE)
+    if profile is not None and profile.status is InformantStatus.PENDING:
+        lines.append(HELP_PENDING)
+    elif not approved and not (roles & (_GRID_STAFF | _SERVICE_ADMINS)):
+        lines.append(HELP_REGISTER)
+    if approved or profile is not None:
+        lines.append(HELP_SERVICE)
+    if roles & _GRID_STAFF:
+        lines.append(HELP_WORKER)
+    if roles & _ADMINS:
+        lines.append(HELP_ADMIN)
+    if roles & _SERVICE_ADMINS:
+        lines.append(HELP_SERVICE_ADMIN)
+    if RoleName.PARTY_SECRETARY in roles:
+        lines.append(HELP_PARTY)
+    lines.append(HELP_ALWAYS)
     rows = [row for more in (registry.help_buttons if registry else []) for row in await more(ctx)]
     ctx.reply(
-        ctx._(
-            "Gridsnap sends hazards you see on the road to the grid workers who fix them.\n"
-            "• Send a photo or /report to report a problem\n"
-            "• /myreports — your reports and their status\n"
-            "• /register — become a grid informant\n"
-            "• /language — 中文 / English\n"
-            "• /cancel — stop what you are doing"
-        ),
+        "\n".join(ctx._(line) for line in lines),
         buttons(*([row] for row in rows)) if rows else None,
     )
+
+
+async def _already_chosen(ctx: Context) -> None:
+    """The ticked button that shows an earlier choice: nothing to do, nothing to say."""
+    ctx.answer_button()
 
 
 async def choose_language(ctx: Context) -> None:
@@ -89,7 +136,7 @@ async def set_language(ctx: Context) -> None:
     await ctx.uow.accounts.set_locale(ctx.account.id, code)
     ctx.account = replace(ctx.account, locale=code)
     ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.show_choice(LANGUAGE_NAMES[code])
     ctx.reply(ctx._("Language set to English."))
 
 

@@ -75,7 +75,7 @@ async def _answerable(ctx: Context, report_id: int | None) -> Report | None:
 
 async def _ask_rating(ctx: Context, report: Report) -> None:
     ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.show_choice("👍 " + ctx._("Fixed"))
     stars = [(f"{'⭐' * n}", f"{FEEDBACK_PREFIX}:rate:{report.id}:{n}") for n in RATING_RANGE]
     ctx.reply(
         ctx._(
@@ -96,12 +96,12 @@ async def _confirm(ctx: Context, report: Report, rating: int | None) -> None:
     )
     if not _refused(ctx, result):
         ctx.answer_button()
-        ctx.edit_markup(None)
+        ctx.show_choice("⭐" * (rating or 0))
         ctx.reply(ctx._("Thank you! Report {number} is closed.").format(number=report.number))
 
 
 async def _not_fixed(ctx: Context, report: Report) -> None:
-    ctx.edit_markup(None)
+    ctx.show_choice("👎 " + ctx._("Not fixed"))
     if ctx.state.flow not in (None, REASON_FLOW):
         # Mid another flow a reason prompt would take its input over: reopen right away.
         await reopen(ctx, report.id, NOT_FIXED)

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+
 from bot.chat import Button, Kind, Outgoing, OutKind
+from bot.domain.companies import COMPANIES as KNOWN_COMPANIES
+from bot.domain.companies import company_label
 from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, Level, RegionNode
 from bot.domain.text import has_visible
 from bot.i18n import N_
@@ -22,7 +26,7 @@ from handlers.party import my_data_lines as party_lines
 from handlers.registry import Registry
 
 CONSENT_VERSION = "2026-11"
-COMPANIES = ("美团", "饿了么", "顺丰", "京东", "中通", "圆通", "韵达", "申通", "极兔", "中国邮政")
+COMPANIES = tuple(KNOWN_COMPANIES)
 NAME_MAX = 30
 COMPANY_MAX = 40
 PAGE_SIZE = 8
@@ -117,7 +121,7 @@ class RegisterFlow(Flow):
             await _refuse_and_reprompt(ctx, _ask_company)
             return
         ctx.answer_button()
-        ctx.edit_markup(None)
+        ctx.show_choice(company_label(COMPANIES[index], ctx._))
         self.enter(ctx, "area", company=COMPANIES[index])
         await _ask_area(ctx)
 
@@ -269,7 +273,10 @@ async def _ask_phone(ctx: Context) -> None:
 
 async def _ask_company(ctx: Context) -> None:
     rows = [
-        [(name, f"reg:co:{i}") for i, name in enumerate(COMPANIES[start : start + 3], start)]
+        [
+            (company_label(name, ctx._), f"reg:co:{i}")
+            for i, name in enumerate(COMPANIES[start : start + 3], start)
+        ]
         for start in range(0, len(COMPANIES), 3)
     ]
     rows.append([(ctx._("Other"), "reg:co:other")])
@@ -305,7 +312,7 @@ async def _show_summary(ctx: Context) -> None:
         ).format(
             name=data.get("name", ""),
             phone=data.get("phone", ""),
-            company=data.get("company", ""),
+            company=company_label(data.get("company", ""), ctx._),
             area=data.get("region_name", ""),
         ),
         buttons([(ctx._("Submit"), "reg:submit"), (ctx._("Start over"), "reg:restart")]),
@@ -512,7 +519,7 @@ async def show_my_data(ctx: Context) -> None:
     lines = [ctx._("What we hold about you:")]
     if account.display_name:
         lines.append(ctx._("Your name in this chat: {name}").format(name=account.display_name))
-    lines.append(ctx._("Language: {locale}").format(locale=account.locale))
+    lines.append(ctx._("Language: {locale}").format(locale=language_name(account.locale, ctx)))
     if account.consent is not None:
         lines.append(
             ctx._("Consent: version {version}, given {at}").format(
@@ -543,7 +550,7 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
     return [
         ctx._("Name: {name}").format(name=profile.real_name),
         ctx._("Phone: {phone}").format(phone=profile.phone),
-        ctx._("Company: {company}").format(company=profile.company),
+        ctx._("Company: {company}").format(company=company_label(profile.company, ctx._)),
         ctx._("Work area: {area}").format(area=area),
         ctx._("Informant status: {status}").format(status=status),
         ctx._("Points: {points}").format(points=await ctx.uow.points.balance(profile.account_id)),
@@ -574,3 +581,12 @@ async def delete_data(ctx: Context) -> None:
     await ctx.uow.accounts.delete_personal_data(ctx.account.id)
     ctx.state.clear()
     ctx.reply(ctx._("Your personal data was deleted. Send /start if you want to begin again."))
+
+
+def language_name(code: str, ctx: Context) -> str:
+    """A language as its name in the reader's language ("中文", "Chinese"), by Babel."""
+    try:
+        name = Locale.parse(code).get_language_name(ctx.t.locale)
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name or code

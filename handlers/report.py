@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.chat import Keyboard, Kind
 from bot.domain.categories import Category, UnknownCategoryError
-from bot.domain.model import GeoPoint, InformantStatus, ReportPhoto
+from bot.domain.model import GeoPoint, InformantStatus, Report, ReportPhoto
 from bot.geo.router import RouteResult, RouteStatus
 from bot.i18n import N_
 from bot.services.alerts import alert_new_report
@@ -66,6 +66,8 @@ class ReportFlow(Flow):
             await self._on_button(ctx)
         elif kind in (Kind.PHOTO, Kind.DOCUMENT, Kind.LOCATION):
             await self._take_media(ctx)
+        elif kind is Kind.TEXT and ctx.state.step == "location" and ui.is_last_place(ctx):
+            await _take_last_place(ctx)
         elif kind is Kind.TEXT and ctx.state.step == "note":
             note = ctx.incoming.text.strip()
             if not edge.note_too_long(ctx, note, MAX_NOTE):
@@ -227,7 +229,7 @@ async def _advance(ctx: Context) -> None:
         ui.ask_first_photo(ctx)
     elif data["loc"] is None:
         state.step = "location"
-        ui.ask_location(ctx)
+        ui.ask_location(ctx, await _last_grid(ctx))
     elif not data["photos"]:
         state.step = "photo"
         ui.ask_photo_after_location(ctx)
@@ -245,7 +247,56 @@ async def _advance(ctx: Context) -> None:
 async def _most_used(ctx: Context) -> list[Category]:
     # One GROUP BY on the indexed created_at, run only when the menu is about to be shown.
     counts = await ctx.uow.reports.category_counts(ctx.now - USAGE_WINDOW)
-    return ctx.env.catalogue.popular(ui.POPULAR_COUNT, counts)
+    popular = ctx.env.catalogue.popular(ui.POPULAR_COUNT, counts)
+    last = await _last_report(ctx)
+    if last is None or last.category_code not in ctx.env.catalogue:
+        return popular
+    # The rider's own last category first: riders on a round see the same hazards again.
+    mine = ctx.env.catalogue.get(last.category_code)
+    return [mine, *(c for c in popular if c.code != mine.code)][: ui.POPULAR_COUNT]
+
+
+async def _last_report(ctx: Context) -> Report | None:
+    """The rider's latest report of the last month, for its place and category."""
+    mine = await ctx.uow.reports.for_reporter(ctx.account.id)
+    latest = mine[0] if mine else None
+    if latest is None or latest.created_at < ctx.now - USAGE_WINDOW:
+        return None
+    return latest
+
+
+async def _last_grid(ctx: Context) -> str | None:
+    """The grid of the rider's last report, offered as "same place as last time"."""
+    last = await _last_report(ctx)
+    if last is None:
+        return None
+    route = _route(ctx, last.location.lat, last.location.lon)
+    return route.grid.name if route.grid is not None else None
+
+
+async def _take_last_place(ctx: Context) -> None:
+    """ "Same place as last time": the last report's point, routed again like a shared one."""
+    last = await _last_report(ctx)
+    if last is None:
+        await _advance(ctx)
+        return
+    where = last.location
+    if _route(ctx, where.lat, where.lon).status is RouteStatus.OUTSIDE:
+        await _advance(ctx)  # the map changed since; ask as usual
+        return
+    ctx.state.data["loc"] = {"lat": where.lat, "lon": where.lon}
+    ctx.state.data["dups"] = []
+    if ui.is_last_both(ctx) and last.category_code in ctx.env.catalogue:
+        # The repeat path: photo, this button, Skip, Submit.
+        ctx.state.data["cat"] = last.category_code
+        category = ui.category_label(ctx, ctx.env.catalogue.get(last.category_code))
+        ctx.reply(
+            ctx._("📍 Location received. Category: {name}").format(name=category),
+            remove_keyboard=True,
+        )
+    else:
+        ctx.reply(ctx._("📍 Location received."), remove_keyboard=True)
+    await _advance(ctx)
 
 
 async def _confirm(ctx: Context) -> None:
@@ -282,7 +333,7 @@ async def _choose_category(ctx: Context, code: str) -> None:
         ctx.answer_button(ctx._("This button is not valid."), alert=True)
         return
     ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.show_choice(ui.category_label(ctx, ctx.env.catalogue.get(code)))
     ctx.state.data["cat"] = code
     await _advance(ctx)
 

@@ -57,8 +57,24 @@ def photo_refusal(ctx: Context, code: str | None, max_bytes: int) -> str:
     return ctx._(template).format(mb=max_bytes // (1024 * 1024))
 
 
-def location_keyboard(ctx: Context) -> Keyboard:
-    return reply_keyboard([Button(text=ctx._("📍 Share location"), request_location=True)])
+LAST_PLACE = N_("↩️ Same place as last time")
+LAST_BOTH = N_("↩️ Same place and category as last time")
+
+
+def location_keyboard(ctx: Context, last_grid: str | None = None) -> Keyboard:
+    share = [Button(text=ctx._("📍 Share location"), request_location=True)]
+    if last_grid is None:
+        return reply_keyboard(share)
+    # A text button: what it sends is its label, recognised by ``is_last_place``.
+    return reply_keyboard(share, [Button(text=ctx._(LAST_PLACE))], [Button(text=ctx._(LAST_BOTH))])
+
+
+def is_last_place(ctx: Context) -> bool:
+    return ctx.incoming.text.strip() in (ctx._(LAST_PLACE), ctx._(LAST_BOTH))
+
+
+def is_last_both(ctx: Context) -> bool:
+    return ctx.incoming.text.strip() == ctx._(LAST_BOTH)
 
 
 def ask_first_photo(ctx: Context) -> None:
@@ -78,14 +94,14 @@ def ask_photo_after_location(ctx: Context) -> None:
     )
 
 
-def ask_location(ctx: Context) -> None:
-    ctx.reply(
-        ctx._(
-            "Where is it? Tap the button below to share your location, or attach a "
-            "location or place on the map."
-        ),
-        location_keyboard(ctx),
+def ask_location(ctx: Context, last_grid: str | None = None) -> None:
+    text = ctx._(
+        "Where is it? Tap the button below to share your location, or attach a "
+        "location or place on the map."
     )
+    if last_grid is not None:
+        text += "\n" + ctx._("Your last report was in {grid}.").format(grid=last_grid)
+    ctx.reply(text, location_keyboard(ctx, last_grid))
 
 
 def category_label(ctx: Context, category: Category) -> str:
@@ -129,7 +145,9 @@ def route_lines(ctx: Context, route: RouteResult) -> list[str]:
     if route.grid is None:
         return _unit_route_lines(ctx, route, route.unit.name)
     community = next((u.name for u in route.path[1:] if u.level is Level.COMMUNITY), None)
-    where = f"{route.grid.name}, {community}" if community else route.grid.name
+    where = route.grid.name
+    if community:
+        where = ctx._("{grid}, {community}").format(grid=route.grid.name, community=community)
     lines = [ctx._("Goes to: {where}").format(where=where)]
     if route.status is RouteStatus.BOUNDARY:
         lines.append(ctx._("(The point is on the boundary between grids; the map chose this one.)"))

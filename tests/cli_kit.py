@@ -11,10 +11,15 @@ GRIDSNAP = Path(sys.executable).parent / "gridsnap"
 
 
 def run_gridsnap(
-    *args: str, url: str | None = None, cwd: Path | None = None, **env: str
+    *args: str,
+    url: str | None = None,
+    cwd: Path | None = None,
+    answer: str | None = None,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """``url`` becomes GRIDSNAP_DATABASE_URL; ``env`` adds variables. Run it away from the
-    repository (``cwd``) so a developer's ``.env`` cannot leak in."""
+    """``url`` becomes GRIDSNAP_DATABASE_URL; ``env`` adds variables; ``answer`` is typed at
+    its questions. Run it away from the repository (``cwd``) so a developer's ``.env``
+    cannot leak in."""
     variables = {
         **os.environ,
         "COLUMNS": "200",  # rich would otherwise fold tables to a terminal-less 80
@@ -27,6 +32,7 @@ def run_gridsnap(
         env=variables,
         cwd=cwd,
         capture_output=True,
+        input=answer,
         text=True,
         timeout=120,
         check=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from bot.cli import db, informants, map_cmd, run, staff, stats
@@ -19,6 +21,26 @@ app.command("run")(run.run)
 app.add_typer(run.sandbox_app, name="sandbox")
 
 
+def command() -> Any:
+    """The click command behind ``app``, with flags shown as flags in the help.
+
+    Typer's rich help prints ``<bool>`` as the value type of every flag, ``--help`` included,
+    though a flag takes no value; an empty metavar shows nothing there instead. (Typer
+    vendors its own click, so its objects are handled by what they have, not by class.)"""
+    root = typer.main.get_command(app)
+    _quiet_flags(root, None)
+    return root
+
+
+def _quiet_flags(cmd: Any, parent: Any) -> None:
+    context = cmd.context_class(cmd, info_name=cmd.name, parent=parent)
+    for param in cmd.get_params(context):  # the help option is made (and kept) here
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _quiet_flags(sub, context)
+
+
 def main() -> None:
     """Console entry point: usage errors (latitude 91, text for a number, an unknown option
     value) come out as one line naming the parameter instead of a boxed help screen."""
@@ -26,7 +48,7 @@ def main() -> None:
     usage_error: type[Exception] = typer.BadParameter.__mro__[1]
     try:
         # Without standalone mode click hands back a command's exit code instead of exiting.
-        code = app(standalone_mode=False)
+        code = command().main(standalone_mode=False, prog_name="gridsnap")
     except typer.Abort:
         typer.echo("aborted", err=True)
         raise SystemExit(1) from None

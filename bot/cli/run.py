@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.sandbox.history import history_folder
 
 console = Console(highlight=False)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Telegram token).")
@@ -52,11 +53,14 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
     if database is None:
         console.print("[red]GRIDSNAP_DATABASE_URL: reset only deletes a SQLite file[/red]")
         raise typer.Exit(2)
-    if not yes and not typer.confirm(f"Delete {database} and {settings.photo_dir}?"):
+    chats = history_folder(settings.photo_dir)
+    if not yes and not typer.confirm(f"Delete {database}, {settings.photo_dir} and {chats}?"):
+        console.print("Cancelled: nothing was deleted.")
         raise typer.Exit(1)
     for path in _database_files(database):
         path.unlink(missing_ok=True)
     shutil.rmtree(settings.photo_dir, ignore_errors=True)
+    shutil.rmtree(chats, ignore_errors=True)  # the web chat's conversations
     console.print("Sandbox reset: the next [bold]gridsnap run[/bold] starts with fresh demo data.")
 
 

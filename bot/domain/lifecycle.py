@@ -336,6 +336,10 @@ def decide(
     if not may_act(rule, actor):
         raise NotAllowed(action, state, "actor has no right to this action here")
     to_status = next_status(state, action)
+    if action is Action.REOPEN and assignee_id is not None:
+        # "Not fixed" goes back to whoever fixed it, accepted already: nobody has to find it
+        # in the queue and accept it again. Without a holder it is the grid's again.
+        to_status = ReportStatus.ACCEPTED
     if held_by_other(action, actor, assignee_id):
         raise HeldByOther(action, state, f"account {assignee_id} holds the case")
     _check_needs(rule, state, given, after_photo_required=after_photo_required)

@@ -87,10 +87,16 @@ def render_map_png(
         geom = gridmap.geometry(ref.code)
         _draw_geometry(draw, frame, geom, fill=None, outline=NEIGHBOUR_LINE)
         _draw_label(draw, frame, geom, _short_name(ref.name, font), font)
-    _draw_geometry(draw, frame, gridmap.geometry(grid_code), fill=GRID_FILL, outline=GRID_LINE)
+    grid = gridmap.geometry(grid_code)
+    _draw_geometry(draw, frame, grid, fill=GRID_FILL, outline=GRID_LINE)
+    name = gridmap.unit(grid_code).name
     y, x = to_map_crs(point_lat, point_lon, gridmap.crs)
-    _draw_pin(draw, frame.pixel(x, y))
+    pin = frame.pixel(x, y)
+    label = _short_name(name, font)
+    _draw_label(draw, frame, grid, label, _font(14), fill=GRID_LINE, avoid=pin)
+    _draw_pin(draw, pin)
     _draw_scale_bar(draw, frame, font)
+    _draw_title(draw, _title(name, grid_code, font), _font(15))
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -118,6 +124,9 @@ def _draw_label(
     geom: BaseGeometry,
     text: str,
     font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    *,
+    fill: tuple[int, int, int] = LABEL,
+    avoid: Pixel | None = None,
 ) -> None:
     if not text:
         return
@@ -127,9 +136,29 @@ def _draw_label(
     gx0, gy1 = frame.pixel(geom.bounds[0], geom.bounds[1])
     gx1, gy0 = frame.pixel(geom.bounds[2], geom.bounds[3])
     width, height = frame.size
+    if avoid is not None and x0 - 12 <= avoid[0] <= x1 + 12 and y0 - 12 <= avoid[1] <= y1 + 12:
+        return  # the pin is there; the title names the grid anyway
     # Only where the label fits inside its grid's box and inside the picture.
     if x0 >= max(gx0, 0) and x1 <= min(gx1, width) and y0 >= max(gy0, 0) and y1 <= min(gy1, height):
-        draw.text((px, py), text, font=font, fill=LABEL, anchor="mm")
+        draw.text((px, py), text, font=font, fill=fill, anchor="mm")
+
+
+def _draw_title(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+) -> None:
+    """The grid's name in the top-left corner, on white, so it reads over any drawing."""
+    x0, y0, x1, y1 = draw.textbbox((10, 8), text, font=font)
+    draw.rectangle((x0 - 5, y0 - 4, x1 + 5, y1 + 4), fill=(255, 255, 255), outline=GRID_LINE)
+    draw.text((10, 8), text, font=font, fill=INK)
+
+
+def _title(name: str, code: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> str:
+    """The grid's full name, or its code where the font cannot draw Chinese."""
+    return name if _has_cjk(font) or name.isascii() else code
+
+
+def _has_cjk(font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> bool:
+    return isinstance(font, ImageFont.FreeTypeFont) and font.path in _CJK_FONTS
 
 
 def _draw_pin(draw: ImageDraw.ImageDraw, at: Pixel) -> None:
@@ -166,7 +195,7 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def _short_name(name: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> str:
     """ "天洋新城社区第3网格" → "第3网格", or "3" when the font has no Chinese glyphs."""
     match = re.search(r"第(\d+)网格$", name)
-    has_cjk = isinstance(font, ImageFont.FreeTypeFont) and font.path in _CJK_FONTS
+    has_cjk = _has_cjk(font)
     if match:
         return match.group(0) if has_cjk else match.group(1)
     return name if has_cjk or name.isascii() else ""

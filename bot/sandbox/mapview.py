@@ -23,6 +23,8 @@ OVERVIEW_TOLERANCE = 0.0003
 DETAIL_TOLERANCE = 0.00005
 DECIMALS = 5
 OVERVIEW_LEVELS = (Level.DISTRICT, Level.STREET)
+SEARCH_LEVELS = (Level.STREET, Level.COMMUNITY, Level.GRID)
+SEARCH_LIMIT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,38 @@ class MapView:
             return None
         inside = [street, *self._descendants(code)]
         return self._collection(inside, DETAIL_TOLERANCE)
+
+    def search(self, text: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+        """Streets, communities and grids whose name contains ``text`` (streets first), each
+        with the street to open and the box to zoom to, in map coordinates."""
+        wanted = text.strip().casefold()
+        if not wanted:
+            return []
+        found = [
+            u
+            for u in self._units.values()
+            if u.unit.level in SEARCH_LEVELS and wanted in u.unit.name.casefold()
+        ]
+        found.sort(key=lambda u: (SEARCH_LEVELS.index(u.unit.level), len(u.unit.name), u.unit.code))
+        return [self._hit(u) for u in found[:limit]]
+
+    def _hit(self, unit: _Unit) -> dict[str, Any]:
+        street = self._street_of(unit)
+        return {
+            "code": unit.unit.code,
+            "name": unit.unit.name,
+            "level": unit.unit.level.value,
+            "street": street.unit.code if street else None,
+            "street_name": street.unit.name if street else None,
+            "bbox": [round(float(v), DECIMALS) for v in unit.geometry.bounds],
+        }
+
+    def _street_of(self, unit: _Unit) -> _Unit | None:
+        current: _Unit | None = unit
+        while current is not None and current.unit.level is not Level.STREET:
+            parent = current.unit.parent_code
+            current = self._units.get(parent) if parent else None
+        return current
 
     def to_phone(self, lat: float, lon: float) -> LatLon:
         """A point clicked on the drawing (map coordinates) as a phone would report it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from bot.app import Gridsnap, running
 from bot.config import Settings
 from bot.sandbox import demo
+from bot.sandbox.history import ChatHistory, history_folder
 from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import add_personas, create_app
 from bot.transports.embedded_http import serving
@@ -28,6 +30,8 @@ class Sandbox:
 async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox]:
     """Everything runs on this event loop; leaving the block stops it all, web chat first."""
     async with BotApiEmulator(bot_username=settings.bot_username) as emulator:
+        history = ChatHistory(history_folder(settings.photo_dir))
+        history.load(emulator.world)  # the chats as the last run left them
         add_personas(emulator.world)
         bot_settings = settings.model_copy(
             update={"telegram_token": emulator.token, "telegram_api_url": emulator.url}
@@ -39,12 +43,16 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
             maps = await _map_view(app)
             web = create_app(world=emulator.world, maps=maps)
             host = settings.sandbox_host
+            keeper = asyncio.create_task(history.keep(emulator.world))
             async with serving(web, host=host, port=settings.sandbox_port) as port:
                 try:
                     yield Sandbox(url=f"http://{host}:{port}", emulator=emulator, app=app)
                 finally:
                     # Answers the pages' open long polls now, so the web server stops at once.
                     emulator.world.close()
+                    keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeper  # its last save
 
 
 async def _last_update_id(app: Gridsnap) -> int:

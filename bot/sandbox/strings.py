@@ -22,6 +22,8 @@ TELEGRAM_LANGUAGE = {"zh_CN": "zh-hans", "en": "en"}
 
 CHROME: dict[str, str] = {
     "page_title": N_("Gridsnap sandbox"),
+    # The product's name as its users know it (随手拍 in Chinese).
+    "product": N_("Gridsnap"),
     # The bot's avatar in the chat: one letter standing for Gridsnap.
     "bot_avatar": N_("G"),
     "switch_persona": N_("Switch persona"),
@@ -40,6 +42,22 @@ CHROME: dict[str, str] = {
     "zoom_hint": N_("Click a street to zoom in"),
     "grid_hint": N_("Click inside a grid"),
     "send_location": N_("Send location"),
+    "search_map": N_("Search a street, community or grid"),
+    "no_match": N_("No street, community or grid by that name"),
+    "my_location": N_("Use my location"),
+    "locating_failed": N_("The browser did not give a location."),
+    "zoom_in": N_("Zoom in"),
+    "zoom_out": N_("Zoom out"),
+    "map_help": N_("Drag to move, scroll or pinch to zoom"),
+    "empty_rider": N_(
+        "Start here: tap + and send a photo of a hazard (a sample photo will do), then "
+        "share where it is."
+    ),
+    "empty_new": N_("Registration starts by itself: answer the bot's questions below."),
+    "empty_staff": N_(
+        "Alerts for your grids arrive here. Open the rider's tab and file a report to see one, "
+        "or send /help."
+    ),
     "edited": N_("edited"),
     "photo": N_("Photo"),
     "file": N_("File"),

@@ -72,6 +72,7 @@ def _routes() -> list[BaseRoute]:
         Route("/sandbox/personas/new", _json(new_rider), methods=["POST"]),
         Route("/sandbox/personas/{key}", _json(get_persona), methods=["GET"]),
         Route("/sandbox/map", _json(map_overview), methods=["GET"]),
+        Route("/sandbox/map/search", _json(map_search), methods=["GET"]),
         Route("/sandbox/map/{code}", _json(map_street), methods=["GET"]),
         Route(f"{users}/location", _json(send_location), methods=["POST"]),
         Route(f"{users}/contact", _json(send_own_contact), methods=["POST"]),
@@ -132,6 +133,7 @@ def _persona_view(person: Persona, locale: str) -> dict[str, Any]:
         "user_id": person.user_id,
         "name": person.name,
         "phone": person.phone,
+        "role": person.role.value,
         "label": strings.role_label(person.role, locale),
     }
 
@@ -143,6 +145,7 @@ def _new_rider_view(user: dict[str, Any], locale: str) -> dict[str, Any]:
         "user_id": uid,
         "name": str(user["first_name"]),
         "phone": _phone_for(uid),
+        "role": "new",
         "label": strings.role_label(RoleName.INFORMANT, locale),
     }
 
@@ -196,6 +199,10 @@ async def map_street(request: Request, state: WebChatState) -> dict[str, Any] | 
     return state.maps.street(str(request.path_params["code"]))
 
 
+async def map_search(request: Request, state: WebChatState) -> list[dict[str, Any]]:
+    return state.maps.search(request.query_params.get("q", ""))
+
+
 async def _body(request: Request) -> dict[str, Any]:
     body = await request.json()
     if not isinstance(body, dict):
@@ -204,9 +211,12 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 async def send_location(request: Request, state: WebChatState) -> dict[str, Any]:
-    """``lat``/``lon`` as clicked on the map drawing; the bot gets WGS-84, like from a phone."""
+    """``lat``/``lon`` as clicked on the map drawing; the bot gets WGS-84, like from a phone.
+    ``"crs": "wgs84"`` marks a point that already is (the browser's own location)."""
     body = await _body(request)
-    lat, lon = state.maps.to_phone(float(body["lat"]), float(body["lon"]))
+    lat, lon = float(body["lat"]), float(body["lon"])
+    if body.get("crs") != "wgs84":
+        lat, lon = state.maps.to_phone(lat, lon)
     uid = int(request.path_params["user_id"])
     return state.world.user_location(uid, round(lat, 6), round(lon, 6))
 

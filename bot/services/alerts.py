@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.chat import Button, Keyboard, Location, Outgoing, OutKind
 from bot.domain.lifecycle import Action, Actor, allowed_actions
 from bot.domain.model import Account, Report, ReportStatus, RoleName
+from bot.geo.place import Part, Place, place_of
 from bot.i18n import N_, Translator, translator
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from bot.services.ports import BaseUnitOfWork
 
 WORKER_PREFIX = "w"
+NOT_FIXED = N_("not fixed")  # the reason on record when the rider gives none
 NOTE_MAX = 300  # a Telegram photo caption holds 1024 characters; the note shares them
 # Who is alerted, in order of preference: the first role with anyone to tell wins.
 _FALLBACK = (
@@ -45,6 +48,17 @@ CASE_BUTTONS: dict[Action, tuple[str, str]] = {
     Action.RETURN: ("ret", N_("Return")),
     Action.TRANSFER: ("tr", N_("Transfer")),
 }
+PART_NAMES: dict[Part, str] = {
+    Part.NORTH_WEST: N_("North-west part"),
+    Part.NORTH: N_("North part"),
+    Part.NORTH_EAST: N_("North-east part"),
+    Part.WEST: N_("West part"),
+    Part.CENTRE: N_("Centre"),
+    Part.EAST: N_("East part"),
+    Part.SOUTH_WEST: N_("South-west part"),
+    Part.SOUTH: N_("South part"),
+    Part.SOUTH_EAST: N_("South-east part"),
+}
 
 
 async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> None:
@@ -53,19 +67,68 @@ async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> Non
         return  # nobody to route to: outside the map, or not waiting for a worker
     chain = [node.id for node in await uow.regions.ancestors(report.grid_id)]
     recipients = await alert_recipients(uow, chain)
-    if not recipients:
+    await _send_alerts(uow, env, report, recipients, holder_id=None, reopened=None)
+
+
+async def alert_reopened(
+    uow: BaseUnitOfWork, env: Env, report: Report, *, reason: str | None
+) -> None:
+    """The rider said "not fixed": the case's holder gets it again, headed as reopened, with
+    the rider's note, the new deadlines and their buttons; a case nobody held goes to the
+    grid as a new one would. ``reason`` is the rider's note (None or ``NOT_FIXED``: none)."""
+    if report.grid_id is None:
+        return
+    if report.status is ReportStatus.DISPATCHED:
+        chain = [node.id for node in await uow.regions.ancestors(report.grid_id)]
+        recipients = await alert_recipients(uow, chain)
+        holder_id = None
+    elif report.status is ReportStatus.ACCEPTED and report.assignee_id is not None:
+        holder = await uow.accounts.get(report.assignee_id)
+        if holder is None or not holder.chat_id:
+            return
+        recipients = [(holder, role) for role in await _grid_roles(uow, holder.id, report)][:1]
+        holder_id = holder.id
+    else:
+        return
+    await _send_alerts(
+        uow, env, report, recipients, holder_id=holder_id, reopened=reason or NOT_FIXED
+    )
+
+
+async def _grid_roles(uow: BaseUnitOfWork, account_id: int, report: Report) -> list[RoleName]:
+    assert report.grid_id is not None
+    scope = {node.id for node in await uow.regions.ancestors(report.grid_id)}
+    held = {g.role for g in await uow.roles.for_account(account_id) if g.region_id in scope}
+    # The holder's working role first: its buttons are the ones they act with.
+    return sorted(held - {RoleName.INFORMANT}, key=list(RoleName).index)
+
+
+async def _send_alerts(
+    uow: BaseUnitOfWork,
+    env: Env,
+    report: Report,
+    recipients: Sequence[tuple[Account, RoleName]],
+    *,
+    holder_id: int | None,
+    reopened: str | None,
+) -> None:
+    if not recipients or report.grid_id is None:
         return
     grid = await uow.regions.get_by_id(report.grid_id)
+    grid_code = grid.code if grid and grid.code in env.maps.current() else None
     # Drawing and encoding the PNG takes tens of milliseconds of CPU; in a thread the event
     # loop keeps serving other riders and the outbox meanwhile.
-    map_key = await asyncio.to_thread(_map_image, env, grid.code if grid else None, report)
+    map_key = await asyncio.to_thread(_map_image, env, grid_code, report)
+    place = _place(env, grid_code, report)
     reporter = await uow.accounts.get(report.reporter_id)
     informant = reporter.display_name if reporter else ""
     for account, role in recipients:
         t = translator(account.locale, env.zone)
-        # Nobody holds a case waiting to be accepted.
-        keyboard = case_keyboard(t, report, frozenset({role}), holder_id=None)
-        for message in compose_alert(t, env, account, report, informant, keyboard, map_key):
+        keyboard = case_keyboard(
+            t, report, frozenset({role}), holder_id=holder_id, account_id=account.id
+        )
+        facts = AlertFacts(informant=informant, place=place, reopened=reopened)
+        for message in compose_alert(t, env, account, report, facts, keyboard, map_key):
             await uow.outbox.add(message)
 
 
@@ -127,16 +190,25 @@ def button_data(code: str, report: Report, *extra: object) -> str:
     return ":".join(str(part) for part in (WORKER_PREFIX, code, report.id, report.version, *extra))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertFacts:
+    """What an alert says besides the report itself, the same for every recipient."""
+
+    informant: str = ""  # the rider's display name
+    place: Place | None = None  # where in which grid, from the map
+    reopened: str | None = None  # a reopened case: the rider's note (NOT_FIXED: none)
+
+
 def compose_alert(
     t: Translator,
     env: Env,
     account: Account,
     report: Report,
-    informant: str,
+    facts: AlertFacts,
     keyboard: Keyboard | None,
     map_key: str | None,
 ) -> list[Outgoing]:
-    text = "\n".join(alert_lines(t, env, report, informant))
+    text = "\n".join(alert_lines(t, env, report, facts))
     before = [p.sha256 for p in report.photos if p.kind == "before"]
     main = Outgoing(
         platform=account.platform,
@@ -151,6 +223,8 @@ def compose_alert(
     messages = [main, _to(account, kind=OutKind.LOCATION, location=pin)]
     if map_key is not None:
         caption = t._("Map of report {number}").format(number=report.number)
+        if facts.place is not None:
+            caption += "\n" + facts.place.grid
         messages.append(_to(account, kind=OutKind.PHOTO, text=caption, photo=map_key))
     return messages
 
@@ -159,21 +233,57 @@ def _to(account: Account, **fields: Any) -> Outgoing:
     return Outgoing(platform=account.platform, chat_id=account.chat_id, **fields)
 
 
-def alert_lines(t: Translator, env: Env, report: Report, informant: str) -> Sequence[str]:
+def alert_lines(t: Translator, env: Env, report: Report, facts: AlertFacts) -> Sequence[str]:
     category = env.catalogue.name(report.category_code, t.locale)
-    lines = [t._("New report {number}: {category}").format(number=report.number, category=category)]
+    if facts.reopened is None:
+        head = t._("New report {number}: {category}")
+    else:
+        head = t._("Reopened, not fixed: report {number}: {category}")
+    lines = [head.format(number=report.number, category=category)]
+    if facts.reopened is not None and facts.reopened != NOT_FIXED:
+        lines.append(t._("The reporter says: {note}").format(note=_clip(facts.reopened)))
+    lines += place_lines(t, facts.place)
     if report.note:
-        note = report.note if len(report.note) <= NOTE_MAX else report.note[:NOTE_MAX] + "…"
-        lines.append(t._("Note: {note}").format(note=note))
-    if report.ack_due_at is not None:
+        lines.append(t._("Note: {note}").format(note=_clip(report.note)))
+    if report.ack_due_at is not None and report.status is ReportStatus.DISPATCHED:
         due = t.datetime(report.ack_due_at)
         lines.append(t._("Accept by: {when}").format(when=due))
     if report.resolve_due_at is not None:
         due = t.datetime(report.resolve_due_at)
         lines.append(t._("Resolve by: {when}").format(when=due))
-    if informant:
-        lines.append(t._("Reported by: {name}").format(name=informant))
+    if facts.informant:
+        lines.append(t._("Reported by: {name}").format(name=facts.informant))
     return lines
+
+
+def place_lines(t: Translator, place: Place | None) -> list[str]:
+    """ "Grid: …" names the grid and its community; "Where: …" the part of the grid."""
+    if place is None:
+        return []
+    if place.community and place.street:
+        grid = t._("{grid} ({community}, {street})").format(
+            grid=place.grid, community=place.community, street=place.street
+        )
+    elif place.community or place.street:
+        grid = t._("{grid} ({area})").format(grid=place.grid, area=place.community or place.street)
+    else:
+        grid = place.grid
+    where = t._(PART_NAMES[place.part])
+    if place.community:
+        where = t._("{part} of the grid, {community}").format(part=where, community=place.community)
+    else:
+        where = t._("{part} of the grid").format(part=where)
+    return [t._("Grid: {grid}").format(grid=grid), t._("Where: {place}").format(place=where)]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= NOTE_MAX else text[:NOTE_MAX] + "…"
+
+
+def _place(env: Env, grid_code: str | None, report: Report) -> Place | None:
+    if grid_code is None:
+        return None
+    return place_of(env.maps.current(), grid_code, report.location.lat, report.location.lon)
 
 
 def _map_image(env: Env, grid_code: str | None, report: Report) -> str | None:

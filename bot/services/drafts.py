@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from bot.chat import Outgoing
 from bot.domain.lifecycle import Action, ActionArgs
-from bot.i18n import N_, Translator, translator
-from bot.services import cases
+from bot.i18n import Translator, translator
+from bot.services import alerts, cases
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -37,7 +37,7 @@ Notice = Callable[[Translator, int], str]
 REASON_FLOW = "fbr"
 KEPT_FLOWS = frozenset({REASON_FLOW})
 REASON_WAIT = timedelta(minutes=10)
-NOT_FIXED = N_("not fixed")  # the reason on record when the rider gives none
+NOT_FIXED = alerts.NOT_FIXED  # the reason on record when the rider gives none
 
 
 def _report(t: Translator, hours: int) -> str:

@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bot.chat import Button, Keyboard, Outgoing, OutKind
+from bot.domain.companies import company_label
 from bot.domain.lifecycle import Action, Actor, Audience, Decision
 from bot.domain.model import Account, InformantProfile, Report, RoleName
 from bot.i18n import N_, Translator, translator
-from bot.services.alerts import alert_new_report
+from bot.services.alerts import alert_reopened
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -82,6 +83,9 @@ async def status_changed(
     audiences = decision.notify
     if decision.action in ALERTED_BY_CASES:
         audiences -= _GRID  # cases.act sends these the full alert with buttons instead
+    elif decision.action is Action.REOPEN:
+        # The workers get the alert again, headed "reopened"; the leader hears of it.
+        audiences -= {Audience.GRID_WORKERS}
     for audience, account in await recipients(uow, report, audiences, holder_id=holder_id):
         if account.id in told or not account.chat_id:
             continue  # the actor, someone already told, or a rider who deleted their data
@@ -93,8 +97,9 @@ async def status_changed(
         for message in composed:
             await uow.outbox.add(message)
     if decision.action is Action.REOPEN:
-        # Back on the grid's desk: the workers get the alert with its buttons again.
-        await alert_new_report(uow, env, report)
+        # Back with its holder (or on the grid's desk): the alert with its buttons again.
+        reason = decision.data.get("reason")
+        await alert_reopened(uow, env, report, reason=reason if isinstance(reason, str) else None)
 
 
 async def merged_into(uow: BaseUnitOfWork, report: Report, decision: Decision) -> str | None:
@@ -232,7 +237,7 @@ async def application_submitted(
         ).format(
             community=chain[0].name if chain else "?",
             name=profile.real_name,
-            company=profile.company,
+            company=company_label(profile.company, t._),
         )
         keyboard = Keyboard(
             rows=(

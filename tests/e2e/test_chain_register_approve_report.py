@@ -47,7 +47,7 @@ async def _register_in_chat(rider: Person, where: tuple[float, float]) -> None:
     rider.say("王师傅")
     await rider.expect("share your phone number")
     rider.contact(PHONE)
-    rider.press(await rider.expect(has_button("reg:co:")), "顺丰")
+    rider.press(await rider.expect(has_button("reg:co:")), "SF Express")  # stored as 顺丰
     await rider.expect("Where do you usually work?")
     rider.location(*where)
     summary = await rider.expect(has_button("reg:submit"))

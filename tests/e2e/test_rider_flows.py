@@ -94,11 +94,11 @@ async def test_a_rider_registers_in_chat_refusing_a_strangers_contact_and_is_app
     await rider.expect("someone else's contact")
     rider.contact("+8613800001111")
     companies = await rider.expect(has_button("reg:co:"))
-    rider.press(companies, "顺丰")
+    rider.press(companies, "SF Express")  # 顺丰, by its English name for an English reader
     await rider.expect("Where do you usually work?")
     rider.location(*await _somewhere(app))
     summary = await rider.expect(has_button("reg:submit"))
-    assert "+8613800001111" in summary.text and "顺丰" in summary.text
+    assert "+8613800001111" in summary.text and "SF Express" in summary.text
     rider.press(summary, "Submit")
     await rider.expect("Your registration was sent")
 

@@ -21,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
+from bot.geo.crs import gcj02_to_wgs84
 from bot.i18n import translator
-from bot.sandbox.demo import DEMO_GRID, DEMO_STREET, LOCALE
+from bot.sandbox.demo import DEMO_COMMUNITY, DEMO_GRID, DEMO_STREET, LOCALE
 from bot.sandbox.runtime import Sandbox, sandbox
+from handlers.common import HELP_INTRO
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,14 +218,15 @@ def _expect_loaded(image: Locator) -> None:
 def _expect_map_image(worker: Page, number: str) -> None:
     """The alert's third message: the bot's map of the grid, as a picture with its caption."""
     caption = _zh("Map of report {number}").format(number=number)
-    shown = worker.locator(".msg.bot").filter(has=worker.locator(f'img[alt="{caption}"]'))
+    shown = worker.locator(".msg.bot").filter(has=worker.locator(f'img[alt^="{caption}"]'))
     expect(shown).to_have_count(1, timeout=WAIT_MS)
-    expect(shown.locator(".caption")).to_have_text(caption)
+    expect(shown.locator(".caption")).to_have_text(f"{caption}\n天洋新城社区第3网格")
     _expect_loaded(shown.locator("img"))
 
 
 def _report_from_page(rider: Page) -> str:
     """Photo, location on the map drawing, category, Skip, Submit; returns the number."""
+    earlier = rider.locator(".msg.bot .bubble", has_text=REPORT_NUMBER).count()
     _send_sample(rider, "manhole.jpg")
     location_button = rider.locator("#replykb button").first
     expect(location_button).to_be_visible(timeout=WAIT_MS)
@@ -233,10 +236,16 @@ def _report_from_page(rider: Page) -> str:
     _click_label(rider, DEMO_STREET)  # zoom to 燕山大街街道
     _click_label(rider, DEMO_GRID)
     _shot(rider, "sandbox-map-picker")
+    places = rider.locator(".msg.me .bubble.place")
+    before = places.count()
     rider.click("#map-send")
-    expect(rider.locator(".msg.me .bubble.place")).to_have_count(1)
+    expect(places).to_have_count(before + 1)
 
     rider.locator(f'button[data-callback="rep:cat:{CATEGORY}"]').click(timeout=WAIT_MS)
+    # The menu keeps the choice, ticked, where the buttons were.
+    expect(rider.locator('button[data-callback="chosen:"]').last).to_contain_text(
+        "✓", timeout=WAIT_MS
+    )
     rider.locator('button[data-callback="rep:skip"]').click(timeout=WAIT_MS)
     submit = rider.locator('button[data-callback="rep:submit"]')
     expect(submit).to_be_visible(timeout=WAIT_MS)
@@ -244,8 +253,8 @@ def _report_from_page(rider: Page) -> str:
     submit.click()
 
     filed = rider.locator(".msg.bot .bubble", has_text=REPORT_NUMBER)
-    expect(filed).to_have_count(1, timeout=WAIT_MS)
-    number = REPORT_NUMBER.search(filed.inner_text())
+    expect(filed).to_have_count(earlier + 1, timeout=WAIT_MS)
+    number = REPORT_NUMBER.search(filed.last.inner_text())
     assert number is not None
     return number.group(0)
 
@@ -273,6 +282,9 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     alert = worker.locator(f'.msg[data-mid="{_message_id(accept)}"]')
     expect(alert).to_contain_text(number)
     expect(alert.locator("img")).to_have_count(1)  # the rider's photo
+    # Which of 李芳's three grids, and where in it, in words.
+    expect(alert).to_contain_text(_zh("Grid: {grid}").format(grid="天洋新城社区第3网格"))
+    expect(alert).to_contain_text(_zh("Where: {place}").split("{")[0])
     _expect_map_image(worker, number)
     accept.click()
     expect(worker.locator("#toast")).to_contain_text(number, timeout=WAIT_MS)
@@ -300,8 +312,13 @@ def test_rider_and_grid_worker_tabs_take_a_report_from_photo_to_closed(
     expect(question.locator("img")).to_have_count(1)  # the after-photo
     expect(question.locator('button[data-callback^="fb:no:"]')).to_contain_text("👎")
     _shot(rider, "sandbox-rider-fixed-question")
+    asked = rider.locator(f'.msg[data-mid="{_message_id(fixed)}"]')  # by id: 👍 edits it
     fixed.click()
+    expect(asked.locator('button[data-callback="chosen:"]')).to_contain_text("👍", timeout=WAIT_MS)
     rider.locator('button[data-callback^="fb:rate:"][data-callback$=":5"]').click(timeout=WAIT_MS)
+    expect(rider.locator('button[data-callback="chosen:"]', has_text="⭐⭐⭐⭐⭐")).to_have_count(
+        1, timeout=WAIT_MS
+    )
     _expect_bot_says(rider, "Thank you! Report {number} is closed.", number=number)
     _expect_bot_says(
         worker, "Report {number} ({category}) was confirmed fixed by the reporter.", number=number
@@ -349,6 +366,7 @@ def test_english_page_shows_the_picker_and_the_chat_in_english(
         worker.click()
     chat = opened.value
     expect(chat.locator("#who")).to_have_text("李芳")
+    expect(chat.locator("#title")).to_have_text("Gridsnap")
     assert chat.locator("#back").get_attribute("href") == "/?lang=en"
     _expect_english_chat_chrome(chat)
     _shot(chat, "sandbox-map-picker-en")
@@ -366,6 +384,7 @@ def test_chinese_page_shows_the_picker_and_the_chat_in_chinese(
 
     chat = english_tabs.new_page()
     chat.goto(running_sandbox.url + "/?as=worker&lang=zh_CN")
+    expect(chat.locator("#title")).to_have_text("随手拍")  # the product's Chinese name
     expect(chat.locator("#send")).to_have_text("发送")
     expect(chat.locator("#text")).to_have_attribute("placeholder", "输入消息")
     chat.click("#plus")
@@ -495,3 +514,187 @@ def test_rider_uploads_a_camera_photo_and_the_bot_asks_where_it_is(
     rider.fill("#text", "/cancel")  # leave 小王 with no open draft
     rider.press("#text", "Enter")
     _expect_bot_says(rider, "Cancelled. Nothing was sent.")
+
+
+# -- the map picker, the empty chat, the history ---------------------------------------------
+
+
+def _view_box(page: Page) -> list[float]:
+    box = page.locator("#map").get_attribute("viewBox")
+    assert box is not None
+    return [float(v) for v in box.split()]
+
+
+def _label_px(page: Page, code: str) -> float:
+    """How tall a unit's name is drawn on the screen, in CSS pixels."""
+    box = page.locator(f'#map text[data-code="{code}"]').bounding_box()
+    assert box is not None
+    return float(box["height"])
+
+
+def _open_map(page: Page) -> None:
+    page.click("#plus")
+    page.click("#m-location")
+    expect(page.locator("#mappicker")).to_be_visible()
+    expect(page.locator(f'#map text[data-code="{DEMO_STREET}"]')).to_be_visible()
+
+
+def test_map_zooms_with_the_wheel_pans_by_drag_and_keeps_labels_readable(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    rider = _open_as(tabs, running_sandbox.url, "leader", "张强")  # only the map is used
+    _open_map(rider)
+    assert _label_px(rider, DEMO_STREET) >= 11  # a street's name reads in the whole city
+    before = _view_box(rider)
+    stage = rider.locator("#map").bounding_box()
+    assert stage is not None
+    middle = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    rider.mouse.move(*middle)
+    rider.mouse.wheel(0, -600)  # zoom in around the pointer
+    rider.wait_for_function(f"document.getElementById('map').viewBox.baseVal.width < {before[2]}")
+    zoomed = _view_box(rider)
+    assert zoomed[2] < before[2] / 2
+    assert _label_px(rider, DEMO_STREET) >= 11  # the same size on screen, not 4 px
+    rider.mouse.down()
+    rider.mouse.move(middle[0] + 80, middle[1] + 40, steps=8)
+    rider.mouse.up()
+    dragged = _view_box(rider)
+    assert dragged[0] < zoomed[0] and dragged[1] < zoomed[1]  # the map moved with the pointer
+    assert dragged[2] == pytest.approx(zoomed[2])
+    expect(rider.locator("#map-send")).to_be_disabled()  # a drag is not a pick
+    rider.click("#map-zoom-out")
+    assert _view_box(rider)[2] > dragged[2]
+    _shot(rider, "sandbox-map-zoomed")
+
+
+def test_map_search_finds_a_community_and_the_hint_names_the_grid_picked(
+    running_sandbox: Sandbox, tabs: BrowserContext
+):
+    rider = _open_as(tabs, running_sandbox.url, "leader", "张强")
+    _open_map(rider)
+    rider.fill("#map-search", "天洋新城")
+    hit = rider.locator("#map-results button", has_text="天洋新城社区").first
+    expect(hit).to_be_visible(timeout=WAIT_MS)
+    hit.click()
+    expect(rider.locator("#map-title")).to_have_text("燕山大街街道")
+    expect(rider.locator(f'#map path.found[data-code="{DEMO_COMMUNITY}"]')).to_have_count(1)
+    _click_label(rider, DEMO_GRID)
+    expect(rider.locator("#map-hint")).to_have_text("天洋新城社区第3网格")  # not its code
+    _shot(rider, "sandbox-map-search", docs=True)
+    rider.fill("#map-search", "不存在的街道名")
+    expect(rider.locator("#map-results")).to_contain_text(
+        translator(LOCALE)._("No street, community or grid by that name"), timeout=WAIT_MS
+    )
+
+
+def test_use_my_location_sends_where_the_browser_is(running_sandbox: Sandbox, browser: Browser):
+    gridmap = running_sandbox.app.env.maps.current()
+    inside = gridmap.geometry(DEMO_GRID).representative_point()
+    lat, lon = gcj02_to_wgs84(inside.y, inside.x)
+    context = browser.new_context(
+        viewport={"width": 400, "height": 780},
+        locale="zh-CN",
+        geolocation={"latitude": lat, "longitude": lon},
+        permissions=["geolocation"],
+    )
+    try:
+        rider = _open_as(context, running_sandbox.url, "rider", "小王")
+        _open_map(rider)
+        with rider.expect_response(re.compile(r"/sandbox/users/\d+/location$")) as response:
+            rider.click("#map-locate")
+        sent = response.value.json()["result"]["location"]
+        assert (sent["latitude"], sent["longitude"]) == pytest.approx((lat, lon), abs=1e-5)
+        _expect_bot_says(rider, "Location received. Now send a photo of the problem (up to 3).")
+        rider.fill("#text", "/cancel")
+        rider.press("#text", "Enter")
+        _expect_bot_says(rider, "Cancelled. Nothing was sent.")
+    finally:
+        context.close()
+
+
+def test_an_empty_chat_says_what_to_do_first(running_sandbox: Sandbox, tabs: BrowserContext):
+    street = _open_as(tabs, running_sandbox.url, "street", "刘洋")
+    expect(street.locator(".sys.empty")).to_have_text(
+        translator(LOCALE)._(
+            "Alerts for your grids arrive here. Open the rider's tab and file a report to see "
+            "one, or send /help."
+        )
+    )
+    street.fill("#text", "/help")
+    street.press("#text", "Enter")
+    _expect_bot_says(street, HELP_INTRO)
+    expect(street.locator(".sys.empty")).to_have_count(0)
+
+
+def test_the_chats_are_still_there_after_the_sandbox_restarts(browser: Browser, tmp_path: Path):
+    first = _SandboxThread(tmp_path)
+    try:
+        running = first.start()
+        context = browser.new_context(viewport={"width": 400, "height": 780}, locale="zh-CN")
+        rider = _open_as(context, running.url, "rider", "小王")
+        expect(rider.locator(".sys.empty")).to_have_count(1)  # a fresh sandbox
+        rider.fill("#text", "/help")
+        rider.press("#text", "Enter")
+        _expect_bot_says(rider, HELP_INTRO)
+        context.close()
+    finally:
+        first.stop()
+
+    second = _SandboxThread(tmp_path)
+    try:
+        running = second.start()
+        context = browser.new_context(viewport={"width": 400, "height": 780}, locale="zh-CN")
+        rider = _open_as(context, running.url, "rider", "小王")
+        expect(rider.locator(".msg.me .bubble", has_text="/help")).to_have_count(1)
+        _expect_bot_says(rider, HELP_INTRO)
+        expect(rider.locator(".sys.empty")).to_have_count(0)
+        context.close()
+    finally:
+        second.stop()
+
+
+def test_a_repeat_report_is_a_photo_and_three_taps(running_sandbox: Sandbox, tabs: BrowserContext):
+    rider = _open_as(tabs, running_sandbox.url, "rider", "小王")
+    _report_from_page(rider)  # the last report, whatever ran before
+    filed = rider.locator(".msg.bot .bubble", has_text=REPORT_NUMBER)
+    before = filed.count()
+    _send_sample(rider, "manhole.jpg")
+    repeat = rider.locator(
+        "#replykb button", has_text=_zh("↩️ Same place and category as last time")
+    )
+    repeat.click(timeout=WAIT_MS)  # tap 1: the place and the category of the last report
+    rider.locator('button[data-callback="rep:skip"]').last.click(timeout=WAIT_MS)  # tap 2
+    submit = rider.locator('button[data-callback="rep:submit"]').last
+    expect(submit).to_be_visible(timeout=WAIT_MS)
+    _shot(rider, "sandbox-rider-repeat", docs=True)
+    submit.click()  # tap 3 (a possible duplicate is offered above it; this files anew)
+    expect(filed).to_have_count(before + 1, timeout=WAIT_MS)
+
+
+def test_two_fingers_spreading_apart_zoom_the_map_in(running_sandbox: Sandbox, browser: Browser):
+    context = browser.new_context(
+        viewport={"width": 400, "height": 780}, locale="zh-CN", has_touch=True, is_mobile=True
+    )
+    try:
+        page = _open_as(context, running_sandbox.url, "leader", "张强")
+        _open_map(page)
+        before = _view_box(page)
+        stage = page.locator("#map").bounding_box()
+        assert stage is not None
+        x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+        touch = context.new_cdp_session(page)
+
+        def fingers(apart: float) -> list[dict[str, float]]:
+            return [{"x": x - apart, "y": y, "id": 0}, {"x": x + apart, "y": y, "id": 1}]
+
+        touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": fingers(20)})
+        for apart in range(30, 130, 10):
+            touch.send(
+                "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": fingers(apart)}
+            )
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        after = _view_box(page)
+        assert after[2] < before[2] / 2  # fingers 40 px → 240 px apart: about 6× closer
+        expect(page.locator("#map-send")).to_be_disabled()  # a pinch is not a pick
+    finally:
+        context.close()

@@ -262,14 +262,16 @@ async def _report_through_the_flow(town: Town, rider: User, note: str) -> Report
         (
             "en",
             "Exposed garbage",
-            ("New report {number}: ", "Note: {note}", "Accept by: {ack}", "Resolve by: {fix}",
-             "Reported by: Wang rider", "Map of report {number}"),
+            ("New report {number}: ", "Grid: 东环一网格 (东环社区, 西港路街道)", "Where: ",
+             "Note: {note}", "Accept by: {ack}", "Resolve by: {fix}",
+             "Reported by: Wang rider", "Map of report {number}\n东环一网格"),
         ),
         (
             "zh_CN",
             "暴露垃圾",
-            ("新案件 {number}：", "说明：{note}", "接单时限：{ack}", "办结时限：{fix}",
-             "上报人：Wang rider", "案件 {number} 位置图"),
+            ("新案件 {number}：", "网格：东环一网格（东环社区，西港路街道）", "位置：",
+             "说明：{note}", "接单时限：{ack}", "办结时限：{fix}",
+             "上报人：Wang rider", "案件 {number} 位置图\n东环一网格"),
         ),
     ],
 )  # fmt: skip
@@ -290,10 +292,14 @@ async def test_the_worker_alert_carries_the_case_in_the_workers_language(
         "ack": t.datetime(report.ack_due_at),
         "fix": t.datetime(report.resolve_due_at),
     }
-    header, *expected = [line.format(**values) for line in lines]
+    header, grid, where, *expected = [line.format(**values) for line in lines]
     caption = expected.pop()
     assert main.kind is OutKind.PHOTO
-    assert main.text.splitlines() == [header + category, *expected]
+    said = main.text.splitlines()
+    # Which grid, with its community and street, then where in it (in words, from the map).
+    assert said[:2] == [header + category, grid] and said[2].startswith(where)
+    assert "东环社区" in said[2]
+    assert said[3:] == expected
     assert f"w:acc:{report.id}:{report.version}" in button_data(main)
     assert main.photo is not None and _gps_of(town.photos.get(main.photo)) == {}
     assert pin.kind is OutKind.LOCATION and pin.location is not None

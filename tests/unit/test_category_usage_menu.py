@@ -115,9 +115,22 @@ async def rider() -> Rider:
     return rider
 
 
-async def filed(store: FakeStore, category: str, times: int, *, days_ago: float) -> None:
-    reporter = next(iter(store.data.accounts))
+async def filed(
+    store: FakeStore, category: str, times: int, *, days_ago: float, by_rider: bool = False
+) -> None:
+    """Reports by other riders of the city (``by_rider``: by the rider at the menu)."""
     async with FakeUnitOfWork(store=store) as uow:
+        if by_rider:
+            reporter = next(iter(store.data.accounts))
+        else:
+            other = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id="other",
+                chat_id="other",
+                display_name="other",
+                locale="zh_CN",
+            )
+            reporter = other.id
         for _ in range(times):
             await uow.reports.add(
                 reporter_id=reporter,
@@ -139,6 +152,12 @@ async def test_a_category_reported_most_this_month_comes_first(rider: Rider) -> 
     await filed(rider.store, BURST_PIPE, 3, days_ago=2)
     await filed(rider.store, "0102", 2, days_ago=1)
     assert menu(await rider.to_category_menu()) == [BURST_PIPE, *FIXED_TOP[:5]]
+
+
+async def test_the_riders_own_last_category_comes_first(rider: Rider) -> None:
+    await filed(rider.store, BURST_PIPE, 3, days_ago=2)
+    await filed(rider.store, VENDOR, 1, days_ago=1, by_rider=True)
+    assert menu(await rider.to_category_menu())[:2] == [VENDOR, BURST_PIPE]
 
 
 async def test_reports_older_than_thirty_days_do_not_count(rider: Rider) -> None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.chat import Incoming, Kind, Outgoing, User
+from bot.chat import Incoming, Kind, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.lifecycle import Action, ActionArgs
 from bot.domain.model import (
@@ -178,14 +178,23 @@ async def test_only_the_reporter_can_press_fixed(world: World) -> None:
 async def test_thumbs_up_asks_a_rating_and_the_rating_closes_the_case(world: World) -> None:
     report_id = await world.resolved_case()
     out = await world.press(RIDER, f"fb:ok:{report_id}")
-    rating = [b.data for m in out if m.keyboard for row in m.keyboard.rows for b in row]
+    asked = [m for m in out if m.kind is OutKind.TEXT and m.keyboard]
+    rating = [b.data for m in asked if m.keyboard for row in m.keyboard.rows for b in row]
     assert rating == [f"fb:rate:{report_id}:{n}" for n in range(1, 6)]
+    assert _chosen(out) == ["✓ 👍 Fixed"]  # the answer stays on the question
     assert world.status(report_id) is ReportStatus.RESOLVED
     out = await world.press(RIDER, f"fb:rate:{report_id}:4")
     assert world.status(report_id) is ReportStatus.CLOSED
     assert any("is closed" in m.text for m in out)
+    assert _chosen(out) == ["✓ ⭐⭐⭐⭐"]
     confirm = world.store.data.audit[-1]
     assert (confirm.action, confirm.data.get("rating")) == ("confirm", 4)
+
+
+def _chosen(out: list[Outgoing]) -> list[str]:
+    """The labels left on the pressed message by an edit of its buttons."""
+    edits = [m for m in out if m.kind is OutKind.EDIT_MARKUP and m.keyboard]
+    return [b.text for m in edits if m.keyboard for row in m.keyboard.rows for b in row]
 
 
 async def test_a_forged_rating_changes_nothing(world: World) -> None:
@@ -196,24 +205,36 @@ async def test_a_forged_rating_changes_nothing(world: World) -> None:
     assert world.status(report_id) is ReportStatus.RESOLVED
 
 
-async def test_thumbs_down_asks_a_reason_then_reopens_and_alerts_the_worker(world: World) -> None:
+async def test_thumbs_down_asks_a_reason_then_reopens_the_case_with_the_worker_who_held_it(
+    world: World,
+) -> None:
     report_id = await world.resolved_case()
     await world.press(RIDER, f"fb:no:{report_id}")
     assert world.status(report_id) is ReportStatus.RESOLVED  # waiting for the reason
     out = await world.text(RIDER, "still overflowing")
-    assert world.status(report_id) is ReportStatus.DISPATCHED
+    # Still theirs: no "new case" to accept again, it is simply back on their desk.
+    assert world.status(report_id) is ReportStatus.ACCEPTED
+    report = world.store.data.reports[report_id]
+    assert report.assignee_id == await world.account_id(WORKER)
     assert world.store.data.audit[-1].data["reason"] == "still overflowing"
-    to_worker = [m for m in out if m.chat_id == WORKER.chat_id]
-    assert any("still overflowing" in m.text for m in to_worker)
-    assert any(m.keyboard for m in to_worker)  # the alert with its action buttons again
+    [alert] = [m for m in out if m.chat_id == WORKER.chat_id and m.keyboard]
+    assert alert.text.startswith("Reopened, not fixed: report")
+    assert "New report" not in alert.text
+    assert "The reporter says: still overflowing" in alert.text
+    assert "Accept by" not in alert.text and "Resolve by" in alert.text
+    assert alert.keyboard is not None
+    actions = {b.data.split(":")[1] for row in alert.keyboard.rows for b in row if b.data}
+    assert "res" in actions and "acc" not in actions
     assert any("reopened" in m.text for m in out if m.chat_id == RIDER.chat_id)
 
 
 async def test_thumbs_down_with_skip_reopens_without_a_reason(world: World) -> None:
     report_id = await world.resolved_case()
     await world.press(RIDER, f"fb:no:{report_id}")
-    await world.press(RIDER, "fbr:skip")
-    assert world.status(report_id) is ReportStatus.DISPATCHED
+    out = await world.press(RIDER, "fbr:skip")
+    assert world.status(report_id) is ReportStatus.ACCEPTED
+    [alert] = [m for m in out if m.chat_id == WORKER.chat_id and m.keyboard]
+    assert alert.text.startswith("Reopened, not fixed") and "reporter says" not in alert.text
 
 
 async def _finish_prompts(world: World, after: timedelta) -> list[Outgoing]:
@@ -228,7 +249,7 @@ async def test_an_unanswered_reason_prompt_reopens_the_case_by_itself(world: Wor
     assert await _finish_prompts(world, REASON_WAIT - timedelta(minutes=1)) == []
     assert world.status(report_id) is ReportStatus.RESOLVED  # still their turn to write
     out = await _finish_prompts(world, REASON_WAIT + timedelta(minutes=1))
-    assert world.status(report_id) is ReportStatus.DISPATCHED
+    assert world.status(report_id) is ReportStatus.ACCEPTED
     assert world.store.data.audit[-1].data["reason"] == "not fixed"
     [told] = [m.text for m in out if m.chat_id == RIDER.chat_id]
     assert "did not add a note" in told and "reopened" in told
@@ -247,7 +268,7 @@ async def test_the_minute_sweep_is_what_finishes_an_unanswered_prompt(world: Wor
         uow_factory=lambda: world.uow, env=later, on_commit=lambda: woken.append(True)
     )
     await jobs.run_sweep()
-    assert world.status(report_id) is ReportStatus.DISPATCHED
+    assert world.status(report_id) is ReportStatus.ACCEPTED
     assert woken  # the outbox sender is told there is something to send
 
 

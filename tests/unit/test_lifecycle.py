@@ -138,6 +138,13 @@ def test_not_fixed_after_resolve_sends_the_case_back_to_the_grid() -> None:
     assert {Audience.GRID_WORKERS, Audience.GRID_LEADER} <= decision.notify
 
 
+def test_not_fixed_stays_with_the_worker_who_holds_the_case_accepted() -> None:
+    decision = decide(
+        S.RESOLVED, Action.REOPEN, REPORTER, ActionArgs(reason="still open"), assignee_id=7
+    )
+    assert decision.to_status is S.ACCEPTED
+
+
 def test_not_fixed_after_an_automatic_close_reopens_too() -> None:
     decision = decide(S.CLOSED, Action.REOPEN, REPORTER, ActionArgs(reason="still open"))
     assert decision.to_status is S.DISPATCHED

@@ -401,3 +401,13 @@ async def test_a_long_community_list_is_paged(rider):
     assert f"reg:comm:{last.id}" in button_data(second_page)
     assert f"reg:street:{street.id}:0" in button_data(second_page)
     assert all(m.kind is not OutKind.TEXT for m in second_page)  # edited in place
+
+
+async def test_the_company_chosen_stays_on_the_question_ticked(rider):
+    await rider.to_step("company")
+    said = await rider.press("reg:co:2")  # 顺丰
+    [edit] = [m for m in said if m.kind is OutKind.EDIT_MARKUP]
+    assert edit.keyboard is not None
+    shown = [b.text for row in edit.keyboard.rows for b in row]
+    assert shown == ["✓ SF Express"]  # 顺丰, in the rider's English
+    assert rider.store.data.conversations[("telegram", "501")].data["company"] == "顺丰"

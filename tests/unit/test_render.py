@@ -57,3 +57,12 @@ def test_a_point_outside_the_grid_is_still_in_the_picture(gridmap: GridMap) -> N
     assert 0 <= x < image.width and 0 <= y < image.height
     red, green, _ = image.getpixel((round(x), round(y)))  # type: ignore[misc]
     assert red > 200 and green < 60
+
+
+def test_the_snippet_names_its_grid_in_a_title_on_white(gridmap: GridMap) -> None:
+    x0, _, _, y1 = gridmap.geometry(DEMO_GRID).bounds
+    lat, lon = gcj02_to_wgs84(y1 - 0.0002, x0 + 0.0002)  # the pin in a corner, away from it
+    image = Image.open(io.BytesIO(render_map_png(DEMO_GRID, lat, lon, gridmap))).convert("RGB")
+    assert image.getpixel((9, 14)) == (255, 255, 255)  # the title's box
+    title = [image.getpixel((x, y)) for x in range(10, 120) for y in range(8, 22)]
+    assert sum(1 for r, g, b in title if r < 90 and g < 90 and b < 90) > 20  # its letters

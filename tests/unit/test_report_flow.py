@@ -640,3 +640,47 @@ async def test_a_chinese_speaking_rider_is_answered_in_chinese(store):
     assert "请选择类别" in texts(said)
     labels = [b.text for m in said if m.keyboard for row in m.keyboard.rows for b in row]
     assert "暴露垃圾" in labels and "更多…" in labels
+
+
+# -- one-tap repeats ---------------------------------------------------------------------
+
+
+def reply_buttons(messages: list[Outgoing]) -> list[str]:
+    return [
+        b.text
+        for m in messages
+        if m.keyboard and not m.keyboard.inline
+        for row in m.keyboard.rows
+        for b in row
+    ]
+
+
+async def test_the_next_report_offers_the_last_place_and_category_as_one_tap_each(rider):
+    await rider.to_confirmation(seed=1)
+    await rider.press("rep:submit")
+    said = await rider.photo(jpeg(2))
+    assert "↩️ Same place as last time" in reply_buttons(said)
+    assert "Your last report was in 东环一网格." in texts(said)
+    said = await rider.text("↩️ Same place as last time")
+    assert rider.state().data["loc"] is not None and rider.step() == "category"
+    # The last category leads the menu: one tap, then Skip and Submit.
+    assert button_data(said)[0] == f"rep:cat:{GARBAGE}"
+
+
+async def test_same_place_and_category_makes_a_report_of_a_photo_and_three_taps(rider):
+    await rider.to_confirmation(seed=1)
+    await rider.press("rep:submit")
+    await rider.photo(jpeg(2))
+    await rider.text("↩️ Same place and category as last time")  # tap 1
+    assert rider.step() == "note"  # no category menu: straight to the note
+    assert rider.state().data["cat"] == GARBAGE
+    await rider.press("rep:skip")  # tap 2
+    await rider.press("rep:submit")  # tap 3
+    assert len(rider.store.data.reports) == 2
+
+
+async def test_a_first_report_offers_no_last_place(rider):
+    said = await rider.photo(jpeg(1))
+    assert reply_buttons(said) == ["📍 Share location"]
+    said = await rider.text("↩️ Same place as last time")
+    assert rider.step() == "location"  # asked again, nothing invented

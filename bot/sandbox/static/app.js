@@ -100,15 +100,21 @@ async function openChat(key) {
     persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}?${LANG}`);
   }
   state.persona = persona;
-  document.title = `${persona.name} · Gridsnap`;
-  $("title").textContent = "Gridsnap";
+  document.title = `${persona.name} · ${T.product}`;
+  $("title").textContent = T.product;
   $("who").textContent = persona.name;
   $("chat").hidden = false;
   $("chat").addEventListener("scroll", () => { state.follow = nearBottom($("chat")); });
   $("composer").hidden = false;
   wireComposer();
-  if (key === "new") await sendText("/start");
+  render();
+  if (key === "new" && !(await hasHistory(persona.user_id))) await sendText("/start");
   poll();
+}
+
+async function hasHistory(uid) {
+  const page = await api("GET", `/control/chats/${uid}/messages?since=0&wait=0`);
+  return page.messages.length > 0;
 }
 
 async function poll() {
@@ -135,9 +141,17 @@ function followChat() {
   if (state.follow) $("chat").scrollTop = $("chat").scrollHeight;
 }
 
+// What a persona's empty chat says to do first: the page's words, not a bot message.
+function emptyHint() {
+  const role = state.persona.role;
+  const text = role === "new" ? T.empty_new : role === "informant" ? T.empty_rider : T.empty_staff;
+  return el("div", "sys empty", text);
+}
+
 function render() {
   const chat = $("chat");
   chat.replaceChildren();
+  if (!state.entries.size) chat.append(emptyHint());
   const ordered = [...state.entries.values()].sort((a, b) => a.message_id - b.message_id);
   let keyboard = null;
   for (const entry of ordered) {
@@ -320,18 +334,24 @@ function wireComposer() {
   });
   $("m-location").addEventListener("click", () => { $("menu").hidden = true; openMap(); });
   $("viewer").addEventListener("click", () => { $("viewer").hidden = true; });
-  $("map-close").addEventListener("click", closeMap);
-  $("map-up").addEventListener("click", () => drawMap("/sandbox/map", false));
-  $("map-send").addEventListener("click", sendPickedLocation);
-  $("map").addEventListener("click", onMapClick);
+  wireMap();
 }
 
 // --- map picker ----------------------------------------------------------------------------
+// The map's own polygons as SVG: the city's streets, then one street's communities and grids.
+// The view is the SVG viewBox: wheel, drag and pinch change it; labels keep their size on
+// screen (font size in user units = pixels × units per pixel), so they read at every zoom.
 
-const map = { detail: false, k: 1, picked: null };
+const map = {
+  detail: false, k: 1, picked: null, vb: null, home: null, street: null, gridWidths: [], gridPx: undefined,
+  names: new Map(), pointers: new Map(), moved: 0, pinch: null, searchSeq: 0,
+};
+const LABEL_PX = { district: 14, street: 13, community: 13, grid: 11 };
 
 function openMap() {
   $("mappicker").hidden = false;
+  $("map-search").value = "";
+  $("map-results").hidden = true;
   drawMap("/sandbox/map", false);
 }
 
@@ -349,19 +369,112 @@ async function drawMap(url, detail) {
   const [minX, minY, maxX, maxY] = data.bbox;
   // Equirectangular with the longitude squeezed by cos(lat): true shapes at city scale.
   map.k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
-  const pad = (maxX - minX) * map.k * 0.03;
-  svg.setAttribute("viewBox", `${minX * map.k - pad} ${-maxY - pad} ${(maxX - minX) * map.k + 2 * pad} ${maxY - minY + 2 * pad}`);
-  map.unit = (maxY - minY) / 120;
+  map.home = box(minX, minY, maxX, maxY, 0.03);
   const order = { district: 0, street: 1, grid: 2, community: 3 };
   const features = data.features.filter((f) => !(detail && f.properties.level === "street"))
     .sort((a, b) => order[a.properties.level] - order[b.properties.level]);
+  map.names = new Map(data.features.map((f) => [f.properties.code, f.properties.name]));
+  map.gridWidths = [];
   for (const f of features) svg.append(shape(f));
+  // A typical grid's width, for when grid numbers have room on screen (see setView).
+  const widths = map.gridWidths.sort((a, b) => a - b);
+  map.gridPx = widths.length ? widths[Math.floor(widths.length / 2)] : undefined;
   for (const f of features) {
     const level = f.properties.level;
     if ((detail && level !== "district") || (!detail && level === "street")) svg.append(label(f));
   }
-  if (detail) $("map-title").textContent = data.features.find((f) => f.properties.level === "street").properties.name;
-  else $("map-title").textContent = T.pick_location;
+  const street = data.features.find((f) => f.properties.level === "street");
+  map.street = detail && street ? street.properties.code : null;
+  $("map-title").textContent = detail && street ? street.properties.name : T.pick_location;
+  setView(map.home);
+}
+
+// A viewBox around a bounding box in map coordinates, with a margin (a share of its width).
+function box(minX, minY, maxX, maxY, margin) {
+  const pad = Math.max((maxX - minX) * map.k, maxY - minY) * margin;
+  return { x: minX * map.k - pad, y: -maxY - pad, w: (maxX - minX) * map.k + 2 * pad, h: maxY - minY + 2 * pad };
+}
+
+function unitsPerPixel() {
+  const rect = $("map").getBoundingClientRect();
+  if (!rect.width || !rect.height) return map.vb.w / 400;
+  return Math.max(map.vb.w / rect.width, map.vb.h / rect.height); // "meet" scaling
+}
+
+function setView(vb) {
+  map.vb = vb;
+  const svg = $("map");
+  svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
+  const upp = unitsPerPixel();
+  for (const text of svg.querySelectorAll("text")) {
+    text.setAttribute("font-size", (LABEL_PX[text.dataset.level] * upp).toFixed(7));
+  }
+  // Grid numbers only once a grid is wide enough on screen to hold one.
+  svg.classList.toggle("far", map.detail && map.gridPx !== undefined && map.gridPx / upp < 14);
+  const pin = svg.querySelector(".pin");
+  if (pin) pin.setAttribute("r", (7 * upp).toFixed(7));
+}
+
+function toMap(clientX, clientY) {
+  return new DOMPoint(clientX, clientY).matrixTransform($("map").getScreenCTM().inverse());
+}
+
+function zoomAt(factor, clientX, clientY) {
+  const p = toMap(clientX, clientY);
+  const w = Math.min(Math.max(map.vb.w / factor, map.home.w / 60), map.home.w * 2);
+  const f = map.vb.w / w;
+  setView({ x: p.x - (p.x - map.vb.x) / f, y: p.y - (p.y - map.vb.y) / f, w, h: map.vb.h / f });
+}
+
+function zoomCentre(factor) {
+  const rect = $("map").getBoundingClientRect();
+  zoomAt(factor, rect.left + rect.width / 2, rect.top + rect.height / 2);
+}
+
+function panBy(dxPx, dyPx) {
+  const upp = unitsPerPixel();
+  setView({ ...map.vb, x: map.vb.x - dxPx * upp, y: map.vb.y - dyPx * upp });
+}
+
+function wireMapGestures() {
+  const svg = $("map");
+  svg.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    zoomAt(Math.exp(-e.deltaY * 0.0015), e.clientX, e.clientY);
+  }, { passive: false });
+  svg.addEventListener("pointerdown", (e) => {
+    map.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (map.pointers.size === 1) map.moved = 0;
+    map.pinch = map.pointers.size === 2 ? pinchState() : null;
+  });
+  svg.addEventListener("pointermove", (e) => {
+    const last = map.pointers.get(e.pointerId);
+    if (!last) return;
+    const now = { x: e.clientX, y: e.clientY };
+    map.pointers.set(e.pointerId, now);
+    if (map.pointers.size === 1) {
+      map.moved += Math.hypot(now.x - last.x, now.y - last.y);
+      if (map.moved > 5) panBy(now.x - last.x, now.y - last.y);
+    } else if (map.pinch) {
+      const next = pinchState();
+      map.moved += 10;
+      zoomAt(next.distance / map.pinch.distance, next.x, next.y);
+      panBy(next.x - map.pinch.x, next.y - map.pinch.y);
+      map.pinch = next;
+    }
+  });
+  const lift = (e) => {
+    map.pointers.delete(e.pointerId);
+    map.pinch = map.pointers.size === 2 ? pinchState() : null;
+  };
+  svg.addEventListener("pointerup", lift);
+  svg.addEventListener("pointercancel", lift);
+  svg.addEventListener("pointerleave", lift);
+}
+
+function pinchState() {
+  const [a, b] = [...map.pointers.values()];
+  return { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2, distance: Math.max(Math.hypot(a.x - b.x, a.y - b.y), 1) };
 }
 
 function ringPath(ring) {
@@ -377,6 +490,10 @@ function shape(feature) {
   path.setAttribute("class", feature.properties.level);
   path.dataset.code = feature.properties.code;
   path.dataset.level = feature.properties.level;
+  if (feature.properties.level === "grid") {
+    const xs = polygons.flat(2).map((point) => point[0]);
+    map.gridWidths.push((Math.max(...xs) - Math.min(...xs)) * map.k);
+  }
   return path;
 }
 
@@ -386,7 +503,6 @@ function label(feature) {
   text.setAttribute("x", (p.anchor[0] * map.k).toFixed(6));
   text.setAttribute("y", (-p.anchor[1]).toFixed(6));
   text.setAttribute("class", p.level);
-  text.setAttribute("font-size", (map.unit * (p.level === "grid" ? 1.6 : 2.6)).toFixed(6));
   text.dataset.code = p.code;
   text.dataset.level = p.level;
   text.textContent = p.level === "grid" ? p.name.replace(/^.*第/, "") : p.name;
@@ -394,21 +510,29 @@ function label(feature) {
 }
 
 function onMapClick(event) {
+  if (map.moved > 5) return; // the end of a drag or a pinch, not a click
   const target = event.target.closest("[data-code]");
   if (!map.detail) {
     if (target && target.dataset.level === "street") drawMap(`/sandbox/map/${target.dataset.code}`, true);
     return;
   }
+  const pt = toMap(event.clientX, event.clientY);
+  // The grid under the pointer, even below a highlighted community drawn over it.
+  const grid = document.elementsFromPoint(event.clientX, event.clientY)
+    .find((node) => node.dataset && node.dataset.level === "grid");
+  pick({ lat: -pt.y, lon: pt.x / map.k }, grid ? map.names.get(grid.dataset.code) : null);
+}
+
+// Put the pin on a point (map coordinates) and say where it is: the grid's name, not a code.
+function pick(where, gridName) {
   const svg = $("map");
-  const pt = new DOMPoint(event.clientX, event.clientY).matrixTransform(svg.getScreenCTM().inverse());
-  map.picked = { lat: -pt.y, lon: pt.x / map.k };
+  map.picked = where;
   let pin = svg.querySelector(".pin");
   if (!pin) { pin = document.createElementNS(NS, "circle"); pin.setAttribute("class", "pin"); svg.append(pin); }
-  pin.setAttribute("cx", pt.x);
-  pin.setAttribute("cy", pt.y);
-  pin.setAttribute("r", map.unit * 0.8);
-  const grid = target && target.dataset.level === "grid" ? target : null;
-  $("map-hint").textContent = grid ? grid.textContent || grid.dataset.code : `${map.picked.lat.toFixed(5)}, ${map.picked.lon.toFixed(5)}`;
+  pin.setAttribute("cx", where.lon * map.k);
+  pin.setAttribute("cy", -where.lat);
+  pin.setAttribute("r", (7 * unitsPerPixel()).toFixed(7));
+  $("map-hint").textContent = gridName || `${where.lat.toFixed(5)}, ${where.lon.toFixed(5)}`;
   $("map-send").disabled = false;
 }
 
@@ -417,6 +541,77 @@ async function sendPickedLocation() {
   await api("POST", `/sandbox/users/${state.persona.user_id}/location`, map.picked);
   closeMap();
   renderReplyKeyboard();
+}
+
+// --- map search and the browser's own location ---------------------------------------------
+
+async function searchMap() {
+  const text = $("map-search").value.trim();
+  const list = $("map-results");
+  const seq = ++map.searchSeq;
+  if (!text) { list.hidden = true; return; }
+  const hits = await api("GET", `/sandbox/map/search?q=${encodeURIComponent(text)}`);
+  if (seq !== map.searchSeq) return; // a later keystroke already asked again
+  list.replaceChildren();
+  if (!hits.length) list.append(el("li", "none", T.no_match));
+  for (const hit of hits) {
+    const item = el("li");
+    const button = el("button", "", hit.name);
+    button.type = "button";
+    button.dataset.code = hit.code;
+    if (hit.street_name && hit.level !== "street") button.append(el("span", "", hit.street_name));
+    button.addEventListener("click", () => goTo(hit));
+    item.append(button);
+    list.append(item);
+  }
+  list.hidden = false;
+}
+
+async function goTo(hit) {
+  $("map-results").hidden = true;
+  $("map-search").value = hit.name;
+  if (!hit.street) return;
+  if (!map.detail || map.street !== hit.street) await drawMap(`/sandbox/map/${hit.street}`, true);
+  const [minX, minY, maxX, maxY] = hit.bbox;
+  setView(box(minX, minY, maxX, maxY, hit.level === "grid" ? 0.6 : 0.08));
+  for (const found of $("map").querySelectorAll("path.found")) found.classList.remove("found");
+  const path = $("map").querySelector(`path[data-code="${hit.code}"]`);
+  if (path) path.classList.add("found");
+}
+
+function locateMe() {
+  navigator.geolocation.getCurrentPosition(
+    async (position) => {
+      // The browser gives WGS-84, as a phone does: sent as it is, not as a map point.
+      const { latitude, longitude } = position.coords;
+      await api("POST", `/sandbox/users/${state.persona.user_id}/location`,
+        { lat: latitude, lon: longitude, crs: "wgs84" });
+      closeMap();
+      renderReplyKeyboard();
+    },
+    () => toast(T.locating_failed),
+    { timeout: 10000 },
+  );
+}
+
+function wireMap() {
+  $("map-close").addEventListener("click", closeMap);
+  $("map-up").addEventListener("click", () => drawMap("/sandbox/map", false));
+  $("map-send").addEventListener("click", sendPickedLocation);
+  $("map").addEventListener("click", onMapClick);
+  $("map-zoom-in").addEventListener("click", () => zoomCentre(1.6));
+  $("map-zoom-out").addEventListener("click", () => zoomCentre(1 / 1.6));
+  let timer = null;
+  $("map-search").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(searchMap, 150); });
+  $("map-search").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter") return;
+    const first = $("map-results").querySelector("button");
+    if (first) first.click(); else searchMap();
+  });
+  $("map-locate").hidden = !("geolocation" in navigator);
+  $("map-locate").addEventListener("click", locateMe);
+  wireMapGestures();
+  window.addEventListener("resize", () => { if (map.vb) setView(map.vb); });
 }
 
 // --- start ----------------------------------------------------------------------------------

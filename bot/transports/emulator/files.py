@@ -108,3 +108,21 @@ class FileStore:
         self._by_id[stored.file_id] = stored
         self._by_path[stored.file_path] = stored
         return stored
+
+    # -- keeping them across a restart (the sandbox's chat history) ------------------------
+
+    def stored(self) -> list[StoredFile]:
+        return list(self._by_id.values())
+
+    def index(self) -> JSON:
+        """What ``restore`` needs besides the bytes: the photo ladders and documents."""
+        return {"photos": self._photos, "documents": self._documents}
+
+    def restore(self, files: list[StoredFile], index: JSON) -> None:
+        """Take back files from ``stored`` and ``index``; new files are numbered after them."""
+        for stored in files:
+            self._by_id[stored.file_id] = stored
+            self._by_path[stored.file_path] = stored
+        self._photos.update(index.get("photos", {}))
+        self._documents.update(index.get("documents", {}))
+        self._numbers = itertools.count(len(self._by_id) + 1)
