@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
+from storage.inbox import SqlInboxRepository
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
 
 
@@ -39,6 +40,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.outbox = r.SqlOutboxRepository(s)
         self.conversations = r.SqlConversationRepository(s)
         self.updates = r.SqlUpdateRepository(s)
+        self.inbox = SqlInboxRepository(s)
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
 

@@ -54,6 +54,19 @@ class _Queued:
     last_error: str | None = None
 
 
+@dataclass(slots=True)
+class _Received:
+    id: int
+    platform: str
+    update_id: str
+    user_key: str | None
+    payload: dict[str, object]
+    state: str = "new"
+    attempts: int = 0
+    leased_until: datetime | None = None
+    last_error: str | None = None
+
+
 @dataclass
 class FakeData:
     last_ids: dict[str, int] = field(default_factory=dict)
@@ -73,6 +86,7 @@ class FakeData:
     conversations: dict[tuple[str, str], ConversationState] = field(default_factory=dict)
     conversations_saved_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    inbox: dict[int, _Received] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
     escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
 
@@ -600,6 +614,79 @@ class FakeUpdateRepository(_FakeRepo, ports.BaseUpdateRepository):
         return len(old)
 
 
+class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
+    def _item(self, row: _Received) -> ports.InboxItem:
+        return ports.InboxItem(
+            id=row.id,
+            platform=row.platform,
+            update_id=row.update_id,
+            payload=copy.deepcopy(row.payload),
+            attempts=row.attempts,
+        )
+
+    async def add(
+        self, platform: str, updates: Collection[ports.Received], *, at: datetime
+    ) -> int:
+        known = {(r.platform, r.update_id) for r in self.d.inbox.values()}
+        added = 0
+        for u in updates:
+            if (platform, u.update_id) in known:
+                continue
+            known.add((platform, u.update_id))
+            row_id = self.d.next_id("inbox")
+            payload = copy.deepcopy(dict(u.payload))
+            self.d.inbox[row_id] = _Received(row_id, platform, u.update_id, u.user_key, payload)
+            added += 1
+        return added
+
+    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:
+        waiting = sorted((r for r in self.d.inbox.values() if r.state == "new"), key=lambda r: r.id)
+        users_before: set[str] = set()
+        claimed: list[ports.InboxItem] = []
+        for row in waiting:
+            held_back = row.user_key is not None and row.user_key in users_before
+            if row.user_key is not None:
+                users_before.add(row.user_key)
+            free = row.leased_until is None or row.leased_until <= now
+            if held_back or not free or len(claimed) >= limit:
+                continue
+            row.leased_until = now + lease
+            row.attempts += 1
+            claimed.append(self._item(row))
+        return claimed
+
+    async def renew(self, ids: Collection[int], until: datetime) -> None:
+        for row_id in ids:
+            row = self.d.inbox.get(row_id)
+            if row is not None and row.state == "new":
+                row.leased_until = until
+
+    async def done(self, ids: Collection[int]) -> None:
+        for row_id in ids:
+            self.d.inbox.pop(row_id, None)
+
+    async def retry_later(self, item_id: int, at: datetime, error: str) -> None:
+        row = self.d.inbox[item_id]
+        row.leased_until, row.last_error = at, error
+
+    async def give_up(self, item_id: int, error: str) -> None:
+        row = self.d.inbox[item_id]
+        row.state, row.leased_until, row.last_error = "dead", None, error
+
+    async def release_leases(self) -> int:
+        leased = [r for r in self.d.inbox.values() if r.state == "new" and r.leased_until]
+        for row in leased:
+            row.leased_until = None
+        return len(leased)
+
+    async def backlog(self) -> int:
+        return sum(1 for r in self.d.inbox.values() if r.state == "new")
+
+    async def dead(self) -> list[tuple[ports.InboxItem, str]]:
+        rows = sorted((r for r in self.d.inbox.values() if r.state == "dead"), key=lambda r: r.id)
+        return [(self._item(r), r.last_error or "") for r in rows]
+
+
 class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):
     async def create(
         self,
@@ -703,6 +790,7 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
         self.outbox: FakeOutboxRepository = FakeOutboxRepository(self)
         self.conversations = FakeConversationRepository(self)
         self.updates = FakeUpdateRepository(self)
+        self.inbox = FakeInboxRepository(self)
         self.invites = FakeInviteRepository(self)
         self.escalations = FakeEscalationRepository(self)
 

@@ -425,6 +425,72 @@ class BaseUpdateRepository(ABC):
         """Drop ids older than any platform re-delivers (Telegram keeps updates ≤ 24 h)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxItem:
+    """One received update waiting to be handled, as the platform sent it."""
+
+    id: int  # arrival order
+    platform: str
+    update_id: str
+    payload: Mapping[str, object]
+    attempts: int  # claims so far, this one included
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Received:
+    """One update to store in the inbox: its id, whose it is (None: nobody's), its JSON."""
+
+    update_id: str
+    user_key: str | None
+    payload: Mapping[str, object]
+
+
+class BaseInboxRepository(ABC):
+    """Received updates, stored before they are confirmed to the platform and handled
+    after, in arrival order per user. A handled row is deleted; one that kept failing is
+    kept as dead, with the reason."""
+
+    @abstractmethod
+    async def add(self, platform: str, updates: Collection[Received], *, at: datetime) -> int:
+        """Store what is not stored yet (a redelivery is not); return how many were new."""
+
+    @abstractmethod
+    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[InboxItem]:
+        """Lease up to ``limit`` rows for handling, oldest first, and count the attempt.
+
+        A row is claimed only while no earlier row of the same user is waiting (leased or
+        not), so one user's updates are handled one after another, whichever process
+        claims them; rows of nobody (``user_key`` None) are not held back.
+        """
+
+    @abstractmethod
+    async def renew(self, ids: Collection[int], until: datetime) -> None:
+        """Extend the lease of rows still being handled."""
+
+    @abstractmethod
+    async def done(self, ids: Collection[int]) -> None:
+        """Forget handled rows."""
+
+    @abstractmethod
+    async def retry_later(self, item_id: int, at: datetime, error: str) -> None: ...
+
+    @abstractmethod
+    async def give_up(self, item_id: int, error: str) -> None:
+        """Keep the row as dead, with the reason; it is never claimed again."""
+
+    @abstractmethod
+    async def release_leases(self) -> int:
+        """Free every lease (one process owns the database and has just started)."""
+
+    @abstractmethod
+    async def backlog(self) -> int:
+        """How many rows wait to be handled (dead ones not counted)."""
+
+    @abstractmethod
+    async def dead(self) -> list[tuple[InboxItem, str]]:
+        """Rows given up on, with the reason, oldest first."""
+
+
 class BaseInviteRepository(ABC):
     @abstractmethod
     async def create(
@@ -487,6 +553,7 @@ class BaseUnitOfWork(ABC):
     outbox: BaseOutboxRepository
     conversations: BaseConversationRepository
     updates: BaseUpdateRepository
+    inbox: BaseInboxRepository
     invites: BaseInviteRepository
     escalations: BaseEscalationRepository
 

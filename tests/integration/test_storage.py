@@ -27,6 +27,7 @@ from tests.storage_contract import (
     AuditContract,
     ConversationsContract,
     EscalationsContract,
+    InboxContract,
     InformantsContract,
     InvitesContract,
     MakeUow,
@@ -79,6 +80,9 @@ class TestPhotoReferences(PhotoReferencesContract): ...
 
 
 class TestUpdates(UpdatesContract): ...
+
+
+class TestInbox(InboxContract): ...
 
 
 class TestInvites(InvitesContract): ...
