@@ -291,8 +291,10 @@ class Poller:
         if not updates:
             return
         batch = [u for u in updates if isinstance(u.get("update_id"), int)]
-        while not await self._inbox.receive(
-            self._platform, batch, max_backlog=self._max_backlog
-        ):
-            await asyncio.sleep(IDLE_S)  # full: let the worker catch up; Telegram keeps them
-        self.offset = max(u["update_id"] for u in batch) + 1 if batch else self.offset
+        if not await self._inbox.receive(self._platform, batch, max_backlog=self._max_backlog):
+            # Full: nothing stored or confirmed; Telegram keeps the batch while we catch up.
+            log.info("inbox full (%s waiting); polling pauses", self._max_backlog)
+            await asyncio.sleep(IDLE_S)
+            return
+        if batch:
+            self.offset = max(u["update_id"] for u in batch) + 1

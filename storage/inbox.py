@@ -26,9 +26,7 @@ def _item(row: InboxRowModel) -> ports.InboxItem:
 
 
 class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
-    async def add(
-        self, platform: str, updates: Collection[ports.Received], *, at: datetime
-    ) -> int:
+    async def add(self, platform: str, updates: Collection[ports.Received], *, at: datetime) -> int:
         if not updates:
             return 0
         rows = [

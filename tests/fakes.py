@@ -624,9 +624,7 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
             attempts=row.attempts,
         )
 
-    async def add(
-        self, platform: str, updates: Collection[ports.Received], *, at: datetime
-    ) -> int:
+    async def add(self, platform: str, updates: Collection[ports.Received], *, at: datetime) -> int:
         known = {(r.platform, r.update_id) for r in self.d.inbox.values()}
         added = 0
         for u in updates:

@@ -1153,9 +1153,7 @@ class InboxContract:
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.inbox.claim(5, T0, lease=LEASE) == []
-            assert [i.update_id for i in await uow.inbox.claim(5, T0 + LEASE, lease=LEASE)] == [
-                "1"
-            ]
+            assert [i.update_id for i in await uow.inbox.claim(5, T0 + LEASE, lease=LEASE)] == ["1"]
             assert await uow.inbox.backlog() == 1
             dead = await uow.inbox.dead()
         assert [(i.update_id, reason) for i, reason in dead] == [("2", "KeyError: 'chat'")]

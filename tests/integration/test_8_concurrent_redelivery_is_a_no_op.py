@@ -21,7 +21,9 @@ from tests.chatkit import dispatcher_over
 POSTGRES_ONLY = pytest.mark.parametrize(
     "migrated_database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-RIDER = User(platform="telegram", user_id="77", chat_id="77", display_name="Wang", language_code="en")
+RIDER = User(
+    platform="telegram", user_id="77", chat_id="77", display_name="Wang", language_code="en"
+)
 START = Incoming(
     update_id="5001", user=RIDER, kind=Kind.COMMAND, command="start", payload="", text="/start"
 )
