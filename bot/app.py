@@ -256,9 +256,22 @@ def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, 
 def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
     """Build the aiogram Bot and Dispatcher for ``settings`` and wire them in, as
     ``attach_telegram`` does for PTB: the same platform name, so the same flows and rows."""
-    from bot.transports.aiogram_transport import AiogramFetcher, AiogramSender, build
+    from bot.transports.aiogram_transport import (
+        AiogramFetcher,
+        AiogramSender,
+        build,
+        get_updates,
+        mapper,
+    )
 
-    transport = build(settings, app.dispatcher.handle)
+    transport = build(settings)
+    app.inbox.add_mapper("telegram", mapper(transport))
+    app.poller = Poller(
+        inbox=app.inbox,
+        platform="telegram",
+        get_updates=get_updates(transport),
+        max_backlog=settings.inbox_max_backlog,
+    )
     sender = AiogramSender(bot=transport.bot, photo_loader=app.env.photos.get)
     app.outbox.add_sender("telegram", sender.send)
     app.dispatcher.add_fetcher("telegram", AiogramFetcher(bot=transport.bot))

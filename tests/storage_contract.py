@@ -34,7 +34,6 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.services.ports import (
-    Received,
     BaseUnitOfWork,
     ConcurrentUpdate,
     DuplicateUpdate,
@@ -42,6 +41,7 @@ from bot.services.ports import (
     InviteProblem,
     InviteRefused,
     NotFound,
+    Received,
 )
 
 MakeUow = Callable[[], BaseUnitOfWork]

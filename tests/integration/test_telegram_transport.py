@@ -55,7 +55,10 @@ async def polled_into(
     inbox.add_mapper("telegram", mapper(application))
     async with polling(application):
         poller = Poller(
-            inbox=inbox, platform="telegram", get_updates=get_updates(application.bot), timeout=poll_s
+            inbox=inbox,
+            platform="telegram",
+            get_updates=get_updates(application.bot),
+            timeout=poll_s,
         )
         tasks = [asyncio.create_task(poller.run()), asyncio.create_task(inbox.run())]
         try:
@@ -67,9 +70,7 @@ async def polled_into(
 
 
 def inbox_on(store: FakeStore, received: asyncio.Queue[Incoming], **options: Any) -> Inbox:
-    return Inbox(
-        uow_factory=lambda: FakeUnitOfWork(store=store), handle=received.put, **options
-    )
+    return Inbox(uow_factory=lambda: FakeUnitOfWork(store=store), handle=received.put, **options)
 
 
 async def test_polling_hands_each_update_to_the_dispatcher_as_incoming(
@@ -154,9 +155,7 @@ async def test_8_an_update_ptb_could_not_parse_does_not_stop_polling(
 
 
 @contextlib.asynccontextmanager
-async def webhook_client(
-    inbox: Inbox, **options: Any
-) -> AsyncIterator[httpx.AsyncClient]:
+async def webhook_client(inbox: Inbox, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
     app = Starlette(routes=[webhook_route(inbox, SECRET, **options)])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
@@ -212,7 +211,9 @@ async def test_a_redelivered_webhook_update_is_stored_once() -> None:
     store = FakeStore()
     async with webhook_client(inbox_on(store, asyncio.Queue())) as client:
         for _ in range(2):
-            assert (await client.post("/telegram", json=text_update(60), headers=HEADERS)).is_success
+            assert (
+                await client.post("/telegram", json=text_update(60), headers=HEADERS)
+            ).is_success
     assert len(store.data.inbox) == 1
 
 
