@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
-from storage.inbox import SqlInboxRepository
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
+from storage.inbox import SqlInboxRepository
 
 
 class SqlUnitOfWork(BaseUnitOfWork):
