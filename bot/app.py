@@ -84,7 +84,7 @@ class Gridsnap:
     async def close(self) -> None:
         """Stop in order: take nothing new, handle what is stored (bounded), send, close.
         Called again (the webhook server closes it before the bot's session), it returns."""
-        await self._stop_receiving()
+        await self.stop_receiving()
         if self.scheduler is not None:
             self.scheduler.shutdown()
             self.scheduler = None
@@ -101,7 +101,8 @@ class Gridsnap:
         self.tasks.clear()
         await self.engine.dispose()
 
-    async def _stop_receiving(self) -> None:
+    async def stop_receiving(self) -> None:
+        """Stop polling, then handle what is stored (bounded by ``drain_s``)."""
         if not self.receiving:
             return
         polling, working = self.receiving[1:], self.receiving[0]

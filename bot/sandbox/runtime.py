@@ -43,6 +43,8 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
                 try:
                     yield Sandbox(url=f"http://{host}:{port}", emulator=emulator, app=app)
                 finally:
+                    # The bot's own long poll ends first, so it never polls a closed world.
+                    await app.stop_receiving()
                     # Answers the pages' open long polls now, so the web server stops at once.
                     emulator.world.close()
 
