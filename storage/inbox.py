@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import BigInteger, cast, delete, func, select, update
 from sqlalchemy.orm import aliased
 
 from bot.services import ports
@@ -57,7 +57,12 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
         # the later ones back: a user's updates are handled in the order they came.
         held_back = (
             select(earlier.id)
-            .where(earlier.state == NEW, earlier.user_key == i.user_key, earlier.id < i.id)
+            .where(
+                earlier.state == NEW,
+                earlier.platform == i.platform,
+                earlier.user_key == i.user_key,
+                earlier.id < i.id,
+            )
             .exists()
         )
         stmt = (
@@ -115,6 +120,14 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
     async def backlog(self) -> int:
         count = await self.s.scalar(select(func.count()).where(InboxRowModel.state == NEW))
         return int(count or 0)
+
+    async def highest(self, platform: str) -> int | None:
+        # Stored as text (other platforms' ids need not be numbers): compare as numbers.
+        return await self.s.scalar(
+            select(func.max(cast(InboxRowModel.update_id, BigInteger))).where(
+                InboxRowModel.platform == platform
+            )
+        )
 
     async def dead(self) -> list[tuple[ports.InboxItem, str]]:
         rows = await self.s.scalars(

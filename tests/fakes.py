@@ -639,12 +639,13 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
 
     async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:
         waiting = sorted((r for r in self.d.inbox.values() if r.state == "new"), key=lambda r: r.id)
-        users_before: set[str] = set()
+        users_before: set[tuple[str, str]] = set()
         claimed: list[ports.InboxItem] = []
         for row in waiting:
-            held_back = row.user_key is not None and row.user_key in users_before
-            if row.user_key is not None:
-                users_before.add(row.user_key)
+            user = (row.platform, row.user_key) if row.user_key is not None else None
+            held_back = user is not None and user in users_before
+            if user is not None:
+                users_before.add(user)
             free = row.leased_until is None or row.leased_until <= now
             if held_back or not free or len(claimed) >= limit:
                 continue
@@ -679,6 +680,10 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
 
     async def backlog(self) -> int:
         return sum(1 for r in self.d.inbox.values() if r.state == "new")
+
+    async def highest(self, platform: str) -> int | None:
+        ids = [int(r.update_id) for r in self.d.inbox.values() if r.platform == platform]
+        return max(ids, default=None)
 
     async def dead(self) -> list[tuple[ports.InboxItem, str]]:
         rows = sorted((r for r in self.d.inbox.values() if r.state == "dead"), key=lambda r: r.id)

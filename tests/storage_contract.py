@@ -1101,6 +1101,8 @@ class InboxContract:
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.inbox.backlog() == 4
+            assert await uow.inbox.highest("telegram") == 3
+            assert await uow.inbox.highest("line") is None
 
     async def test_rows_are_claimed_in_arrival_order_one_per_user_at_a_time(
         self, make_uow: MakeUow
@@ -1108,11 +1110,17 @@ class InboxContract:
         updates = [received(5, "a"), received(3, "b"), received(4, "a"), received(9, None)]
         async with make_uow() as uow:
             await uow.inbox.add("telegram", updates, at=T0)
+            await uow.inbox.add("wechat", [received(1, "a")], at=T0)  # another platform's "a"
             await uow.commit()
         async with make_uow() as uow:
             first = await uow.inbox.claim(10, T0, lease=LEASE)
             await uow.commit()
-        assert [(i.update_id, i.attempts) for i in first] == [("5", 1), ("3", 1), ("9", 1)]
+        assert [(i.update_id, i.attempts) for i in first] == [
+            ("5", 1),
+            ("3", 1),
+            ("9", 1),
+            ("1", 1),
+        ]
         assert first[0].payload == {"update_id": 5, "x": [1]}
         async with make_uow() as uow:
             # a's second update waits while the first is leased, and after the lease too.

@@ -487,6 +487,10 @@ class BaseInboxRepository(ABC):
         """How many rows wait to be handled (dead ones not counted)."""
 
     @abstractmethod
+    async def highest(self, platform: str) -> int | None:
+        """The largest whole-number update id stored for ``platform``; None when none is."""
+
+    @abstractmethod
     async def dead(self) -> list[tuple[InboxItem, str]]:
         """Rows given up on, with the reason, oldest first."""
 
