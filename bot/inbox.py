@@ -84,6 +84,7 @@ class Inbox:
         self._clock = clock
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._storing: set[asyncio.Future[bool]] = set()
         self._stop_at: float | None = None
 
     def add_mapper(self, platform: str, mapper: Mapper) -> None:
@@ -98,6 +99,19 @@ class Inbox:
         ``max_backlog`` rows already wait. Raises ValueError for an update without an id,
         and the database's error when it cannot store: then nothing may be acknowledged."""
         rows = [received(update) for update in updates]
+        # Shielded: a caller cancelled mid-commit (the web server's shutdown grace ran out,
+        # polling stopped) must not cut a transaction in half; the store finishes, unanswered
+        # (Telegram sends it again, and it is stored once), and a stop waits for it.
+        storing = asyncio.ensure_future(self._store(platform, rows, max_backlog))
+        self._storing.add(storing)
+        storing.add_done_callback(self._stored)
+        return await asyncio.shield(storing)
+
+    def _stored(self, storing: asyncio.Future[bool]) -> None:
+        self._storing.discard(storing)
+        self._wake.set()
+
+    async def _store(self, platform: str, rows: list[Received], max_backlog: int | None) -> bool:
         async with self._uow_factory() as uow:
             if max_backlog is not None and await uow.inbox.backlog() >= max_backlog:
                 return False
@@ -144,7 +158,7 @@ class Inbox:
                 self._in_flight[item.id] = asyncio.create_task(
                     self._process(item), name=f"inbox-{item.id}"
                 )
-            if self._stop_at is not None and not claimed and not self._in_flight:
+            if self._stop_at is not None and not (claimed or self._in_flight or self._storing):
                 return  # drained: nothing left that may be handled now
             wait = IDLE_S if self._stop_at is None else min(IDLE_S, self._stop_at - loop.time())
             with contextlib.suppress(TimeoutError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import shutil
 import signal
 from pathlib import Path
@@ -179,7 +180,9 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
             await stack.enter_async_context(application)
             stack.push_async_callback(app.close)
             await app.start_background()
-            await stack.enter_async_context(serving(web, host=host, port=port))
+            # Calls under way when the stop comes get time to be stored and answered.
+            grace = max(math.ceil(settings.drain_s), 1)
+            await stack.enter_async_context(serving(web, host=host, port=port, grace_s=grace))
             secret = settings.webhook_secret or ""
             await register_webhook(application.bot, url=settings.webhook_url, secret=secret)
             await register_commands(application.bot, menu(app.registry, settings.default_locale))
