@@ -1,8 +1,8 @@
 """The composition root: the one place that builds the real world from settings.
 
 ``bootstrap`` brings the database to the current schema, imports the bundled sample map
-into an empty database, and wires the core (flows, use cases, outbox). ``attach_telegram``
-adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
+into an empty database, and wires the core (flows, use cases, inbox, outbox).
+``attach_telegram`` adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
 (``GRIDSNAP_TRANSPORT`` picks). ``serve`` runs the whole thing: against Telegram
 when a token is configured, otherwise against the embedded Bot API emulator (the sandbox).
 Nothing here runs at import time.
@@ -255,8 +255,8 @@ def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, 
 
 
 def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
-    """Build the aiogram Bot and Dispatcher for ``settings`` and wire them in, as
-    ``attach_telegram`` does for PTB: the same platform name, so the same flows and rows."""
+    """Build the aiogram Bot for ``settings`` and wire it in, as ``attach_telegram`` does
+    for PTB: the same platform name and inbox, so the same flows and rows."""
     from bot.transports.aiogram_transport import (
         AiogramFetcher,
         AiogramSender,
