@@ -134,3 +134,11 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
             select(InboxRowModel).where(InboxRowModel.state == DEAD).order_by(InboxRowModel.id)
         )
         return [(_item(row), row.last_error or "") for row in rows]
+
+    async def forget_dead_before(self, at: datetime) -> int:
+        gone = await self.s.scalars(
+            delete(InboxRowModel)
+            .where(InboxRowModel.state == DEAD, InboxRowModel.received_at < at)
+            .returning(InboxRowModel.id)
+        )
+        return len(gone.all())

@@ -61,6 +61,7 @@ class _Received:
     update_id: str
     user_key: str | None
     payload: dict[str, object]
+    received_at: datetime
     state: str = "new"
     attempts: int = 0
     leased_until: datetime | None = None
@@ -633,7 +634,9 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
             known.add((platform, u.update_id))
             row_id = self.d.next_id("inbox")
             payload = copy.deepcopy(dict(u.payload))
-            self.d.inbox[row_id] = _Received(row_id, platform, u.update_id, u.user_key, payload)
+            self.d.inbox[row_id] = _Received(
+                row_id, platform, u.update_id, u.user_key, payload, received_at=at
+            )
             added += 1
         return added
 
@@ -688,6 +691,12 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
     async def dead(self) -> list[tuple[ports.InboxItem, str]]:
         rows = sorted((r for r in self.d.inbox.values() if r.state == "dead"), key=lambda r: r.id)
         return [(self._item(r), r.last_error or "") for r in rows]
+
+    async def forget_dead_before(self, at: datetime) -> int:
+        old = [k for k, r in self.d.inbox.items() if r.state == "dead" and r.received_at < at]
+        for key in old:
+            del self.d.inbox[key]
+        return len(old)
 
 
 class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):

@@ -1165,3 +1165,20 @@ class InboxContract:
             assert await uow.inbox.backlog() == 1
             dead = await uow.inbox.dead()
         assert [(i.update_id, reason) for i, reason in dead] == [("2", "KeyError: 'chat'")]
+
+    async def test_dead_rows_are_forgotten_after_a_while_and_waiting_ones_never(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1, "a"), received(2, "b")], at=T0)
+            await uow.inbox.add("telegram", [received(3, "c")], at=T0 + LEASE)
+            for item in await uow.inbox.claim(5, T0, lease=LEASE):
+                if item.update_id != "2":
+                    await uow.inbox.give_up(item.id, "unreadable")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.forget_dead_before(T0 + timedelta(seconds=1)) == 1
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [i.update_id for i, _ in await uow.inbox.dead()] == ["3"]
+            assert await uow.inbox.backlog() == 1

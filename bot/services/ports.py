@@ -494,6 +494,11 @@ class BaseInboxRepository(ABC):
     async def dead(self) -> list[tuple[InboxItem, str]]:
         """Rows given up on, with the reason, oldest first."""
 
+    @abstractmethod
+    async def forget_dead_before(self, at: datetime) -> int:
+        """Delete rows given up on that were received before ``at`` (they hold what a
+        person sent, kept only for an operator to look into)."""
+
 
 class BaseInviteRepository(ABC):
     @abstractmethod
