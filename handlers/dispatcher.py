@@ -5,7 +5,9 @@ only when its sender has a basis for keeping it (a consent, a registration, a st
 then it opens one unit of work: skip the update if it was seen, load the user's account and
 conversation state, route to a command, a button handler or the user's current flow, save
 the state, write every outgoing message to the outbox, record the update id, commit. Only
-then is the outbox sender woken. A failure rolls everything back and the user is told.
+then is the outbox sender woken. A failure rolls everything back and the user is told —
+unless it failed because a concurrent delivery of the same update (another process)
+committed first: then there is nothing to say.
 
 Updates of different users are handled concurrently (the transport may call ``handle``
 for several at once), but one user's updates take turns, in the order ``handle`` was
