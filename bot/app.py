@@ -1,8 +1,8 @@
 """The composition root: the one place that builds the real world from settings.
 
 ``bootstrap`` brings the database to the current schema, imports the bundled sample map
-into an empty database, and wires the core (flows, use cases, outbox). ``attach_telegram``
-adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
+into an empty database, and wires the core (flows, use cases, inbox, outbox).
+``attach_telegram`` adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
 (``GRIDSNAP_TRANSPORT`` picks). ``serve`` runs the whole thing: against Telegram
 when a token is configured, otherwise against the embedded Bot API emulator (the sandbox).
 Nothing here runs at import time.
@@ -24,6 +24,7 @@ from bot.config import ROOT, Settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.domain.categories import Catalogue, load_catalogue
 from bot.i18n import SUPPORTED, translator
+from bot.inbox import Inbox, Poller
 from bot.scheduler import JobScheduler
 from bot.services.env import Env, MapHolder
 from bot.services.ports import BaseUnitOfWork
@@ -55,11 +56,20 @@ class Gridsnap:
     registry: Registry
     dispatcher: Dispatcher
     outbox: OutboxSender
+    inbox: Inbox  # received updates, stored before they are acknowledged (bot/inbox.py)
+    poller: Poller | None = None  # long polling into the inbox; None with a webhook
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    receiving: list[asyncio.Task[Any]] = field(default_factory=list)
     scheduler: JobScheduler | None = None
     photo_store: PhotoStore | None = None  # swept hourly of photos nothing refers to
 
     async def start_background(self) -> None:
+        if self.settings.database_url.startswith("sqlite"):
+            # One process owns a SQLite file: what a killed run was handling is ours now.
+            await self.inbox.release_leases()
+        self.receiving.append(asyncio.create_task(self.inbox.run(), name="inbox"))
+        if self.poller is not None:
+            self.receiving.append(asyncio.create_task(self.poller.run(), name="polling"))
         self.tasks.append(asyncio.create_task(self.outbox.run(), name="outbox"))
         # The SLA sweep and the digest; they keep no state, so every process may run them.
         self.scheduler = JobScheduler(
@@ -72,8 +82,12 @@ class Gridsnap:
         await self.scheduler.catch_up()
 
     async def close(self) -> None:
+        """Stop in order: take nothing new, handle what is stored (bounded), send, close.
+        Called again (the webhook server closes it before the bot's session), it returns."""
+        await self.stop_receiving()
         if self.scheduler is not None:
             self.scheduler.shutdown()
+            self.scheduler = None
         self.outbox.stop()
         # Let the outbox settle the row in flight (see OutboxSender.stop); cancel only a
         # sender stuck longer than that, e.g. on a hanging request.
@@ -86,6 +100,23 @@ class Gridsnap:
                 await task
         self.tasks.clear()
         await self.engine.dispose()
+
+    async def stop_receiving(self) -> None:
+        """Stop polling, then handle what is stored (bounded by ``drain_s``)."""
+        if not self.receiving:
+            return
+        polling, working = self.receiving[1:], self.receiving[0]
+        for task in polling:
+            task.cancel()
+        self.inbox.stop()
+        # The inbox hands back what it has not handled by its drain time; never wait longer.
+        await asyncio.wait([working], timeout=self.settings.drain_s + OUTBOX_STOP_WAIT)
+        for task in self.receiving:
+            task.cancel()
+        for task in self.receiving:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.receiving.clear()
 
 
 async def prepare_database(settings: Settings) -> None:
@@ -165,6 +196,14 @@ async def bootstrap(
         fallback=registry.dispatch_fallback,
         on_commit=outbox.wake,
     )
+    inbox = Inbox(
+        uow_factory=uow_factory,
+        handle=dispatcher.handle,
+        concurrency=settings.concurrent_updates,
+        lease=timedelta(seconds=settings.inbox_lease_s),
+        max_attempts=settings.inbox_max_attempts,
+        drain_s=settings.drain_s,
+    )
     return Gridsnap(
         settings=settings,
         engine=engine,
@@ -173,6 +212,7 @@ async def bootstrap(
         registry=registry,
         dispatcher=dispatcher,
         outbox=outbox,
+        inbox=inbox,
         photo_store=photos,
     )
 
@@ -190,9 +230,23 @@ def menu(registry: Registry, default_locale: str) -> dict[str | None, list[tuple
 
 def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     """Build the PTB application for ``settings`` (token and Bot API URL) and wire it in."""
-    from bot.transports.telegram import TelegramFetcher, TelegramSender, build_application
+    from bot.transports.telegram import (
+        TelegramFetcher,
+        TelegramSender,
+        build_application,
+        get_updates,
+        mapper,
+    )
 
-    application = build_application(settings, app.dispatcher.handle)
+    application = build_application(settings)
+    app.inbox.add_mapper("telegram", mapper(application))
+    if not settings.webhook_url:
+        app.poller = Poller(
+            inbox=app.inbox,
+            platform="telegram",
+            get_updates=get_updates(application.bot),
+            max_backlog=settings.inbox_max_backlog,
+        )
     photos = app.env.photos
     sender = TelegramSender(bot=application.bot, photo_loader=photos.get)
     app.outbox.add_sender("telegram", sender.send)
@@ -201,11 +255,24 @@ def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, 
 
 
 def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
-    """Build the aiogram Bot and Dispatcher for ``settings`` and wire them in, as
-    ``attach_telegram`` does for PTB: the same platform name, so the same flows and rows."""
-    from bot.transports.aiogram_transport import AiogramFetcher, AiogramSender, build
+    """Build the aiogram Bot for ``settings`` and wire it in, as ``attach_telegram`` does
+    for PTB: the same platform name and inbox, so the same flows and rows."""
+    from bot.transports.aiogram_transport import (
+        AiogramFetcher,
+        AiogramSender,
+        build,
+        get_updates,
+        mapper,
+    )
 
-    transport = build(settings, app.dispatcher.handle)
+    transport = build(settings)
+    app.inbox.add_mapper("telegram", mapper(transport))
+    app.poller = Poller(
+        inbox=app.inbox,
+        platform="telegram",
+        get_updates=get_updates(transport),
+        max_backlog=settings.inbox_max_backlog,
+    )
     sender = AiogramSender(bot=transport.bot, photo_loader=app.env.photos.get)
     app.outbox.add_sender("telegram", sender.send)
     app.dispatcher.add_fetcher("telegram", AiogramFetcher(bot=transport.bot))
@@ -221,7 +288,11 @@ async def running(settings: Settings, **kwargs: Any) -> AsyncIterator[tuple[Grid
     try:
         async with polling(app, settings) as transport:
             await app.start_background()
-            yield app, transport
+            try:
+                yield app, transport
+            finally:
+                # Before the transport closes: the drain may still download and send.
+                await app.close()
     finally:
         await app.close()
 

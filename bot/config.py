@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     # Updates of different users handled at once (one user's always take turns); keep it
     # within the database connection pool (SQLAlchemy's default: 5 + 10 overflow).
     concurrent_updates: int = Field(default=8, ge=1)
+    # Received updates (bot.inbox): stored before they are confirmed to Telegram. Past this
+    # many waiting, the webhook answers 503 (Telegram retries) and polling pauses.
+    inbox_max_backlog: int = Field(default=10_000, ge=1)
+    # A row that failed this many times is kept as dead with the reason and skipped.
+    inbox_max_attempts: int = Field(default=5, ge=1)
+    # Seconds a process owns a row it is handling (renewed while it does); after a crash,
+    # another process sharing PostgreSQL takes it up then (SQLite: at once on restart).
+    inbox_lease_s: float = Field(default=60.0, gt=0)
+    # On SIGTERM: seconds to go on handling what is stored once nothing new is accepted.
+    drain_s: float = Field(default=10.0, ge=0)
+    # A webhook body larger than this is refused with 413 (updates are a few KB).
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8080, ge=0, le=65535)
     # Webhook mode listens here, usually behind a TLS reverse proxy that Telegram calls.

@@ -66,12 +66,15 @@ class JobScheduler:
             self._wake()
 
     async def run_housekeeping(self) -> int:
-        """Forget processed update ids older than ``UPDATE_IDS_KEPT``; returns how many."""
+        """Forget processed update ids, and received updates given up on, older than
+        ``UPDATE_IDS_KEPT``; returns how many ids."""
+        cutoff = self._env.clock() - UPDATE_IDS_KEPT
         async with self._uow_factory() as uow:
-            forgotten = await uow.updates.forget_before(self._env.clock() - UPDATE_IDS_KEPT)
+            forgotten = await uow.updates.forget_before(cutoff)
+            dead = await uow.inbox.forget_dead_before(cutoff)
             await uow.commit()
-        if forgotten:
-            log.info("forgot %d processed update ids", forgotten)
+        if forgotten or dead:
+            log.info("forgot %d processed update ids, %d dead received updates", forgotten, dead)
         return forgotten
 
     async def run_photo_retention(self) -> int:

@@ -5,7 +5,9 @@ only when its sender has a basis for keeping it (a consent, a registration, a st
 then it opens one unit of work: skip the update if it was seen, load the user's account and
 conversation state, route to a command, a button handler or the user's current flow, save
 the state, write every outgoing message to the outbox, record the update id, commit. Only
-then is the outbox sender woken. A failure rolls everything back and the user is told.
+then is the outbox sender woken. A failure rolls everything back and the user is told —
+unless it failed because a concurrent delivery of the same update (another process)
+committed first: then there is nothing to say.
 
 Updates of different users are handled concurrently (the transport may call ``handle``
 for several at once), but one user's updates take turns, in the order ``handle`` was
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 from bot.chat import Incoming, Kind, Outgoing
 from bot.i18n import normalize, translator
 from bot.services.photos import FileFetcher, PhotoIntake, intake
+from bot.services.ports import DuplicateUpdate
 from handlers import edge
 from handlers.base import Command, Context, Flow
 
@@ -121,9 +124,12 @@ class Dispatcher:
                 log.info("update %s: file not fetched, no basis to keep it", incoming.update_id)
         try:
             await self._handle_in_unit(incoming, photo)
-        except Exception:
-            log.exception("update %s failed; rolled back", incoming.update_id)
-            await self._apologise(incoming)
+        except Exception as exc:
+            if await self._handled_by_a_twin(incoming, exc):
+                log.info("update %s was handled by a concurrent delivery", incoming.update_id)
+            else:
+                log.exception("update %s failed; rolled back", incoming.update_id)
+                await self._apologise(incoming)
         if self._on_commit is not None:
             self._on_commit()
 
@@ -142,6 +148,23 @@ class Dispatcher:
             if await uow.updates.seen(user.platform, incoming.update_id):
                 return True, False
             return False, await uow.accounts.may_keep_data(user.platform, user.user_id)
+
+    async def _handled_by_a_twin(self, incoming: Incoming, exc: Exception) -> bool:
+        """Whether the unit failed only because a concurrent delivery of the same update
+        (another process, on PostgreSQL) committed first: its id taken, or a row it created
+        (the new user's account) conflicting. Then there is nothing to apologise for."""
+        if isinstance(exc, DuplicateUpdate):
+            return True
+        # Marking the id again, never committed, waits for a twin's transaction still open
+        # on it (a plain look would not) and refuses if that twin committed.
+        try:
+            async with self._uow_factory() as uow:
+                await uow.updates.mark(incoming.user.platform, incoming.update_id)
+        except DuplicateUpdate:
+            return True
+        except Exception:
+            log.debug("could not tell whether update %s was handled", incoming.update_id)
+        return False
 
     async def _prepare_photo(self, incoming: Incoming) -> PhotoIntake | None:
         ref = incoming.photo or incoming.document

@@ -247,6 +247,26 @@ class GroupNoticeRow(Base):
     at: Mapped[datetime]
 
 
+class InboxRowModel(Base):
+    """A received update, stored before it is confirmed to the platform (see bot.inbox)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("platform", "update_id"),
+        Index("ix_inbox_state_user", "state", "user_key", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)  # arrival order
+    platform: Mapped[str] = mapped_column(String(16))
+    update_id: Mapped[str] = mapped_column(String(64))
+    user_key: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(8))  # new, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    leased_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class InviteRow(Base):
     __tablename__ = "invites"
     token: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -10,6 +10,7 @@ from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
 from storage import volunteer_repositories as v
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
+from storage.inbox import SqlInboxRepository
 from storage.party import SqlPartyRepository
 
 
@@ -42,6 +43,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.conversations = r.SqlConversationRepository(s)
         self.updates = r.SqlUpdateRepository(s)
         self.group_notices = r.SqlGroupNoticeRepository(s)
+        self.inbox = SqlInboxRepository(s)
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
         self.party = SqlPartyRepository(s)

@@ -62,6 +62,20 @@ class _Queued:
     last_error: str | None = None
 
 
+@dataclass(slots=True)
+class _Received:
+    id: int
+    platform: str
+    update_id: str
+    user_key: str | None
+    payload: dict[str, object]
+    received_at: datetime
+    state: str = "new"
+    attempts: int = 0
+    leased_until: datetime | None = None
+    last_error: str | None = None
+
+
 @dataclass
 class FakeData:
     last_ids: dict[str, int] = field(default_factory=dict)
@@ -86,6 +100,7 @@ class FakeData:
     conversations_saved_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     group_notices: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    inbox: dict[int, _Received] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
     escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
     party: dict[int, PartyDeclaration] = field(default_factory=dict)
@@ -597,6 +612,90 @@ class FakeGroupNoticeRepository(_FakeRepo, ports.BaseGroupNoticeRepository):
         return True
 
 
+class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
+    def _item(self, row: _Received) -> ports.InboxItem:
+        return ports.InboxItem(
+            id=row.id,
+            platform=row.platform,
+            update_id=row.update_id,
+            payload=copy.deepcopy(row.payload),
+            attempts=row.attempts,
+        )
+
+    async def add(self, platform: str, updates: Collection[ports.Received], *, at: datetime) -> int:
+        known = {(r.platform, r.update_id) for r in self.d.inbox.values()}
+        added = 0
+        for u in updates:
+            if (platform, u.update_id) in known:
+                continue
+            known.add((platform, u.update_id))
+            row_id = self.d.next_id("inbox")
+            payload = copy.deepcopy(dict(u.payload))
+            self.d.inbox[row_id] = _Received(
+                row_id, platform, u.update_id, u.user_key, payload, received_at=at
+            )
+            added += 1
+        return added
+
+    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:
+        waiting = sorted((r for r in self.d.inbox.values() if r.state == "new"), key=lambda r: r.id)
+        users_before: set[tuple[str, str]] = set()
+        claimed: list[ports.InboxItem] = []
+        for row in waiting:
+            user = (row.platform, row.user_key) if row.user_key is not None else None
+            held_back = user is not None and user in users_before
+            if user is not None:
+                users_before.add(user)
+            free = row.leased_until is None or row.leased_until <= now
+            if held_back or not free or len(claimed) >= limit:
+                continue
+            row.leased_until = now + lease
+            row.attempts += 1
+            claimed.append(self._item(row))
+        return claimed
+
+    async def renew(self, ids: Collection[int], until: datetime) -> None:
+        for row_id in ids:
+            row = self.d.inbox.get(row_id)
+            if row is not None and row.state == "new":
+                row.leased_until = until
+
+    async def done(self, ids: Collection[int]) -> None:
+        for row_id in ids:
+            self.d.inbox.pop(row_id, None)
+
+    async def retry_later(self, item_id: int, at: datetime, error: str) -> None:
+        row = self.d.inbox[item_id]
+        row.leased_until, row.last_error = at, error
+
+    async def give_up(self, item_id: int, error: str) -> None:
+        row = self.d.inbox[item_id]
+        row.state, row.leased_until, row.last_error = "dead", None, error
+
+    async def release_leases(self) -> int:
+        leased = [r for r in self.d.inbox.values() if r.state == "new" and r.leased_until]
+        for row in leased:
+            row.leased_until = None
+        return len(leased)
+
+    async def backlog(self) -> int:
+        return sum(1 for r in self.d.inbox.values() if r.state == "new")
+
+    async def highest(self, platform: str) -> int | None:
+        ids = [int(r.update_id) for r in self.d.inbox.values() if r.platform == platform]
+        return max(ids, default=None)
+
+    async def dead(self) -> list[tuple[ports.InboxItem, str]]:
+        rows = sorted((r for r in self.d.inbox.values() if r.state == "dead"), key=lambda r: r.id)
+        return [(self._item(r), r.last_error or "") for r in rows]
+
+    async def forget_dead_before(self, at: datetime) -> int:
+        old = [k for k, r in self.d.inbox.items() if r.state == "dead" and r.received_at < at]
+        for key in old:
+            del self.d.inbox[key]
+        return len(old)
+
+
 class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):
     async def create(
         self,
@@ -762,6 +861,7 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
         self.conversations = FakeConversationRepository(self)
         self.updates = FakeUpdateRepository(self)
         self.group_notices = FakeGroupNoticeRepository(self)
+        self.inbox = FakeInboxRepository(self)
         self.invites = FakeInviteRepository(self)
         self.escalations = FakeEscalationRepository(self)
         self.party = FakePartyRepository(self)

@@ -50,6 +50,7 @@ from bot.services.ports import (
     InviteProblem,
     InviteRefused,
     NotFound,
+    Received,
 )
 from bot.services.volunteer_ports import PointsEntry
 
@@ -1519,3 +1520,106 @@ class PointsLedgerContract:
         async with make_uow() as uow:
             assert not await uow.points.hidden(a.id)
             assert [r.account_id for r in await uow.points.ranking([here])] == [a.id]
+
+
+def received(update_id: int, user: str | None = "u1") -> Received:
+    return Received(
+        update_id=str(update_id), user_key=user, payload={"update_id": update_id, "x": [1]}
+    )
+
+
+LEASE = timedelta(seconds=30)
+
+
+class InboxContract:
+    async def test_a_redelivered_update_is_stored_once(self, make_uow: MakeUow) -> None:
+        async with make_uow() as uow:
+            assert await uow.inbox.add("telegram", [received(1), received(2)], at=T0) == 2
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.add("telegram", [received(2), received(3)], at=T0) == 1
+            assert await uow.inbox.add("wechat", [received(2)], at=T0) == 1
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.backlog() == 4
+            assert await uow.inbox.highest("telegram") == 3
+            assert await uow.inbox.highest("line") is None
+
+    async def test_rows_are_claimed_in_arrival_order_one_per_user_at_a_time(
+        self, make_uow: MakeUow
+    ) -> None:
+        updates = [received(5, "a"), received(3, "b"), received(4, "a"), received(9, None)]
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", updates, at=T0)
+            await uow.inbox.add("wechat", [received(1, "a")], at=T0)  # another platform's "a"
+            await uow.commit()
+        async with make_uow() as uow:
+            first = await uow.inbox.claim(10, T0, lease=LEASE)
+            await uow.commit()
+        assert [(i.update_id, i.attempts) for i in first] == [
+            ("5", 1),
+            ("3", 1),
+            ("9", 1),
+            ("1", 1),
+        ]
+        assert first[0].payload == {"update_id": 5, "x": [1]}
+        async with make_uow() as uow:
+            # a's second update waits while the first is leased, and after the lease too.
+            assert await uow.inbox.claim(10, T0, lease=LEASE) == []
+            assert await uow.inbox.claim(10, T0 + 2 * LEASE, lease=LEASE) != []
+        async with make_uow() as uow:
+            await uow.inbox.done([first[0].id])
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [i.update_id for i in await uow.inbox.claim(10, T0, lease=LEASE)] == ["4"]
+
+    async def test_an_expired_or_released_lease_lets_the_row_be_claimed_again(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1)], at=T0)
+            (item,) = await uow.inbox.claim(1, T0, lease=LEASE)
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.inbox.renew([item.id], T0 + 3 * LEASE)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.claim(1, T0 + 2 * LEASE, lease=LEASE) == []
+            again = await uow.inbox.claim(1, T0 + 4 * LEASE, lease=LEASE)
+        assert [i.attempts for i in again] == [2]
+        async with make_uow() as uow:
+            assert await uow.inbox.release_leases() == 1
+            assert [i.attempts for i in await uow.inbox.claim(1, T0, lease=LEASE)] == [2]
+
+    async def test_a_row_to_retry_waits_and_a_dead_one_is_kept_with_its_reason(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1), received(2, "other")], at=T0)
+            (first, second) = await uow.inbox.claim(2, T0, lease=LEASE)
+            await uow.inbox.retry_later(first.id, T0 + LEASE, "flaky")
+            await uow.inbox.give_up(second.id, "KeyError: 'chat'")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.claim(5, T0, lease=LEASE) == []
+            assert [i.update_id for i in await uow.inbox.claim(5, T0 + LEASE, lease=LEASE)] == ["1"]
+            assert await uow.inbox.backlog() == 1
+            dead = await uow.inbox.dead()
+        assert [(i.update_id, reason) for i, reason in dead] == [("2", "KeyError: 'chat'")]
+
+    async def test_dead_rows_are_forgotten_after_a_while_and_waiting_ones_never(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1, "a"), received(2, "b")], at=T0)
+            await uow.inbox.add("telegram", [received(3, "c")], at=T0 + LEASE)
+            for item in await uow.inbox.claim(5, T0, lease=LEASE):
+                if item.update_id != "2":
+                    await uow.inbox.give_up(item.id, "unreadable")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.forget_dead_before(T0 + timedelta(seconds=1)) == 1
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [i.update_id for i, _ in await uow.inbox.dead()] == ["3"]
+            assert await uow.inbox.backlog() == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import shutil
 import signal
 from pathlib import Path
@@ -157,7 +158,7 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
 
     from bot.app import attach_telegram, bootstrap, menu
     from bot.transports.embedded_http import serving
-    from bot.transports.telegram import register_commands, webhook, webhook_route
+    from bot.transports.telegram import register_commands, register_webhook, webhook_route
 
     assert settings.webhook_url is not None
     path = urlsplit(settings.webhook_url).path or "/telegram"
@@ -168,16 +169,27 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
     app = await bootstrap(settings)
     try:
         application = attach_telegram(app, settings)
-        route = webhook_route(application, settings.webhook_secret or "", path=path)
+        route = webhook_route(
+            app.inbox,
+            settings.webhook_secret or "",
+            path=path,
+            max_body_bytes=settings.webhook_max_body_bytes,
+            max_backlog=settings.inbox_max_backlog,
+        )
         web = Starlette(routes=[route, Route("/healthz", healthz, methods=["GET"])])
         host, port = settings.webhook_host, settings.webhook_port
+        # Left in reverse: the server stops taking calls first (answering those under way),
+        # then what is stored is handled and sent (bounded), then the bot's session closes.
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(serving(web, host=host, port=port))
-            await stack.enter_async_context(
-                webhook(application, url=settings.webhook_url, secret=settings.webhook_secret or "")
-            )
-            await register_commands(application.bot, menu(app.registry, settings.default_locale))
+            await stack.enter_async_context(application)
+            stack.push_async_callback(app.close)
             await app.start_background()
+            # Calls under way when the stop comes get time to be stored and answered.
+            grace = max(math.ceil(settings.drain_s), 1)
+            await stack.enter_async_context(serving(web, host=host, port=port, grace_s=grace))
+            secret = settings.webhook_secret or ""
+            await register_webhook(application.bot, url=settings.webhook_url, secret=secret)
+            await register_commands(application.bot, menu(app.registry, settings.default_locale))
             console.print(f"Gridsnap webhook: {settings.webhook_url} → {host}:{port}{path}")
             await stopping.wait()
             console.print("Stopping…")

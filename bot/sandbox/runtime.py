@@ -48,6 +48,8 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
                 try:
                     yield Sandbox(url=f"http://{host}:{port}", emulator=emulator, app=app)
                 finally:
+                    # The bot's own long poll ends first, so it never polls a closed world.
+                    await app.stop_receiving()
                     # Answers the pages' open long polls now, so the web server stops at once.
                     emulator.world.close()
                     keeper.cancel()
@@ -57,7 +59,9 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
 
 async def _last_update_id(app: Gridsnap) -> int:
     async with app.uow_factory() as uow:
-        return await uow.updates.highest(demo.PLATFORM) or 0
+        # Stored but not yet handled ones count too: a new update must not reuse their ids.
+        handled = await uow.updates.highest(demo.PLATFORM) or 0
+        return max(handled, await uow.inbox.highest(demo.PLATFORM) or 0)
 
 
 async def _map_view(app: Gridsnap) -> MapView:

@@ -414,6 +414,81 @@ class BaseGroupNoticeRepository(ABC):
         for that chat, ever (two first messages at once: exactly one gets True)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxItem:
+    """One received update waiting to be handled, as the platform sent it."""
+
+    id: int  # arrival order
+    platform: str
+    update_id: str
+    payload: Mapping[str, object]
+    attempts: int  # claims so far, this one included
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Received:
+    """One update to store in the inbox: its id, whose it is (None: nobody's), its JSON."""
+
+    update_id: str
+    user_key: str | None
+    payload: Mapping[str, object]
+
+
+class BaseInboxRepository(ABC):
+    """Received updates, stored before they are confirmed to the platform and handled
+    after, in arrival order per user. A handled row is deleted; one that kept failing is
+    kept as dead, with the reason."""
+
+    @abstractmethod
+    async def add(self, platform: str, updates: Collection[Received], *, at: datetime) -> int:
+        """Store what is not stored yet (a redelivery is not); return how many were new."""
+
+    @abstractmethod
+    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[InboxItem]:
+        """Lease up to ``limit`` rows for handling, oldest first, and count the attempt.
+
+        A row is claimed only while no earlier row of the same user is waiting (leased or
+        not), so one user's updates are handled one after another, whichever process
+        claims them; rows of nobody (``user_key`` None) are not held back.
+        """
+
+    @abstractmethod
+    async def renew(self, ids: Collection[int], until: datetime) -> None:
+        """Extend the lease of rows still being handled."""
+
+    @abstractmethod
+    async def done(self, ids: Collection[int]) -> None:
+        """Forget handled rows."""
+
+    @abstractmethod
+    async def retry_later(self, item_id: int, at: datetime, error: str) -> None: ...
+
+    @abstractmethod
+    async def give_up(self, item_id: int, error: str) -> None:
+        """Keep the row as dead, with the reason; it is never claimed again."""
+
+    @abstractmethod
+    async def release_leases(self) -> int:
+        """Free every lease (one process owns the database and has just started)."""
+
+    @abstractmethod
+    async def backlog(self) -> int:
+        """How many rows wait to be handled (dead ones not counted)."""
+
+    @abstractmethod
+    async def highest(self, platform: str) -> int | None:
+        """The largest whole-number update id stored for ``platform``; None when none is."""
+
+    @abstractmethod
+    async def dead(self) -> list[tuple[InboxItem, str]]:
+        """Rows given up on, with the reason, oldest first."""
+
+    @abstractmethod
+    async def forget_dead_before(self, at: datetime) -> int:
+        """Delete rows given up on that were received before ``at`` (they hold what a
+        person sent, kept only for an operator to look into)."""
+
+
 class BaseInviteRepository(ABC):
     @abstractmethod
     async def create(
@@ -524,6 +599,7 @@ class BaseUnitOfWork(ABC):
     conversations: BaseConversationRepository
     updates: BaseUpdateRepository
     group_notices: BaseGroupNoticeRepository
+    inbox: BaseInboxRepository
     invites: BaseInviteRepository
     escalations: BaseEscalationRepository
     party: BasePartyRepository

@@ -4,8 +4,8 @@ The same thin translator on another library, to the same Telegram, sharing the P
 transport's mapping (``botapi``) and send logic (``base_sender``): ``to_incoming`` maps an
 update onto the neutral ``Incoming``; ``AiogramSender`` makes aiogram's Bot API calls and
 turns its errors into the neutral ones the outbox understands; ``AiogramFetcher``
-downloads files within a size cap; ``build`` wires one handler into a ``Dispatcher`` for
-long polling against any Bot API server (``settings.telegram_api_url``). Flows never see
+downloads files within a size cap; ``build`` makes the ``Bot`` for any Bot API server
+(``settings.telegram_api_url``), and ``get_updates`` long-polls it into the inbox. Flows never see
 which of the two transports is running, and the platform name is the same, so accounts and
 conversations carry over when an operator switches.
 
@@ -14,15 +14,14 @@ The module is not named ``aiogram`` so it never shadows the library.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 import aiohttp
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -46,6 +45,7 @@ from aiogram.types import (
 from bot.chat import FileRef, Incoming, Location
 from bot.config import ConfigError, Settings
 from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientError
+from bot.inbox import GetUpdates, Mapper
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
 from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
@@ -54,9 +54,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = botapi.PLATFORM
 ALLOWED_UPDATES = botapi.ALLOWED_UPDATES
-POLL_SECONDS = 10  # long-poll wait; also bounds how long a stop waits for getUpdates
-
-OnIncoming = Callable[[Incoming], Awaitable[None]]
+POLL_READ_MARGIN_S = 10.0  # beyond the long-poll wait before a getUpdates read gives up
 
 
 # -- updates in ---------------------------------------------------------------------------
@@ -232,130 +230,89 @@ class AiogramFetcher:
         return bytes(received)
 
 
-# -- the bot and its dispatcher -----------------------------------------------------------
+# -- the bot and receiving -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AiogramTransport:
-    """The aiogram ``Bot`` (its session talks to ``settings.telegram_api_url``) and the
-    ``Dispatcher`` that feeds every mappable update to the flows.
+    """The aiogram ``Bot`` (its session talks to ``settings.telegram_api_url``).
 
-    Up to ``concurrent_updates`` updates are handled at once, as PTB does with
-    ``concurrent_updates``. ``in_flight`` holds the task of every update being handed to
-    ``on_incoming``, so a stop waits for them instead of dropping one halfway (aiogram
-    itself neither cancels nor awaits its update tasks when polling stops).
+    Updates do not go through aiogram's Dispatcher: ``get_updates`` hands the raw JSON to
+    the inbox (bot/inbox.py), which stores it before the offset confirming it is asked for,
+    handles it concurrently across users and in order per user, and maps it with
+    ``mapper`` — the same reading as the PTB transport's, so neither library's parser can
+    stall everyone on an update it cannot read. ``me`` holds the bot's username once
+    ``polling`` has asked for it.
     """
 
     bot: Bot
-    dispatcher: Dispatcher
-    concurrent_updates: int = 1
-    in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
+    me: dict[str, str] = field(default_factory=dict)
 
 
-def build(settings: Settings, on_incoming: OnIncoming) -> AiogramTransport:
-    """A Bot and Dispatcher that hand every mappable update to ``on_incoming``."""
+def build(settings: Settings) -> AiogramTransport:
+    """The Bot for ``settings``; receiving is ``get_updates`` into the inbox."""
     if not settings.telegram_token:
         raise ConfigError("GRIDSNAP_TELEGRAM_TOKEN: required to talk to Telegram")
     server = TelegramAPIServer.from_base(settings.telegram_api_url)
     bot = Bot(token=settings.telegram_token, session=AiohttpSession(api=server))
-    # Conversation state lives in our database, not in aiogram's per-process FSM.
-    dispatcher = Dispatcher(disable_fsm=True)
-    transport = AiogramTransport(
-        bot=bot, dispatcher=dispatcher, concurrent_updates=settings.concurrent_updates
-    )
+    return AiogramTransport(bot=bot)
 
-    async def handle(event: object, event_update: Update) -> None:
-        # Nothing between aiogram creating this update's task and ``on_incoming`` may
-        # suspend: tasks start in the order they were created (arrival order), and the
-        # flows' per-user turns follow the order of the ``on_incoming`` calls. ``bot.me``
-        # was cached by ``_prepare``, so this await returns without yielding.
-        me = await bot.me()
-        incoming = to_incoming(event_update, bot_username=me.username)
-        if incoming is None:
-            return
-        task = asyncio.current_task()
-        assert task is not None  # aiogram runs each update in a task of its own
-        transport.in_flight.add(task)
-        try:
-            await on_incoming(incoming)
-        finally:
-            transport.in_flight.discard(task)
 
-    for kind in ALLOWED_UPDATES:
-        dispatcher.observers[kind].register(handle)
-    return transport
+def mapper(transport: AiogramTransport) -> Mapper:
+    """The inbox's reader of this bot's updates: Bot API JSON to ``Incoming``."""
+
+    def read(data: botapi.JSON) -> Incoming | None:
+        return botapi.incoming_from_update(data, bot_username=transport.me.get("username"))
+
+    return read
+
+
+def get_updates(transport: AiogramTransport) -> GetUpdates:
+    """getUpdates returning the raw JSON (aiogram would parse it into its models, and fail
+    the batch on one it cannot read), through the bot's own aiohttp session."""
+    bot = transport.bot
+
+    async def fetch(offset: int | None, wait_s: float) -> list[botapi.JSON]:
+        params: dict[str, Any] = {"timeout": int(wait_s), "allowed_updates": list(ALLOWED_UPDATES)}
+        if offset is not None:
+            params["offset"] = offset
+        if not isinstance(bot.session, AiohttpSession):
+            raise ConfigError("the aiogram transport needs its aiohttp session")
+        session = await bot.session.create_session()
+        url = bot.session.api.api_url(token=bot.token, method="getUpdates")
+        read = aiohttp.ClientTimeout(total=wait_s + POLL_READ_MARGIN_S)
+        async with session.post(url, json=params, timeout=read) as response:
+            answer = await response.json(content_type=None)
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            description = answer.get("description") if isinstance(answer, dict) else answer
+            raise TransientError(f"getUpdates: {response.status} {description}")
+        result = answer.get("result")
+        return [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []
+
+    return fetch
 
 
 @contextlib.asynccontextmanager
 async def polling(transport: AiogramTransport) -> AsyncIterator[AiogramTransport]:
-    """Poll for updates for the duration of the block; the bot's session closes after."""
-    bot, dispatcher = transport.bot, transport.dispatcher
-    started = asyncio.Event()
-
-    async def on_startup() -> None:
-        started.set()
-
-    dispatcher.startup.register(on_startup)
+    """The bot, ready to poll (``get_updates``), for the duration of the block; its session
+    closes after."""
     try:
-        await _prepare(bot)
-        task = asyncio.create_task(
-            dispatcher.start_polling(
-                bot,
-                polling_timeout=POLL_SECONDS,
-                # Several users at once, so one rider's slow photo download does not hold up
-                # everyone else. aiogram creates the tasks in arrival order (waiting for a
-                # free slot before creating the next), and the flows keep each user's
-                # updates in turn, so a photo is still handled before the location after it.
-                handle_as_tasks=True,
-                tasks_concurrency_limit=transport.concurrent_updates,
-                allowed_updates=list(ALLOWED_UPDATES),
-                handle_signals=False,  # the command owns SIGINT/SIGTERM
-                close_bot_session=False,  # closed below, also when polling never started
-            ),
-            name="aiogram-polling",
-        )
-        await _until_started(started, task)
-        try:
-            yield transport
-        finally:
-            await _stop(transport, task)
+        await _prepare(transport)
+        yield transport
     finally:
-        await bot.session.close()
+        await transport.bot.session.close()
 
 
-async def _prepare(bot: Bot) -> None:
+async def _prepare(transport: AiogramTransport) -> None:
+    bot = transport.bot
     try:
-        await bot.me()  # a wrong token or URL fails here, not in a silent retry loop
+        me = await bot.me()  # a wrong token or URL fails here, not in a silent retry loop
         # getUpdates is refused while a webhook is set, e.g. after running in webhook mode.
         await bot.delete_webhook()
     except TelegramAPIError as exc:
         raise ConfigError(f"GRIDSNAP_TELEGRAM_TOKEN / GRIDSNAP_TELEGRAM_API_URL: {exc}") from exc
-
-
-async def _until_started(started: asyncio.Event, task: asyncio.Task[None]) -> None:
-    # Yield only once the dispatcher runs, so leaving the block at once can still stop it.
-    waiting = asyncio.create_task(started.wait())
-    await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if task.done():
-        await task  # it stopped before it started: let its error surface
-        raise ConfigError("aiogram polling stopped before it started")
-
-
-async def _stop(transport: AiogramTransport, task: asyncio.Task[None]) -> None:
-    try:
-        if not task.done():
-            await transport.dispatcher.stop_polling()
-        await task  # if polling died, its error surfaces here
-    finally:
-        await _finish_in_flight(transport.in_flight)
-
-
-async def _finish_in_flight(in_flight: set[asyncio.Task[Any]]) -> None:
-    # Polling has stopped, so no new update starts; loop in case one that aiogram created
-    # just before the stop registered itself while the others were being awaited.
-    while in_flight:
-        await asyncio.wait(set(in_flight))
+    if me.username:
+        transport.me["username"] = me.username
 
 
 async def register_commands(

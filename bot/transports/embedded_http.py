@@ -21,7 +21,7 @@ class _QuietServer(uvicorn.Server):
 
 
 class EmbeddedServer:
-    def __init__(self, app: Any, *, host: str, port: int) -> None:
+    def __init__(self, app: Any, *, host: str, port: int, grace_s: int = 1) -> None:
         config = uvicorn.Config(
             app,
             host=host,
@@ -29,7 +29,8 @@ class EmbeddedServer:
             lifespan="off",
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=1,
+            # How long requests under way may finish once it stops taking new ones.
+            timeout_graceful_shutdown=grace_s,
         )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
@@ -54,9 +55,9 @@ class EmbeddedServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any, *, host: str, port: int) -> AsyncIterator[int]:
+async def serving(app: Any, *, host: str, port: int, grace_s: int = 1) -> AsyncIterator[int]:
     """Serve ``app`` for the duration of the block; yields the bound port."""
-    server = EmbeddedServer(app, host=host, port=port)
+    server = EmbeddedServer(app, host=host, port=port, grace_s=grace_s)
     bound = await server.start()
     try:
         yield bound

@@ -4,9 +4,9 @@ A thin translator; what it shares with the aiogram transport lives in ``botapi``
 JSON to ``Incoming``, ``Outgoing`` to markup JSON) and ``base_sender``. ``to_incoming`` maps
 an update onto the neutral ``Incoming``; ``TelegramSender`` makes PTB's Bot API calls and
 turns Telegram's errors into the neutral ones the outbox sender understands;
-``TelegramFetcher`` downloads files within a size cap. ``build_application`` wires one PTB
-handler to the dispatcher, for long polling or a webhook, against any Bot API server
-(``settings.telegram_api_url``).
+``TelegramFetcher`` downloads files within a size cap. ``build_application`` makes the PTB
+``Bot`` for any Bot API server (``settings.telegram_api_url``); updates come in as raw JSON
+through ``get_updates`` (long polling) or ``webhook_route`` into the inbox (bot/inbox.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import hmac
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar, Unpack
@@ -33,12 +33,13 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 from telegram.error import RetryAfter as TgRetryAfter
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
+from telegram.ext import Application, ApplicationBuilder
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.chat import FileRef, Incoming, Location
 from bot.config import ConfigError, Settings
 from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientError
+from bot.inbox import GetUpdates, Inbox, Mapper
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
 from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
@@ -49,7 +50,7 @@ PLATFORM = botapi.PLATFORM
 ALLOWED_UPDATES = botapi.ALLOWED_UPDATES
 
 TgApp = Application[Any, Any, Any, Any, Any, Any]
-OnIncoming = Callable[[Incoming], Awaitable[None]]
+POLL_READ_MARGIN_S = 10.0  # beyond the long-poll timeout before a getUpdates read gives up
 _T = TypeVar("_T")
 
 
@@ -206,8 +207,14 @@ class TelegramFetcher:
 # -- the application ----------------------------------------------------------------------
 
 
-def build_application(settings: Settings, on_incoming: OnIncoming) -> TgApp:
-    """A PTB Application that hands every mappable update to ``on_incoming``."""
+def build_application(settings: Settings) -> TgApp:
+    """A PTB Application for its ``Bot`` (sending, downloads) against ``settings``' server.
+
+    Updates do not go through PTB: polling (``get_updates``) and the webhook
+    (``webhook_route``) hand the raw JSON to the inbox, which stores it before Telegram is
+    told it arrived, and maps it with ``mapper`` — no PTB parsing, so an update PTB cannot
+    read (a poll without a field it requires) cannot stall everyone else.
+    """
     if not settings.telegram_token:
         raise ConfigError("GRIDSNAP_TELEGRAM_TOKEN: required to talk to Telegram")
     api = settings.telegram_api_url.rstrip("/")
@@ -217,66 +224,74 @@ def build_application(settings: Settings, on_incoming: OnIncoming) -> TgApp:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .job_queue(None)  # scheduling is ours (bot/scheduler.py), not PTB's
-        # PTB starts updates in arrival order and reaches ``on_incoming`` without yielding
-        # (its semaphore queues fairly), so the dispatcher's per-user turns keep each user's
-        # updates in order while a slow photo download of one rider holds up no one else.
-        .concurrent_updates(settings.concurrent_updates)
-        # On stop, PTB cancels the long poll without awaiting it and at once calls getUpdates
-        # again to confirm the offset; with PTB's single get_updates connection that call can
-        # wait past its pool timeout for the cancelled poll's connection and log a traceback
-        # (seen in CI). A second connection means it never waits.
-        .get_updates_connection_pool_size(2)
+        .updater(None)  # receiving is ours (bot/inbox.py), not PTB's
         .build()
     )
-
-    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        incoming = to_incoming(update, bot_username=context.bot.username)
-        if incoming is not None:
-            await on_incoming(incoming)
-
-    async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram update failed: %r", update, exc_info=context.error)
-
-    application.add_handler(TypeHandler(Update, handle))
-    application.add_error_handler(log_error)
     return application
+
+
+def mapper(application: TgApp) -> Mapper:
+    """The inbox's reader of this bot's updates: Bot API JSON to ``Incoming``."""
+
+    def to_incoming(data: botapi.JSON) -> Incoming | None:
+        try:
+            username: str | None = application.bot.username  # read with getMe at start
+        except RuntimeError:  # not started yet: no /command@otherbot filtering then
+            username = None
+        return botapi.incoming_from_update(data, bot_username=username)
+
+    return to_incoming
+
+
+def get_updates(bot: Bot) -> GetUpdates:
+    """getUpdates returning the raw JSON. Called with the next ``offset`` only once the
+    previous batch is stored, since asking with it is what confirms the batch."""
+
+    # PTB would rather we called its get_updates, which parses every update into its own
+    # classes and fails the whole batch on one it cannot read; the raw JSON is the point.
+    warnings.filterwarnings(
+        "ignore", message=r".*do_api_request\(\"getUpdates\"", category=PTBUserWarning
+    )
+
+    async def fetch(offset: int | None, wait_s: float) -> list[botapi.JSON]:
+        params: dict[str, Any] = {"timeout": int(wait_s), "allowed_updates": list(ALLOWED_UPDATES)}
+        if offset is not None:
+            params["offset"] = offset
+        result = await bot.do_api_request(
+            "getUpdates", api_kwargs=params, read_timeout=wait_s + POLL_READ_MARGIN_S
+        )
+        return [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []
+
+    return fetch
 
 
 @asynccontextmanager
 async def polling(application: TgApp) -> AsyncIterator[TgApp]:
-    """Run the application by long polling for the duration of the block."""
+    """The application's bot, ready to poll (``get_updates``), for the duration of the block."""
     async with application:
-        updater = application.updater
-        if updater is None:
-            raise ConfigError("the application was built without an updater")
-        await application.start()
-        await updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
-        try:
-            yield application
-        finally:
-            await updater.stop()
-            await application.stop()
+        # getUpdates is refused while a webhook is set, e.g. after running in webhook mode.
+        await application.bot.delete_webhook()
+        yield application
 
 
-@asynccontextmanager
-async def webhook(application: TgApp, *, url: str, secret: str) -> AsyncIterator[TgApp]:
-    """Register ``url`` with Telegram and process what ``webhook_route`` receives."""
-    async with application:
-        await application.bot.set_webhook(
-            url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
-        )
-        await application.start()
-        try:
-            yield application
-        finally:
-            await application.stop()
+async def register_webhook(bot: Bot, *, url: str, secret: str) -> None:
+    """Have Telegram POST updates to ``url`` (``webhook_route`` receives them)."""
+    await bot.set_webhook(url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES))
 
 
-def webhook_route(application: TgApp, secret: str, *, path: str = "/telegram") -> Route:
+def webhook_route(
+    inbox: Inbox,
+    secret: str,
+    *,
+    path: str = "/telegram",
+    max_body_bytes: int = 1024 * 1024,
+    max_backlog: int | None = None,
+) -> Route:
     """A Starlette route for Telegram's webhook calls.
 
-    The update is only queued before answering: Telegram retries a webhook that is slow
-    to answer, and the dispatcher's processed-update ids make a retry harmless anyway.
+    200 only once the update is stored (Telegram drops what was answered 200, and retries
+    anything else): 503 while ``max_backlog`` updates wait, 413 over ``max_body_bytes``,
+    400 for a body that is no JSON object with an ``update_id``, 403 without the secret.
     """
     if not secret:
         raise ConfigError("GRIDSNAP_WEBHOOK_SECRET: required to serve a webhook")
@@ -286,15 +301,33 @@ def webhook_route(application: TgApp, secret: str, *, path: str = "/telegram") -
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
         if not hmac.compare_digest(given, expected):
             return Response(status_code=403)
+        body = await _body_within(request, max_body_bytes)
+        if body is None:
+            return Response(status_code=413)
         try:
-            data = await request.json()
-            update = Update.de_json(data, application.bot)
-        except (json.JSONDecodeError, TypeError, KeyError, ValueError):
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            stored = await inbox.receive(PLATFORM, [data], max_backlog=max_backlog)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+            log.info("webhook: refused a body: %s", exc)
             return Response(status_code=400)
-        await application.update_queue.put(update)
-        return Response(status_code=200)
+        return Response(status_code=200 if stored else 503)
 
     return Route(path, receive, methods=["POST"])
+
+
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is longer than ``limit`` (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 async def register_commands(

@@ -1,19 +1,30 @@
-"""The aiogram transport's own wiring over real HTTP against the local Bot API emulator: the
-dispatcher, long polling, starting and stopping. What it sends is tested with PTB's in
+"""The aiogram transport's own wiring over real HTTP against the local Bot API emulator: long
+polling into the inbox (bot/inbox.py), which hands updates over concurrently across users
+and in order per user; starting and stopping. What it sends is tested with PTB's in
 test_telegram_senders.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from bot.chat import Incoming, Kind, Location, inline
 from bot.config import ConfigError, Settings
-from bot.transports.aiogram_transport import AiogramSender, build, polling
+from bot.inbox import Inbox, Poller
+from bot.transports.aiogram_transport import (
+    AiogramSender,
+    AiogramTransport,
+    build,
+    get_updates,
+    mapper,
+    polling,
+)
 from bot.transports.emulator.server import BotApiEmulator
-from handlers.dispatcher import Turns
+from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.telegram_kit import (
     USER,
     WAIT,
@@ -35,11 +46,39 @@ def aiogram_settings(emulator: BotApiEmulator, **overrides: Any) -> Settings:
     return settings_for(emulator, transport="aiogram", **overrides)
 
 
+@contextlib.asynccontextmanager
+async def polled(
+    settings: Settings, handle: Callable[[Incoming], Awaitable[None]]
+) -> AsyncIterator[AiogramTransport]:
+    """The aiogram bot long-polling into an inbox whose worker hands updates to ``handle``;
+    leaving the block stops polling, then lets the worker finish what it holds."""
+    store = FakeStore()
+    inbox = Inbox(
+        uow_factory=lambda: FakeUnitOfWork(store=store),
+        handle=handle,
+        concurrency=settings.concurrent_updates,
+        drain_s=WAIT,
+    )
+    transport = build(settings)
+    inbox.add_mapper("telegram", mapper(transport))
+    async with polling(transport):
+        poller = Poller(
+            inbox=inbox, platform="telegram", get_updates=get_updates(transport), timeout=1
+        )
+        polling_task = asyncio.create_task(poller.run())
+        working = asyncio.create_task(inbox.run())
+        try:
+            yield transport
+        finally:
+            polling_task.cancel()
+            inbox.stop()
+            await asyncio.gather(polling_task, working, return_exceptions=True)
+
+
 async def test_polling_hands_each_kind_of_update_to_the_dispatcher_in_order(emulator):
     store = PhotoStore()
     received: asyncio.Queue[Incoming] = asyncio.Queue()
-    transport = build(aiogram_settings(emulator), received.put)
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator), received.put):
         emulator.send_text(USER, "/start inv_8f3Kq2")
         emulator.send_photo(USER, store.data, caption="积水")
         emulator.send_album(USER, [store.data, store.data])
@@ -60,9 +99,8 @@ async def test_polling_hands_each_kind_of_update_to_the_dispatcher_in_order(emul
 
 async def test_polling_hands_a_button_press_over_with_its_callback_id(emulator):
     received: asyncio.Queue[Incoming] = asyncio.Queue()
-    transport = build(aiogram_settings(emulator), received.put)
-    sender = AiogramSender(bot=transport.bot, photo_loader=lambda key: b"")
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator), received.put) as transport:
+        sender = AiogramSender(bot=transport.bot, photo_loader=lambda key: b"")
         message_id = await sender.send(out(text="?", keyboard=inline([("好", "ok")])))
         query_id = emulator.press(USER, int(message_id or 0), "ok")
         press = await next_incoming(received)
@@ -72,15 +110,14 @@ async def test_polling_hands_a_button_press_over_with_its_callback_id(emulator):
 
 async def test_a_wrong_token_fails_at_start_instead_of_polling_forever(emulator):
     settings = aiogram_settings(emulator, telegram_token="999:not-the-token")
-    transport = build(settings, asyncio.Queue[Incoming]().put)
     with pytest.raises(ConfigError):
-        async with polling(transport):
+        async with polling(build(settings)):
             pass
 
 
 def test_building_without_a_token_names_the_setting():
     with pytest.raises(ConfigError, match="GRIDSNAP_TELEGRAM_TOKEN"):
-        build(Settings(telegram_token=None, transport="aiogram"), asyncio.Queue[Incoming]().put)
+        build(Settings(telegram_token=None, transport="aiogram"))
 
 
 async def test_stopping_lets_the_update_in_hand_finish(emulator):
@@ -93,8 +130,7 @@ async def test_stopping_lets_the_update_in_hand_finish(emulator):
         await asyncio.sleep(0.5)
         finished.append(incoming.text)
 
-    transport = build(aiogram_settings(emulator), slow)
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator), slow):
         emulator.send_text(USER, "井盖没了")
         await asyncio.wait_for(began.wait(), WAIT)
     assert finished == ["井盖没了"]
@@ -120,8 +156,7 @@ async def test_a_slow_update_of_one_user_does_not_hold_up_another_users(emulator
         if user_of(incoming) == RIDER_B:
             b_finished.set()
 
-    transport = build(aiogram_settings(emulator), on_incoming)
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator), on_incoming):
         emulator.send_text(USER, "井盖没了")
         assert user_of(await next_incoming(received)) == USER
         emulator.send_text(RIDER_B, "路灯坏了")
@@ -133,25 +168,20 @@ async def test_a_slow_update_of_one_user_does_not_hold_up_another_users(emulator
 
 
 async def test_one_users_quick_updates_begin_and_finish_in_the_order_sent(emulator):
-    turns, begun, finished = Turns(), [], []
-    all_begun, all_finished = asyncio.Event(), asyncio.Event()
+    begun, finished = [], []
+    all_finished = asyncio.Event()
     texts = [f"第{n}条" for n in range(5)]
 
     async def on_incoming(incoming: Incoming) -> None:
         begun.append(incoming.text)
-        if len(begun) == len(texts):
-            all_begun.set()
-        async with turns.hold(("telegram", incoming.user.user_id)):
-            if incoming.text == texts[0]:
-                # The first one waits until the others have been handed over as well, so
-                # they really queue behind it rather than arrive after it finished.
-                await asyncio.wait_for(all_begun.wait(), WAIT)
-            finished.append(incoming.text)
-            if len(finished) == len(texts):
-                all_finished.set()
+        # The earlier ones take longer (a photo download, say): a later one handed over
+        # meanwhile would finish first.
+        await asyncio.sleep(0.05 * (len(texts) - texts.index(incoming.text or "")))
+        finished.append(incoming.text)
+        if len(finished) == len(texts):
+            all_finished.set()
 
-    transport = build(aiogram_settings(emulator), on_incoming)
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator), on_incoming):
         for text in texts:
             emulator.send_text(USER, text)
         await asyncio.wait_for(all_finished.wait(), WAIT)
@@ -177,8 +207,7 @@ async def test_no_more_updates_are_handled_at_once_than_the_setting_allows(emula
         if len(done) == len(riders):
             all_done.set()
 
-    transport = build(aiogram_settings(emulator, concurrent_updates=2), on_incoming)
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator, concurrent_updates=2), on_incoming):
         await asyncio.wait_for(all_done.wait(), WAIT)
     assert peak[0] == 2
 
@@ -196,15 +225,10 @@ async def test_stopping_waits_for_every_update_in_flight(emulator):
         await asyncio.sleep(0.5)
         finished.append(user_of(incoming))
 
-    async def on_shutdown() -> None:
-        stopping.set()
-
-    transport = build(aiogram_settings(emulator), on_incoming)
-    # aiogram emits shutdown once polling has stopped: both updates are still in hand then.
-    transport.dispatcher.shutdown.register(on_shutdown)
-    async with polling(transport):
+    async with polled(aiogram_settings(emulator), on_incoming):
         emulator.send_text(USER, "井盖没了")
         emulator.send_text(RIDER_B, "路灯坏了")
         for _ in range(2):
             await next_incoming(begun)
+        stopping.set()  # both updates are still in hand as the stop begins
     assert sorted(finished) == [USER, RIDER_B]

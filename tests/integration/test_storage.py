@@ -28,6 +28,7 @@ from tests.storage_contract import (
     AuditContract,
     ConversationsContract,
     EscalationsContract,
+    InboxContract,
     InformantsContract,
     InvitesContract,
     MakeUow,
@@ -85,6 +86,9 @@ class TestPhotoReferences(PhotoReferencesContract): ...
 
 
 class TestUpdates(UpdatesContract): ...
+
+
+class TestInbox(InboxContract): ...
 
 
 class TestInvites(InvitesContract): ...

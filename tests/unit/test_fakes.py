@@ -13,6 +13,7 @@ from tests.storage_contract import (
     AuditContract,
     ConversationsContract,
     EscalationsContract,
+    InboxContract,
     InformantsContract,
     InvitesContract,
     OutboxContract,
@@ -67,6 +68,9 @@ class TestFakePhotoReferences(PhotoReferencesContract): ...
 
 
 class TestFakeUpdates(UpdatesContract): ...
+
+
+class TestFakeInbox(InboxContract): ...
 
 
 class TestFakeInvites(InvitesContract): ...
