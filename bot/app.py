@@ -1,10 +1,10 @@
 """The composition root: the one place that builds the real world from settings.
 
-``bootstrap`` brings the database to the current schema, imports the bundled sample map
-into an empty database, and wires the core (flows, use cases, outbox). ``attach_telegram``
-adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
-(``GRIDSNAP_TRANSPORT`` picks). ``serve`` runs the whole thing: against Telegram
-when a token is configured, otherwise against the embedded Bot API emulator (the sandbox).
+``bootstrap`` brings the database to the current schema (the sandbox also has it import
+the bundled sample map into an empty database; nothing else does), and wires the core
+(flows, use cases, outbox). ``attach_telegram`` adds the python-telegram-bot transport,
+``attach_aiogram`` the aiogram one (``GRIDSNAP_TRANSPORT`` picks). ``running`` runs the whole
+thing against the Bot API at ``telegram_api_url``: Telegram, or the sandbox's emulator.
 Nothing here runs at import time.
 """
 
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_MAP = ROOT / "bot" / "data" / "sample_map.geojson"
+NO_MAP_WARNING = (
+    "no grid map imported: reports cannot be routed to a grid until `gridsnap map import`"
+)
 OUTBOX_STOP_WAIT = 10.0  # seconds; longer than one Bot API request normally takes
 
 
@@ -89,7 +92,7 @@ class Gridsnap:
 
 
 async def prepare_database(settings: Settings) -> None:
-    """Migrate to head and import the sample map when the database has no map yet."""
+    """Migrate to head (one process at a time; see ``storage.migrate``)."""
     from storage.migrate import upgrade_async
 
     await upgrade_async(settings.database_url)
@@ -112,8 +115,11 @@ async def ensure_sample_map(uow_factory: Callable[[], BaseUnitOfWork], path: Pat
 
 
 async def bootstrap(
-    settings: Settings, *, catalogue: Catalogue | None = None, sample_map: Path | None = SAMPLE_MAP
+    settings: Settings, *, catalogue: Catalogue | None = None, sample_map: Path | None = None
 ) -> Gridsnap:
+    """The core wired to ``settings``' database. ``sample_map`` is imported into a database
+    with no map (the sandbox's); a real deployment imports its city with ``gridsnap map
+    import``, and until then is told so in one line at start."""
     from storage.database import create_engine, create_session_factory
     from storage.photos import PhotoStore
     from storage.uow import SqlUnitOfWork
@@ -147,7 +153,8 @@ async def bootstrap(
         draft_age=timedelta(hours=settings.draft_hours),
     )
     async with uow_factory() as uow:
-        await env.maps.refresh(uow)
+        if await env.maps.refresh(uow) is None:
+            log.warning(NO_MAP_WARNING)
     outbox = OutboxSender(
         store=UnitOfWorkOutbox(uow_factory),
         senders={},

@@ -367,7 +367,11 @@ async def register_commands(
     """
     for locale, commands in commands_by_locale.items():
         language = locale.split("_")[0].lower() if locale else None
-        await bot.set_my_commands(
-            commands=[BotCommand(command=name, description=text) for name, text in commands],
-            language_code=language,
-        )
+        try:
+            await bot.set_my_commands(
+                commands=[BotCommand(command=name, description=text) for name, text in commands],
+                language_code=language,
+            )
+        except TelegramAPIError as exc:  # the menu is optional, as on PTB: logged once
+            log.warning("command menu not set, start-up goes on without it: %s", exc)
+            return

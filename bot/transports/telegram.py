@@ -11,6 +11,7 @@ handler to the dispatcher, for long polling or a webhook, against any Bot API se
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -31,7 +32,14 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+)
 from telegram.error import RetryAfter as TgRetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
@@ -242,9 +250,38 @@ def build_application(settings: Settings, on_incoming: OnIncoming) -> TgApp:
     return application
 
 
+# Seconds between attempts to reach the Bot API at start; the last repeats until it answers
+# (or SIGTERM cancels the start). One log line per attempt, no traceback.
+STARTUP_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+
+
+async def initialize_with_retries(application: TgApp) -> None:
+    """``application.initialize()`` (its getMe), retried with backoff while the Bot API
+    cannot be reached or answers 5xx; a refused token is one line naming the variable."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await application.initialize()
+            return
+        except InvalidToken as exc:
+            raise ConfigError(f"GRIDSNAP_TELEGRAM_TOKEN: the Bot API refused it ({exc})") from None
+        except NetworkError as exc:  # unreachable, timed out, or a 5xx: may pass
+            delay = STARTUP_RETRY_DELAYS[min(attempt, len(STARTUP_RETRY_DELAYS)) - 1]
+            log.warning(
+                "Bot API at %s not reachable (attempt %d: %s); retrying in %.0f s",
+                application.bot.base_url.removesuffix(f"/bot{application.bot.token}"),
+                attempt,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
 @asynccontextmanager
 async def polling(application: TgApp) -> AsyncIterator[TgApp]:
     """Run the application by long polling for the duration of the block."""
+    await initialize_with_retries(application)
     async with application:
         updater = application.updater
         if updater is None:
@@ -261,6 +298,7 @@ async def polling(application: TgApp) -> AsyncIterator[TgApp]:
 @asynccontextmanager
 async def webhook(application: TgApp, *, url: str, secret: str) -> AsyncIterator[TgApp]:
     """Register ``url`` with Telegram and process what ``webhook_route`` receives."""
+    await initialize_with_retries(application)
     async with application:
         await application.bot.set_webhook(
             url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
@@ -302,11 +340,17 @@ async def register_commands(
 ) -> None:
     """Set the command menu per language; the ``None`` key is the list for everyone else.
 
-    Locales are ours (``zh_CN``); Telegram matches on the two-letter language code.
+    Locales are ours (``zh_CN``); Telegram matches on the two-letter language code. The menu
+    is a convenience (every command works typed): a failure is logged once and start-up goes
+    on, with the menu Telegram already had.
     """
     for locale, commands in commands_by_locale.items():
         language = locale.split("_")[0].lower() if locale else None
-        await bot.set_my_commands(
-            [BotCommand(name, description) for name, description in commands],
-            language_code=language,
-        )
+        try:
+            await bot.set_my_commands(
+                [BotCommand(name, description) for name, description in commands],
+                language_code=language,
+            )
+        except TelegramError as exc:
+            log.warning("command menu not set, start-up goes on without it: %s", exc)
+            return
