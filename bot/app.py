@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from bot.config import ROOT, Settings
+from bot.config import ROOT, ConfigError, Settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.domain.categories import Catalogue, load_catalogue
 from bot.i18n import SUPPORTED, translator
@@ -126,6 +126,7 @@ async def bootstrap(
 
     # PTB 22 warns on every RetryAfter unless durations are timedeltas; we read both forms.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    _require_catalogues(settings)
     await prepare_database(settings)
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
@@ -182,6 +183,16 @@ async def bootstrap(
         outbox=outbox,
         photo_store=photos,
     )
+
+
+def _require_catalogues(settings: Settings) -> None:
+    """Every locale the bot speaks, the configured default first, has its catalogue."""
+    from bot.i18n import MissingCatalogue, require_catalogues
+
+    try:
+        require_catalogues((settings.default_locale, *SUPPORTED))
+    except MissingCatalogue as exc:
+        raise ConfigError(f"GRIDSNAP_DEFAULT_LOCALE={settings.default_locale}: {exc}") from None
 
 
 def menu(registry: Registry, default_locale: str) -> dict[str | None, list[tuple[str, str]]]:

@@ -32,7 +32,9 @@ from aiogram.exceptions import (
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.types import (
     BotCommand,
@@ -49,6 +51,7 @@ from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientErr
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
 from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
+from bot.transports.startup import until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -324,8 +327,12 @@ async def polling(transport: AiogramTransport) -> AsyncIterator[AiogramTransport
 
 
 async def _prepare(bot: Bot) -> None:
+    where = bot.session.api.base.split("/bot{token}", 1)[0]
     try:
-        await bot.me()  # a wrong token or URL fails here, not in a silent retry loop
+        # A server not up yet is retried, one line per attempt; a wrong token fails here.
+        await until_reachable(
+            bot.me, transient=(TelegramNetworkError, TelegramServerError), where=where
+        )
         # getUpdates is refused while a webhook is set, e.g. after running in webhook mode.
         await bot.delete_webhook()
     except TelegramAPIError as exc:

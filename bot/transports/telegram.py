@@ -11,7 +11,6 @@ handler to the dispatcher, for long polling or a webhook, against any Bot API se
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -50,6 +49,7 @@ from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientErr
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
 from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
+from bot.transports.startup import until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -250,32 +250,14 @@ def build_application(settings: Settings, on_incoming: OnIncoming) -> TgApp:
     return application
 
 
-# Seconds between attempts to reach the Bot API at start; the last repeats until it answers
-# (or SIGTERM cancels the start). One log line per attempt, no traceback.
-STARTUP_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-
-
 async def initialize_with_retries(application: TgApp) -> None:
-    """``application.initialize()`` (its getMe), retried with backoff while the Bot API
-    cannot be reached or answers 5xx; a refused token is one line naming the variable."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await application.initialize()
-            return
-        except InvalidToken as exc:
-            raise ConfigError(f"GRIDSNAP_TELEGRAM_TOKEN: the Bot API refused it ({exc})") from None
-        except NetworkError as exc:  # unreachable, timed out, or a 5xx: may pass
-            delay = STARTUP_RETRY_DELAYS[min(attempt, len(STARTUP_RETRY_DELAYS)) - 1]
-            log.warning(
-                "Bot API at %s not reachable (attempt %d: %s); retrying in %.0f s",
-                application.bot.base_url.removesuffix(f"/bot{application.bot.token}"),
-                attempt,
-                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                delay,
-            )
-            await asyncio.sleep(delay)
+    """``application.initialize()`` (its getMe), retried while the Bot API cannot be reached
+    or answers 5xx (``startup.until_reachable``); a refused token is one line naming it."""
+    where = application.bot.base_url.removesuffix(f"/bot{application.bot.token}")
+    try:
+        await until_reachable(application.initialize, transient=(NetworkError,), where=where)
+    except InvalidToken as exc:
+        raise ConfigError(f"GRIDSNAP_TELEGRAM_TOKEN: the Bot API refused it ({exc})") from None
 
 
 @asynccontextmanager
