@@ -63,7 +63,8 @@ def sandbox_settings(settings: Settings) -> Settings:
 
 
 def _refuse_a_configured_database(settings: Settings) -> None:
-    if not settings.database_configured:
+    own = sqlite_file(sandbox_settings(settings).database_url)
+    if not settings.database_configured or sqlite_file(settings.database_url) == own:
         return
     console.print(
         "GRIDSNAP_DATABASE_URL is set but GRIDSNAP_TELEGRAM_TOKEN is not: the sandbox (demo"

@@ -121,12 +121,14 @@ def test_issue8_run_without_a_token_refuses_a_configured_database_naming_the_var
 # -- the Bot API at start ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("transport", ["ptb", "aiogram"])
 async def test_issue8_an_unreachable_bot_api_is_retried_one_line_per_attempt_until_it_answers(
-    tmp_path: Path,
+    tmp_path: Path, transport: str
 ) -> None:
     port = _free_port()
     api = f"http://127.0.0.1:{port}"
-    process = await _start(_environment(tmp_path, GRIDSNAP_TELEGRAM_API_URL=api), tmp_path)
+    env = _environment(tmp_path, GRIDSNAP_TELEGRAM_API_URL=api, GRIDSNAP_TRANSPORT=transport)
+    process = await _start(env, tmp_path)
     try:
         retrying = await _read_until(process, "not reachable", times=2)
         async with BotApiEmulator(bot_username=BOT_USERNAME, port=port) as emulator:
