@@ -178,12 +178,15 @@ async def test_issue8_sigterm_while_the_bot_api_is_retried_stops_the_start_clean
     assert "Stopped before start-up finished" in rest
 
 
+@pytest.mark.parametrize("transport", ["ptb", "aiogram"])
 async def test_issue8_a_command_menu_telegram_refuses_is_logged_once_and_the_bot_runs(
-    tmp_path: Path,
+    tmp_path: Path, transport: str
 ) -> None:
     async with BotApiEmulator(bot_username=BOT_USERNAME) as emulator:
         emulator.world.faults.inject("setMyCommands", times=10, status=500)
-        env = _environment(tmp_path, GRIDSNAP_TELEGRAM_API_URL=emulator.url)
+        env = _environment(
+            tmp_path, GRIDSNAP_TELEGRAM_API_URL=emulator.url, GRIDSNAP_TRANSPORT=transport
+        )
         process = await _start(env, tmp_path)
         try:
             started = await _read_until(process, f"polling Telegram as @{BOT_USERNAME}")
