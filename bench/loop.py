@@ -45,7 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.app import Gridsnap, running
+from bot.app import SAMPLE_MAP, Gridsnap, running
 from bot.config import load_settings
 from bot.domain.model import Crs, ReportStatus
 from bot.geo.crs import converter
@@ -237,7 +237,7 @@ async def measure(backend: str, database_url: str, args: argparse.Namespace) -> 
                 telegram_api_url=emu.url,
                 **RATES,
             )
-            async with running(settings) as (app, application):
+            async with running(settings, sample_map=SAMPLE_MAP) as (app, application):
                 scene, riders = await cast(emu, app, args.grids, args.riders_per_grid)
                 figures.bare = await bare_round_trips(application, emu.user()["id"])
                 start = time.perf_counter()

@@ -1,10 +1,10 @@
 """The composition root: the one place that builds the real world from settings.
 
-``bootstrap`` brings the database to the current schema, imports the bundled sample map
-into an empty database, and wires the core (flows, use cases, inbox, outbox).
-``attach_telegram`` adds the python-telegram-bot transport, ``attach_aiogram`` the aiogram one
-(``GRIDSNAP_TRANSPORT`` picks). ``serve`` runs the whole thing: against Telegram
-when a token is configured, otherwise against the embedded Bot API emulator (the sandbox).
+``bootstrap`` brings the database to the current schema (the sandbox also has it import
+the bundled sample map into an empty database; nothing else does), and wires the core
+(flows, use cases, inbox, outbox). ``attach_telegram`` adds the python-telegram-bot transport,
+``attach_aiogram`` the aiogram one (``GRIDSNAP_TRANSPORT`` picks). ``running`` runs the whole
+thing against the Bot API at ``telegram_api_url``: Telegram, or the sandbox's emulator.
 Nothing here runs at import time.
 """
 
@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from bot.config import ROOT, Settings
+from bot.config import ROOT, ConfigError, Settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.domain.categories import Catalogue, load_catalogue
 from bot.i18n import SUPPORTED, translator
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE_MAP = ROOT / "bot" / "data" / "sample_map.geojson"
+NO_MAP_WARNING = (
+    "no grid map imported: reports cannot be routed to a grid until `gridsnap map import`"
+)
 OUTBOX_STOP_WAIT = 10.0  # seconds; longer than one Bot API request normally takes
 
 
@@ -120,7 +123,7 @@ class Gridsnap:
 
 
 async def prepare_database(settings: Settings) -> None:
-    """Migrate to head and import the sample map when the database has no map yet."""
+    """Migrate to head (one process at a time; see ``storage.migrate``)."""
     from storage.migrate import upgrade_async
 
     await upgrade_async(settings.database_url)
@@ -143,14 +146,18 @@ async def ensure_sample_map(uow_factory: Callable[[], BaseUnitOfWork], path: Pat
 
 
 async def bootstrap(
-    settings: Settings, *, catalogue: Catalogue | None = None, sample_map: Path | None = SAMPLE_MAP
+    settings: Settings, *, catalogue: Catalogue | None = None, sample_map: Path | None = None
 ) -> Gridsnap:
+    """The core wired to ``settings``' database. ``sample_map`` is imported into a database
+    with no map (the sandbox's); a real deployment imports its city with ``gridsnap map
+    import``, and until then is told so in one line at start."""
     from storage.database import create_engine, create_session_factory
     from storage.photos import PhotoStore
     from storage.uow import SqlUnitOfWork
 
     # PTB 22 warns on every RetryAfter unless durations are timedeltas; we read both forms.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    _require_catalogues(settings)
     await prepare_database(settings)
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
@@ -178,7 +185,8 @@ async def bootstrap(
         draft_age=timedelta(hours=settings.draft_hours),
     )
     async with uow_factory() as uow:
-        await env.maps.refresh(uow)
+        if await env.maps.refresh(uow) is None:
+            log.warning(NO_MAP_WARNING)
     outbox = OutboxSender(
         store=UnitOfWorkOutbox(uow_factory),
         senders={},
@@ -215,6 +223,16 @@ async def bootstrap(
         inbox=inbox,
         photo_store=photos,
     )
+
+
+def _require_catalogues(settings: Settings) -> None:
+    """Every locale the bot speaks, the configured default first, has its catalogue."""
+    from bot.i18n import MissingCatalogue, require_catalogues
+
+    try:
+        require_catalogues((settings.default_locale, *SUPPORTED))
+    except MissingCatalogue as exc:
+        raise ConfigError(f"GRIDSNAP_DEFAULT_LOCALE={settings.default_locale}: {exc}") from None
 
 
 def menu(registry: Registry, default_locale: str) -> dict[str | None, list[tuple[str, str]]]:

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
+# The project's own state: the default database file, photos and the sandbox live here.
+STATE_DIR = ROOT / "var"
 LOCALES = ("zh_CN", "en")
 # The engine is async: plain sqlite:// and postgresql:// URLs are given these drivers.
 ASYNC_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -34,8 +36,10 @@ class Settings(BaseSettings):
         env_prefix="GRIDSNAP_", env_file=".env", extra="ignore", frozen=True
     )
 
-    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'gridsnap.db'}"
-    photo_dir: Path = ROOT / "var" / "photos"
+    database_url: str = f"sqlite+aiosqlite:///{STATE_DIR / 'gridsnap.db'}"
+    photo_dir: Path = STATE_DIR / "photos"
+    # The sandbox's own SQLite file and photos; it never runs on GRIDSNAP_DATABASE_URL.
+    sandbox_dir: Path = STATE_DIR / "sandbox"
     telegram_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
     webhook_url: str | None = None
@@ -124,7 +128,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database {driver!r}; e.g. {DATABASE_EXAMPLES}")
         if driver == "postgresql+asyncpg":
             return _asyncpg_url(value)
+        _refuse_missing_folder(value)
         return value
+
+    @property
+    def database_configured(self) -> bool:
+        """Whether GRIDSNAP_DATABASE_URL was given (environment, ``.env`` or an override),
+        rather than left at the default file under ``var/``."""
+        return "database_url" in self.model_fields_set
 
     @property
     def zone(self) -> ZoneInfo:
@@ -160,6 +171,18 @@ def _asyncpg_url(value: str) -> str:
     return url.set(query=query).render_as_string(hide_password=False)
 
 
+def _refuse_missing_folder(value: str) -> None:
+    """A SQLite file is created on first use, its folder is not: a typo in the path must not
+    become a new, empty database somewhere else."""
+    from storage.database import sqlite_file
+
+    database = sqlite_file(value)
+    if database is None or database.parent == STATE_DIR:  # var/ is ours: load_settings makes it
+        return
+    if not database.parent.is_dir():
+        raise ValueError(f"folder {database.parent} does not exist; create it first")
+
+
 def _check_connect_timeout(given: str | tuple[str, ...]) -> None:
     try:
         seconds = float(given) if isinstance(given, str) else -1.0
@@ -174,8 +197,10 @@ class ConfigError(Exception):
 
 
 def load_settings(**overrides: object) -> Settings:
+    from storage.database import sqlite_file
+
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -183,3 +208,8 @@ def load_settings(**overrides: object) -> Settings:
             # pydantic prefixes our validators' messages with "Value error, ".
             problems.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError("; ".join(problems)) from None
+    database = sqlite_file(settings.database_url)
+    if database is not None and database.parent == STATE_DIR:
+        # The project's own state folder (the default file's) is made; any other must exist.
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -20,19 +20,32 @@ _writer_turns: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-def create_engine(url: str, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    foreign_keys: bool = True,
+    sqlite_begin: str = "BEGIN IMMEDIATE",
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    **kwargs: Any,
+) -> AsyncEngine:
     """An async engine for ``url``; for SQLite also WAL, foreign keys and serial writers.
 
     ``foreign_keys=False`` is for migrations: SQLite batch operations recreate tables,
     and with enforcement on, dropping the old copy would cascade into referencing rows.
+    Migrations also begin EXCLUSIVE and wait longer for the lock (``storage.migrate``).
+    A SQLite file in a folder that does not exist is refused (``FileNotFoundError``).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         parsed, kwargs = _connect_timeout_as_argument(parsed, kwargs)
         return _create_async_engine(parsed, **kwargs)
-    _ensure_parent_dir(parsed)
-    engine = _create_async_engine(parsed, **kwargs)
-    _configure_sqlite(engine, foreign_keys=foreign_keys)
+    _refuse_missing_folder(parsed)
+    # sqlite3's own wait (seconds) covers the journal_mode pragma run before busy_timeout.
+    connect_args = {"timeout": sqlite_busy_timeout_ms / 1000, **kwargs.pop("connect_args", {})}
+    engine = _create_async_engine(parsed, connect_args=connect_args, **kwargs)
+    _configure_sqlite(
+        engine, foreign_keys=foreign_keys, begin=sqlite_begin, busy_ms=sqlite_busy_timeout_ms
+    )
     return engine
 
 
@@ -70,13 +83,26 @@ def writer_turn(engine: AsyncEngine) -> asyncio.Lock | None:
     return by_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
-def _ensure_parent_dir(url: URL) -> None:
-    database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names; None for PostgreSQL, memory and ``file:`` URIs."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
 
 
-def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+def _refuse_missing_folder(url: URL) -> None:
+    # SQLite creates a missing file, and we used to create its folder too: a mistyped path
+    # then silently became a new, empty database. The folder has to be there.
+    database = sqlite_file(url)
+    if database is not None and not database.parent.is_dir():
+        raise FileNotFoundError(f"folder {database.parent} does not exist")
+
+
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool, begin: str, busy_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the driver (it skips it before SELECTs), so we issue it below.
@@ -84,7 +110,7 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -92,4 +118,4 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
         # IMMEDIATE takes the write lock up front: a read-then-write unit can otherwise
         # fail with SQLITE_BUSY_SNAPSHOT when another writer committed in between, while
         # waiting here honours busy_timeout. Units are short, so serial writers are cheap.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)

@@ -217,8 +217,8 @@ def route(
     """Show the unit a point is routed to (its grid, or the finest unit the map has there),
     and the path up to its district.
 
-    The map is read from the database; an empty database gets the bundled sample map first,
-    as `gridsnap run` does. Put `--` before a negative latitude: `route -- -33.9 151.2`.
+    The map is read from the database; with none imported it says so (as `map stats` does)
+    and exits 2. Put `--` before a negative latitude: `route -- -33.9 151.2`.
     """
     with _one_line_errors():
         if not (math.isfinite(lat) and math.isfinite(lon)):
@@ -226,9 +226,6 @@ def route(
         settings = _settings(url)
 
         async def work(uow_factory: Callable[[], BaseUnitOfWork]) -> RouteResult:
-            from bot.app import SAMPLE_MAP, ensure_sample_map
-
-            await ensure_sample_map(uow_factory, SAMPLE_MAP)
             return await route_point(
                 uow_factory(), lat, lon, crs, tolerance_m=settings.route_tolerance_m
             )

@@ -1,8 +1,13 @@
-"""``gridsnap run`` and ``gridsnap sandbox reset``.
+"""``gridsnap run`` and ``gridsnap sandbox run | reset``.
 
-With no bot token, ``run`` starts the sandbox (emulator + real bot + web chat); with a token
-it polls Telegram, or serves a webhook when ``GRIDSNAP_WEBHOOK_URL`` is set. SIGINT and
-SIGTERM stop every part in order: web server, bot, outbox, database.
+With a token, ``run`` polls Telegram, or serves a webhook when ``GRIDSNAP_WEBHOOK_URL`` is
+set. With no token it starts the sandbox (emulator + real bot + web chat), but only when
+``GRIDSNAP_DATABASE_URL`` is not set: the sandbox seeds demo accounts, staff roles and a
+persona switch without a login, so it runs on its own SQLite file under
+``GRIDSNAP_SANDBOX_DIR``, never on a configured database. ``gridsnap sandbox run`` starts it
+explicitly, whatever else is configured. SIGINT and SIGTERM stop every part in order: web
+server, bot, outbox, database; during start-up (say, while the Bot API is retried) they
+cancel it.
 """
 
 from __future__ import annotations
@@ -22,14 +27,59 @@ from rich.panel import Panel
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.sandbox.history import history_folder
+from bot.transports.embedded_http import CannotListen
+from storage.database import sqlite_file
 
 console = Console(highlight=False)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Telegram token).")
 
+SANDBOX_DATABASE = "gridsnap.db"
+
 
 def run() -> None:
-    """Run the bot: the sandbox without a token, Telegram polling or webhook with one."""
+    """Run the bot: Telegram polling or webhook with a token, the sandbox without one."""
     settings = _settings_or_exit()
+    if not settings.telegram_token:
+        _refuse_a_configured_database(settings)
+        settings = sandbox_settings(settings)
+    _run_until_signalled(settings)
+
+
+@sandbox_app.command("run")
+def sandbox_run() -> None:
+    """Start the sandbox on its own SQLite file, whatever token or database is configured."""
+    _run_until_signalled(sandbox_settings(_settings_or_exit()))
+
+
+def sandbox_settings(settings: Settings) -> Settings:
+    """``settings`` for the sandbox: no token, its own database and photos in its folder."""
+    folder = settings.sandbox_dir.expanduser().resolve()
+    return settings.model_copy(
+        update={
+            "telegram_token": None,
+            "webhook_url": None,
+            "database_url": f"sqlite+aiosqlite:///{folder / SANDBOX_DATABASE}",
+            "photo_dir": folder / "photos",
+        }
+    )
+
+
+def _refuse_a_configured_database(settings: Settings) -> None:
+    own = sqlite_file(sandbox_settings(settings).database_url)
+    if not settings.database_configured or sqlite_file(settings.database_url) == own:
+        return
+    console.print(
+        "GRIDSNAP_DATABASE_URL is set but GRIDSNAP_TELEGRAM_TOKEN is not: the sandbox (demo"
+        " accounts, no login) runs only on its own SQLite file under GRIDSNAP_SANDBOX_DIR;"
+        " set GRIDSNAP_TELEGRAM_TOKEN, unset GRIDSNAP_DATABASE_URL, or run `gridsnap sandbox"
+        " run`",
+        style="red",
+        soft_wrap=True,
+    )
+    raise typer.Exit(2)
+
+
+def _run_until_signalled(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -41,19 +91,28 @@ def run() -> None:
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from None
-    except OSError as exc:  # most often: the port is taken
-        console.print(f"[red]cannot start: {exc}[/red]")
+    except CannotListen as exc:
+        console.print(f"[red]{_port_variable(settings, exc.port)}: {exc}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
+    except OSError as exc:
+        console.print(f"[red]cannot start: {exc}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _port_variable(settings: Settings, port: int) -> str:
+    if settings.telegram_token and port == settings.webhook_port:
+        return "GRIDSNAP_WEBHOOK_PORT"
+    return "GRIDSNAP_SANDBOX_PORT"
 
 
 @sandbox_app.command("reset")
 def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
-    """Delete the sandbox database and photos; the next run starts over with demo data."""
-    settings = _settings_or_exit()
-    database = _sqlite_file(settings.database_url)
-    if database is None:
-        console.print("[red]GRIDSNAP_DATABASE_URL: reset only deletes a SQLite file[/red]")
-        raise typer.Exit(2)
+    """Delete the sandbox database, photos and chats; the next run starts over with demo data.
+
+    Only the sandbox's own files under GRIDSNAP_SANDBOX_DIR: never GRIDSNAP_DATABASE_URL's."""
+    settings = sandbox_settings(_settings_or_exit())
+    database = sqlite_file(settings.database_url)
+    assert database is not None  # sandbox_settings always names a file
     chats = history_folder(settings.photo_dir)
     if not yes and not typer.confirm(f"Delete {database}, {settings.photo_dir} and {chats}?"):
         console.print("Cancelled: nothing was deleted.")
@@ -74,17 +133,6 @@ def _settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _sqlite_file(url: str) -> Path | None:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    if parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
-
-
 def _database_files(database: Path) -> list[Path]:
     # SQLite keeps a journal or WAL beside the file; a stale one would resurrect old rows.
     return [
@@ -96,36 +144,53 @@ def _database_files(database: Path) -> list[Path]:
 async def _serve_until_signalled(settings: Settings) -> None:
     from bot.cli.database import ensure_reachable
 
+    if not settings.telegram_token:
+        # The sandbox's own folder; any other database's folder must already exist.
+        settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
     await ensure_reachable(settings.database_url)
-    await serve(settings, _stop_event())
+    stopping, started = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(serve(settings, stopping, started=started))
+
+    def on_signal() -> None:
+        stopping.set()
+        if not started.is_set():  # still starting (retrying the Bot API, say): give up now
+            serving.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await serving
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise
+        console.print("Stopped before start-up finished.")
 
 
-async def serve(settings: Settings, stopping: asyncio.Event) -> None:
+async def serve(
+    settings: Settings, stopping: asyncio.Event, *, started: asyncio.Event | None = None
+) -> None:
     """What ``gridsnap run`` does, until ``stopping`` is set: the sandbox without a token,
-    else a webhook server when ``webhook_url`` is set, else polling.
+    else a webhook server when ``webhook_url`` is set, else polling. ``started`` is set once
+    everything runs.
 
     The caller owns the stop: the command sets it from SIGINT/SIGTERM, a test sets it itself.
     """
+    started = started or asyncio.Event()
     if not settings.telegram_token:
-        await _serve_sandbox(settings, stopping)
+        await _serve_sandbox(settings, stopping, started)
     elif settings.webhook_url:
-        await _serve_webhook(settings, stopping)
+        await _serve_webhook(settings, stopping, started)
     else:
-        await _serve_polling(settings, stopping)
+        await _serve_polling(settings, stopping, started)
 
 
-def _stop_event() -> asyncio.Event:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    return stopping
-
-
-async def _serve_sandbox(settings: Settings, stopping: asyncio.Event) -> None:
+async def _serve_sandbox(
+    settings: Settings, stopping: asyncio.Event, started: asyncio.Event
+) -> None:
     from bot.sandbox.runtime import sandbox
 
-    console.print("Starting the sandbox (no GRIDSNAP_TELEGRAM_TOKEN set)…")
+    console.print(f"Starting the sandbox on {settings.database_url.split('///', 1)[-1]}…")
     async with sandbox(settings) as running:
         console.print(
             Panel.fit(
@@ -136,21 +201,27 @@ async def _serve_sandbox(settings: Settings, stopping: asyncio.Event) -> None:
                 title="Gridsnap",
             )
         )
+        started.set()
         await stopping.wait()
         console.print("Stopping…")
 
 
-async def _serve_polling(settings: Settings, stopping: asyncio.Event) -> None:
+async def _serve_polling(
+    settings: Settings, stopping: asyncio.Event, started: asyncio.Event
+) -> None:
     from bot.app import bot_username, running
 
     async with running(settings) as (_app, transport):
         username = await bot_username(transport)
         console.print(f"Gridsnap is polling Telegram as @{username}. Ctrl-C stops.")
+        started.set()
         await stopping.wait()
         console.print("Stopping…")
 
 
-async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
+async def _serve_webhook(
+    settings: Settings, stopping: asyncio.Event, started: asyncio.Event
+) -> None:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -158,7 +229,12 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
 
     from bot.app import attach_telegram, bootstrap, menu
     from bot.transports.embedded_http import serving
-    from bot.transports.telegram import register_commands, register_webhook, webhook_route
+    from bot.transports.telegram import (
+        initialize_with_retries,
+        register_commands,
+        register_webhook,
+        webhook_route,
+    )
 
     assert settings.webhook_url is not None
     path = urlsplit(settings.webhook_url).path or "/telegram"
@@ -181,6 +257,7 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
         # Left in reverse: the server stops taking calls first (answering those under way),
         # then what is stored is handled and sent (bounded), then the bot's session closes.
         async with contextlib.AsyncExitStack() as stack:
+            await initialize_with_retries(application)  # a Bot API not up yet is retried
             await stack.enter_async_context(application)
             stack.push_async_callback(app.close)
             await app.start_background()
@@ -191,6 +268,7 @@ async def _serve_webhook(settings: Settings, stopping: asyncio.Event) -> None:
             await register_webhook(application.bot, url=settings.webhook_url, secret=secret)
             await register_commands(application.bot, menu(app.registry, settings.default_locale))
             console.print(f"Gridsnap webhook: {settings.webhook_url} → {host}:{port}{path}")
+            started.set()
             await stopping.wait()
             console.print("Stopping…")
     finally:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.app import Gridsnap, running
+from bot.app import SAMPLE_MAP, Gridsnap, running
 from bot.config import Settings
 from bot.sandbox import demo
 from bot.sandbox.history import ChatHistory, history_folder
@@ -28,7 +28,11 @@ class Sandbox:
 
 @contextlib.asynccontextmanager
 async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox]:
-    """Everything runs on this event loop; leaving the block stops it all, web chat first."""
+    """Everything runs on this event loop; leaving the block stops it all, web chat first.
+
+    The sandbox is the one place the bundled sample map is imported into an empty database.
+    """
+    bootstrap = {"sample_map": SAMPLE_MAP, **bootstrap}
     async with BotApiEmulator(bot_username=settings.bot_username) as emulator:
         history = ChatHistory(history_folder(settings.photo_dir))
         history.load(emulator.world)  # the chats as the last run left them

@@ -31,7 +31,9 @@ from aiogram.exceptions import (
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.types import (
     BotCommand,
@@ -49,6 +51,7 @@ from bot.inbox import GetUpdates, Mapper
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
 from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
+from bot.transports.startup import until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +308,12 @@ async def polling(transport: AiogramTransport) -> AsyncIterator[AiogramTransport
 
 async def _prepare(transport: AiogramTransport) -> None:
     bot = transport.bot
+    where = bot.session.api.base.split("/bot{token}", 1)[0]
     try:
-        me = await bot.me()  # a wrong token or URL fails here, not in a silent retry loop
+        # A server not up yet is retried, one line per attempt; a wrong token fails here.
+        me = await until_reachable(
+            bot.me, transient=(TelegramNetworkError, TelegramServerError), where=where
+        )
         # getUpdates is refused while a webhook is set, e.g. after running in webhook mode.
         await bot.delete_webhook()
     except TelegramAPIError as exc:
@@ -324,7 +331,11 @@ async def register_commands(
     """
     for locale, commands in commands_by_locale.items():
         language = locale.split("_")[0].lower() if locale else None
-        await bot.set_my_commands(
-            commands=[BotCommand(command=name, description=text) for name, text in commands],
-            language_code=language,
-        )
+        try:
+            await bot.set_my_commands(
+                commands=[BotCommand(command=name, description=text) for name, text in commands],
+                language_code=language,
+            )
+        except TelegramAPIError as exc:  # the menu is optional, as on PTB: logged once
+            log.warning("command menu not set, start-up goes on without it: %s", exc)
+            return

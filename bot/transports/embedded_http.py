@@ -6,10 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import uvicorn
+
+
+class CannotListen(OSError):
+    """The address is taken (or not ours to bind); raised before anything is served."""
+
+    def __init__(self, host: str, port: int, reason: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason.strerror or reason}")
+        self.host, self.port = host, port
 
 
 class _QuietServer(uvicorn.Server):
@@ -35,10 +44,17 @@ class EmbeddedServer:
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self._name = f"http:{host}:{port}"
+        self._host, self._port = host, port
 
     async def start(self) -> int:
-        """Listen; return the bound port (useful with ``port=0``)."""
-        self._task = asyncio.create_task(self._server.serve(), name=self._name)
+        """Listen; return the bound port (useful with ``port=0``).
+
+        Raises ``CannotListen`` when the port is taken.
+        """
+        # Bound here rather than by uvicorn, which logs a taken port and calls sys.exit()
+        # inside its task: a SystemExit escaping the event loop, tracebacks and all.
+        listening = self._bind()
+        self._task = asyncio.create_task(self._server.serve([listening]), name=self._name)
         # uvicorn offers no startup event; it flips ``started`` once the socket listens.
         while not self._server.started:
             if self._task.done():
@@ -47,6 +63,17 @@ class EmbeddedServer:
             await asyncio.sleep(0.005)
         port: int = self._server.servers[0].sockets[0].getsockname()[1]
         return port
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind((self._host, self._port))
+        except OSError as exc:
+            listening.close()
+            raise CannotListen(self._host, self._port, exc) from None
+        return listening
 
     async def stop(self) -> None:
         self._server.should_exit = True

@@ -31,7 +31,14 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    TelegramError,
+)
 from telegram.error import RetryAfter as TgRetryAfter
 from telegram.ext import Application, ApplicationBuilder
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
@@ -43,6 +50,7 @@ from bot.inbox import GetUpdates, Inbox, Mapper
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
 from bot.transports.base_sender import BaseSender, PhotoLoader, SenderOptions, Upload
+from bot.transports.startup import until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +273,20 @@ def get_updates(bot: Bot) -> GetUpdates:
     return fetch
 
 
+async def initialize_with_retries(application: TgApp) -> None:
+    """``application.initialize()`` (its getMe), retried while the Bot API cannot be reached
+    or answers 5xx (``startup.until_reachable``); a refused token is one line naming it."""
+    where = application.bot.base_url.removesuffix(f"/bot{application.bot.token}")
+    try:
+        await until_reachable(application.initialize, transient=(NetworkError,), where=where)
+    except InvalidToken as exc:
+        raise ConfigError(f"GRIDSNAP_TELEGRAM_TOKEN: the Bot API refused it ({exc})") from None
+
+
 @asynccontextmanager
 async def polling(application: TgApp) -> AsyncIterator[TgApp]:
     """The application's bot, ready to poll (``get_updates``), for the duration of the block."""
+    await initialize_with_retries(application)
     async with application:
         # getUpdates is refused while a webhook is set, e.g. after running in webhook mode.
         await application.bot.delete_webhook()
@@ -335,11 +354,17 @@ async def register_commands(
 ) -> None:
     """Set the command menu per language; the ``None`` key is the list for everyone else.
 
-    Locales are ours (``zh_CN``); Telegram matches on the two-letter language code.
+    Locales are ours (``zh_CN``); Telegram matches on the two-letter language code. The menu
+    is a convenience (every command works typed): a failure is logged once and start-up goes
+    on, with the menu Telegram already had.
     """
     for locale, commands in commands_by_locale.items():
         language = locale.split("_")[0].lower() if locale else None
-        await bot.set_my_commands(
-            [BotCommand(name, description) for name, description in commands],
-            language_code=language,
-        )
+        try:
+            await bot.set_my_commands(
+                [BotCommand(name, description) for name, description in commands],
+                language_code=language,
+            )
+        except TelegramError as exc:
+            log.warning("command menu not set, start-up goes on without it: %s", exc)
+            return

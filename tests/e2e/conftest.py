@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 from PIL.ExifTags import GPS, IFD, Base
 
-from bot.app import Gridsnap, running
+from bot.app import SAMPLE_MAP, Gridsnap, running
 from bot.config import Settings, load_settings
 from bot.domain.model import Account, Crs, Level, Report
 from bot.geo.crs import converter
@@ -66,13 +66,14 @@ def make_settings(tmp_path: Path, emulator: BotApiEmulator) -> Callable[..., Set
 
 @pytest.fixture
 async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[Gridsnap]:
-    async with running(make_settings()) as (gridsnap, _application):
+    async with running(make_settings(), sample_map=SAMPLE_MAP) as (gridsnap, _application):
         yield gridsnap
 
 
 def start_app(settings: Settings) -> contextlib.AbstractAsyncContextManager[Any]:
-    """For tests that stop and start the app themselves (a restart mid-flow)."""
-    return running(settings)
+    """For tests that stop and start the app themselves (a restart mid-flow). Like every
+    e2e app, it routes on the sample map, given explicitly (only the sandbox loads it)."""
+    return running(settings, sample_map=SAMPLE_MAP)
 
 
 # -- people ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bot.app import Gridsnap, running
+from bot.app import SAMPLE_MAP, Gridsnap, running
 from bot.config import Settings
 from bot.transports.aiogram_transport import AiogramTransport
 from bot.transports.emulator import BotApiEmulator
@@ -25,7 +25,10 @@ from tests.e2e.conftest import (
 
 @pytest.fixture
 async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[Gridsnap]:
-    async with running(make_settings(transport="aiogram")) as (gridsnap, transport):
+    async with running(make_settings(transport="aiogram"), sample_map=SAMPLE_MAP) as (
+        gridsnap,
+        transport,
+    ):
         assert isinstance(transport, AiogramTransport)  # not PTB under another name
         yield gridsnap
 

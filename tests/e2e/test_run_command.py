@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GRIDSNAP = Path(sys.executable).with_name("gridsnap")
@@ -36,18 +37,30 @@ def _wait_for_line(process: subprocess.Popen[str], needle: str) -> str:
     return seen
 
 
-def test_run_without_a_token_serves_the_web_chat_and_stops_on_sigterm(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("command", "configured"),
+    [
+        # `make run` with nothing configured.
+        (("run",), {}),
+        # Explicitly, beside a configured database, which the sandbox leaves alone.
+        (("sandbox", "run"), {"GRIDSNAP_DATABASE_URL": "sqlite:///{tmp}/production.db"}),
+    ],
+    ids=" ".join,
+)
+def test_run_without_a_token_serves_the_web_chat_and_stops_on_sigterm(
+    tmp_path: Path, command: tuple[str, ...], configured: dict[str, str]
+):
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GRIDSNAP_")},
-        "GRIDSNAP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
-        "GRIDSNAP_PHOTO_DIR": str(tmp_path / "photos"),
+        "GRIDSNAP_SANDBOX_DIR": str(tmp_path / "sandbox"),
         "GRIDSNAP_SANDBOX_PORT": str(port),
         "COLUMNS": "200",
+        **{name: value.format(tmp=tmp_path) for name, value in configured.items()},
     }
     address = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(GRIDSNAP), "run"],
+        [str(GRIDSNAP), *command],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -68,6 +81,9 @@ def test_run_without_a_token_serves_the_web_chat_and_stops_on_sigterm(tmp_path: 
             process.wait()
     assert process.returncode == 0, rest
     assert "Traceback" not in rest
+    # The sandbox's own database, under GRIDSNAP_SANDBOX_DIR, and no other.
+    assert (tmp_path / "sandbox" / "gridsnap.db").is_file()
+    assert not (tmp_path / "production.db").exists()
 
 
 def test_run_names_the_bad_variable_in_one_line(tmp_path: Path):

@@ -108,6 +108,7 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database (no tables) of each backend."""
     if request.param == "sqlite":
+        (tmp_path / "db").mkdir()
         return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'gridsnap.db'}"
     url: str = request.getfixturevalue("postgres_url")
     run_sync(_admin(url, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public"))

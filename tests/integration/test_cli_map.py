@@ -150,10 +150,18 @@ def test_the_sample_map_and_a_real_district_file_import_into_an_empty_database(
 # -- route --------------------------------------------------------------------------------
 
 
-def test_routing_in_an_empty_database_imports_the_sample_map_and_prints_the_json_shape(
+def test_issue8_routing_with_no_map_imported_says_so_in_one_line_as_stats_does(
     tmp_path: Path,
 ) -> None:
     db = sqlite_url(tmp_path / "fresh.db")
+    done = gridsnap("map", "route", *TIANYANG_3_WGS84, "--json", db=db)
+    assert_one_line_error(done, "no map imported yet")
+    assert "no map imported yet" in gridsnap("map", "stats", db=db).stdout
+    assert snapshot(tmp_path / "fresh.db") == (0, 0, 0, 0, 0)
+
+
+def test_routing_on_the_imported_sample_map_prints_the_json_shape(sample_db: Path) -> None:
+    db = sqlite_url(sample_db)
     done = gridsnap("map", "route", *TIANYANG_3_WGS84, "--json", db=db)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {

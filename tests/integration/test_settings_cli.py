@@ -23,11 +23,15 @@ COMMANDS = [
 
 
 def gridsnap(args: tuple[str, ...], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # Should a check ever let `run` through, it must not take a port or write photos here.
+    # With a token `run` opens the configured database (without one it refuses any set
+    # GRIDSNAP_DATABASE_URL outright). Should a check ever let it through, it must not reach
+    # Telegram, take a port or write photos here.
     return run_gridsnap(
         *args,
         url=url,
         cwd=cwd,
+        GRIDSNAP_TELEGRAM_TOKEN="123456:settings-test",
+        GRIDSNAP_TELEGRAM_API_URL=f"http://127.0.0.1:{closed_port()}",
         GRIDSNAP_SANDBOX_PORT="0",
         GRIDSNAP_PHOTO_DIR=str(cwd / "photos"),
     )

@@ -317,10 +317,10 @@ class TestTimes:
 
 
 class TestSqliteFile:
-    async def test_the_database_directory_is_created_and_wal_and_foreign_keys_are_on(
+    async def test_the_database_file_is_created_and_wal_and_foreign_keys_are_on(
         self, tmp_path: Path
     ) -> None:
-        path = tmp_path / "deep" / "er" / "gridsnap.db"
+        path = tmp_path / "gridsnap.db"
         engine = create_engine(f"sqlite+aiosqlite:///{path}")
         try:
             async with engine.connect() as conn:
@@ -330,6 +330,14 @@ class TestSqliteFile:
             await engine.dispose()
         assert path.exists()
         assert (journal, foreign_keys) == ("wal", 1)
+
+    def test_issue8_a_database_in_a_missing_folder_is_refused_not_created(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "deep" / "er" / "gridsnap.db"
+        with pytest.raises(FileNotFoundError, match=f"folder {path.parent} does not exist"):
+            create_engine(f"sqlite+aiosqlite:///{path}")
+        assert not (tmp_path / "deep").exists()
 
     async def test_units_of_one_process_take_turns_in_the_order_they_opened(
         self, tmp_path: Path

@@ -52,8 +52,8 @@ def test_a_point_within_300_m_of_a_grid_is_routed_to_it_by_default() -> None:
             "postgres://u@db.example.org:5433/gridsnap",
             "postgresql+asyncpg://u@db.example.org:5433/gridsnap",
         ),
-        ("sqlite:///var/other.db", "sqlite+aiosqlite:///var/other.db"),
-        ("sqlite+aiosqlite:////srv/gridsnap.db", "sqlite+aiosqlite:////srv/gridsnap.db"),
+        ("sqlite:///other.db", "sqlite+aiosqlite:///other.db"),
+        ("sqlite+aiosqlite:////tmp/gridsnap.db", "sqlite+aiosqlite:////tmp/gridsnap.db"),
         ("postgresql+asyncpg://u@h/db?ssl=require", "postgresql+asyncpg://u@h/db?ssl=require"),
     ],
 )
