@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.chat import Outgoing
+from bot.chat import Outgoing, OutKind
 from bot.delivery import (
     OutboxSender,
     PermanentError,
@@ -48,6 +48,8 @@ class FakeRow:
     next_attempt_at: datetime = T0
     error: str | None = None
     message_id: str | None = None
+    reply: bool = False
+    failures: int = 0
 
 
 @dataclass
@@ -61,10 +63,20 @@ class FakeOutbox:
     commits: list[list[int]] = field(default_factory=list)  # row ids per mark_sent commit
     commit_error: Exception | None = None  # the database refusing mark_sent's commit
 
-    def add(self, chat_id: str, text: str = "", platform: str = "telegram") -> int:
+    def add(
+        self,
+        chat_id: str,
+        text: str = "",
+        platform: str = "telegram",
+        *,
+        reply: bool = False,
+        kind: OutKind = OutKind.TEXT,
+    ) -> int:
         row_id = len(self.rows) + 1
-        out = Outgoing(platform=platform, chat_id=chat_id, text=text or f"m{row_id}")
-        self.rows[row_id] = FakeRow(row_id, out)
+        out = Outgoing(platform=platform, chat_id=chat_id, text=text or f"m{row_id}", kind=kind)
+        if kind is OutKind.EDIT_TEXT:
+            out = replace(out, message_id="7")
+        self.rows[row_id] = FakeRow(row_id, out, reply=reply)
         return row_id
 
     async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]:
@@ -84,8 +96,19 @@ class FakeOutbox:
         for row in due[:limit]:
             row.next_attempt_at = now + timedelta(seconds=60)
         return [
-            OutboxRow(id=r.id, message=r.message, attempts=0, created_at=T0) for r in due[:limit]
+            OutboxRow(
+                id=r.id,
+                message=r.message,
+                attempts=0,
+                created_at=T0,
+                reply=r.reply,
+                failures=r.failures,
+            )
+            for r in due[:limit]
         ]
+
+    async def release_own(self, now: datetime) -> int:
+        return 0
 
     async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
         if self.commit_error is not None:
@@ -95,9 +118,16 @@ class FakeOutbox:
             self.rows[row_id].status = "sent"
             self.rows[row_id].message_id = platform_message_id
 
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+    async def mark_unsure(self, row_id: int, error: str) -> None:
+        self.rows[row_id].status = "unsure"
+        self.rows[row_id].error = error
+
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None:
         self.rows[row_id].next_attempt_at = at
         self.rows[row_id].error = error
+        self.rows[row_id].failures += 1 if failed else 0
 
     async def give_up(self, row_id: int, error: str) -> None:
         self.rows[row_id].status = "failed"
