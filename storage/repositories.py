@@ -1014,7 +1014,34 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         return _deleted(forgotten)
 
 
+def _stale_states(
+    cutoff: datetime, keep: Collection[str], only: Collection[str] | None
+) -> list[ColumnElement[bool]]:
+    stale = [
+        ConversationRow.flow.is_not(None),
+        ConversationRow.flow.not_in(list(keep)),
+        ConversationRow.updated_at < cutoff,
+    ]
+    if only is not None:
+        stale.append(ConversationRow.flow.in_(list(only)))
+    return stale
+
+
 class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
+    async def stale(
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        found = await self.s.execute(
+            select(ConversationRow.platform, ConversationRow.user_id)
+            .where(*_stale_states(cutoff, keep, only))
+            .order_by(ConversationRow.platform, ConversationRow.user_id)
+        )
+        return [(platform, user_id) for platform, user_id in found.all()]
+
     async def load(self, platform: str, user_id: str) -> ConversationState:
         row = await self.s.get(ConversationRow, (platform, user_id), populate_existing=True)
         if row is None:
@@ -1037,14 +1064,12 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
         *,
         keep: Collection[str] = (),
         only: Collection[str] | None = None,
+        users: Collection[tuple[str, str]] | None = None,
     ) -> list[ports.ExpiredState]:
-        stale = [
-            ConversationRow.flow.is_not(None),
-            ConversationRow.flow.not_in(list(keep)),
-            ConversationRow.updated_at < cutoff,
-        ]
-        if only is not None:
-            stale.append(ConversationRow.flow.in_(list(only)))
+        stale = _stale_states(cutoff, keep, only)
+        if users is not None:
+            key = tuple_(ConversationRow.platform, ConversationRow.user_id)
+            stale.append(key.in_(list(users)))
         # Locked and skipped by a concurrent twin (a second bot process), which then sees
         # them without a flow: each user is told once. RETURNING would give the new flow.
         found = await self.s.execute(
@@ -1194,6 +1219,11 @@ class SqlEscalationRepository(_ReportReader, ports.BaseEscalationRepository):
             .returning(EscalationRow.level)
         )
         return inserted.first() is not None
+
+    async def lock_case(self, report_id: int) -> Report | None:
+        stmt = select(ReportRow).where(ReportRow.id == report_id)
+        # SQLite has no row locks; its single writer serialises the sweepers instead.
+        return await self._one(stmt.with_for_update() if self._postgres else stmt)
 
     async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
         levels = await self.s.scalars(

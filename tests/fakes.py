@@ -605,16 +605,32 @@ class FakeConversationRepository(_FakeRepo, ports.BaseConversationRepository):
         *,
         keep: Collection[str] = (),
         only: Collection[str] | None = None,
+        users: Collection[tuple[str, str]] | None = None,
     ) -> list[ports.ExpiredState]:
         expired: list[ports.ExpiredState] = []
+        for key in await self.stale(cutoff, keep=keep, only=only):
+            if users is not None and key not in users:
+                continue
+            state = self.d.conversations[key]
+            expired.append(ports.ExpiredState(*key, state.flow or "", copy.deepcopy(state.data)))
+            state.clear()
+        return expired
+
+    async def stale(
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        found = []
         for key in sorted(self.d.conversations):
             state = self.d.conversations[key]
             stale = self.d.conversations_saved_at[key] < cutoff
             wanted = state.flow not in keep and (only is None or state.flow in only)
             if state.flow and wanted and stale:
-                expired.append(ports.ExpiredState(*key, state.flow, copy.deepcopy(state.data)))
-                state.clear()
-        return expired
+                found.append(key)
+        return found
 
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         values: set[str] = set()
@@ -694,6 +710,9 @@ class FakeEscalationRepository(_FakeRepo, ports.BaseEscalationRepository):
             return False
         self.d.escalations[key] = at
         return True
+
+    async def lock_case(self, report_id: int) -> Report | None:
+        return self.d.reports.get(report_id)
 
     async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
         return {

@@ -427,10 +427,23 @@ class BaseConversationRepository(ABC):
         *,
         keep: Collection[str] = (),
         only: Collection[str] | None = None,
+        users: Collection[tuple[str, str]] | None = None,
     ) -> list[ExpiredState]:
         """Clear every state whose flow is not in ``keep`` (and is in ``only``, if given)
         and which was last saved before ``cutoff``; return each as it was. A state is
-        cleared and returned once: a concurrent or later call finds it without a flow."""
+        cleared and returned once: a concurrent or later call finds it without a flow.
+        ``users`` limits it to those (platform, user id) keys."""
+
+    @abstractmethod
+    async def stale(
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """The (platform, user id) keys ``expire_before`` would clear now, changing nothing;
+        so a job can clear them one unit of work each."""
 
     @abstractmethod
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
@@ -482,6 +495,11 @@ class BaseEscalationRepository(ABC):
         self, report_id: int, kind: EscalationKind, level: int, *, due_at: datetime, at: datetime
     ) -> bool:
         """True the first time ``level`` of this kind happens for the deadline ``due_at``."""
+
+    @abstractmethod
+    async def lock_case(self, report_id: int) -> Report | None:
+        """The case, its row locked until the unit ends (waiting for a holder): the sweep
+        takes a case's steps one sweeper at a time, so their audit events never collide."""
 
     @abstractmethod
     async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
