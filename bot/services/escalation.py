@@ -154,7 +154,8 @@ async def sweep(
     cases: dict[int, tuple[Report, list[Step]]] = {}
     for step in policy.steps():
         for report in overdue[step.kind]:
-            cases.setdefault(report.id, (report, []))[1].append(step)
+            if _is_due(report, step, now):
+                cases.setdefault(report.id, (report, []))[1].append(step)
     for report, steps in cases.values():
         try:
             async with uow_factory() as uow:
@@ -183,11 +184,16 @@ def _deadline(report: Report, kind: EscalationKind) -> datetime | None:
     return report.ack_due_at if kind is EscalationKind.ACK else report.resolve_due_at
 
 
+def _is_due(report: Report, step: Step, now: datetime) -> bool:
+    deadline = _deadline(report, step.kind)
+    return deadline is not None and now >= deadline + step.delay
+
+
 async def _take_step(
     uow: BaseUnitOfWork, env: Env, report: Report, step: Step, now: datetime
 ) -> bool:
     deadline = _deadline(report, step.kind)
-    if deadline is None or now < deadline + step.delay:
+    if deadline is None or not _is_due(report, step, now):
         return False
     if not await uow.escalations.record(report.id, step.kind, step.level, due_at=deadline, at=now):
         return False  # done by an earlier sweep or a concurrent process
