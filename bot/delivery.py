@@ -422,7 +422,7 @@ class OutboxSender:
         """The chat that may send soonest; ties go to a chat not waiting for its last row's
         sent mark to commit, then to the oldest row."""
         now = self._seconds()
-        ready = {key: self._ready_at(key, now, reply=q[0].reply) for key, q in queues.items()}
+        ready = {key: self._ready_at(key, now, reply=_unpaced(q[0])) for key, q in queues.items()}
         key = min(queues, key=lambda k: (ready[k], self._awaits_mark(k), queues[k][0].id))
         return key, ready[key]
 
@@ -440,7 +440,8 @@ class OutboxSender:
             await self._marking.pop(key)
         now = self._seconds()
         self._global.take(now)
-        self._bucket(key).take(now, floor=row.reply)
+        if row.message.kind is not OutKind.ANSWER_BUTTON:  # not a message in the chat
+            self._bucket(key).take(now, floor=row.reply)
         send = self._senders.get(row.message.platform)
         if send is None:
             await self._fail(row, f"no sender for platform {row.message.platform!r}")
@@ -547,6 +548,12 @@ class OutboxSender:
 # Doing these twice changes nothing (an edit into the same text is a success), so a
 # request that may have been carried out is simply made again.
 IDEMPOTENT = frozenset({OutKind.EDIT_TEXT, OutKind.EDIT_MARKUP, OutKind.ANSWER_BUTTON})
+
+
+def _unpaced(row: OutboxRow) -> bool:
+    """A reply to the person's own action, or a button press's answer (which Telegram does
+    not count as a message in the chat), skips the chat's pacing."""
+    return row.reply or row.message.kind is OutKind.ANSWER_BUTTON
 
 
 def _key(message: Outgoing) -> ChatKey:

@@ -500,3 +500,16 @@ async def test_an_edit_that_may_have_been_made_is_made_again(outbox, platform, c
     await drain(sender)
     assert outbox.rows[edit].status == "sent"
     assert platform.texts("a") == ["edited"]
+
+
+async def test_answering_a_button_press_neither_waits_for_nor_uses_up_the_chats_pacing(
+    outbox, platform
+):
+    # One tap was three rows (the answer, the edit, the reply): the answer alone used a
+    # third of the chat's burst.
+    outbox.add("worker", "answer", kind=OutKind.ANSWER_BUTTON)
+    for n in range(3):
+        outbox.add("worker", f"push {n}")
+    outbox.add("worker", "answer", kind=OutKind.ANSWER_BUTTON)
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.times("worker") == pytest.approx([0, 0, 0, 0, 0], abs=1e-3)
