@@ -78,7 +78,10 @@ class Gridsnap:
         # Let the outbox settle the row in flight (see OutboxSender.stop); cancel only a
         # sender stuck longer than that, e.g. on a hanging request.
         if self.tasks:
-            await asyncio.wait(self.tasks, timeout=OUTBOX_STOP_WAIT)
+            # A send in flight may take up to its timeout; cut short, its row stays leased
+            # and goes out again after a restart.
+            wait = max(OUTBOX_STOP_WAIT, self.settings.send_timeout_s + 5)
+            await asyncio.wait(self.tasks, timeout=wait)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

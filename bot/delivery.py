@@ -433,7 +433,7 @@ class OutboxSender:
     # -- one attempt ---------------------------------------------------------------------
 
     async def _attempt(self, key: ChatKey, queue: deque[OutboxRow]) -> bool:
-        """Try the head row of a chat; True when the row is settled (sent or failed)."""
+        """Try the head row of a chat; True when the row is settled (sent, unsure or failed)."""
         row = queue[0]
         if key in self._marking:
             # The chat's previous row must be recorded as sent before this one goes out.
@@ -476,6 +476,7 @@ class OutboxSender:
         counted = not isinstance(exc, Unreachable)
         if counted and row.failures + 1 >= self._max_attempts:
             await self._fail(row, f"gave up after {row.failures + 1} tries: {error}")
+            self._failures.pop(key, None)  # the rows behind it have not failed
             return True
         await self._back_off(key, queue, now, error, counted=counted)
         queue.clear()
