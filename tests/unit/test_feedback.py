@@ -303,6 +303,7 @@ async def test_a_case_that_cannot_be_reopened_does_not_keep_the_other_riders_cas
     retired = dataclasses.replace(world.store.data.reports[theirs], category_code="9999")
     world.store.data.reports[theirs] = retired  # its category left the catalogue since
     await _finish_prompts(world, REASON_WAIT + timedelta(minutes=1))
-    assert world.status(mine) is ReportStatus.DISPATCHED
+    assert world.status(mine) is not ReportStatus.RESOLVED  # reopened
+    assert world.store.data.audit[-1].data["reason"] == "not fixed"
     assert world.status(theirs) is ReportStatus.RESOLVED
     assert "reopening the case of telegram:502 as not fixed failed" in caplog.text
