@@ -95,7 +95,10 @@ class Gridsnap:
         # Let the outbox settle the row in flight (see OutboxSender.stop); cancel only a
         # sender stuck longer than that, e.g. on a hanging request.
         if self.tasks:
-            await asyncio.wait(self.tasks, timeout=OUTBOX_STOP_WAIT)
+            # A send in flight may take up to its timeout; cut short, its row stays leased
+            # and goes out again after a restart.
+            wait = max(OUTBOX_STOP_WAIT, self.settings.send_timeout_s + 5)
+            await asyncio.wait(self.tasks, timeout=wait)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -183,16 +186,20 @@ async def bootstrap(
         escalate_after=timedelta(minutes=settings.escalate_after_min),
         photo_orphan_age=timedelta(days=settings.photo_orphan_days),
         draft_age=timedelta(hours=settings.draft_hours),
+        outbox_keep=timedelta(days=settings.outbox_keep_days),
     )
     async with uow_factory() as uow:
         if await env.maps.refresh(uow) is None:
             log.warning(NO_MAP_WARNING)
     outbox = OutboxSender(
-        store=UnitOfWorkOutbox(uow_factory),
+        store=UnitOfWorkOutbox(
+            uow_factory, owner=settings.instance, lease=outbox_lease(settings.send_timeout_s)
+        ),
         senders={},
         rate_global=settings.send_rate_global,
         rate_per_chat=settings.send_rate_per_chat,
         burst_per_chat=settings.send_burst_per_chat,
+        max_attempts=settings.send_max_attempts,
     )
     registry = collect()
     dispatcher = Dispatcher(
@@ -235,6 +242,12 @@ def _require_catalogues(settings: Settings) -> None:
         raise ConfigError(f"GRIDSNAP_DEFAULT_LOCALE={settings.default_locale}: {exc}") from None
 
 
+def outbox_lease(send_timeout_s: float) -> timedelta:
+    """How long claimed rows are held: past the longest inline wait plus a slow send, so a
+    live sender never has a row claimed from under it (and sent twice) by another."""
+    return timedelta(seconds=max(60.0, 30.0 + 2 * send_timeout_s))
+
+
 def menu(registry: Registry, default_locale: str) -> dict[str | None, list[tuple[str, str]]]:
     """The command menu per locale; users of other languages get the ``default_locale`` one,
     the language their replies come in (bot.i18n.normalize)."""
@@ -266,7 +279,9 @@ def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, 
             max_backlog=settings.inbox_max_backlog,
         )
     photos = app.env.photos
-    sender = TelegramSender(bot=application.bot, photo_loader=photos.get)
+    sender = TelegramSender(
+        bot=application.bot, photo_loader=photos.get, timeout=settings.send_timeout_s
+    )
     app.outbox.add_sender("telegram", sender.send)
     app.dispatcher.add_fetcher("telegram", TelegramFetcher(bot=application.bot))
     return application
@@ -291,7 +306,9 @@ def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
         get_updates=get_updates(transport),
         max_backlog=settings.inbox_max_backlog,
     )
-    sender = AiogramSender(bot=transport.bot, photo_loader=app.env.photos.get)
+    sender = AiogramSender(
+        bot=transport.bot, photo_loader=app.env.photos.get, timeout=settings.send_timeout_s
+    )
     app.outbox.add_sender("telegram", sender.send)
     app.dispatcher.add_fetcher("telegram", AiogramFetcher(bot=transport.bot))
     return transport

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +57,18 @@ class Settings(BaseSettings):
     send_rate_global: float = Field(default=30.0, gt=0)
     send_rate_per_chat: float = Field(default=1.0, gt=0)
     send_burst_per_chat: int = Field(default=3, ge=1)
+    # Seconds a send waits for Telegram's answer. Longer than the Bot API server takes to
+    # answer even when slow (PTB's own 5 s read timeout is not): a request that times out
+    # may still have been carried out, and is then not sent again (bot.delivery).
+    send_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    # Failed tries of one message before it is marked failed, so it cannot block its chat.
+    send_max_attempts: int = Field(default=10, ge=1)
+    # Days a sent (or failed) message's payload is kept in the outbox before it is purged.
+    outbox_keep_days: float = Field(default=7.0, gt=0)
+    # This bot instance's name in outbox leases. Unset: derived from the host name and the
+    # database, so a restarted process recognises its own leases. Several processes on one
+    # host and database must each be given their own.
+    instance_id: str | None = Field(default=None, min_length=1, max_length=128)
     # Updates of different users handled at once (one user's always take turns); keep it
     # within the database connection pool (SQLAlchemy's default: 5 + 10 overflow).
     concurrent_updates: int = Field(default=8, ge=1)
@@ -140,6 +154,16 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def instance(self) -> str:
+        """``instance_id``, or one derived from this host and the database (never its
+        password), the same after every restart."""
+        if self.instance_id:
+            return self.instance_id
+        database = make_url(self.database_url).render_as_string(hide_password=True)
+        digest = hashlib.sha256(database.encode()).hexdigest()[:12]
+        return f"{socket.gethostname()[:100]}:{digest}"
 
 
 def _asyncpg_url(value: str) -> str:

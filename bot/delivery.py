@@ -13,6 +13,18 @@ Rows of one chat go out strictly in id order. The store guarantees it across bat
 hands out a chat's earliest unsent rows, a few at a time, and nothing of a chat while some
 of its rows are leased); within a batch, when the head row of a chat has to wait,
 everything behind it in that chat waits too, while other chats carry on.
+
+Pacing (1 message/s per chat after a burst) is for pushes and bulk sends. A reply to what
+the person just did (a row written by their own update into their own chat) goes out at
+once: Telegram tolerates short bursts in a private chat, and a rider tapping through a flow
+must not wait seconds per step, nor answer a question still held back by the pacing. A
+reply still waits behind any earlier row of its chat, so order within a chat stays strict.
+
+A row that keeps failing is given up after ``max_attempts`` tries (an answer the library
+cannot read, a 5xx), so one row never blocks its chat forever; failures to reach the
+platform at all say nothing about the row and are not counted. A request that timed out
+after it went out may have been carried out: a message is then not sent again (Telegram
+is slow, not deaf; three duplicate replies were seen), only logged and marked ``unsure``.
 """
 
 from __future__ import annotations
@@ -26,8 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from bot.chat import Outgoing
-from bot.services.ports import OutboxRow
+from bot.chat import Outgoing, OutKind
+from bot.services.ports import NotFound, OutboxRow
 
 if TYPE_CHECKING:
     from bot.services.ports import BaseUnitOfWork
@@ -60,6 +72,21 @@ class TransientError(DeliveryError):
     """Network trouble or a server error: the same request may succeed later."""
 
 
+class Unreachable(TransientError):
+    """The platform could not be reached at all (no connection): nothing was sent, and it
+    says nothing about the row, so it does not count towards the row's tries."""
+
+
+class UnreadableAnswer(TransientError):
+    """A 2xx whose body the library could not parse (a proxy's page, a truncated answer)."""
+
+
+class MaybeSent(TransientError):
+    """The request went out but its answer did not come in time: it may have been carried
+    out. A message is not sent again (see ``OutboxSender``); edits and button answers are
+    idempotent and are retried."""
+
+
 class PermanentError(DeliveryError):
     """The platform refused the message for good (bad request, the user blocked the bot)."""
 
@@ -68,46 +95,93 @@ class OutboxStore(Protocol):
     """The outbox repository of the storage port, each call its own commit.
 
     ``claim`` returns due rows by id, up to ``per_chat`` of each chat's earliest unsent
-    rows, leased for longer than the sender's ``max_inline_wait``.
+    rows, leased (for longer than the sender's ``max_inline_wait``) to this store's owner;
+    ``release_own`` hands back at once the leases a previous run of the same owner left.
     """
 
     async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]: ...
 
+    async def release_own(self, now: datetime) -> int: ...
+
     async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
         """Mark (row id, platform message id) pairs sent, all in one commit."""
 
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None: ...
+    async def mark_unsure(self, row_id: int, error: str) -> None: ...
+
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None: ...
 
     async def give_up(self, row_id: int, error: str) -> None: ...
 
 
 class UnitOfWorkOutbox:
-    """An ``OutboxStore`` over the storage port: one unit of work, one commit, per call."""
+    """An ``OutboxStore`` over the storage port: one unit of work, one commit, per call.
 
-    def __init__(self, uow_factory: Callable[[], BaseUnitOfWork]) -> None:
+    ``owner`` names this bot instance in its leases (``Settings.instance_id``): stable
+    across restarts, so a restarted process takes back at once what it held when it died,
+    while other processes' leases run out as usual. A row that vanished meanwhile (its
+    person used /deletedata) is skipped, never allowed to fail the other rows' commit.
+    """
+
+    def __init__(
+        self,
+        uow_factory: Callable[[], BaseUnitOfWork],
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
+    ) -> None:
         self._uow_factory = uow_factory
+        self._owner = owner
+        self._lease = lease
 
     async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]:
         async with self._uow_factory() as uow:
-            rows = await uow.outbox.claim(limit, now, per_chat=per_chat)
+            rows = await uow.outbox.claim(
+                limit, now, per_chat=per_chat, lease=self._lease, owner=self._owner
+            )
             await uow.commit()  # the lease must be committed before sending
             return rows
+
+    async def release_own(self, now: datetime) -> int:
+        if self._owner is None:
+            return 0
+        async with self._uow_factory() as uow:
+            released = await uow.outbox.release_leases(self._owner, now)
+            await uow.commit()
+            return released
 
     async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
         async with self._uow_factory() as uow:
             for row_id, platform_message_id in sent:
-                await uow.outbox.mark_sent(row_id, platform_message_id)
+                await _unless_gone(row_id, uow.outbox.mark_sent(row_id, platform_message_id))
             await uow.commit()
 
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+    async def mark_unsure(self, row_id: int, error: str) -> None:
         async with self._uow_factory() as uow:
-            await uow.outbox.retry_later(row_id, at, error)
+            await _unless_gone(row_id, uow.outbox.mark_unsure(row_id, error))
+            await uow.commit()
+
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None:
+        async with self._uow_factory() as uow:
+            await _unless_gone(row_id, uow.outbox.retry_later(row_id, at, error, failed=failed))
             await uow.commit()
 
     async def give_up(self, row_id: int, error: str) -> None:
         async with self._uow_factory() as uow:
-            await uow.outbox.give_up(row_id, error)
+            await _unless_gone(row_id, uow.outbox.give_up(row_id, error))
             await uow.commit()
+
+
+async def _unless_gone(row_id: int, change: Awaitable[None]) -> None:
+    try:
+        await change
+    except NotFound:
+        log.info(
+            "outbox row %s was deleted while being sent (its person erased their data)", row_id
+        )
 
 
 class SentMarks:
@@ -176,9 +250,11 @@ class TokenBucket:
         self._refill(now)
         return now if self.tokens >= 1 else now + (1 - self.tokens) / self.rate
 
-    def take(self, now: float) -> None:
+    def take(self, now: float, *, floor: bool = False) -> None:
+        """Spend a token; with ``floor`` (a reply, sent without waiting) never below none,
+        so the pushes after a burst of replies wait a second, not one per reply."""
         self._refill(now)
-        self.tokens -= 1
+        self.tokens = max(0.0, self.tokens - 1) if floor else self.tokens - 1
 
     def is_full(self, now: float) -> bool:
         self._refill(now)
@@ -201,6 +277,7 @@ class OutboxSender:
         max_inline_wait: float = 30.0,
         backoff_base: float = 2.0,
         backoff_cap: float = 900.0,
+        max_attempts: int = 10,
     ) -> None:
         self._store = store
         self._senders = dict(senders)
@@ -217,6 +294,8 @@ class OutboxSender:
         self._max_inline_wait = max_inline_wait
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        # With the backoff above, ten tries span about 17 minutes of a blocked chat.
+        self._max_attempts = max_attempts
         self._epoch = self._clock.now()
         # Evenly spaced (burst 1) so no one-second window ever exceeds the global rate.
         self._global = TokenBucket.full(rate=rate_global, burst=1, now=0.0)
@@ -249,7 +328,9 @@ class OutboxSender:
 
     async def run(self) -> None:
         """Drain until ``stop()``; sleep until woken, polling as a safety net for rows
-        written by other processes."""
+        written by other processes. First take back the leases this instance left when
+        it was killed, so its chats do not wait for them to run out."""
+        await self._release_own()
         while not self._stopping:
             self._wake.clear()
             settled = 0
@@ -261,6 +342,15 @@ class OutboxSender:
                 continue  # settling a row makes the next row of its chat claimable
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def _release_own(self) -> None:
+        try:
+            released = await self._store.release_own(self._clock.now())
+        except Exception:
+            log.exception("could not release this instance's old outbox leases")
+            return
+        if released:
+            log.info("took back %d outbox rows this instance had leased before a restart", released)
 
     async def drain_once(self) -> int:
         """Claim one batch of due rows, send or defer each; return how many were settled
@@ -317,20 +407,22 @@ class OutboxSender:
             )
         return self._chats[key]
 
-    def _ready_at(self, key: ChatKey, now: float) -> float:
+    def _ready_at(self, key: ChatKey, now: float, *, reply: bool = False) -> float:
+        """When the chat's head row may go: a reply skips the chat's pacing, not the
+        platform's 429 pauses nor the bot's overall rate."""
         return max(
             now,
             self._global_paused,
             self._flood_until.get(key, 0.0),
             self._global.ready_at(now),
-            self._bucket(key).ready_at(now),
+            now if reply else self._bucket(key).ready_at(now),
         )
 
     def _next_chat(self, queues: Mapping[ChatKey, deque[OutboxRow]]) -> tuple[ChatKey, float]:
         """The chat that may send soonest; ties go to a chat not waiting for its last row's
         sent mark to commit, then to the oldest row."""
         now = self._seconds()
-        ready = {key: self._ready_at(key, now) for key in queues}
+        ready = {key: self._ready_at(key, now, reply=_unpaced(q[0])) for key, q in queues.items()}
         key = min(queues, key=lambda k: (ready[k], self._awaits_mark(k), queues[k][0].id))
         return key, ready[key]
 
@@ -341,14 +433,15 @@ class OutboxSender:
     # -- one attempt ---------------------------------------------------------------------
 
     async def _attempt(self, key: ChatKey, queue: deque[OutboxRow]) -> bool:
-        """Try the head row of a chat; True when the row is settled (sent or failed)."""
+        """Try the head row of a chat; True when the row is settled (sent, unsure or failed)."""
         row = queue[0]
         if key in self._marking:
             # The chat's previous row must be recorded as sent before this one goes out.
             await self._marking.pop(key)
         now = self._seconds()
         self._global.take(now)
-        self._bucket(key).take(now)
+        if row.message.kind is not OutKind.ANSWER_BUTTON:  # not a message in the chat
+            self._bucket(key).take(now, floor=row.reply)
         send = self._senders.get(row.message.platform)
         if send is None:
             await self._fail(row, f"no sender for platform {row.message.platform!r}")
@@ -361,16 +454,42 @@ class OutboxSender:
         except PermanentError as exc:
             await self._fail(row, str(exc) or type(exc).__name__)
             return True
+        except MaybeSent as exc:
+            if row.message.kind not in IDEMPOTENT:
+                await self._unsure(row, f"{type(exc).__name__}: {exc}")
+                return True
+            return await self._failed(key, queue, now, exc)
         except Exception as exc:
-            # Unknown errors count as transient: retrying costs little, losing a row a lot.
-            if not isinstance(exc, TransientError):
-                log.exception("outbox row %s: unexpected error from the sender", row.id)
-            await self._back_off(key, queue, now, f"{type(exc).__name__}: {exc}")
-            queue.clear()
-            return False
+            return await self._failed(key, queue, now, exc)
         self._failures.pop(key, None)
         self._marking[key] = self._marks.add(row.id, message_id)
         return True
+
+    async def _failed(
+        self, key: ChatKey, queue: deque[OutboxRow], now: float, exc: Exception
+    ) -> bool:
+        """Back off after a failed try; give the row up once it has used its tries."""
+        row, error = queue[0], f"{type(exc).__name__}: {exc}"
+        # Unknown errors count as transient: retrying costs little, losing a row a lot.
+        if not isinstance(exc, TransientError):
+            log.exception("outbox row %s: unexpected error from the sender", row.id)
+        counted = not isinstance(exc, Unreachable)
+        if counted and row.failures + 1 >= self._max_attempts:
+            await self._fail(row, f"gave up after {row.failures + 1} tries: {error}")
+            self._failures.pop(key, None)  # the rows behind it have not failed
+            return True
+        await self._back_off(key, queue, now, error, counted=counted)
+        queue.clear()
+        return False
+
+    async def _unsure(self, row: OutboxRow, error: str) -> None:
+        log.warning(
+            "outbox row %s to %s:%s may have been sent (%s); not sending it again",
+            row.id,
+            *_key(row.message),
+            error,
+        )
+        await self._store.mark_unsure(row.id, error)
 
     def _pause(self, key: ChatKey, exc: RetryAfter, now: float) -> None:
         until = now + exc.seconds
@@ -382,21 +501,29 @@ class OutboxSender:
         log.info("chat %s:%s rate limited for %g s", *key, exc.seconds)
 
     async def _back_off(
-        self, key: ChatKey, queue: deque[OutboxRow], now: float, error: str
+        self, key: ChatKey, queue: deque[OutboxRow], now: float, error: str, *, counted: bool
     ) -> None:
-        failures = self._failures.get(key, 0)
+        # The row's own count survives a restart; the chat's covers rows not yet counted.
+        failures = max(self._failures.get(key, 0), queue[0].failures)
         self._failures[key] = failures + 1
         delay = min(self._backoff_cap, self._backoff_base * 2**failures)
         log.warning("outbox row %s: %s; retrying in %g s", queue[0].id, error, delay)
-        await self._defer(queue, now=now, until=now + delay, error=error)
+        await self._defer(queue, now=now, until=now + delay, error=error, failed=counted)
 
     async def _defer(
-        self, queue: deque[OutboxRow], *, now: float, until: float, error: str
+        self,
+        queue: deque[OutboxRow],
+        *,
+        now: float,
+        until: float,
+        error: str,
+        failed: bool = False,
     ) -> None:
-        """Hand a chat's rows back to the table, all due at one time so their order holds."""
+        """Hand a chat's rows back to the table, all due at one time so their order holds;
+        ``failed`` counts a try against the head row."""
         at = self._clock.now() + timedelta(seconds=until - now)
         head, *rest = queue
-        await self._store.retry_later(head.id, at, error)
+        await self._store.retry_later(head.id, at, error, failed=failed)
         for row in rest:
             await self._store.retry_later(row.id, at, f"waiting behind row {head.id}")
 
@@ -417,6 +544,17 @@ class OutboxSender:
             if self._flood_until.get(key, 0.0) <= now:
                 del self._chats[key]
                 self._flood_until.pop(key, None)
+
+
+# Doing these twice changes nothing (an edit into the same text is a success), so a
+# request that may have been carried out is simply made again.
+IDEMPOTENT = frozenset({OutKind.EDIT_TEXT, OutKind.EDIT_MARKUP, OutKind.ANSWER_BUTTON})
+
+
+def _unpaced(row: OutboxRow) -> bool:
+    """A reply to the person's own action, or a button press's answer (which Telegram does
+    not count as a message in the chat), skips the chat's pacing."""
+    return row.reply or row.message.kind is OutKind.ANSWER_BUTTON
 
 
 def _key(message: Outgoing) -> ChatKey:

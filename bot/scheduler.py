@@ -1,5 +1,5 @@
 """The periodic jobs: the SLA sweep every minute, the 08:30 digest, hourly housekeeping
-(old update ids, abandoned drafts, orphan photos).
+(old update ids, sent outbox rows, abandoned drafts, orphan photos).
 
 APScheduler only decides *when*; it keeps no state (memory job store, nothing persisted).
 Each run reads its work from the database and guards every message by a row written in the
@@ -77,6 +77,16 @@ class JobScheduler:
             log.info("forgot %d processed update ids, %d dead received updates", forgotten, dead)
         return forgotten
 
+    async def run_outbox_retention(self) -> int:
+        """Delete outbox rows settled longer than ``env.outbox_keep`` ago; how many. Their
+        payloads name people and cases, and a sent message needs them no more."""
+        async with self._uow_factory() as uow:
+            purged = await uow.outbox.purge_settled(self._env.clock() - self._env.outbox_keep)
+            await uow.commit()
+        if purged:
+            log.info("purged %d sent or failed outbox rows", purged)
+        return purged
+
     async def run_photo_retention(self) -> int:
         """Delete stored photos older than ``env.photo_orphan_age`` that nothing refers to."""
         if self._photo_store is None:
@@ -141,6 +151,12 @@ class JobScheduler:
             IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
             id="housekeeping",
             name="forget old update ids",
+        )
+        scheduler.add_job(
+            self.run_outbox_retention,
+            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
+            id="outbox_retention",
+            name="purge settled outbox rows",
         )
         # Hourly is fine-grained enough: a draft lives at most an hour past its age.
         scheduler.add_job(

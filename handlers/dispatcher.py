@@ -67,6 +67,14 @@ class Turns:
                 del self._locks[key]
 
 
+def is_reply(message: Outgoing, incoming: Incoming) -> bool:
+    """Whether ``message`` answers the person's own action: it goes to the chat the update
+    came from, and is sent without the per-chat pacing (``bot.delivery``). Messages to
+    anyone else (an alert to a grid's workers, a push to a reporter) are paced."""
+    user = incoming.user
+    return (message.platform, message.chat_id) == (user.platform, user.chat_id)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -206,7 +214,7 @@ class Dispatcher:
             await self.route(ctx)
             await uow.conversations.save(user.platform, user.user_id, ctx.state, at=ctx.now)
             for message in ctx.out:
-                await uow.outbox.add(message)
+                await uow.outbox.add(message, reply=is_reply(message, incoming))
             await uow.updates.mark(user.platform, incoming.update_id)
             await uow.commit()
 
@@ -272,7 +280,8 @@ class Dispatcher:
                         platform=incoming.user.platform,
                         chat_id=incoming.user.chat_id,
                         text=t._("Sorry, something went wrong on our side. Please try again."),
-                    )
+                    ),
+                    reply=True,
                 )
                 await uow.commit()
         except Exception:

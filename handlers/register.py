@@ -578,6 +578,9 @@ async def delete_data(ctx: Context) -> None:
     if choice == "no":
         ctx.reply(ctx._("Nothing was deleted."))
         return
+    # The outbox holds what was said to them (names, case details), sent or waiting; it
+    # goes too. This update's own answers are queued after, so they still arrive.
+    await ctx.uow.outbox.forget_chat(ctx.account.platform, ctx.account.chat_id)
     await ctx.uow.accounts.delete_personal_data(ctx.account.id)
     ctx.state.clear()
     ctx.reply(ctx._("Your personal data was deleted. Send /start if you want to begin again."))

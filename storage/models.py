@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -205,16 +206,22 @@ class AuditRow(Base):
 
 class OutboxRowModel(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_chat", "state", "platform", "chat_id", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_state_chat", "state", "platform", "chat_id", "id"),
+        Index("ix_outbox_state_created", "state", "created_at"),  # the retention purge
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(String(8))  # pending, sent, failed
+    state: Mapped[str] = mapped_column(String(8))  # pending, sent, unsure, failed
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(128))  # the instance holding the lease
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reply: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sent_at: Mapped[datetime | None]
     platform_message_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from typing import cast as typed
 
 from geopy.distance import geodesic
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -798,7 +800,12 @@ class SqlAuditRepository(_Repo, ports.BaseAuditRepository):
         ]
 
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PENDING, SENT, UNSURE, FAILED = "pending", "sent", "unsure", "failed"
+
+
+def _deleted(result: Result[Any]) -> int:
+    """Rows a DELETE removed: counted by the driver, so none are fetched back."""
+    return int(typed(CursorResult[Any], result).rowcount)
 
 
 def _unbroken_chat_runs(found: Sequence[tuple[OutboxRowModel, int]]) -> list[OutboxRowModel]:
@@ -819,7 +826,9 @@ def _unbroken_chat_runs(found: Sequence[tuple[OutboxRowModel, int]]) -> list[Out
 
 
 class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
-    async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int:
+    async def add(
+        self, outgoing: Outgoing, *, not_before: datetime | None = None, reply: bool = False
+    ) -> int:
         row = OutboxRowModel(
             platform=outgoing.platform,
             chat_id=outgoing.chat_id,
@@ -828,6 +837,8 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
             created_at=_now(),
             next_attempt_at=not_before,
             attempts=0,
+            failures=0,
+            reply=reply,
         )
         self.s.add(row)
         await self.s.flush()
@@ -840,6 +851,7 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         *,
         lease: timedelta = timedelta(seconds=60),
         per_chat: int = 1,
+        owner: str | None = None,
     ) -> list[ports.OutboxRow]:
         o = OutboxRowModel
         earlier = aliased(OutboxRowModel)
@@ -874,7 +886,7 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         found = [(row, place) for row, place in await self.s.execute(self._locked(stmt, o))]
         rows = _unbroken_chat_runs(found)
         for row in rows:
-            row.locked_until = now + lease
+            row.locked_until, row.locked_by = now + lease, owner
         await self.s.flush()
         return [
             ports.OutboxRow(
@@ -882,9 +894,21 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
                 message=Outgoing.from_dict(r.payload),
                 attempts=r.attempts,
                 created_at=r.created_at,
+                reply=r.reply,
+                failures=r.failures,
             )
             for r in rows
         ]
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        o = OutboxRowModel
+        released = await self.s.execute(
+            update(o)
+            .where(o.state == PENDING, o.locked_by == owner, o.locked_until > now)
+            .values(locked_until=None, locked_by=None)
+            .returning(o.id)
+        )
+        return len(released.all())
 
     async def _row(self, row_id: int) -> OutboxRowModel:
         row = await self.s.get(OutboxRowModel, row_id)
@@ -908,9 +932,18 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         if marked.first() is None:
             raise ports.NotFound(f"outbox row {row_id}")
 
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+    async def mark_unsure(self, row_id: int, error: str) -> None:
         row = await self._row(row_id)
         row.attempts += 1
+        row.state, row.sent_at, row.last_error, row.locked_until = UNSURE, _now(), error, None
+        await self.s.flush()
+
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None:
+        row = await self._row(row_id)
+        row.attempts += 1
+        row.failures += 1 if failed else 0
         row.next_attempt_at, row.last_error, row.locked_until = at, error, None
         await self.s.flush()
 
@@ -933,8 +966,49 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
             found.update(key for key in await self.s.scalars(stmt) if key is not None)
         return found
 
+    async def purge_settled(self, before: datetime) -> int:
+        o = OutboxRowModel
+        # A row settles within its backoff of being written, so its age is near enough to
+        # how long ago it was settled, and the (state, created_at) index answers it.
+        purged = await self.s.execute(delete(o).where(o.state != PENDING, o.created_at < before))
+        return _deleted(purged)
+
+    async def forget_chat(self, platform: str, chat_id: str) -> int:
+        o = OutboxRowModel
+        forgotten = await self.s.execute(
+            delete(o).where(o.platform == platform, o.chat_id == chat_id)
+        )
+        return _deleted(forgotten)
+
+
+def _stale_states(
+    cutoff: datetime, keep: Collection[str], only: Collection[str] | None
+) -> list[ColumnElement[bool]]:
+    stale = [
+        ConversationRow.flow.is_not(None),
+        ConversationRow.flow.not_in(list(keep)),
+        ConversationRow.updated_at < cutoff,
+    ]
+    if only is not None:
+        stale.append(ConversationRow.flow.in_(list(only)))
+    return stale
+
 
 class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
+    async def stale(
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        found = await self.s.execute(
+            select(ConversationRow.platform, ConversationRow.user_id)
+            .where(*_stale_states(cutoff, keep, only))
+            .order_by(ConversationRow.platform, ConversationRow.user_id)
+        )
+        return [(platform, user_id) for platform, user_id in found.all()]
+
     async def load(self, platform: str, user_id: str) -> ConversationState:
         row = await self.s.get(ConversationRow, (platform, user_id), populate_existing=True)
         if row is None:
@@ -957,14 +1031,12 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
         *,
         keep: Collection[str] = (),
         only: Collection[str] | None = None,
+        users: Collection[tuple[str, str]] | None = None,
     ) -> list[ports.ExpiredState]:
-        stale = [
-            ConversationRow.flow.is_not(None),
-            ConversationRow.flow.not_in(list(keep)),
-            ConversationRow.updated_at < cutoff,
-        ]
-        if only is not None:
-            stale.append(ConversationRow.flow.in_(list(only)))
+        stale = _stale_states(cutoff, keep, only)
+        if users is not None:
+            key = tuple_(ConversationRow.platform, ConversationRow.user_id)
+            stale.append(key.in_(list(users)))
         # Locked and skipped by a concurrent twin (a second bot process), which then sees
         # them without a flow: each user is told once. RETURNING would give the new flow.
         found = await self.s.execute(
@@ -1127,6 +1199,11 @@ class SqlEscalationRepository(_ReportReader, ports.BaseEscalationRepository):
             .returning(EscalationRow.level)
         )
         return inserted.first() is not None
+
+    async def lock_case(self, report_id: int) -> Report | None:
+        stmt = select(ReportRow).where(ReportRow.id == report_id)
+        # SQLite has no row locks; its single writer serialises the sweepers instead.
+        return await self._one(stmt.with_for_update() if self._postgres else stmt)
 
     async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
         levels = await self.s.scalars(

@@ -56,7 +56,10 @@ class _Queued:
     created_at: datetime
     next_attempt_at: datetime | None = None
     locked_until: datetime | None = None
+    locked_by: str | None = None
     attempts: int = 0
+    failures: int = 0
+    reply: bool = False
     state: str = "pending"
     platform_message_id: str | None = None
     last_error: str | None = None
@@ -472,12 +475,18 @@ class FakeAuditRepository(_FakeRepo, ports.BaseAuditRepository):
 
 
 class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
-    async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int:
+    async def add(
+        self, outgoing: Outgoing, *, not_before: datetime | None = None, reply: bool = False
+    ) -> int:
         row_id = self.d.next_id("outbox")
         # Through the dict form, as the SQL outbox does: a non-JSON payload fails here too.
         message = Outgoing.from_dict(copy.deepcopy(outgoing.to_dict()))
         self.d.outbox[row_id] = _Queued(
-            id=row_id, message=message, created_at=datetime.now(UTC), next_attempt_at=not_before
+            id=row_id,
+            message=message,
+            created_at=datetime.now(UTC),
+            next_attempt_at=not_before,
+            reply=reply,
         )
         return row_id
 
@@ -488,6 +497,7 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
         *,
         lease: timedelta = timedelta(seconds=60),
         per_chat: int = 1,
+        owner: str | None = None,
     ) -> list[ports.OutboxRow]:
         heads: dict[tuple[str, str], list[_Queued]] = {}
         blocked: set[tuple[str, str]] = set()
@@ -504,13 +514,29 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
             heads[chat].append(q)
         due = sorted((q for rows in heads.values() for q in rows), key=lambda q: q.id)[:limit]
         for q in due:
-            q.locked_until = now + lease
+            q.locked_until, q.locked_by = now + lease, owner
         return [
             ports.OutboxRow(
-                id=q.id, message=q.message, attempts=q.attempts, created_at=q.created_at
+                id=q.id,
+                message=q.message,
+                attempts=q.attempts,
+                created_at=q.created_at,
+                reply=q.reply,
+                failures=q.failures,
             )
             for q in due
         ]
+
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        held = [
+            q
+            for q in self.d.outbox.values()
+            if q.state == "pending" and q.locked_by == owner and q.locked_until is not None
+            if q.locked_until > now
+        ]
+        for q in held:
+            q.locked_until, q.locked_by = None, None
+        return len(held)
 
     def _row(self, row_id: int) -> _Queued:
         if row_id not in self.d.outbox:
@@ -521,9 +547,17 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
         row = self._row(row_id)
         row.state, row.platform_message_id, row.locked_until = "sent", platform_message_id, None
 
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+    async def mark_unsure(self, row_id: int, error: str) -> None:
         row = self._row(row_id)
         row.attempts += 1
+        row.state, row.last_error, row.locked_until = "unsure", error, None
+
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None:
+        row = self._row(row_id)
+        row.attempts += 1
+        row.failures += 1 if failed else 0
         row.next_attempt_at, row.last_error, row.locked_until = at, error, None
 
     async def give_up(self, row_id: int, error: str) -> None:
@@ -537,6 +571,22 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
     async def unsent_photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         carried = {q.message.photo for q in self.d.outbox.values() if q.state == "pending"}
         return {key for key in carried if key is not None}.intersection(candidates)
+
+    async def purge_settled(self, before: datetime) -> int:
+        settled = [i for i, q in self.d.outbox.items() if q.state != "pending"]
+        old = [i for i in settled if self.d.outbox[i].created_at < before]
+        for row_id in old:
+            del self.d.outbox[row_id]
+        return len(old)
+
+    async def forget_chat(self, platform: str, chat_id: str) -> int:
+        chat = (platform, chat_id)
+        rows = [
+            i for i, q in self.d.outbox.items() if (q.message.platform, q.message.chat_id) == chat
+        ]
+        for row_id in rows:
+            del self.d.outbox[row_id]
+        return len(rows)
 
     def sent(self) -> list[Outgoing]:
         """Test helper: messages queued so far, in order, whatever their state."""
@@ -559,16 +609,32 @@ class FakeConversationRepository(_FakeRepo, ports.BaseConversationRepository):
         *,
         keep: Collection[str] = (),
         only: Collection[str] | None = None,
+        users: Collection[tuple[str, str]] | None = None,
     ) -> list[ports.ExpiredState]:
         expired: list[ports.ExpiredState] = []
+        for key in await self.stale(cutoff, keep=keep, only=only):
+            if users is not None and key not in users:
+                continue
+            state = self.d.conversations[key]
+            expired.append(ports.ExpiredState(*key, state.flow or "", copy.deepcopy(state.data)))
+            state.clear()
+        return expired
+
+    async def stale(
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        found = []
         for key in sorted(self.d.conversations):
             state = self.d.conversations[key]
             stale = self.d.conversations_saved_at[key] < cutoff
             wanted = state.flow not in keep and (only is None or state.flow in only)
             if state.flow and wanted and stale:
-                expired.append(ports.ExpiredState(*key, state.flow, copy.deepcopy(state.data)))
-                state.clear()
-        return expired
+                found.append(key)
+        return found
 
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         values: set[str] = set()
@@ -740,6 +806,9 @@ class FakeEscalationRepository(_FakeRepo, ports.BaseEscalationRepository):
             return False
         self.d.escalations[key] = at
         return True
+
+    async def lock_case(self, report_id: int) -> Report | None:
+        return self.d.reports.get(report_id)
 
     async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:
         return {

@@ -741,6 +741,90 @@ class OutboxContract:
         async with make_uow() as uow:
             assert [c.id for c in await uow.outbox.claim(2, T0)] == ids[:2]
 
+    async def test_a_reply_and_its_failed_tries_come_back_with_the_row(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            push = await uow.outbox.add(message("a", "push"))
+            reply = await uow.outbox.add(message("b", "reply"), reply=True)
+            await uow.outbox.retry_later(push, T0, "502 Bad Gateway", failed=True)
+            await uow.outbox.retry_later(push, T0, "rate limited")  # a wait, not a failure
+            await uow.commit()
+        async with make_uow() as uow:
+            claimed = {c.id: c for c in await uow.outbox.claim(10, T0)}
+        assert (claimed[push].reply, claimed[push].failures, claimed[push].attempts) == (
+            False,
+            1,
+            2,
+        )
+        assert (claimed[reply].reply, claimed[reply].failures) == (True, 0)
+
+    async def test_an_owner_takes_back_its_own_running_leases_and_no_one_elses(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            mine = await uow.outbox.add(message("a"))
+            theirs = await uow.outbox.add(message("b"))
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.outbox.claim(1, T0, owner="host-1")
+            await uow.outbox.claim(1, T0, owner="host-2")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.release_leases("host-1", T0 + timedelta(seconds=1)) == 1
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0 + timedelta(seconds=2))] == [mine]
+        assert theirs != mine
+
+    async def test_an_unsure_row_is_settled_and_no_longer_holds_its_chat(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            unsure = await uow.outbox.add(message("a", "1"))
+            nxt = await uow.outbox.add(message("a", "2"))
+            await uow.outbox.mark_unsure(unsure, "MaybeSent: read timeout")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0)] == [nxt]
+            assert await uow.outbox.pending_count() == 1
+
+    async def test_settled_rows_are_purged_by_age_and_unsent_rows_never(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            sent = await uow.outbox.add(message("a"))
+            failed = await uow.outbox.add(message("b"))
+            unsure = await uow.outbox.add(message("c"))
+            await uow.outbox.add(message("d"))  # still to send
+            await uow.outbox.mark_sent(sent, "m1")
+            await uow.outbox.give_up(failed, "blocked")
+            await uow.outbox.mark_unsure(unsure, "read timeout")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.purge_settled(datetime.now(SHANGHAI) - timedelta(hours=1)) == 0
+            assert await uow.outbox.purge_settled(datetime.now(SHANGHAI) + timedelta(hours=1)) == 3
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.pending_count() == 1
+            assert await uow.outbox.purge_settled(datetime.now(SHANGHAI) + timedelta(hours=1)) == 0
+
+    async def test_forgetting_a_chat_deletes_its_rows_sent_or_not_and_only_its(
+        self, make_uow: MakeUow
+    ) -> None:
+        async with make_uow() as uow:
+            sent = await uow.outbox.add(message("a", "王师傅, your report"))
+            await uow.outbox.add(message("a", "pending"))
+            other = await uow.outbox.add(message("b"))
+            await uow.outbox.mark_sent(sent, "m1")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.outbox.forget_chat("telegram", "a") == 2
+            await uow.commit()
+        async with make_uow() as uow:
+            assert [c.id for c in await uow.outbox.claim(10, T0)] == [other]
+            assert await uow.outbox.pending_count() == 1
+
 
 class ConversationsContract:
     async def test_a_saved_state_loads_back_per_user(self, make_uow: MakeUow) -> None:

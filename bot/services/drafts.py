@@ -6,8 +6,9 @@ Nobody comes back to most of them, so a state whose flow was last saved more tha
 ``env.draft_age`` ago is cleared and its user told once, in their language. The photos
 it held then belong to nothing and the photo-retention sweep deletes them.
 
-Clearing and queueing the notices happen in one commit, and a cleared state has no flow,
-so a second run (or a second bot process) finds nothing to tell again.
+Clearing a state and queueing its notice happen in one commit, one unit of work per user
+(one that fails is logged and the rest go on), and a cleared state has no flow, so a
+second run (or a second bot process) finds nothing to tell again.
 """
 
 from __future__ import annotations
@@ -163,20 +164,35 @@ def notice(flow: str, t: Translator, age: timedelta) -> str:
 async def expire_drafts(uow_factory: Callable[[], BaseUnitOfWork], env: Env, now: datetime) -> int:
     """Clear the states last saved before ``now - env.draft_age``; tell each user once.
 
+    One unit of work per user, so one that fails is logged and the others still go.
     Returns how many were cleared.
     """
+    cutoff = now - env.draft_age
     async with uow_factory() as uow:
-        expired = await uow.conversations.expire_before(now - env.draft_age, keep=KEPT_FLOWS)
-        for state in expired:
-            account = await uow.accounts.find(state.platform, state.user_id)
-            if account is None:
-                continue  # nobody to tell (the state outlived its account)
-            t = translator(account.locale, env.zone)
-            text = notice(state.flow, t, env.draft_age)
-            await uow.outbox.add(
-                Outgoing(platform=state.platform, chat_id=account.chat_id, text=text)
-            )
-        await uow.commit()
+        stale = await uow.conversations.stale(cutoff, keep=KEPT_FLOWS)
+    expired = 0
+    for user in stale:
+        try:
+            async with uow_factory() as uow:
+                expired += await _expire_draft(uow, env, cutoff, user)
+                await uow.commit()
+        except Exception:
+            log.exception("discarding the draft of %s:%s failed; the others go on", *user)
+    return expired
+
+
+async def _expire_draft(
+    uow: BaseUnitOfWork, env: Env, cutoff: datetime, user: tuple[str, str]
+) -> int:
+    # Asked again inside the unit: the user may have come back since the listing.
+    expired = await uow.conversations.expire_before(cutoff, keep=KEPT_FLOWS, users=[user])
+    for state in expired:
+        account = await uow.accounts.find(state.platform, state.user_id)
+        if account is None:
+            continue  # nobody to tell (the state outlived its account)
+        t = translator(account.locale, env.zone)
+        text = notice(state.flow, t, env.draft_age)
+        await uow.outbox.add(Outgoing(platform=state.platform, chat_id=account.chat_id, text=text))
     return len(expired)
 
 
@@ -186,35 +202,48 @@ async def finish_reason_prompts(
     """Reopen the cases whose rider pressed 👎 and left the reason prompt for ``REASON_WAIT``.
 
     The rider is told; a case that moved on meanwhile (a worker already acted) is left as
-    it is. Returns how many cases were reopened.
+    it is. One unit of work per rider: one that fails is logged (and tried again next
+    time), the others still go. Returns how many cases were reopened.
     """
-    reopened = 0
+    cutoff = now - REASON_WAIT
     async with uow_factory() as uow:
-        waiting = await uow.conversations.expire_before(now - REASON_WAIT, only=KEPT_FLOWS)
-        for state in waiting:
-            account = await uow.accounts.find(state.platform, state.user_id)
-            report_id = state.data.get("report")
-            if account is None or not isinstance(report_id, int):
-                continue
-            result = await cases.act(
-                uow,
-                env,
-                report_id=report_id,
-                actor_account=account,
-                action=Action.REOPEN,
-                args=ActionArgs(reason=NOT_FIXED),
-            )
-            if result.refusal is not None or result.report is None:
-                log.info("not-fixed prompt of report %s ended: %s", report_id, result.refusal)
-                continue
-            t = translator(account.locale, env.zone)
-            text = t._(
-                "You did not add a note, so report {number} is reopened as not fixed; "
-                "the grid workers have been told."
-            ).format(number=result.report.number)
-            await uow.outbox.add(
-                Outgoing(platform=state.platform, chat_id=account.chat_id, text=text)
-            )
-            reopened += 1
-        await uow.commit()
+        waiting = await uow.conversations.stale(cutoff, only=KEPT_FLOWS)
+    reopened = 0
+    for user in waiting:
+        try:
+            async with uow_factory() as uow:
+                reopened += await _reopen_not_fixed(uow, env, cutoff, user)
+                await uow.commit()
+        except Exception:
+            log.exception("reopening the case of %s:%s as not fixed failed", *user)
+    return reopened
+
+
+async def _reopen_not_fixed(
+    uow: BaseUnitOfWork, env: Env, cutoff: datetime, user: tuple[str, str]
+) -> int:
+    reopened = 0
+    for state in await uow.conversations.expire_before(cutoff, only=KEPT_FLOWS, users=[user]):
+        account = await uow.accounts.find(state.platform, state.user_id)
+        report_id = state.data.get("report")
+        if account is None or not isinstance(report_id, int):
+            continue
+        result = await cases.act(
+            uow,
+            env,
+            report_id=report_id,
+            actor_account=account,
+            action=Action.REOPEN,
+            args=ActionArgs(reason=NOT_FIXED),
+        )
+        if result.refusal is not None or result.report is None:
+            log.info("not-fixed prompt of report %s ended: %s", report_id, result.refusal)
+            continue
+        t = translator(account.locale, env.zone)
+        text = t._(
+            "You did not add a note, so report {number} is reopened as not fixed; "
+            "the grid workers have been told."
+        ).format(number=result.report.number)
+        await uow.outbox.add(Outgoing(platform=state.platform, chat_id=account.chat_id, text=text))
+        reopened += 1
     return reopened

@@ -71,3 +71,5 @@ class Env:
     photo_orphan_age: timedelta = timedelta(days=7)
     # How long an unfinished flow's state is kept after its last step (bot.services.drafts).
     draft_age: timedelta = timedelta(hours=24)
+    # How long a settled outbox row (its payload names people) is kept (bot.scheduler).
+    outbox_keep: timedelta = timedelta(days=7)

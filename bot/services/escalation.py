@@ -3,18 +3,23 @@
 Both keep no state outside the database, so a restart or a second bot process neither loses
 nor repeats anything:
 
-* ``sweep`` asks for the cases past a deadline (on PostgreSQL locked ``FOR UPDATE SKIP
-  LOCKED``, so concurrent sweepers split the work) and sends each step once, because a step
-  is sent only when ``escalations.record`` says it is new — in the same commit as its outbox
-  rows and its ``escalate`` audit event.
-* ``digest`` claims the day's digest with a processed-update id, in the same commit as the
-  messages, so two processes firing at 08:30 send one digest.
+* ``sweep`` asks for the cases past a deadline and sends each step once, because a step is
+  sent only when ``escalations.record`` says it is new — in the same commit as its outbox
+  rows and its ``escalate`` audit event (concurrent sweepers may list the same case; the
+  record's key lets one of them through).
+* ``digest`` claims each worker's digest of the day with a processed-update id, in the
+  same commit as that worker's message, so two processes firing at 08:30 send one each.
+
+Every case step and every worker's digest is a unit of work of its own: one that fails
+(a case whose category left the catalogue) is logged, and the others still go out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -35,6 +40,8 @@ from bot.services.ports import DuplicateUpdate
 if TYPE_CHECKING:
     from bot.services.env import Env
     from bot.services.ports import BaseUnitOfWork
+
+log = logging.getLogger(__name__)
 
 UowFactory = Callable[[], "BaseUnitOfWork"]
 
@@ -112,6 +119,7 @@ class EscalationPolicy:
 @dataclass(slots=True)
 class SweepResult:
     sent: list[tuple[int, EscalationKind, int]]  # (report id, kind, level) newly done
+    failed: list[tuple[int, EscalationKind, int]] = field(default_factory=list)  # logged
 
     def __len__(self) -> int:
         return len(self.sent)
@@ -124,11 +132,13 @@ async def sweep(
     *,
     policy: EscalationPolicy | None = None,
 ) -> SweepResult:
-    """Send every escalation step that is due and not yet done; one commit.
+    """Send every escalation step that is due and not yet done.
 
-    Without ``policy`` the delays come from ``env`` (the operator's settings)."""
+    One unit of work per case: a case that cannot be escalated (its category
+    left the catalogue, say) is logged and every other case still is. Without ``policy``
+    the delays come from ``env`` (the operator's settings)."""
     policy = policy or EscalationPolicy.for_env(env)
-    result = SweepResult(sent=[])
+    result = SweepResult(sent=[], failed=[])
     async with uow_factory() as uow:
         escalations = uow.escalations
         overdue = {
@@ -139,23 +149,51 @@ async def sweep(
                 now, levels=policy.levels(EscalationKind.RESOLVE), limit=policy.batch
             ),
         }
-        for step in policy.steps():
-            for report in overdue[step.kind]:
-                if await _take_step(uow, env, report, step, now):
-                    result.sent.append((report.id, step.kind, step.level))
-        await uow.commit()
+    # Every step of a case in one unit, in the ladder's order: concurrent sweepers then
+    # meet on the first step's record and never write two audit events of a case at once.
+    cases: dict[int, tuple[Report, list[Step]]] = {}
+    for step in policy.steps():
+        for report in overdue[step.kind]:
+            if _is_due(report, step, now):
+                cases.setdefault(report.id, (report, []))[1].append(step)
+    for report, steps in cases.values():
+        try:
+            async with uow_factory() as uow:
+                taken = await _take_steps_if_unchanged(uow, env, report, steps, now)
+                await uow.commit()
+        except Exception:
+            log.exception("escalating report %s failed; the other cases go on", report.id)
+            result.failed += [(report.id, step.kind, step.level) for step in steps]
+            continue
+        result.sent += [(report.id, step.kind, step.level) for step in taken]
     return result
+
+
+async def _take_steps_if_unchanged(
+    uow: BaseUnitOfWork, env: Env, listed: Report, steps: list[Step], now: datetime
+) -> list[Step]:
+    # The list was read in a unit of its own; a case acted on since is left to the next
+    # sweep, which sees it as it is now.
+    report = await uow.escalations.lock_case(listed.id)
+    if report is None or report.version != listed.version:
+        return []
+    return [step for step in steps if await _take_step(uow, env, report, step, now)]
 
 
 def _deadline(report: Report, kind: EscalationKind) -> datetime | None:
     return report.ack_due_at if kind is EscalationKind.ACK else report.resolve_due_at
 
 
+def _is_due(report: Report, step: Step, now: datetime) -> bool:
+    deadline = _deadline(report, step.kind)
+    return deadline is not None and now >= deadline + step.delay
+
+
 async def _take_step(
     uow: BaseUnitOfWork, env: Env, report: Report, step: Step, now: datetime
 ) -> bool:
     deadline = _deadline(report, step.kind)
-    if deadline is None or now < deadline + step.delay:
+    if deadline is None or not _is_due(report, step, now):
         return False
     if not await uow.escalations.record(report.id, step.kind, step.level, due_at=deadline, at=now):
         return False  # done by an earlier sweep or a concurrent process
@@ -228,29 +266,47 @@ _WORKER_STATUSES = frozenset({ReportStatus.DISPATCHED, ReportStatus.ACCEPTED})
 
 async def digest(uow_factory: UowFactory, env: Env, now: datetime) -> int:
     """Send each grid worker a summary of their open and overdue cases; return how many
-    were sent. Once per local day, however many processes run it."""
+    were sent. Once per local day and worker, however many processes run it: each
+    worker's digest is one unit of work, marked with its own processed-update id, so one
+    that fails is logged and the others still go out."""
     day = now.astimezone(env.zone).date().isoformat()
     async with uow_factory() as uow:
+        if await uow.updates.seen(DIGEST_PLATFORM, day):
+            return 0  # today's run finished already
+        workers = await _workers_and_grids(uow)
+    sent = 0
+    for account, grid_ids in workers.items():
         try:
-            await uow.updates.mark(DIGEST_PLATFORM, day, at=now)
+            async with uow_factory() as uow:
+                sent += await _worker_digest(uow, env, now, day, account, grid_ids)
+                await uow.commit()
         except DuplicateUpdate:
-            return 0
-        sent = 0
-        for account, grid_ids in (await _workers_and_grids(uow)).items():
-            cases = [
-                r
-                for r in await uow.reports.open_for_grids(grid_ids)
-                if r.status in _WORKER_STATUSES
-            ]
-            if cases and account.chat_id:
-                t = translator(account.locale, env.zone)
-                text = digest_text(t, env, cases, now)
-                await uow.outbox.add(
-                    Outgoing(platform=account.platform, chat_id=account.chat_id, text=text)
-                )
-                sent += 1
-        await uow.commit()
+            continue  # a concurrent process sent this one
+        except Exception:
+            log.exception("the digest for account %s failed; the others go on", account.id)
+    async with uow_factory() as uow:
+        with contextlib.suppress(DuplicateUpdate):
+            await uow.updates.mark(DIGEST_PLATFORM, day, at=now)
+            await uow.commit()
     return sent
+
+
+async def _worker_digest(
+    uow: BaseUnitOfWork,
+    env: Env,
+    now: datetime,
+    day: str,
+    account: Account,
+    grid_ids: list[int],
+) -> int:
+    cases = [r for r in await uow.reports.open_for_grids(grid_ids) if r.status in _WORKER_STATUSES]
+    if not cases or not account.chat_id:
+        return 0
+    await uow.updates.mark(DIGEST_PLATFORM, f"{day}:{account.id}", at=now)  # once a day
+    t = translator(account.locale, env.zone)
+    text = digest_text(t, env, cases, now)
+    await uow.outbox.add(Outgoing(platform=account.platform, chat_id=account.chat_id, text=text))
+    return 1
 
 
 def is_overdue(report: Report, now: datetime) -> bool:

@@ -82,6 +82,10 @@ class OutboxRow:
     message: Outgoing
     attempts: int
     created_at: datetime
+    # Written by the person's own update into their own chat: sent without pacing.
+    reply: bool = False
+    # Tries that failed (not rate-limit waits, not an unreachable platform).
+    failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +325,11 @@ class BaseAuditRepository(ABC):
 
 class BaseOutboxRepository(ABC):
     @abstractmethod
-    async def add(self, outgoing: Outgoing, *, not_before: datetime | None = None) -> int: ...
+    async def add(
+        self, outgoing: Outgoing, *, not_before: datetime | None = None, reply: bool = False
+    ) -> int:
+        """Queue a message; ``reply`` marks the answer to the person's own action (sent
+        without the per-chat pacing, see ``bot.delivery``)."""
 
     @abstractmethod
     async def claim(
@@ -331,21 +339,35 @@ class BaseOutboxRepository(ABC):
         *,
         lease: timedelta = timedelta(seconds=60),
         per_chat: int = 1,
+        owner: str | None = None,
     ) -> list[OutboxRow]:
         """Rows to send now, by id, at most ``per_chat`` per chat: the chat's earliest
         unsent rows, consecutively, stopping at the first that is not due or is leased.
 
         A later row waits while an earlier one of its chat is unsent and not claimed with
-        it, so per-chat order holds. Claimed rows are leased until ``now + lease``; a sender
-        that dies leaves them to be claimed again after that. Concurrent claimers never get
-        the same row, nor rows of one chat split between them.
+        it, so per-chat order holds. Claimed rows are leased to ``owner`` until
+        ``now + lease``; a sender that dies leaves them to be claimed again after that (or
+        at once by its own restart, ``release_leases``). Concurrent claimers never get the
+        same row, nor rows of one chat split between them.
         """
+
+    @abstractmethod
+    async def release_leases(self, owner: str, now: datetime) -> int:
+        """End the running leases ``owner`` holds (it restarted after dying mid-send);
+        how many. Other owners' leases are untouched."""
 
     @abstractmethod
     async def mark_sent(self, row_id: int, platform_message_id: str | None) -> None: ...
 
     @abstractmethod
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None: ...
+    async def mark_unsure(self, row_id: int, error: str) -> None:
+        """The request went out but its answer never came: settled, not sent again."""
+
+    @abstractmethod
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None:
+        """Due again at ``at``; ``failed`` counts a failed try (``OutboxRow.failures``)."""
 
     @abstractmethod
     async def give_up(self, row_id: int, error: str) -> None:
@@ -358,6 +380,15 @@ class BaseOutboxRepository(ABC):
     async def unsent_photo_keys_among(self, candidates: Collection[str]) -> set[str]:
         """The keys among ``candidates`` that a row still waiting to be sent carries as its
         photo (sent and given-up rows need their photo no more)."""
+
+    @abstractmethod
+    async def purge_settled(self, before: datetime) -> int:
+        """Delete rows settled (sent, unsure, failed) before ``before``; how many. A
+        payload holds names and case details, kept only as long as it helps operations."""
+
+    @abstractmethod
+    async def forget_chat(self, platform: str, chat_id: str) -> int:
+        """Delete every row of the chat, unsent or not (/deletedata); how many."""
 
 
 class BaseConversationRepository(ABC):
@@ -378,10 +409,23 @@ class BaseConversationRepository(ABC):
         *,
         keep: Collection[str] = (),
         only: Collection[str] | None = None,
+        users: Collection[tuple[str, str]] | None = None,
     ) -> list[ExpiredState]:
         """Clear every state whose flow is not in ``keep`` (and is in ``only``, if given)
         and which was last saved before ``cutoff``; return each as it was. A state is
-        cleared and returned once: a concurrent or later call finds it without a flow."""
+        cleared and returned once: a concurrent or later call finds it without a flow.
+        ``users`` limits it to those (platform, user id) keys."""
+
+    @abstractmethod
+    async def stale(
+        self,
+        cutoff: datetime,
+        *,
+        keep: Collection[str] = (),
+        only: Collection[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """The (platform, user id) keys ``expire_before`` would clear now, changing nothing;
+        so a job can clear them one unit of work each."""
 
     @abstractmethod
     async def photo_keys_among(self, candidates: Collection[str]) -> set[str]:
@@ -515,6 +559,11 @@ class BaseEscalationRepository(ABC):
         self, report_id: int, kind: EscalationKind, level: int, *, due_at: datetime, at: datetime
     ) -> bool:
         """True the first time ``level`` of this kind happens for the deadline ``due_at``."""
+
+    @abstractmethod
+    async def lock_case(self, report_id: int) -> Report | None:
+        """The case, its row locked until the unit ends (waiting for a holder): the sweep
+        takes a case's steps one sweeper at a time, so their audit events never collide."""
 
     @abstractmethod
     async def done(self, report_id: int, kind: EscalationKind, *, due_at: datetime) -> set[int]:

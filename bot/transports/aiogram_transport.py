@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Unpack
@@ -26,6 +27,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramEntityTooLarge,
@@ -46,7 +48,15 @@ from aiogram.types import (
 
 from bot.chat import FileRef, Incoming, Location
 from bot.config import ConfigError, Settings
-from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientError
+from bot.delivery import (
+    DeliveryError,
+    MaybeSent,
+    PermanentError,
+    RetryAfter,
+    TransientError,
+    Unreachable,
+    UnreadableAnswer,
+)
 from bot.inbox import GetUpdates, Mapper
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
@@ -89,6 +99,10 @@ def _inline(data: botapi.Markup | None) -> InlineKeyboardMarkup | None:
     return None if data is None else InlineKeyboardMarkup.model_validate(data)
 
 
+# aiohttp's errors that mean the request never reached the server.
+_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
 def _neutral(exc: AiogramError) -> DeliveryError:
     if isinstance(exc, TelegramRetryAfter):
         return RetryAfter(exc.retry_after)
@@ -96,6 +110,13 @@ def _neutral(exc: AiogramError) -> DeliveryError:
     refused = TelegramBadRequest | TelegramForbiddenError | TelegramMigrateToChat
     if isinstance(exc, refused | TelegramEntityTooLarge):
         return PermanentError(str(exc))
+    if isinstance(exc, ClientDecodeError):
+        return UnreadableAnswer(str(exc))
+    if isinstance(exc, TelegramNetworkError):
+        if isinstance(exc.__cause__, _NOT_SENT):
+            return Unreachable(str(exc))
+        if isinstance(exc.__cause__, TimeoutError):
+            return MaybeSent(f"no answer within the timeout: {exc}")
     # Network trouble, 5xx, a garbled answer, and also a wrong token (401/404): the operator
     # fixes the token, after which every waiting row should still go out.
     return TransientError(str(exc))
@@ -120,9 +141,17 @@ class AiogramSender(BaseSender[AiogramError]):
     def _neutral(self, exc: AiogramError) -> DeliveryError:
         return _neutral(exc)
 
+    @property
+    def _request_timeout(self) -> int:
+        # aiogram takes whole seconds (aiohttp's total time for the request).
+        return max(1, math.ceil(self._timeout))
+
     async def _send_text(self, chat_id: str, text: str, markup: botapi.Markup | None) -> str:
         sent = await self._bot.send_message(
-            chat_id=chat_id, text=text, reply_markup=_parse_markup(markup)
+            chat_id=chat_id,
+            text=text,
+            reply_markup=_parse_markup(markup),
+            request_timeout=self._request_timeout,
         )
         return str(sent.message_id)
 
@@ -144,6 +173,7 @@ class AiogramSender(BaseSender[AiogramError]):
             photo=photo_or_file,
             caption=caption,
             reply_markup=_parse_markup(markup),
+            request_timeout=self._request_timeout,
         )
         return str(sent.message_id), sent.photo[-1].file_id if sent.photo else None
 
@@ -159,10 +189,15 @@ class AiogramSender(BaseSender[AiogramError]):
                 title=where.title,
                 address=where.address or "",
                 reply_markup=reply_markup,
+                request_timeout=self._request_timeout,
             )
         else:
             sent = await self._bot.send_location(
-                chat_id=chat_id, latitude=where.lat, longitude=where.lon, reply_markup=reply_markup
+                chat_id=chat_id,
+                latitude=where.lat,
+                longitude=where.lon,
+                reply_markup=reply_markup,
+                request_timeout=self._request_timeout,
             )
         return str(sent.message_id)
 
@@ -170,19 +205,29 @@ class AiogramSender(BaseSender[AiogramError]):
         self, chat_id: str, message_id: int, text: str, markup: botapi.Markup | None
     ) -> None:
         await self._bot.edit_message_text(
-            text=text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(markup)
+            text=text,
+            chat_id=chat_id,
+            message_id=message_id,
+            reply_markup=_inline(markup),
+            request_timeout=self._request_timeout,
         )
 
     async def _edit_markup(
         self, chat_id: str, message_id: int, markup: botapi.Markup | None
     ) -> None:
         await self._bot.edit_message_reply_markup(
-            chat_id=chat_id, message_id=message_id, reply_markup=_inline(markup)
+            chat_id=chat_id,
+            message_id=message_id,
+            reply_markup=_inline(markup),
+            request_timeout=self._request_timeout,
         )
 
     async def _answer(self, callback_id: str, text: str | None, *, alert: bool) -> None:
         await self._bot.answer_callback_query(
-            callback_query_id=callback_id, text=text, show_alert=alert
+            callback_query_id=callback_id,
+            text=text,
+            show_alert=alert,
+            request_timeout=self._request_timeout,
         )
 
 

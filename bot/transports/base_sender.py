@@ -24,6 +24,9 @@ from bot.transports import botapi
 log = logging.getLogger(__name__)
 
 PhotoLoader = Callable[[str], bytes]
+# Seconds to wait for an answer (GRIDSNAP_SEND_TIMEOUT_S): past how long the Bot API takes
+# when slow, so a slow success is not taken for a failure and sent again.
+DEFAULT_TIMEOUT = 30.0
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=Exception)
 
@@ -33,6 +36,7 @@ class SenderOptions(TypedDict, total=False):
 
     file_ids: MutableMapping[str, str] | None
     is_photo_key: Callable[[str], bool]
+    timeout: float
 
 
 class BaseSender(ABC, Generic[_E]):
@@ -40,6 +44,11 @@ class BaseSender(ABC, Generic[_E]):
 
     A stored photo (``photo`` is a photo-store key) is uploaded once: the file id Telegram
     returns is remembered in ``file_ids`` and sent instead of the bytes next time.
+
+    Every call waits ``timeout`` seconds for its answer. A call that went out and timed out
+    waiting is a ``MaybeSent``, an answer that cannot be parsed an ``UnreadableAnswer``, a
+    platform that cannot be reached at all ``Unreachable`` (``bot.delivery`` decides what
+    each means for the row).
     """
 
     #: Everything the library raises for a failed call; it leaves ``send`` as neutral.
@@ -53,7 +62,9 @@ class BaseSender(ABC, Generic[_E]):
         photo_loader: PhotoLoader,
         file_ids: MutableMapping[str, str] | None = None,
         is_photo_key: Callable[[str], bool] = botapi.is_photo_key,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self._timeout = timeout
         self._photo_loader = photo_loader
         self._file_ids: MutableMapping[str, str] = {} if file_ids is None else file_ids
         self._is_photo_key = is_photo_key

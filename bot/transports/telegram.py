@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar, Unpack
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,6 +39,7 @@ from telegram.error import (
     InvalidToken,
     NetworkError,
     TelegramError,
+    TimedOut,
 )
 from telegram.error import RetryAfter as TgRetryAfter
 from telegram.ext import Application, ApplicationBuilder
@@ -45,7 +47,15 @@ from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.chat import FileRef, Incoming, Location
 from bot.config import ConfigError, Settings
-from bot.delivery import DeliveryError, PermanentError, RetryAfter, TransientError
+from bot.delivery import (
+    DeliveryError,
+    MaybeSent,
+    PermanentError,
+    RetryAfter,
+    TransientError,
+    Unreachable,
+    UnreadableAnswer,
+)
 from bot.inbox import GetUpdates, Inbox, Mapper
 from bot.services.photos import FileTooBig
 from bot.transports import botapi
@@ -97,6 +107,10 @@ def _parse_markup(data: botapi.Markup | None) -> Markup | None:
     return ReplyKeyboardRemove()
 
 
+# httpx's errors that mean the request never reached the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def _neutral(exc: TelegramError) -> DeliveryError:
     if isinstance(exc, TgRetryAfter):
         retry_after = _quietly(lambda: exc.retry_after)
@@ -104,6 +118,14 @@ def _neutral(exc: TelegramError) -> DeliveryError:
         return RetryAfter(seconds)
     if isinstance(exc, BadRequest | Forbidden | ChatMigrated):
         return PermanentError(str(exc))
+    # PTB raises the bare TelegramError from the JSON parser's ValueError for a 2xx body
+    # it cannot read.
+    if type(exc) is TelegramError and isinstance(exc.__cause__, ValueError):
+        return UnreadableAnswer(str(exc))
+    if isinstance(exc.__cause__, _NOT_SENT):
+        return Unreachable(str(exc))
+    if isinstance(exc, TimedOut) and isinstance(exc.__cause__, httpx.ReadTimeout):
+        return MaybeSent(f"no answer within the read timeout: {exc}")
     # NetworkError, TimedOut, 5xx, and also InvalidToken: a wrong token is fixed by the
     # operator, after which every waiting row should still go out.
     return TransientError(str(exc))
@@ -129,7 +151,9 @@ class TelegramSender(BaseSender[TelegramError]):
         return _neutral(exc)
 
     async def _send_text(self, chat_id: str, text: str, markup: botapi.Markup | None) -> str:
-        sent = await self._bot.send_message(chat_id, text, reply_markup=_parse_markup(markup))
+        sent = await self._bot.send_message(
+            chat_id, text, reply_markup=_parse_markup(markup), read_timeout=self._timeout
+        )
         return str(sent.message_id)
 
     async def _send_photo(
@@ -144,6 +168,7 @@ class TelegramSender(BaseSender[TelegramError]):
             photo.data if isinstance(photo, Upload) else photo,
             caption=caption,
             reply_markup=_parse_markup(markup),
+            read_timeout=self._timeout,
         )
         return str(sent.message_id), sent.photo[-1].file_id if sent.photo else None
 
@@ -159,10 +184,11 @@ class TelegramSender(BaseSender[TelegramError]):
                 where.title,
                 where.address or "",
                 reply_markup=reply_markup,
+                read_timeout=self._timeout,
             )
         else:
             sent = await self._bot.send_location(
-                chat_id, where.lat, where.lon, reply_markup=reply_markup
+                chat_id, where.lat, where.lon, reply_markup=reply_markup, read_timeout=self._timeout
             )
         return str(sent.message_id)
 
@@ -170,18 +196,27 @@ class TelegramSender(BaseSender[TelegramError]):
         self, chat_id: str, message_id: int, text: str, markup: botapi.Markup | None
     ) -> None:
         await self._bot.edit_message_text(
-            text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(markup)
+            text,
+            chat_id=chat_id,
+            message_id=message_id,
+            reply_markup=_inline(markup),
+            read_timeout=self._timeout,
         )
 
     async def _edit_markup(
         self, chat_id: str, message_id: int, markup: botapi.Markup | None
     ) -> None:
         await self._bot.edit_message_reply_markup(
-            chat_id=chat_id, message_id=message_id, reply_markup=_inline(markup)
+            chat_id=chat_id,
+            message_id=message_id,
+            reply_markup=_inline(markup),
+            read_timeout=self._timeout,
         )
 
     async def _answer(self, callback_id: str, text: str | None, *, alert: bool) -> None:
-        await self._bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+        await self._bot.answer_callback_query(
+            callback_id, text=text, show_alert=alert, read_timeout=self._timeout
+        )
 
 
 # -- files in -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.error import BadRequest, Conflict, RetryAfter, TimedOut
+from telegram.error import BadRequest, Conflict, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, ContextTypes, TypeHandler
 
 from bot.transports.emulator import ApiError, BotApiEmulator
@@ -394,6 +394,26 @@ async def test_an_injected_hang_times_the_bot_out_but_the_message_still_arrives(
     arrived = await emulator.wait_for_message(COURIER, lambda e: e.text == "slow")
 
     assert arrived.from_bot  # so a sender that retries after a timeout must expect duplicates
+
+
+async def test_a_carried_out_fault_delivers_the_message_before_it_answers_late(
+    emulator: BotApiEmulator, bot: Bot
+) -> None:
+    emulator.inject_error("sendMessage", status=None, hang=5, carried_out=True)
+    with pytest.raises(TimedOut):
+        await bot.send_message(COURIER, "slow but there", read_timeout=0.2)
+    # Already there when the bot gave up waiting: no waiting for the hang to end.
+    assert [e.text for e in emulator.bot_messages(COURIER)][-1] == "slow but there"
+
+
+async def test_a_garbled_fault_answers_200_with_a_body_that_is_not_json(
+    emulator: BotApiEmulator, bot: Bot
+) -> None:
+    emulator.inject_error("sendMessage", status=None, garbled=True)
+    with pytest.raises(TelegramError, match="Invalid server response"):
+        await bot.send_message(COURIER, "lost in a proxy")
+    assert emulator.calls("sendMessage")[-1].status == 200
+    assert "lost in a proxy" not in [e.text for e in emulator.bot_messages(COURIER)]
 
 
 # --- webhook ------------------------------------------------------------------------------------

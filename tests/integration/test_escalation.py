@@ -107,7 +107,11 @@ async def _world(make_uow: MakeUow, *, cases: int = 1) -> list[int]:
 
 
 async def _case(
-    make_uow: MakeUow, *, ack_due: datetime = ACK_DUE, resolve_due: datetime = RESOLVE_DUE
+    make_uow: MakeUow,
+    *,
+    ack_due: datetime = ACK_DUE,
+    resolve_due: datetime = RESOLVE_DUE,
+    category: str = "0102",
 ) -> int:
     """One more case of the rider's, dispatched to G1, waiting to be accepted."""
     async with make_uow() as uow:
@@ -116,7 +120,7 @@ async def _case(
         assert rider is not None and grid is not None
         report = await uow.reports.add(
             reporter_id=rider.id,
-            category_code="0102",
+            category_code=category,
             location=GeoPoint(lat=39.92, lon=119.52),
             grid_id=grid.id,
             note="",
@@ -356,3 +360,58 @@ async def test_housekeeping_forgets_update_ids_older_than_a_week_only(
     async with make_uow() as uow:
         assert not await uow.updates.seen("telegram", "old")
         assert await uow.updates.seen("telegram", "recent")
+
+
+# -- one bad case stops nobody else's (issue 8) ---------------------------------------------
+
+RETIRED = "9999"  # a category code the catalogue no longer has
+
+
+async def test_a_case_whose_category_left_the_catalogue_does_not_stop_the_other_escalations(
+    make_uow: MakeUow, env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The sweep ran every case in one transaction: naming the retired category raised, the
+    # whole sweep rolled back, and no case in the city was escalated, minute after minute.
+    await _world(make_uow, cases=0)
+    bad = await _case(make_uow, category=RETIRED, ack_due=ACK_DUE - timedelta(minutes=5))
+    good = await _case(make_uow)
+    result = await sweep(make_uow, env, ACK_DUE + timedelta(minutes=1), policy=POLICY)
+    assert result.sent == [(good, EscalationKind.ACK, 1)]
+    assert result.failed == [(bad, EscalationKind.ACK, 1)]
+    [reminder] = await _drain(make_uow)
+    assert reminder.chat_id == "worker"
+    assert await _escalations_in_history(make_uow, bad) == []  # rolled back, tried next time
+    assert f"escalating report {bad} failed" in caplog.text
+
+
+async def test_a_worker_whose_digest_fails_does_not_stop_the_other_workers_digests(
+    make_uow: MakeUow, env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _world(make_uow, cases=1)
+    async with make_uow() as uow:
+        # A second grid with its own worker, whose only case has a retired category.
+        await uow.regions.replace_map(
+            [*MAP, replace(MAP[2], code="G2", name="东环二网格", geometry=_square(119.55, 0.04))],
+            replace=True,
+        )
+        g2 = await uow.regions.get("G2")
+        rider = await uow.accounts.find("telegram", "rider")
+        assert g2 is not None and rider is not None
+        await uow.roles.grant(await _account(uow, "worker2"), RoleName.GRID_WORKER, g2.id)
+        await uow.reports.add(
+            reporter_id=rider.id,
+            category_code=RETIRED,
+            location=GeoPoint(lat=39.92, lon=119.57),
+            grid_id=g2.id,
+            note="",
+            status=ReportStatus.DISPATCHED,
+            created_at=T0,
+            ack_due_at=ACK_DUE,
+            resolve_due_at=RESOLVE_DUE,
+        )
+        await uow.commit()
+    morning = datetime(2026, 11, 26, 8, 30, tzinfo=SHANGHAI)
+    assert await digest(make_uow, env, morning) == 1
+    assert _chats(await _drain(make_uow)) == ["worker"]
+    assert "the digest for account" in caplog.text
+    assert await digest(make_uow, env, morning + timedelta(minutes=1)) == 0  # done for today

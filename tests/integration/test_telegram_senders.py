@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiogram
@@ -18,11 +19,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.chat import Button, FileRef, Keyboard, Location, Outgoing, OutKind, inline
-from bot.delivery import PermanentError, RetryAfter, TransientError
+from bot.delivery import OutboxSender, PermanentError, RetryAfter, TransientError, UnitOfWorkOutbox
 from bot.services.photos import FileTooBig
 from bot.transports import aiogram_transport
 from bot.transports import telegram as ptb_transport
 from bot.transports.emulator.server import BotApiEmulator
+from storage.models import OutboxRowModel
 from tests.telegram_kit import PHOTO_KEY, USER, PhotoStore, emulator_with_user, out
 
 Commands = Mapping[str | None, Sequence[tuple[str, str]]]
@@ -270,3 +272,112 @@ async def test_commands_are_registered_per_language(library, emulator, bot):
     )
     assert [c["command"] for c in emulator.commands()] == ["start", "report"]
     assert [c["description"] for c in emulator.commands("zh")] == ["开始"]
+
+
+async def test_a_send_slower_than_ptbs_own_read_timeout_is_waited_for(
+    library, emulator, bot, store
+):
+    # PTB's default read timeout is 5 s: a send Telegram answered in 5.5 s was taken for a
+    # failure and sent again. Sends now wait GRIDSNAP_SEND_TIMEOUT_S (30 s by default).
+    sender = library.sender(bot=bot, photo_loader=store.load)
+    emulator.inject_error("sendMessage", status=None, hang=5.5)
+    message_id = await sender.send(out(text="慢"))
+    assert [str(e.message_id) for e in emulator.bot_messages(USER)] == [message_id]
+
+
+# -- through the outbox, on SQLite and PostgreSQL ------------------------------------------
+
+
+class StepClock:
+    """The sender's clock: sleeping moves it on, nothing waits for real."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    async def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+async def _queue(make_uow, *messages: Outgoing) -> list[int]:
+    async with make_uow() as uow:
+        ids = [await uow.outbox.add(message) for message in messages]
+        await uow.commit()
+    return ids
+
+
+@dataclass(frozen=True)
+class Stored:
+    state: str
+    last_error: str
+
+
+async def _row(make_uow, row_id: int) -> Stored:
+    """The stored row as an operator would query it."""
+    async with make_uow() as uow:
+        row = await uow.outbox.s.get(OutboxRowModel, row_id)
+        assert row is not None
+        return Stored(state=row.state, last_error=row.last_error or "")
+
+
+async def _drain_for_an_hour(sender: OutboxSender, clock: StepClock) -> None:
+    """What ``run`` does over an hour: drain, and again whenever a retry falls due."""
+    for _ in range(60):
+        while await sender.drain_once():
+            pass
+        clock.current += timedelta(minutes=1)
+
+
+def _outbox(make_uow, send, clock: StepClock, **options: Any) -> OutboxSender:
+    store = UnitOfWorkOutbox(make_uow, owner="test-instance")
+    return OutboxSender(store=store, senders={"telegram": send}, clock=clock, **options)
+
+
+async def test_an_unreadable_answer_is_tried_three_times_then_failed_and_the_chat_moves_on(
+    emulator, sender, make_uow
+):
+    # A 2xx whose body was not JSON was retried for ever, and the chat behind it waited.
+    text_row, pin_row = await _queue(
+        make_uow,
+        out(text="第一条"),
+        out(OutKind.LOCATION, location=Location(lat=39.93, lon=119.6)),
+    )
+    emulator.inject_error("sendMessage", status=None, garbled=True, times=1000)
+    clock = StepClock()
+    await _drain_for_an_hour(_outbox(make_uow, sender.send, clock, max_attempts=3), clock)
+    failed = await _row(make_uow, text_row)
+    assert failed.state == "failed"
+    assert "after 3 tries" in failed.last_error
+    assert "UnreadableAnswer" in failed.last_error
+    assert len(emulator.calls("sendMessage")) == 3
+    assert (await _row(make_uow, pin_row)).state == "sent"
+    assert [e.message.get("location") is not None for e in emulator.bot_messages(USER)] == [True]
+
+
+async def test_a_send_carried_out_but_answered_after_the_timeout_is_not_sent_again(
+    library, emulator, bot, store, make_uow
+):
+    # A slow sendMessage, delivered but answered past the read timeout, went out three times.
+    slow = library.sender(bot=bot, photo_loader=store.load, timeout=1)
+    [row_id] = await _queue(make_uow, out(text="只说一次"))
+    emulator.inject_error("sendMessage", status=None, hang=6, carried_out=True)  # > PTB's 5 s
+    clock = StepClock()
+    await _drain_for_an_hour(_outbox(make_uow, slow.send, clock), clock)
+    assert [e.message["text"] for e in emulator.bot_messages(USER)] == ["只说一次"]
+    row = await _row(make_uow, row_id)
+    assert row.state == "unsure"
+    assert "MaybeSent" in row.last_error
+
+
+async def test_an_edit_that_timed_out_is_made_again(library, emulator, bot, store, make_uow):
+    # Unlike a message, an edit made twice changes nothing, so it is not left in doubt.
+    slow = library.sender(bot=bot, photo_loader=store.load, timeout=1)
+    message_id = await slow.send(out(text="待处理"))
+    [row_id] = await _queue(make_uow, out(OutKind.EDIT_TEXT, text="已接单", message_id=message_id))
+    emulator.inject_error("editMessageText", status=None, hang=4)
+    clock = StepClock()
+    await _drain_for_an_hour(_outbox(make_uow, slow.send, clock), clock)
+    assert (await _row(make_uow, row_id)).state == "sent"
+    assert emulator.bot_messages(USER)[-1].message["text"] == "已接单"

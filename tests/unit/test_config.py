@@ -138,3 +138,15 @@ def test_an_unencoded_at_in_the_password_is_refused_without_repeating_it(
     with pytest.raises(ConfigError, match=r"^GRIDSNAP_DATABASE_URL: .*as %40$") as refused:
         load_settings()
     assert "ss@" not in str(refused.value)
+
+
+def test_the_outbox_keeps_sent_payloads_a_week_and_waits_longer_than_ptbs_5_s_per_send() -> None:
+    settings = load_settings()
+    assert settings.outbox_keep_days == 7
+    assert settings.send_timeout_s > 5
+    assert settings.send_max_attempts == 10
+
+
+def test_the_derived_instance_name_never_holds_the_database_password() -> None:
+    settings = load_settings(database_url="postgresql://bot:s3cret@db.example.org/gridsnap")
+    assert "s3cret" not in settings.instance

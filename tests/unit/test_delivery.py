@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.chat import Outgoing
+from bot.chat import Outgoing, OutKind
 from bot.delivery import (
+    MaybeSent,
     OutboxSender,
     PermanentError,
     RetryAfter,
     TransientError,
+    Unreachable,
 )
 from bot.services.ports import OutboxRow
 
@@ -48,6 +50,8 @@ class FakeRow:
     next_attempt_at: datetime = T0
     error: str | None = None
     message_id: str | None = None
+    reply: bool = False
+    failures: int = 0
 
 
 @dataclass
@@ -61,10 +65,20 @@ class FakeOutbox:
     commits: list[list[int]] = field(default_factory=list)  # row ids per mark_sent commit
     commit_error: Exception | None = None  # the database refusing mark_sent's commit
 
-    def add(self, chat_id: str, text: str = "", platform: str = "telegram") -> int:
+    def add(
+        self,
+        chat_id: str,
+        text: str = "",
+        platform: str = "telegram",
+        *,
+        reply: bool = False,
+        kind: OutKind = OutKind.TEXT,
+    ) -> int:
         row_id = len(self.rows) + 1
-        out = Outgoing(platform=platform, chat_id=chat_id, text=text or f"m{row_id}")
-        self.rows[row_id] = FakeRow(row_id, out)
+        out = Outgoing(platform=platform, chat_id=chat_id, text=text or f"m{row_id}", kind=kind)
+        if kind is OutKind.EDIT_TEXT:
+            out = replace(out, message_id="7")
+        self.rows[row_id] = FakeRow(row_id, out, reply=reply)
         return row_id
 
     async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]:
@@ -84,8 +98,19 @@ class FakeOutbox:
         for row in due[:limit]:
             row.next_attempt_at = now + timedelta(seconds=60)
         return [
-            OutboxRow(id=r.id, message=r.message, attempts=0, created_at=T0) for r in due[:limit]
+            OutboxRow(
+                id=r.id,
+                message=r.message,
+                attempts=0,
+                created_at=T0,
+                reply=r.reply,
+                failures=r.failures,
+            )
+            for r in due[:limit]
         ]
+
+    async def release_own(self, now: datetime) -> int:
+        return 0
 
     async def mark_sent(self, sent: Sequence[tuple[int, str | None]]) -> None:
         if self.commit_error is not None:
@@ -95,9 +120,16 @@ class FakeOutbox:
             self.rows[row_id].status = "sent"
             self.rows[row_id].message_id = platform_message_id
 
-    async def retry_later(self, row_id: int, at: datetime, error: str) -> None:
+    async def mark_unsure(self, row_id: int, error: str) -> None:
+        self.rows[row_id].status = "unsure"
+        self.rows[row_id].error = error
+
+    async def retry_later(
+        self, row_id: int, at: datetime, error: str, *, failed: bool = False
+    ) -> None:
         self.rows[row_id].next_attempt_at = at
         self.rows[row_id].error = error
+        self.rows[row_id].failures += 1 if failed else 0
 
     async def give_up(self, row_id: int, error: str) -> None:
         self.rows[row_id].status = "failed"
@@ -364,3 +396,120 @@ async def test_stop_during_a_send_marks_that_row_sent_and_hands_the_rest_back_un
     assert outbox.rows[second].status == "pending"
     assert outbox.rows[second].next_attempt_at <= clock.now()
     assert platform.texts("b") == []
+
+
+# -- replies and pushes (issue 12) --------------------------------------------------------
+
+
+async def test_replies_to_a_persons_own_taps_go_out_at_once_not_one_per_second(outbox, platform):
+    # Tapping quickly through a flow, each step waited 2–5.5 s behind the chat's pacing.
+    for step in range(6):
+        outbox.add("rider", f"step {step}", reply=True)
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.times("rider") == pytest.approx([0] * 6, abs=1e-3)
+    assert platform.texts("rider") == [f"step {step}" for step in range(6)]
+
+
+async def test_pushes_to_a_chat_are_still_paced(outbox, platform):
+    for _ in range(5):
+        outbox.add("worker")
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.times("worker") == pytest.approx([0, 0, 0, 1, 2], abs=1e-3)
+
+
+async def test_a_reply_waits_behind_an_earlier_push_of_its_chat_so_order_holds(outbox, platform):
+    # The order a chat's rows were written in is the order they arrive in: a question
+    # queued as a (paced) push is never overtaken by the reply written after it.
+    for n in range(4):
+        outbox.add("rider", f"push {n}")
+    outbox.add("rider", "reply", reply=True)
+    outbox.add("rider", "push 4")
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.texts("rider") == ["push 0", "push 1", "push 2", "push 3", "reply", "push 4"]
+    times = platform.times("rider")
+    assert times[4] == pytest.approx(times[3], abs=1e-3)  # no wait of its own after push 3
+    assert times[5] >= times[4] + 1 - 1e-3
+
+
+async def test_pushes_after_a_burst_of_replies_wait_a_second_not_one_per_reply(outbox, platform):
+    for _ in range(8):
+        outbox.add("rider", reply=True)
+    outbox.add("rider", "push")
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.times("rider")[-1] == pytest.approx(1.0, abs=1e-3)
+
+
+async def test_replies_still_honour_the_platforms_retry_after(outbox, platform):
+    outbox.add("rider", "first", reply=True)
+    outbox.add("rider", "second", reply=True)
+    platform.errors["rider"] = [RetryAfter(4)]
+    await drain(make_sender(outbox, platform))
+    assert platform.texts("rider") == ["first", "second"]
+    assert platform.times("rider")[0] == pytest.approx(4.0, abs=1e-3)
+
+
+# -- failed tries and answers that never came (issue 8) --------------------------------------
+
+
+async def test_a_row_that_keeps_failing_is_given_up_after_max_attempts_and_its_chat_moves_on(
+    outbox, platform, clock
+):
+    stuck, after = outbox.add("a", "stuck"), outbox.add("a", "after")
+    platform.errors["a"] = [TransientError("Invalid server response") for _ in range(3)]
+    sender = make_sender(outbox, platform, max_attempts=3)
+    for _ in range(3):
+        await drain(sender)
+        clock.current = max(clock.current, outbox.rows[stuck].next_attempt_at)
+    await drain(sender)
+    assert outbox.rows[stuck].status == "failed"
+    assert (
+        outbox.rows[stuck].error == "gave up after 3 tries: TransientError: Invalid server response"
+    )
+    assert outbox.rows[after].status == "sent"
+
+
+async def test_an_unreachable_platform_does_not_use_up_a_rows_tries(outbox, platform, clock):
+    row = outbox.add("a")
+    platform.errors["a"] = [Unreachable("connection refused") for _ in range(5)]
+    sender = make_sender(outbox, platform, max_attempts=2)
+    for _ in range(5):
+        await drain(sender)
+        clock.current = outbox.rows[row].next_attempt_at
+    await drain(sender)
+    assert outbox.rows[row].status == "sent"
+
+
+async def test_a_message_that_may_have_been_sent_is_not_sent_again(outbox, platform, clock):
+    maybe, after = outbox.add("a", "maybe"), outbox.add("a", "next")
+    platform.errors["a"] = [MaybeSent("read timeout")]
+    sender = make_sender(outbox, platform)
+    await drain(sender)
+    clock.current += timedelta(hours=1)
+    await drain(sender)
+    assert outbox.rows[maybe].status == "unsure"
+    assert outbox.rows[after].status == "sent"
+    assert platform.texts("a") == ["next"]
+
+
+async def test_an_edit_that_may_have_been_made_is_made_again(outbox, platform, clock):
+    edit = outbox.add("a", "edited", kind=OutKind.EDIT_TEXT)
+    platform.errors["a"] = [MaybeSent("read timeout")]
+    sender = make_sender(outbox, platform)
+    await drain(sender)
+    clock.current += timedelta(hours=1)
+    await drain(sender)
+    assert outbox.rows[edit].status == "sent"
+    assert platform.texts("a") == ["edited"]
+
+
+async def test_answering_a_button_press_neither_waits_for_nor_uses_up_the_chats_pacing(
+    outbox, platform
+):
+    # One tap was three rows (the answer, the edit, the reply): the answer alone used a
+    # third of the chat's burst.
+    outbox.add("worker", "answer", kind=OutKind.ANSWER_BUTTON)
+    for n in range(3):
+        outbox.add("worker", f"push {n}")
+    outbox.add("worker", "answer", kind=OutKind.ANSWER_BUTTON)
+    await drain(make_sender(outbox, platform, rate_global=1e6))
+    assert platform.times("worker") == pytest.approx([0, 0, 0, 0, 0], abs=1e-3)

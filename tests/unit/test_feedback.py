@@ -102,9 +102,9 @@ class World:
             await uow.commit()
         return account.id
 
-    async def resolved_case(self) -> int:
+    async def resolved_case(self, reporter: User = RIDER) -> int:
         """A rider's report, accepted and resolved by the grid's worker; its id."""
-        rider, worker = await self.account_id(RIDER), await self.account_id(WORKER)
+        rider, worker = await self.account_id(reporter), await self.account_id(WORKER)
         await self.account_id(OTHER)
         async with self.uow as uow:
             await uow.regions.replace_map(MAP, replace=True)
@@ -310,3 +310,21 @@ async def test_points_shows_the_total_and_the_recent_awards(world: World) -> Non
     text = out[0].text
     assert "You have 15 points." in text  # accept 5 + resolve 10 (bot/data/points.json)
     assert "+10 · report resolved" in text and "+5 · report accepted" in text
+
+
+async def test_a_case_that_cannot_be_reopened_does_not_keep_the_other_riders_cases_shut(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The follow-up ran every rider in one transaction: one failure and nobody's "not fixed"
+    # counted. Each rider is now a unit of work of their own.
+    mine = await world.resolved_case()
+    theirs = await world.resolved_case(reporter=OTHER)
+    await world.press(RIDER, f"fb:no:{mine}")
+    await world.press(OTHER, f"fb:no:{theirs}")
+    retired = dataclasses.replace(world.store.data.reports[theirs], category_code="9999")
+    world.store.data.reports[theirs] = retired  # its category left the catalogue since
+    await _finish_prompts(world, REASON_WAIT + timedelta(minutes=1))
+    assert world.status(mine) is not ReportStatus.RESOLVED  # reopened
+    assert world.store.data.audit[-1].data["reason"] == "not fixed"
+    assert world.status(theirs) is ReportStatus.RESOLVED
+    assert "reopening the case of telegram:502 as not fixed failed" in caplog.text

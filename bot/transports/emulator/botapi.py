@@ -68,14 +68,24 @@ def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.envelope(), status_code=error.code)
 
 
+# What a misconfigured proxy in front of the Bot API answers with a 200.
+GARBLED = b"<html><body>502 Bad Gateway</body></html>"
+
+
 async def _answer(world: World, name: str, handler: Method, params: Params) -> Response:
     fault = world.faults.take(name)
-    if fault is not None:
-        await world.sleep(fault.hang)
-        error = fault.error()
-        if error is not None:
-            return error_response(error)
-    return JSONResponse({"ok": True, "result": await handler(world, params)})
+    if fault is None:
+        return JSONResponse({"ok": True, "result": await handler(world, params)})
+    result = await handler(world, params) if fault.carried_out else None
+    await world.sleep(fault.hang)
+    error = fault.error()
+    if error is not None:
+        return error_response(error)
+    if fault.garbled:
+        return Response(GARBLED, status_code=200, media_type="text/html")
+    if not fault.carried_out:
+        result = await handler(world, params)
+    return JSONResponse({"ok": True, "result": result})
 
 
 # --- updates and webhook ------------------------------------------------------------------

@@ -197,6 +197,8 @@ async def inject_fault(request: Request, world: World) -> JSON:
         status=body.get("status", 429),
         retry_after=int(body.get("retry_after", 1)),
         hang=float(body.get("hang", 0.0)),
+        carried_out=bool(body.get("carried_out", False)),
+        garbled=bool(body.get("garbled", False)),
     )
     return asdict(fault)
 

@@ -14,6 +14,10 @@ class Fault:
 
     They first hang ``hang`` seconds, then answer ``status`` (429 carries ``retry_after``);
     with ``status=None`` they only hang and then are served normally.
+
+    ``carried_out`` does the call before hanging: a send that is delivered but answered
+    late (a slow server, past the client's read timeout). ``garbled`` answers 200 with a
+    body that is not JSON (a proxy's page, a truncated answer) instead of the result.
     """
 
     method: str | None
@@ -21,6 +25,8 @@ class Fault:
     status: int | None = 429
     retry_after: int = 1
     hang: float = 0.0
+    carried_out: bool = False
+    garbled: bool = False
 
     def matches(self, method: str) -> bool:
         return self.remaining > 0 and (self.method is None or self.method.lower() == method.lower())
@@ -49,13 +55,23 @@ class FaultPlan:
         status: int | None = 429,
         retry_after: int = 1,
         hang: float = 0.0,
+        carried_out: bool = False,
+        garbled: bool = False,
     ) -> Fault:
         if times < 1 or retry_after < 1 or hang < 0:
             raise ValueError("times and retry_after must be ≥ 1 and hang ≥ 0")
         if status is not None and not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status (4xx or 5xx)")
+        if garbled and status is not None:
+            raise ValueError("a garbled answer is a 200: give status=None")
         fault = Fault(
-            method=method, remaining=times, status=status, retry_after=retry_after, hang=hang
+            method=method,
+            remaining=times,
+            status=status,
+            retry_after=retry_after,
+            hang=hang,
+            carried_out=carried_out,
+            garbled=garbled,
         )
         self._faults.append(fault)
         return fault

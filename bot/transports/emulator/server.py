@@ -247,10 +247,19 @@ class BotApiEmulator:
         status: int | None = 429,
         retry_after: int = 1,
         hang: float = 0.0,
+        carried_out: bool = False,
+        garbled: bool = False,
     ) -> Fault:
-        """The next ``times`` calls of ``method`` (any when None) fail or hang; see Fault."""
+        """The next ``times`` calls of ``method`` (any when None) fail, hang, are answered
+        late after being carried out, or get a 200 that is not JSON; see Fault."""
         return self.world.faults.inject(
-            method, times=times, status=status, retry_after=retry_after, hang=hang
+            method,
+            times=times,
+            status=status,
+            retry_after=retry_after,
+            hang=hang,
+            carried_out=carried_out,
+            garbled=garbled,
         )
 
     def calls(self, method: str | None = None) -> list[Call]:
