@@ -11,13 +11,13 @@ from __future__ import annotations
 import builtins
 import copy
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from geopy.distance import geodesic
 
-from bot.chat import Outgoing
+from bot.chat import Incoming, Outgoing
 from bot.domain.model import (
     OPEN_STATUSES,
     Account,
@@ -951,3 +951,16 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
 
     async def rollback(self) -> None:
         self.work = copy.deepcopy(self.store.data)
+
+
+def every_try(
+    handle: Callable[[Incoming], Awaitable[object]],
+) -> Callable[..., Awaitable[bool]]:
+    """An inbox handler from a plain ``handle(incoming)``: it does not care which try it is
+    (``last_try``), and raises as the dispatcher does when it fails before the last one."""
+
+    async def on_incoming(incoming: Incoming, *, last_try: bool) -> bool:
+        await handle(incoming)
+        return True
+
+    return on_incoming
