@@ -271,11 +271,19 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
     async def set_on_duty(self, account_id: int, on_duty: bool) -> None:
         self._change(account_id, on_duty=on_duty)
 
-    async def delete_personal_data(self, account_id: int) -> None:
+    async def delete_personal_data(
+        self, account_id: int, *, handling_update: str | None = None
+    ) -> None:
         account = self.d.accounts.get(account_id)
         if account is None:
             raise ports.NotFound(f"account {account_id}")
         self.d.conversations.pop((account.platform, account.platform_user_id), None)
+        self.d.inbox = {
+            k: r
+            for k, r in self.d.inbox.items()
+            if (r.platform, r.user_key) != (account.platform, account.platform_user_id)
+            or r.update_id == handling_update
+        }
         self.d.informants.pop(account_id, None)
         self.d.party.pop(account_id, None)
         self.d.volunteers.pop(account_id, None)

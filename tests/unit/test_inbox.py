@@ -64,7 +64,8 @@ async def test_8_an_update_that_cannot_be_read_is_skipped_after_bounded_tries_an
         handled.append(incoming.text)
 
     inbox = inbox_for(store, handle, max_attempts=3, retry_delay=0.001)
-    poison = {"update_id": 1, "callback_query": {"from": {"id": 5}, "data": "x"}}  # no "id"
+    # No "id"; what the person sent ("data") stays out of the log.
+    poison = {"update_id": 1, "callback_query": {"from": {"id": 5}, "data": "13800000000"}}
     await inbox.receive("telegram", [poison, text(2, 6, "next one")])
     worker = asyncio.create_task(inbox.run())
     with caplog.at_level(logging.INFO, logger="bot.inbox"):
@@ -79,6 +80,8 @@ async def test_8_an_update_that_cannot_be_read_is_skipped_after_bounded_tries_an
     assert dead.last_error is not None and "KeyError" in dead.last_error
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "update 1 " in errors[0].getMessage()
+    assert "callback_query" in errors[0].getMessage()  # the update's keys, for an operator
+    assert not any("13800000000" in r.getMessage() for r in caplog.records)
     assert len(caplog.records) <= 3  # two retries and the one error, not a line a poll
 
 
@@ -106,7 +109,7 @@ class FlakyUnitOfWork(FakeUnitOfWork):
 
 
 def dispatcher_on(store: FakeStore, outage: Outage) -> Dispatcher:
-    registry = collect(("common",))
+    registry = collect(("common", "register"))
     return Dispatcher(
         uow_factory=lambda: FlakyUnitOfWork(store=store, outage=outage),
         env=Env(
@@ -177,6 +180,35 @@ async def test_8_an_update_that_fails_every_try_gets_one_apology_and_is_kept_dea
     assert store.data.updates == {}
     errors = [r for r in caplog.records if r.name == "bot.inbox" and r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "update 1 " in errors[0].getMessage()
+
+
+def press(update_id: int, user: int, data: str) -> dict[str, Any]:
+    sender = {"id": user, "is_bot": False, "first_name": f"U{user}"}
+    message = {"message_id": 1, "chat": {"id": user}}
+    query = {"id": f"q{update_id}", "from": sender, "message": message, "data": data}
+    return {"update_id": update_id, "callback_query": query}
+
+
+async def test_deletedata_through_the_inbox_erases_the_persons_dead_updates_too() -> None:
+    store = FakeStore()
+    dispatcher = dispatcher_on(store, Outage(0))
+    inbox = Inbox(uow_factory=lambda: FakeUnitOfWork(store=store), handle=dispatcher.handle)
+    inbox.add_mapper("telegram", incoming_from_update)
+    await inbox.receive("telegram", [text(1, 5, "my phone is 13800000000")])
+    async with FakeUnitOfWork(store=store) as uow:  # it kept failing: kept as dead
+        (item,) = await uow.inbox.claim(1, inbox._clock(), lease=timedelta(hours=1))
+        await uow.inbox.give_up(item.id, "ConnectionError: connection lost")
+        await uow.commit()
+    await inbox.receive("telegram", [text(2, 6, "someone else"), press(3, 5, "deldata:yes")])
+    worker = asyncio.create_task(inbox.run())
+    await until(lambda: {("telegram", "2"), ("telegram", "3")} <= set(store.data.updates))
+    await stopped(inbox, worker)
+
+    assert store.data.inbox == {}
+    deleted = translator("zh_CN")._(
+        "Your personal data was deleted. Send /start if you want to begin again."
+    )
+    assert deleted in [m.text for m in queued(store) if m.chat_id == "5"]
 
 
 async def test_one_users_updates_are_handled_in_order_while_another_user_is_not_held_up() -> None:
