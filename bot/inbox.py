@@ -36,10 +36,10 @@ Mapper = Callable[[JSON], Incoming | None]
 
 class OnIncoming(Protocol):
     """Handles one update (``Dispatcher.handle``). Raises when it failed and ``last_try`` is
-    False (it is tried again); returns False when it failed on the last try and the user was
-    told (the row is kept as dead)."""
+    False (it is tried again); on the last try it tells the user and returns the error
+    instead (the row is kept as dead with it); None when the update is handled."""
 
-    def __call__(self, incoming: Incoming, *, last_try: bool) -> Awaitable[bool | None]: ...
+    def __call__(self, incoming: Incoming, *, last_try: bool) -> Awaitable[Exception | None]: ...
 
 
 GetUpdates = Callable[[int | None, float], Awaitable[Sequence[JSON]]]
@@ -191,28 +191,28 @@ class Inbox:
                 await self._give_up(item, "the process stopped while handling it")
                 return
             try:
-                handled = await self._dispatch(item)
+                told = await self._dispatch(item)
             except Exception as exc:
                 await self._failed(item, exc)
                 return
-            if not handled:
-                await self._give_up(item, "failed on the last try; the user was told")
+            if told is not None:  # its traceback is logged where it failed
+                reason = f"{type(told).__name__}: {told}; the user was told"
+                await self._give_up(item, reason)
                 return
             await self._settle(item, lambda uow: uow.inbox.done([item.id]))
         finally:
             self._in_flight.pop(item.id, None)
             self._wake.set()
 
-    async def _dispatch(self, item: InboxItem) -> bool:
-        """False when the handler failed on the last try (and told the user)."""
+    async def _dispatch(self, item: InboxItem) -> Exception | None:
+        """The error the handler told the user about on the last try, or None."""
         mapper = self._mappers.get(item.platform)
         if mapper is None:
             raise LookupError(f"no transport reads {item.platform} updates")
         incoming = mapper(item.payload)
         if incoming is None:
-            return True
-        last_try = item.attempts >= self._max_attempts
-        return await self._handle(incoming, last_try=last_try) is not False
+            return None
+        return await self._handle(incoming, last_try=item.attempts >= self._max_attempts)
 
     async def _failed(self, item: InboxItem, exc: Exception) -> None:
         if item.attempts >= self._max_attempts:

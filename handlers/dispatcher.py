@@ -103,12 +103,12 @@ class Dispatcher:
     def add_fetcher(self, platform: str, fetcher: FileFetcher) -> None:
         self._fetchers[platform] = fetcher
 
-    async def handle(self, incoming: Incoming, *, last_try: bool = True) -> bool:
-        """Handle ``incoming`` in one unit of work; True when it is handled (now or before).
+    async def handle(self, incoming: Incoming, *, last_try: bool = True) -> Exception | None:
+        """Handle ``incoming`` in one unit of work; None when it is handled (now or before).
 
         A failed unit is rolled back. With ``last_try`` False the error is raised: the
         caller tries again later (the inbox, with its backoff, holding back the user's later
-        updates). On the last try it is logged, the user is told, and False is returned.
+        updates). On the last try it is logged, the user is told, and the error is returned.
         """
         incoming = edge.without_nul(incoming)  # PostgreSQL stores no U+0000
         async with self._turns.hold((incoming.user.platform, incoming.user.user_id)):
@@ -116,28 +116,28 @@ class Dispatcher:
                 return await self._answer_group(incoming, last_try)
             return await self._handle(incoming, last_try)
 
-    async def _answer_group(self, incoming: Incoming, last_try: bool) -> bool:
+    async def _answer_group(self, incoming: Incoming, last_try: bool) -> Exception | None:
         """A group message: no account upsert, no state; see ``handlers.edge``."""
         try:
             async with self._uow_factory() as uow:
                 await edge.answer_group(uow, self._env, incoming)
-        except Exception:
+        except Exception as exc:
             if not last_try:
                 raise
             log.exception("group update %s failed; rolled back", incoming.update_id)
-            return False
+            return exc
         finally:
             if self._on_commit is not None:
                 self._on_commit()
-        return True
+        return None
 
-    async def _handle(self, incoming: Incoming, last_try: bool) -> bool:
+    async def _handle(self, incoming: Incoming, last_try: bool) -> Exception | None:
         photo = None
         if incoming.photo is not None or incoming.document is not None:
             seen, may_keep = await self._before_download(incoming)
             if seen:
                 log.info("update %s already handled; skipped", incoming.update_id)
-                return True
+                return None
             if may_keep:
                 photo = await self._prepare_photo(incoming)
             else:
@@ -147,16 +147,16 @@ class Dispatcher:
         except Exception as exc:
             if await self._handled_by_a_twin(incoming, exc):
                 log.info("update %s was handled by a concurrent delivery", incoming.update_id)
-                return True
+                return None
             if not last_try:
                 raise  # rolled back; the caller tries again
             log.exception("update %s failed; rolled back", incoming.update_id)
             await self._apologise(incoming)
-            return False
+            return exc
         finally:
             if self._on_commit is not None:
                 self._on_commit()
-        return True
+        return None
 
     async def _before_download(self, incoming: Incoming) -> tuple[bool, bool]:
         """(seen, may_keep): whether the update was handled already, and whether its sender

@@ -963,12 +963,11 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
 
 def every_try(
     handle: Callable[[Incoming], Awaitable[object]],
-) -> Callable[..., Awaitable[bool]]:
+) -> Callable[..., Awaitable[None]]:
     """An inbox handler from a plain ``handle(incoming)``: it does not care which try it is
     (``last_try``), and raises as the dispatcher does when it fails before the last one."""
 
-    async def on_incoming(incoming: Incoming, *, last_try: bool) -> bool:
+    async def on_incoming(incoming: Incoming, *, last_try: bool) -> None:
         await handle(incoming)
-        return True
 
     return on_incoming

@@ -177,6 +177,7 @@ async def test_8_an_update_that_fails_every_try_gets_one_apology_and_is_kept_dea
     assert [(m.chat_id, m.text) for m in queued(store)] == [("5", sorry)]
     (dead,) = store.data.inbox.values()
     assert (dead.update_id, dead.attempts, dead.state) == ("1", 3, "dead")
+    assert dead.last_error is not None and "ConnectionError: connection lost" in dead.last_error
     assert store.data.updates == {}
     errors = [r for r in caplog.records if r.name == "bot.inbox" and r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "update 1 " in errors[0].getMessage()
