@@ -10,9 +10,10 @@ and the next start handles them first.
 (so each person's updates keep their order even across processes), maps each through the
 platform's mapper to an ``Incoming`` and hands it to the dispatcher, whose commit records
 the update id with its effects. A handled row is deleted. A row that fails — the mapper
-cannot read it, or the database is away — is retried with a growing pause and, after
-``max_attempts``, kept as dead with the reason and logged once, so one malformed update
-never stops everyone else being served.
+cannot read it, or the database is away — is retried with a growing pause (the user's later
+rows wait for it) and, after ``max_attempts``, kept as dead with the reason and logged once,
+so one malformed update never stops everyone else being served. The dispatcher is told which
+try is the last: only then does it apologise to the user instead of raising.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot.chat import Incoming
 from bot.services.ports import BaseUnitOfWork, InboxItem, Received
@@ -31,7 +32,16 @@ log = logging.getLogger(__name__)
 
 JSON = Mapping[str, Any]
 Mapper = Callable[[JSON], Incoming | None]
-OnIncoming = Callable[[Incoming], Awaitable[None]]
+
+
+class OnIncoming(Protocol):
+    """Handles one update (``Dispatcher.handle``). Raises when it failed and ``last_try`` is
+    False (it is tried again); on the last try it tells the user and returns the error
+    instead (the row is kept as dead with it); None when the update is handled."""
+
+    def __call__(self, incoming: Incoming, *, last_try: bool) -> Awaitable[Exception | None]: ...
+
+
 GetUpdates = Callable[[int | None, float], Awaitable[Sequence[JSON]]]
 
 IDLE_S = 1.0  # how often an idle worker looks for rows other processes stored or retries
@@ -181,22 +191,28 @@ class Inbox:
                 await self._give_up(item, "the process stopped while handling it")
                 return
             try:
-                await self._dispatch(item)
+                told = await self._dispatch(item)
             except Exception as exc:
                 await self._failed(item, exc)
+                return
+            if told is not None:  # its traceback is logged where it failed
+                reason = f"{type(told).__name__}: {told}; the user was told"
+                await self._give_up(item, reason)
                 return
             await self._settle(item, lambda uow: uow.inbox.done([item.id]))
         finally:
             self._in_flight.pop(item.id, None)
             self._wake.set()
 
-    async def _dispatch(self, item: InboxItem) -> None:
+    async def _dispatch(self, item: InboxItem) -> Exception | None:
+        """The error the handler told the user about on the last try, or None."""
         mapper = self._mappers.get(item.platform)
         if mapper is None:
             raise LookupError(f"no transport reads {item.platform} updates")
         incoming = mapper(item.payload)
-        if incoming is not None:
-            await self._handle(incoming)
+        if incoming is None:
+            return None
+        return await self._handle(incoming, last_try=item.attempts >= self._max_attempts)
 
     async def _failed(self, item: InboxItem, exc: Exception) -> None:
         if item.attempts >= self._max_attempts:
@@ -212,9 +228,11 @@ class Inbox:
         await self._settle(item, lambda uow: uow.inbox.retry_later(item.id, at, error))
 
     async def _give_up(self, item: InboxItem, reason: str, exc: Exception | None = None) -> None:
+        # Only the update's top-level keys: its payload holds what the person sent (name,
+        # phone, location, text), which a log keeps out of reach of /deletedata.
         log.error(
-            "inbox: %s update %s skipped after %d attempt(s), kept as dead: %s; update: %.500r",
-            item.platform, item.update_id, item.attempts, reason, dict(item.payload),
+            "inbox: %s update %s skipped after %d attempt(s), kept as dead: %s; update keys: %s",
+            item.platform, item.update_id, item.attempts, reason, sorted(item.payload),
             exc_info=exc,
         )  # fmt: skip
         await self._settle(item, lambda uow: uow.inbox.give_up(item.id, reason))

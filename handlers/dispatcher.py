@@ -5,9 +5,11 @@ only when its sender has a basis for keeping it (a consent, a registration, a st
 then it opens one unit of work: skip the update if it was seen, load the user's account and
 conversation state, route to a command, a button handler or the user's current flow, save
 the state, write every outgoing message to the outbox, record the update id, commit. Only
-then is the outbox sender woken. A failure rolls everything back and the user is told —
-unless it failed because a concurrent delivery of the same update (another process)
-committed first: then there is nothing to say.
+then is the outbox sender woken. A failure rolls everything back. When the caller will try
+again (the inbox, ``last_try=False``) the error is raised, so the update is retried later
+rather than lost after an apology; on the last try the user is told instead — unless it
+failed because a concurrent delivery of the same update (another process) committed first:
+then there is nothing to say.
 
 Updates of different users are handled concurrently (the transport may call ``handle``
 for several at once), but one user's updates take turns, in the order ``handle`` was
@@ -101,31 +103,41 @@ class Dispatcher:
     def add_fetcher(self, platform: str, fetcher: FileFetcher) -> None:
         self._fetchers[platform] = fetcher
 
-    async def handle(self, incoming: Incoming) -> None:
+    async def handle(self, incoming: Incoming, *, last_try: bool = True) -> Exception | None:
+        """Handle ``incoming`` in one unit of work; None when it is handled (now or before).
+
+        A failed unit is rolled back. With ``last_try`` False the error is raised: the
+        caller tries again later (the inbox, with its backoff, holding back the user's later
+        updates). On the last try it is logged, the user is told, and the error is returned.
+        """
         incoming = edge.without_nul(incoming)  # PostgreSQL stores no U+0000
         async with self._turns.hold((incoming.user.platform, incoming.user.user_id)):
             if edge.in_group(incoming):
-                await self._answer_group(incoming)
-            else:
-                await self._handle(incoming)
+                return await self._answer_group(incoming, last_try)
+            return await self._handle(incoming, last_try)
 
-    async def _answer_group(self, incoming: Incoming) -> None:
+    async def _answer_group(self, incoming: Incoming, last_try: bool) -> Exception | None:
         """A group message: no account upsert, no state; see ``handlers.edge``."""
         try:
             async with self._uow_factory() as uow:
                 await edge.answer_group(uow, self._env, incoming)
-        except Exception:
+        except Exception as exc:
+            if not last_try:
+                raise
             log.exception("group update %s failed; rolled back", incoming.update_id)
-        if self._on_commit is not None:
-            self._on_commit()
+            return exc
+        finally:
+            if self._on_commit is not None:
+                self._on_commit()
+        return None
 
-    async def _handle(self, incoming: Incoming) -> None:
+    async def _handle(self, incoming: Incoming, last_try: bool) -> Exception | None:
         photo = None
         if incoming.photo is not None or incoming.document is not None:
             seen, may_keep = await self._before_download(incoming)
             if seen:
                 log.info("update %s already handled; skipped", incoming.update_id)
-                return
+                return None
             if may_keep:
                 photo = await self._prepare_photo(incoming)
             else:
@@ -135,11 +147,16 @@ class Dispatcher:
         except Exception as exc:
             if await self._handled_by_a_twin(incoming, exc):
                 log.info("update %s was handled by a concurrent delivery", incoming.update_id)
-            else:
-                log.exception("update %s failed; rolled back", incoming.update_id)
-                await self._apologise(incoming)
-        if self._on_commit is not None:
-            self._on_commit()
+                return None
+            if not last_try:
+                raise  # rolled back; the caller tries again
+            log.exception("update %s failed; rolled back", incoming.update_id)
+            await self._apologise(incoming)
+            return exc
+        finally:
+            if self._on_commit is not None:
+                self._on_commit()
+        return None
 
     async def _before_download(self, incoming: Incoming) -> tuple[bool, bool]:
         """(seen, may_keep): whether the update was handled already, and whether its sender

@@ -581,7 +581,11 @@ async def delete_data(ctx: Context) -> None:
     # The outbox holds what was said to them (names, case details), sent or waiting; it
     # goes too. This update's own answers are queued after, so they still arrive.
     await ctx.uow.outbox.forget_chat(ctx.account.platform, ctx.account.chat_id)
-    await ctx.uow.accounts.delete_personal_data(ctx.account.id)
+    # The inbox's rows of theirs go too (a dead one keeps what they sent); this update's own
+    # row is being handled and is deleted as done.
+    await ctx.uow.accounts.delete_personal_data(
+        ctx.account.id, handling_update=ctx.incoming.update_id
+    )
     ctx.state.clear()
     ctx.reply(ctx._("Your personal data was deleted. Send /start if you want to begin again."))
 

@@ -61,6 +61,7 @@ from storage.models import (
     ConversationRow,
     EscalationRow,
     GroupNoticeRow,
+    InboxRowModel,
     InformantRow,
     InviteRow,
     MapVersionRow,
@@ -368,7 +369,9 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         (await self._row(account_id)).on_duty = on_duty
         await self.s.flush()
 
-    async def delete_personal_data(self, account_id: int) -> None:
+    async def delete_personal_data(
+        self, account_id: int, *, handling_update: str | None = None
+    ) -> None:
         row = await self._row(account_id)
         await self.s.execute(
             delete(ConversationRow).where(
@@ -376,6 +379,13 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
                 ConversationRow.user_id == row.platform_user_id,
             )
         )
+        received = delete(InboxRowModel).where(
+            InboxRowModel.platform == row.platform,
+            InboxRowModel.user_key == row.platform_user_id,
+        )
+        if handling_update is not None:
+            received = received.where(InboxRowModel.update_id != handling_update)
+        await self.s.execute(received)
         models = (InformantRow, PartyDeclarationRow, VolunteerRow, SubscriptionRow, RoleGrantRow)
         for model in models:
             await self.s.execute(delete(model).where(model.account_id == account_id))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import builtins
 import copy
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from geopy.distance import geodesic
 
-from bot.chat import Outgoing
+from bot.chat import Incoming, Outgoing
 from bot.domain.model import (
     OPEN_STATUSES,
     Account,
@@ -271,11 +271,19 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
     async def set_on_duty(self, account_id: int, on_duty: bool) -> None:
         self._change(account_id, on_duty=on_duty)
 
-    async def delete_personal_data(self, account_id: int) -> None:
+    async def delete_personal_data(
+        self, account_id: int, *, handling_update: str | None = None
+    ) -> None:
         account = self.d.accounts.get(account_id)
         if account is None:
             raise ports.NotFound(f"account {account_id}")
         self.d.conversations.pop((account.platform, account.platform_user_id), None)
+        self.d.inbox = {
+            k: r
+            for k, r in self.d.inbox.items()
+            if (r.platform, r.user_key) != (account.platform, account.platform_user_id)
+            or r.update_id == handling_update
+        }
         self.d.informants.pop(account_id, None)
         self.d.party.pop(account_id, None)
         self.d.volunteers.pop(account_id, None)
@@ -951,3 +959,15 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
 
     async def rollback(self) -> None:
         self.work = copy.deepcopy(self.store.data)
+
+
+def every_try(
+    handle: Callable[[Incoming], Awaitable[object]],
+) -> Callable[..., Awaitable[None]]:
+    """An inbox handler from a plain ``handle(incoming)``: it does not care which try it is
+    (``last_try``), and raises as the dispatcher does when it fails before the last one."""
+
+    async def on_incoming(incoming: Incoming, *, last_try: bool) -> None:
+        await handle(incoming)
+
+    return on_incoming

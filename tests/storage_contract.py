@@ -343,6 +343,35 @@ class AccountsContract:
             assert await uow.reports.get(report.id) is not None  # the city's case record stays
         assert (await seed_account(make_uow)).id != account.id
 
+    async def test_deleting_personal_data_forgets_their_updates_in_the_inbox_but_the_one_handled(
+        self, make_uow: MakeUow
+    ) -> None:
+        account = await seed_account(make_uow)
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1), received(2)], at=T0)
+            (unreadable,) = await uow.inbox.claim(5, T0, lease=LEASE)
+            await uow.inbox.give_up(unreadable.id, "KeyError: 'chat'")  # dead: name, text …
+            await uow.inbox.add("telegram", [received(3), received(4)], at=T0)
+            await uow.inbox.add("telegram", [received(5, "u2"), received(6, None)], at=T0)
+            await uow.inbox.add("wechat", [received(7)], at=T0)  # another platform's "u1"
+            await uow.commit()
+        async with make_uow() as uow:
+            (deleting,) = await uow.inbox.claim(1, T0, lease=LEASE)  # the /deletedata press
+            assert deleting.update_id == "2"
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.accounts.delete_personal_data(account.id, handling_update="2")
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.inbox.dead() == []
+            left = await uow.inbox.claim(10, T0 + 2 * LEASE, lease=LEASE)
+        assert sorted((i.platform, i.update_id) for i in left) == [
+            ("telegram", "2"),
+            ("telegram", "5"),
+            ("telegram", "6"),
+            ("wechat", "7"),
+        ]
+
 
 def profile(account_id: int, **overrides: Any) -> InformantProfile:
     fields: dict[str, Any] = {

@@ -191,10 +191,14 @@ class BaseAccountRepository(ABC):
     async def set_on_duty(self, account_id: int, on_duty: bool) -> None: ...
 
     @abstractmethod
-    async def delete_personal_data(self, account_id: int) -> None:
+    async def delete_personal_data(
+        self, account_id: int, *, handling_update: str | None = None
+    ) -> None:
         """PIPL Art. 47: erase name, phone, consent, informant details, party membership
-        declaration, conversation and subscriptions, and unlink the platform identity (a
-        later /start is a new person). Reports stay as the city's case records."""
+        declaration, conversation, subscriptions and the updates they sent that the inbox
+        still holds (waiting or dead) — all but ``handling_update``, the one being handled
+        now, deleted as done anyway — and unlink the platform identity (a later /start is a
+        new person). Reports stay as the city's case records."""
 
 
 class BaseRoleRepository(ABC):

@@ -24,7 +24,7 @@ from bot.transports.aiogram_transport import (
     polling,
 )
 from bot.transports.emulator.server import BotApiEmulator
-from tests.fakes import FakeStore, FakeUnitOfWork
+from tests.fakes import FakeStore, FakeUnitOfWork, every_try
 from tests.telegram_kit import (
     USER,
     WAIT,
@@ -55,7 +55,7 @@ async def polled(
     store = FakeStore()
     inbox = Inbox(
         uow_factory=lambda: FakeUnitOfWork(store=store),
-        handle=handle,
+        handle=every_try(handle),
         concurrency=settings.concurrent_updates,
         drain_s=WAIT,
     )

@@ -253,8 +253,25 @@ async def test_0007_points_accounts_a_group_message_had_repointed_back_to_their_
                     display_name="r",
                     locale="en",
                 )
+            # Erased by /deletedata: no chat, no platform identity; it must stay so.
+            erased = await uow.accounts.get_or_create(
+                platform="telegram",
+                platform_user_id="5550003",
+                chat_id="5550003",
+                display_name="r",
+                locale="en",
+            )
             await uow.commit()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE accounts SET platform_user_id = :user, chat_id = '' WHERE id = :id"),
+                {"user": f"deleted:{erased.id}", "id": erased.id},
+            )
     finally:
         await engine.dispose()
     await migrate.upgrade_async(database_url, "0007")
-    assert await _chat_ids(database_url) == {"5550001": "5550001", "5550002": "5550002"}
+    assert await _chat_ids(database_url) == {
+        "5550001": "5550001",
+        "5550002": "5550002",
+        f"deleted:{erased.id}": "",
+    }

@@ -20,7 +20,7 @@ from bot.chat import Incoming, Kind, Location
 from bot.inbox import Inbox, Poller
 from bot.transports.emulator import BotApiEmulator
 from bot.transports.telegram import build_application, get_updates, mapper, polling, webhook_route
-from tests.fakes import FakeInboxRepository, FakeStore, FakeUnitOfWork
+from tests.fakes import FakeInboxRepository, FakeStore, FakeUnitOfWork, every_try
 from tests.telegram_kit import USER, WAIT, emulator_with_user, next_incoming, settings_for
 
 SECRET = "s3cret-token"
@@ -70,7 +70,9 @@ async def polled_into(
 
 
 def inbox_on(store: FakeStore, received: asyncio.Queue[Incoming], **options: Any) -> Inbox:
-    return Inbox(uow_factory=lambda: FakeUnitOfWork(store=store), handle=received.put, **options)
+    return Inbox(
+        uow_factory=lambda: FakeUnitOfWork(store=store), handle=every_try(received.put), **options
+    )
 
 
 async def test_polling_hands_each_update_to_the_dispatcher_as_incoming(
@@ -110,7 +112,9 @@ async def test_8_polling_confirms_no_update_before_it_is_stored(
 ) -> None:
     received: asyncio.Queue[Incoming] = asyncio.Queue()
     store = FakeStore()
-    inbox = Inbox(uow_factory=lambda: _FailingUnitOfWork(store=store), handle=received.put)
+    inbox = Inbox(
+        uow_factory=lambda: _FailingUnitOfWork(store=store), handle=every_try(received.put)
+    )
     emulator.send_text(USER, "first")
     async with polled_into(emulator, inbox):
         # The database refuses twice: the update must be fetched again, not confirmed away.

@@ -20,9 +20,12 @@ down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 
+# Only group chats (negative ids on Telegram) are repointed; an account erased by /deletedata
+# ("deleted:N", no chat) keeps no chat, or pushes would be queued to it.
 _BACK_TO_PRIVATE = sa.text(
     "UPDATE accounts SET chat_id = platform_user_id "
-    "WHERE platform = 'telegram' AND chat_id <> platform_user_id"
+    "WHERE platform = 'telegram' AND chat_id <> platform_user_id AND chat_id <> '' "
+    "AND chat_id LIKE '-%' AND platform_user_id NOT LIKE 'deleted:%'"
 )
 
 
