@@ -13,7 +13,7 @@ from bot.domain.lifecycle import Action, ActionArgs
 from bot.domain.model import InformantProfile, InformantStatus, Report, ReportStatus, RoleName
 from bot.i18n import N_
 from bot.services import cases, informants
-from bot.services.escalation import grids_under
+from bot.services.escalation import units_under
 from bot.services.notify import APPROVAL_PREFIX
 from handlers.base import Command, Context, buttons
 from handlers.feedback import REFUSALS
@@ -68,10 +68,10 @@ async def show_returned(ctx: Context) -> None:
     if not grants:
         ctx.reply(ctx._("This is for community, street and city admins."))
         return
-    grid_ids = sorted({grid for g in grants for grid in await grids_under(ctx.uow, g.region_id)})
+    unit_ids = sorted({u for g in grants for u in await units_under(ctx.uow, g.region_id)})
     returned = [
         r
-        for r in await ctx.uow.reports.open_for_grids(grid_ids)
+        for r in await ctx.uow.reports.open_for_grids(unit_ids)
         if r.status is ReportStatus.RETURNED
     ]
     if not returned:

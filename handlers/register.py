@@ -20,6 +20,7 @@ from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, L
 from bot.domain.text import has_visible
 from bot.i18n import N_
 from bot.services import informants, notify
+from bot.services.maps import NO_MAP_YET, loaded_map
 from handlers import volunteer
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.party import my_data_lines as party_lines
@@ -153,7 +154,11 @@ class RegisterFlow(Flow):
     async def _area_from_location(self, ctx: Context) -> None:
         assert ctx.incoming.location is not None
         where = ctx.incoming.location
-        routed = ctx.env.maps.current().route(where.lat, where.lon)
+        gridmap = loaded_map(ctx.env.maps)
+        if gridmap is None:  # the step waits for the map; the list may still be chosen from
+            ctx.reply(ctx._(NO_MAP_YET))
+            return
+        routed = gridmap.route(where.lat, where.lon)
         if routed.unit is None or not routed.path:  # outside the service area
             ctx.reply(
                 ctx._(

@@ -18,6 +18,7 @@ from bot.geo.router import RouteResult, RouteStatus
 from bot.i18n import N_
 from bot.services.alerts import alert_new_report
 from bot.services.informants import can_report
+from bot.services.maps import NO_MAP_YET, loaded_map
 from bot.services.ports import NotFound
 from bot.services.reports import (
     NotOpen,
@@ -175,7 +176,10 @@ def _use_exif_location(ctx: Context) -> None:
     if intake.gps is None or not _recent(intake.taken_at, ctx.now, ctx.env.zone):
         return
     lat, lon = intake.gps
-    if _route(ctx, lat, lon).status is RouteStatus.OUTSIDE:
+    route = _route(ctx, lat, lon)
+    if route is None:  # no map yet: the location step says so
+        return
+    if route.status is RouteStatus.OUTSIDE:
         ctx.reply(ctx._("The location stored in the photo is outside the service area."))
         return
     ctx.state.data["loc"] = {"lat": lat, "lon": lon}
@@ -198,7 +202,11 @@ def _recent(taken_at: datetime | None, now: datetime, zone: tzinfo) -> bool:
 async def _take_location(ctx: Context) -> bool:
     where = ctx.incoming.location
     assert where is not None  # a LOCATION update carries one
-    if _route(ctx, where.lat, where.lon).status is RouteStatus.OUTSIDE:
+    route = _route(ctx, where.lat, where.lon)
+    if route is None:  # the draft and its photos wait for the map
+        ctx.reply(ctx._(NO_MAP_YET))
+        return False
+    if route.status is RouteStatus.OUTSIDE:
         ctx.reply(
             ctx._(
                 "That location is outside the service area, so no grid can take the report. "
@@ -214,8 +222,10 @@ async def _take_location(ctx: Context) -> bool:
     return True
 
 
-def _route(ctx: Context, lat: float, lon: float) -> RouteResult:
-    return ctx.env.maps.current().route(lat, lon)
+def _route(ctx: Context, lat: float, lon: float) -> RouteResult | None:
+    """Where the point goes; None before the city's map is imported."""
+    gridmap = loaded_map(ctx.env.maps)
+    return None if gridmap is None else gridmap.route(lat, lon)
 
 
 # -- moving on -------------------------------------------------------------------------
@@ -271,7 +281,7 @@ async def _last_grid(ctx: Context) -> str | None:
     if last is None:
         return None
     route = _route(ctx, last.location.lat, last.location.lon)
-    return route.grid.name if route.grid is not None else None
+    return route.grid.name if route is not None and route.grid is not None else None
 
 
 async def _take_last_place(ctx: Context) -> None:
@@ -281,7 +291,11 @@ async def _take_last_place(ctx: Context) -> None:
         await _advance(ctx)
         return
     where = last.location
-    if _route(ctx, where.lat, where.lon).status is RouteStatus.OUTSIDE:
+    route = _route(ctx, where.lat, where.lon)
+    if route is None:
+        ctx.reply(ctx._(NO_MAP_YET))
+        return
+    if route.status is RouteStatus.OUTSIDE:
         await _advance(ctx)  # the map changed since; ask as usual
         return
     ctx.state.data["loc"] = {"lat": where.lat, "lon": where.lon}
@@ -313,10 +327,14 @@ async def _confirm(ctx: Context) -> None:
     )
     duplicates = duplicates[:MAX_DUPLICATES]
     data["dups"] = [r.id for r in duplicates]
+    route = _route(ctx, loc.lat, loc.lon)
+    if route is None:
+        ctx.reply(ctx._(NO_MAP_YET))
+        return
     text = ui.confirmation_text(
         ctx,
         category=ctx.env.catalogue.get(data["cat"]),
-        route=_route(ctx, loc.lat, loc.lon),
+        route=route,
         photos=len(data["photos"]),
         note=data["note"],
     )
@@ -416,7 +434,10 @@ async def _submit(ctx: Context, _arg: str) -> None:
         return
     data = ctx.state.data
     loc = GeoPoint(lat=data["loc"]["lat"], lon=data["loc"]["lon"])
-    gridmap = ctx.env.maps.current()
+    gridmap = loaded_map(ctx.env.maps)
+    if gridmap is None:
+        ctx.reply(ctx._(NO_MAP_YET))
+        return
     try:
         report = await submit_report(
             ctx.uow,

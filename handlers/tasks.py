@@ -16,6 +16,7 @@ from bot.domain.model import GeoPoint, Level, RegionNode
 from bot.domain.volunteer import MAX_TASK_HOURS, ServiceType, Skill
 from bot.i18n import N_
 from bot.services import volunteers
+from bot.services.maps import NO_MAP_YET, loaded_map
 from bot.services.volunteers import TASK_PREFIX, Refusal
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.registry import Registry
@@ -36,6 +37,7 @@ REFUSALS = {
     Refusal.OUTSIDE_WINDOW: N_("Check-in is open from 30 minutes before the task until its end."),
     Refusal.ALREADY: N_("That was already done."),
     Refusal.TOO_FAR: N_("You are too far from the task's place to check in."),
+    Refusal.NO_MAP: NO_MAP_YET,
 }
 
 
@@ -97,7 +99,11 @@ class TaskFlow(Flow):
         where = ctx.incoming.location if ctx.incoming.kind is Kind.LOCATION else None
         community: RegionNode | None = None
         if where is not None:
-            routed = ctx.env.maps.current().route(where.lat, where.lon)
+            gridmap = loaded_map(ctx.env.maps)
+            if gridmap is None:  # the title is kept; the place can still be chosen from the list
+                ctx.reply(ctx._(NO_MAP_YET))
+                return
+            routed = gridmap.route(where.lat, where.lon)
             ref = next((u for u in routed.path if u.level is Level.COMMUNITY), None)
             community = await ctx.uow.regions.get(ref.code) if ref else None
         elif _button(ctx).startswith("at:"):
@@ -310,6 +316,9 @@ class CheckInFlow(Flow):
             GeoPoint(lat=where.lat, lon=where.lon),
             now=ctx.now,
         )
+        if outcome.refusal is Refusal.NO_MAP:  # still signed up; check in once there is a map
+            ctx.reply(ctx._(REFUSALS[Refusal.NO_MAP]))
+            return
         if outcome.refusal is Refusal.TOO_FAR:
             ctx.reply(ctx._(REFUSALS[Refusal.TOO_FAR]))
             await self.begin(ctx, task_id=task_id)

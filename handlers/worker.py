@@ -14,10 +14,11 @@ from typing import Any
 
 from bot.chat import Kind, Outgoing, OutKind
 from bot.domain.lifecycle import Action, ActionArgs, Need, allowed_actions, held_by_other
-from bot.domain.model import Level, Report, ReportPhoto, ReportStatus, is_case_staff
+from bot.domain.model import Report, ReportPhoto, ReportStatus, is_case_staff
 from bot.i18n import N_
 from bot.services import cases, staff
 from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
+from bot.services.escalation import units_under
 from handlers import edge
 from handlers.base import Command, Context, Flow, buttons
 from handlers.history import action_name, event_detail, rider_view
@@ -506,10 +507,10 @@ async def show_queue(ctx: Context) -> None:
     if not grants:
         ctx.reply(ctx._("/queue is for grid staff."))
         return
-    grid_ids: set[int] = set()
-    for grant in grants:
-        grid_ids |= await _grids_under(ctx, grant.region_id)
-    reports = sorted(await ctx.uow.reports.open_for_grids(grid_ids), key=_due_key)
+    unit_ids: set[int] = set()
+    for grant in grants:  # a case routed to a community or district is that unit's own
+        unit_ids.update(await units_under(ctx.uow, grant.region_id))
+    reports = sorted(await ctx.uow.reports.open_for_grids(unit_ids), key=_due_key)
     if not reports:
         ctx.reply(ctx._("No open cases in your grids."))
         return
@@ -518,20 +519,6 @@ async def show_queue(ctx: Context) -> None:
     lines += [_queue_line(ctx, r) for r in shown]
     rows = [[(r.number, f"{WORKER_PREFIX}:open:{r.id}")] for r in shown]
     ctx.reply("\n".join(lines), buttons(*rows))
-
-
-async def _grids_under(ctx: Context, region_id: int) -> set[int]:
-    found: set[int] = set()
-    pending = [region_id]
-    while pending:
-        node = await ctx.uow.regions.get_by_id(pending.pop())
-        if node is None:
-            continue
-        if node.level is Level.GRID:
-            found.add(node.id)
-        else:
-            pending += [child.id for child in await ctx.uow.regions.children(node.id)]
-    return found
 
 
 def _due(report: Report) -> Any:

@@ -38,10 +38,11 @@ _PARTS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Place:
-    grid: str
-    community: str | None
+    grid: str  # the name of the unit the case went to: a grid, or a coarser unit holding no grids
+    community: str | None  # of the units above it
     street: str | None
     part: Part
+    level: Level = Level.GRID  # of the unit named by ``grid``
 
 
 def place_of(gridmap: GridMap, grid_code: str, lat: float, lon: float) -> Place:
@@ -50,12 +51,14 @@ def place_of(gridmap: GridMap, grid_code: str, lat: float, lon: float) -> Place:
     y, x = to_map_crs(lat, lon, gridmap.crs)
     x0, y0, x1, y1 = gridmap.geometry(grid_code).bounds
     row, column = _third(y, y0, y1), _third(x, x0, x1)
-    names = {ref.level: ref.name for ref in gridmap.path(grid_code)}
+    itself, *above = gridmap.path(grid_code)
+    names = {ref.level: ref.name for ref in above}
     return Place(
-        grid=gridmap.unit(grid_code).name,
+        grid=itself.name,
         community=names.get(Level.COMMUNITY),
         street=names.get(Level.STREET),
         part=_PARTS[row][column],
+        level=itself.level,
     )
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.chat import Button, Keyboard, Location, Outgoing, OutKind
 from bot.domain.lifecycle import Action, Actor, allowed_actions
-from bot.domain.model import Account, Report, ReportStatus, RoleName
+from bot.domain.model import CASE_STAFF_ROLES, Account, Level, Report, ReportStatus, RoleName
 from bot.geo.place import Part, Place, place_of
 from bot.i18n import N_, Translator, translator
 
@@ -99,8 +99,20 @@ async def _grid_roles(uow: BaseUnitOfWork, account_id: int, report: Report) -> l
     assert report.grid_id is not None
     scope = {node.id for node in await uow.regions.ancestors(report.grid_id)}
     held = {g.role for g in await uow.roles.for_account(account_id) if g.region_id in scope}
-    # The holder's working role first: its buttons are the ones they act with.
-    return sorted(held - {RoleName.INFORMANT}, key=list(RoleName).index)
+    # Only case staff act on a case; the holder's working role first, as its buttons are the
+    # ones they act with.
+    return sorted(held & CASE_STAFF_ROLES, key=_WORKING_ORDER.index)
+
+
+# Case-staff roles, nearest the street first (the enum's order means nothing).
+_WORKING_ORDER = (
+    RoleName.GRID_WORKER,
+    RoleName.GRID_LEADER,
+    RoleName.COMMUNITY_ADMIN,
+    RoleName.STREET_ADMIN,
+    RoleName.CITY_ADMIN,
+)
+assert frozenset(_WORKING_ORDER) == CASE_STAFF_ROLES
 
 
 async def _send_alerts(
@@ -256,24 +268,43 @@ def alert_lines(t: Translator, env: Env, report: Report, facts: AlertFacts) -> S
     return lines
 
 
+# What the unit a case went to is called in an alert, by its level: a map without grids
+# routes to a community, street or district.
+UNIT_LABELS: dict[Level, str] = {
+    Level.GRID: N_("Grid: {grid}"),
+    Level.COMMUNITY: N_("Community: {unit}"),
+    Level.STREET: N_("Street: {unit}"),
+    Level.DISTRICT: N_("District: {unit}"),
+}
+PART_OF: dict[Level, str] = {
+    Level.GRID: N_("{part} of the grid"),
+    Level.COMMUNITY: N_("{part} of the community"),
+    Level.STREET: N_("{part} of the street"),
+    Level.DISTRICT: N_("{part} of the district"),
+}
+
+
 def place_lines(t: Translator, place: Place | None) -> list[str]:
-    """ "Grid: …" names the grid and its community; "Where: …" the part of the grid."""
+    """ "Grid: …" names the unit (by its level) and the community and street above it;
+    "Where: …" the part of the unit."""
     if place is None:
         return []
     if place.community and place.street:
-        grid = t._("{grid} ({community}, {street})").format(
+        name = t._("{grid} ({community}, {street})").format(
             grid=place.grid, community=place.community, street=place.street
         )
     elif place.community or place.street:
-        grid = t._("{grid} ({area})").format(grid=place.grid, area=place.community or place.street)
+        name = t._("{grid} ({area})").format(grid=place.grid, area=place.community or place.street)
     else:
-        grid = place.grid
+        name = place.grid
     where = t._(PART_NAMES[place.part])
-    if place.community:
+    if place.level is Level.GRID and place.community:
         where = t._("{part} of the grid, {community}").format(part=where, community=place.community)
     else:
-        where = t._("{part} of the grid").format(part=where)
-    return [t._("Grid: {grid}").format(grid=grid), t._("Where: {place}").format(place=where)]
+        where = t._(PART_OF[place.level]).format(part=where)
+    label = t._(UNIT_LABELS[place.level])
+    named = label.format(grid=name) if place.level is Level.GRID else label.format(unit=name)
+    return [named, t._("Where: {place}").format(place=where)]
 
 
 def _clip(text: str) -> str:

@@ -230,9 +230,10 @@ async def _target_ok(
         return await _is_neighbour(uow, env, report, target.code)
     if actor.is_system:
         return True
-    # An admin re-dispatches within the area they administer, not into someone else's.
+    # An admin re-dispatches within the area where they are case staff, not into someone
+    # else's (a party secretary's or informant's role there does not count).
     assert actor.account_id is not None
-    return bool(await roles_in_scope(uow, actor.account_id, target.id))
+    return is_case_staff(await roles_in_scope(uow, actor.account_id, target.id))
 
 
 async def _may_see_target(uow: BaseUnitOfWork, actor: Actor, target_id: int | None) -> bool:

@@ -338,7 +338,7 @@ async def _workers_and_grids(uow: BaseUnitOfWork) -> dict[Account, list[int]]:
     by_account: dict[int, set[int]] = {}
     for grant in await uow.roles.list_all():
         if grant.role is RoleName.GRID_WORKER:
-            grids = await grids_under(uow, grant.region_id)
+            grids = await units_under(uow, grant.region_id)
             by_account.setdefault(grant.account_id, set()).update(grids)
     found: dict[Account, list[int]] = {}
     for account_id, grid_ids in sorted(by_account.items()):
@@ -348,13 +348,11 @@ async def _workers_and_grids(uow: BaseUnitOfWork) -> dict[Account, list[int]]:
     return found
 
 
-async def grids_under(uow: BaseUnitOfWork, region_id: int) -> list[int]:
-    """The region itself when it is a grid, else every grid below it (a role granted on a
-    community covers the community's grids)."""
-    children = await uow.regions.children(region_id)
-    if not children:
-        return [region_id]
-    found: list[int] = []
-    for child in children:
-        found += await grids_under(uow, child.id)
+async def units_under(uow: BaseUnitOfWork, region_id: int) -> list[int]:
+    """The region and every unit below it: the units whose cases someone with a role on the
+    region sees (a role on a community covers its grids, and on a district-only or partly
+    mapped map a case routed to a community or district stays with that unit itself)."""
+    found = [region_id]
+    for child in await uow.regions.children(region_id):
+        found += await units_under(uow, child.id)
     return found

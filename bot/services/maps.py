@@ -13,16 +13,28 @@ file): the file's own overlaps were reported when it was read.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.domain.model import Crs, Level, MapUnit
 from bot.geo.geojson import ShapedUnit, overlap_warning, overlaps
 from bot.geo.hierarchy import finest_holders
 from bot.geo.router import DEFAULT_TOLERANCE_M, GridMap, RouteResult
+from bot.i18n import N_
 from bot.services.ports import BaseRegionRepository, BaseUnitOfWork
+
+if TYPE_CHECKING:
+    from bot.services.env import MapHolder
+
+log = logging.getLogger(__name__)
+
+# What a user who sent a location is told before the first `gridsnap map import`.
+NO_MAP_YET = N_(
+    "The city's map is not set up yet, so reports cannot be routed; please try again later."
+)
 
 
 class MapProblem(Exception):
@@ -167,6 +179,15 @@ def _overlaps_with_kept_units(
     new = [s for s in shaped if s.unit.code in in_file]
     kept = [s for s in shaped if s.unit.code not in in_file]
     return [overlap_warning(found, qualifier="the stored") for found in overlaps(new, kept)]
+
+
+def loaded_map(holder: MapHolder) -> GridMap | None:
+    """The map to route on, or None (logged as a warning) before the first map import: the
+    caller then tells the user ``NO_MAP_YET`` and keeps what they sent."""
+    if holder.loaded:
+        return holder.current()
+    log.warning("a location could not be routed: no map imported yet (`gridsnap map import`)")
+    return None
 
 
 async def map_stats(uow: BaseUnitOfWork) -> MapStats:

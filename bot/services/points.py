@@ -1,8 +1,8 @@
 """The one points ledger (积分): reports (accepted, resolved, …) and confirmed service hours.
 
 Every grant is a ledger line with its reason and what earned it; the balance is the sum of
-the lines. Lines remember the community where they were earned, so leaderboards per
-community and street add up lines, not people's home addresses.
+the lines. Lines remember the community where they were earned (the unit itself on a map
+without communities), so leaderboards add up lines, not people's home addresses.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime
 
 from bot.domain.lifecycle import Action
 from bot.domain.model import Level, RegionNode, Report
+from bot.services.escalation import units_under
 from bot.services.ports import BaseUnitOfWork
 from bot.services.volunteer_ports import PointsEntry, RankLine
 
@@ -92,12 +93,20 @@ class Board:
     lines: list[RankLine]
 
 
-async def leaderboards(uow: BaseUnitOfWork, community: RegionNode) -> list[Board]:
-    """The community's board and its street's (when the map has streets)."""
-    boards = [Board(community, await uow.points.ranking([community.id], limit=RANK_SIZE))]
-    chain = await uow.regions.ancestors(community.id)
-    street = next((n for n in chain if n.level is Level.STREET), None)
-    if street is not None:
-        ids = [c.id for c in await uow.regions.children(street.id)] + [street.id]
-        boards.append(Board(street, await uow.points.ranking(ids, limit=RANK_SIZE)))
+async def leaderboards(uow: BaseUnitOfWork, home: RegionNode) -> list[Board]:
+    """The board of ``home`` (a community, or the unit itself on a map without communities)
+    and of the street above it, else the district: each adds up every ledger line filed in
+    its subtree, wherever in it the one rule of ``community_of`` filed them."""
+    boards = [await _board(uow, home)]
+    above = (await uow.regions.ancestors(home.id))[1:]
+    wider = next((n for n in above if n.level is Level.STREET), None) or next(
+        (n for n in above if n.level is Level.DISTRICT), None
+    )
+    if wider is not None:
+        boards.append(await _board(uow, wider))
     return boards
+
+
+async def _board(uow: BaseUnitOfWork, region: RegionNode) -> Board:
+    ids = await units_under(uow, region.id)
+    return Board(region, await uow.points.ranking(ids, limit=RANK_SIZE))

@@ -34,6 +34,7 @@ from bot.domain.volunteer import (
 from bot.i18n import Translator, translator
 from bot.services import points
 from bot.services.env import Env
+from bot.services.maps import loaded_map
 from bot.services.ports import BaseUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Refusal(enum.StrEnum):
     NOT_SIGNED_UP = "not_signed_up"
     OUTSIDE_WINDOW = "outside_window"
     TOO_FAR = "too_far"
+    NO_MAP = "no_map"  # no map imported yet: a location cannot be placed
     ALREADY = "already"
 
 
@@ -288,6 +290,8 @@ async def check_in(
         return Outcome(refusal=Refusal.ALREADY, task=task, signup=signup)
     if not task.check_in_window(now):
         return Outcome(refusal=Refusal.OUTSIDE_WINDOW, task=task, signup=signup)
+    if task.place is None and loaded_map(env.maps) is None:
+        return Outcome(refusal=Refusal.NO_MAP, task=task, signup=signup)
     distance = await _distance(uow, env, task, where)
     if distance is None or distance > CHECKIN_RADIUS_M:
         return Outcome(refusal=Refusal.TOO_FAR, task=task, signup=signup, distance_m=distance)

@@ -284,6 +284,20 @@ async def test_a_returned_case_is_redispatched_by_the_community_admin(world: Wor
     assert (stored.status, stored.grid_id) == (ReportStatus.DISPATCHED, world.ids["G2"])
 
 
+@pytest.mark.parametrize("role_there", [RoleName.PARTY_SECRETARY, RoleName.INFORMANT])
+async def test_an_admin_may_not_redispatch_into_a_unit_where_they_are_no_case_staff(
+    world: World, role_there: RoleName
+) -> None:
+    admin = await world.staff("admin", RoleName.COMMUNITY_ADMIN, "C1")
+    await world.staff("admin", role_there, "C3")  # G4's community, in the other street
+    report = await world.report(status=ReportStatus.RETURNED)
+    args = ActionArgs(target_grid_id=world.ids["G4"])
+    refused = await world.act(report, admin, Action.REDISPATCH, args=args)
+    assert refused.refusal is cases.Refusal.INVALID_TARGET
+    stored = await world.get(report)
+    assert (stored.status, stored.grid_id) == (ReportStatus.RETURNED, world.ids["G1"])
+
+
 async def test_a_merge_never_goes_into_the_case_itself(world: World) -> None:
     worker = await world.staff("w1", RoleName.GRID_WORKER, "G1")
     report = await world.report()

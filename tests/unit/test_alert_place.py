@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.domain.model import Level, MapUnit
 from bot.geo.crs import gcj02_to_wgs84
 from bot.geo.geojson import load_geojson
 from bot.geo.place import Part, place_of
@@ -64,3 +65,68 @@ def test_the_alert_lines_read_in_each_language(gridmap: GridMap) -> None:
         "网格：天洋新城社区第3网格（天洋新城社区，燕山大街街道）",
         "位置：网格东北部，天洋新城社区",
     ]
+
+
+def _square(x0: float, size: float) -> dict[str, object]:
+    ring = [[x0, 39.90], [x0 + size, 39.90], [x0 + size, 39.90 + size], [x0, 39.90 + size]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+# A map digitised down to communities in one street, to districts elsewhere: no grids.
+COARSE = GridMap(
+    [
+        MapUnit(
+            code="D1",
+            name="山海关区",
+            level=Level.DISTRICT,
+            parent_code=None,
+            geometry=_square(119.60, 0.09),
+        ),
+        MapUnit(
+            code="S1",
+            name="西港路街道",
+            level=Level.STREET,
+            parent_code=None,
+            geometry=_square(119.50, 0.09),
+        ),
+        MapUnit(
+            code="C1",
+            name="东环社区",
+            level=Level.COMMUNITY,
+            parent_code="S1",
+            geometry=_square(119.50, 0.03),
+        ),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "lon", "english", "chinese"),
+    [
+        (
+            "D1",
+            119.645,
+            ["District: 山海关区", "Where: Centre of the district"],
+            ["区：山海关区", "位置：区中部"],
+        ),
+        (
+            "S1",
+            119.545,
+            ["Street: 西港路街道", "Where: Centre of the street"],
+            ["街道：西港路街道", "位置：街道中部"],
+        ),
+        (
+            "C1",
+            119.515,
+            ["Community: 东环社区 (西港路街道)", "Where: Centre of the community"],
+            ["社区：东环社区（西港路街道）", "位置：社区中部"],
+        ),
+    ],
+)
+def test_a_case_of_a_unit_without_grids_names_the_unit_by_its_level(
+    code: str, lon: float, english: list[str], chinese: list[str]
+) -> None:
+    lat = 39.945 if code != "C1" else 39.915
+    place = place_of(COARSE, code, *gcj02_to_wgs84(lat, lon))
+    assert place_lines(translator("en"), place) == english
+    assert place_lines(translator("zh_CN"), place) == chinese
