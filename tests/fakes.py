@@ -38,7 +38,7 @@ from bot.domain.model import (
     RoleGrant,
     RoleName,
 )
-from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration
+from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration, first_revision
 from bot.domain.volunteer import ServiceTask, Signup, Volunteer
 from bot.services import ports
 from bot.services.volunteer_ports import PointsEntry
@@ -860,7 +860,7 @@ class FakePartyRepository(_FakeRepo, ports.BasePartyRepository):
 
     async def submit(self, declaration: PartyDeclaration) -> PartyDeclaration:
         old = self.d.party.get(declaration.account_id)
-        stored = replace(declaration, revision=old.revision + 1 if old else 1)
+        stored = replace(declaration, revision=old.revision + 1 if old else first_revision())
         self.d.party[declaration.account_id] = stored
         return stored
 

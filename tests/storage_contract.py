@@ -1238,19 +1238,39 @@ class PartyContract:
             await uow.commit()
         return account, stored, nodes
 
-    async def test_a_declaration_reads_back_as_stored_with_aware_times_and_revision_one(
+    async def test_a_declaration_reads_back_as_stored_with_aware_times_and_a_fresh_revision(
         self, make_uow: MakeUow
     ) -> None:
         account, stored, nodes = await self._declared(make_uow)
         async with make_uow() as uow:
             found = await uow.party.get(account.id)
-        assert found == stored == declaration(account.id, nodes["C1"].id, revision=1)
+        expected = declaration(account.id, nodes["C1"].id, revision=stored.revision)
+        assert found == stored == expected
         assert found is not None and found.consented_at.utcoffset() is not None
+        assert 0 < stored.revision < 2**31 - 2**20  # room to count up in a 32-bit column
+
+    async def test_a_declaration_made_after_a_withdrawal_never_reuses_a_revision(
+        self, make_uow: MakeUow
+    ) -> None:
+        account, first, nodes = await self._declared(make_uow)
+        async with make_uow() as uow:
+            second = await uow.party.submit(declaration(account.id, nodes["C1"].id))
+            await uow.party.withdraw(account.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            third = await uow.party.submit(declaration(account.id, nodes["C1"].id))
+            await uow.commit()
+        assert third.revision not in (first.revision, second.revision)
+        async with make_uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.party.decide(
+                    account.id, DeclarationStatus.VERIFIED, revision=first.revision, by=1, at=T0
+                )
 
     async def test_resubmitting_replaces_the_declaration_and_bumps_its_revision(
         self, make_uow: MakeUow
     ) -> None:
-        account, _, nodes = await self._declared(make_uow)
+        account, stored, nodes = await self._declared(make_uow)
         changed = declaration(
             account.id, nodes["S1"].id, standing=Standing.PROBATIONARY, year_joined=2024
         )
@@ -1259,7 +1279,7 @@ class PartyContract:
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.party.get(account.id) == again
-        assert again.revision == 2
+        assert again.revision == stored.revision + 1
         assert (again.standing, again.year_joined, again.community_id) == (
             Standing.PROBATIONARY,
             2024,
@@ -1304,7 +1324,7 @@ class PartyContract:
                 await uow.party.decide(
                     account.id, DeclarationStatus.DECLINED, revision=stored.revision, by=1, at=T0
                 )
-            await uow.party.submit(declaration(account.id, nodes["C1"].id))  # revision 2
+            await uow.party.submit(declaration(account.id, nodes["C1"].id))  # the next revision
             with pytest.raises(ConcurrentUpdate):
                 await uow.party.decide(
                     account.id, DeclarationStatus.DECLINED, revision=stored.revision, by=1, at=T0
@@ -1314,7 +1334,7 @@ class PartyContract:
             found = await uow.party.get(account.id)
         assert found is not None and (found.status, found.revision) == (
             DeclarationStatus.PENDING,
-            2,
+            stored.revision + 1,
         )
 
     async def test_only_a_verified_declaration_keeps_its_badge(self, make_uow: MakeUow) -> None:
