@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.chat import Kind, Location, Outgoing, User
+from bot.chat import Kind, Location, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import Level, MapUnit, RoleName
 from bot.domain.volunteer import SignupStatus, VolunteerStatus
@@ -195,6 +195,37 @@ async def test_a_volunteer_registers_is_approved_serves_and_earns_points_and_a_p
     assert stored is not None and stored.status is VolunteerStatus.APPROVED
     assert [(e.points, e.reason, e.task_id) for e in entries] == [(20, "service", task_id)]
     assert entries[0].region_id == await town.region_id("C1")
+
+
+def answers(messages: list[Outgoing]) -> list[str]:
+    return [m.text for m in messages if m.kind is OutKind.ANSWER_BUTTON]
+
+
+async def test_a_forged_approval_button_tells_no_one_outside_the_community_who_registered(
+    make_uow: MakeUow, tmp_path: Path
+) -> None:
+    town = Town(make_uow, tmp_path)
+    await town.seed_map(MAP)
+    await town.person("陈静", RoleName.COMMUNITY_ADMIN, "C1")
+    registered, unregistered = await town.rider("小王"), await town.rider("小李")
+    await register_volunteer(town, registered)
+    forgers = [await town.rider("老张"), await town.person("刘洋", RoleName.COMMUNITY_ADMIN, "C2")]
+    for forger in forgers:
+        for verb in ("ok", "no"):
+            said = {
+                who: answers(await town.press(forger, f"va:{verb}:{who}"))
+                for who in (
+                    await town.account_id(registered),
+                    await town.account_id(unregistered),
+                    999_999,
+                )
+            }
+            assert len(set(map(tuple, said.values()))) == 1, said
+            assert all(len(a) == 1 and "小王" not in a[0] for a in said.values())
+    registered_id = await town.account_id(registered)
+    async with make_uow() as uow:
+        stored = await uow.volunteers.get(registered_id)
+    assert stored is not None and stored.status is VolunteerStatus.PENDING
 
 
 async def test_a_full_task_refuses_the_next_volunteer_and_a_stranger_cannot_sign_up(
