@@ -23,7 +23,9 @@ from bot.services import informants, notify
 from handlers import volunteer
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.party import my_data_lines as party_lines
+from handlers.points import my_data_lines as points_lines
 from handlers.registry import Registry
+from handlers.tasks import my_data_lines as signup_lines
 
 CONSENT_VERSION = "2026-11"
 COMPANIES = tuple(KNOWN_COMPANIES)
@@ -529,8 +531,10 @@ async def show_my_data(ctx: Context) -> None:
     profile = await ctx.uow.informants.get(account.id)
     if profile is not None:
         lines.extend(await _profile_lines(ctx, profile))
+    lines.extend(await points_lines(ctx, always=profile is not None))
     lines.extend(await party_lines(ctx))
     lines.extend(await volunteer.my_data_lines(ctx))
+    lines.extend(await signup_lines(ctx))
     reports = await ctx.uow.reports.for_reporter(account.id)
     lines.append(ctx._("Reports you sent: {count}").format(count=len(reports)))
     lines.append(ctx._("Send /deletedata to delete your personal data."))
@@ -553,7 +557,6 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
         ctx._("Company: {company}").format(company=company_label(profile.company, ctx._)),
         ctx._("Work area: {area}").format(area=area),
         ctx._("Informant status: {status}").format(status=status),
-        ctx._("Points: {points}").format(points=await ctx.uow.points.balance(profile.account_id)),
     ]
 
 
@@ -561,8 +564,9 @@ async def ask_delete_data(ctx: Context) -> None:
     ctx.reply(
         ctx._(
             "Delete your personal data? Your name, phone, consent, informant registration, "
-            "party membership declaration and conversation are erased and cannot be restored. "
-            "Reports you sent stay with the city as case records, without your name and phone."
+            "volunteer registration, task sign-ups and check-ins, points, party membership "
+            "declaration and conversation are erased and cannot be restored. Reports you sent "
+            "stay with the city as case records, without your name and phone."
         ),
         buttons([(ctx._("Yes, delete"), "deldata:yes"), (ctx._("No, keep it"), "deldata:no")]),
     )

@@ -66,13 +66,16 @@ from storage.models import (
     MapVersionRow,
     OutboxRowModel,
     PartyDeclarationRow,
+    PointsLedgerRow,
     ProcessedUpdateRow,
+    RankOptOutRow,
     RegionRow,
     ReportCounterRow,
     ReportPhotoRow,
     ReportRow,
     RoleGrantRow,
     SubscriptionRow,
+    TaskSignupRow,
     VolunteerRow,
 )
 
@@ -376,7 +379,18 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
                 ConversationRow.user_id == row.platform_user_id,
             )
         )
-        models = (InformantRow, PartyDeclarationRow, VolunteerRow, SubscriptionRow, RoleGrantRow)
+        # The points ledger goes too: its lines (what was earned where, for which case or
+        # task) are the person's, and a deleted person's balance has no use.
+        models = (
+            InformantRow,
+            PartyDeclarationRow,
+            VolunteerRow,
+            TaskSignupRow,  # check-in times and distances, hours of service
+            RankOptOutRow,
+            PointsLedgerRow,
+            SubscriptionRow,
+            RoleGrantRow,
+        )
         for model in models:
             await self.s.execute(delete(model).where(model.account_id == account_id))
         row.platform_user_id = f"deleted:{account_id}"

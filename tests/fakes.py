@@ -279,6 +279,9 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
         self.d.informants.pop(account_id, None)
         self.d.party.pop(account_id, None)
         self.d.volunteers.pop(account_id, None)
+        self.d.signups = {k: s for k, s in self.d.signups.items() if s.account_id != account_id}
+        self.d.hidden_from_rank.discard(account_id)
+        self.d.ledger = [e for e in self.d.ledger if e.account_id != account_id]
         self.d.subscriptions = {s for s in self.d.subscriptions if s[1] != account_id}
         self.d.grants = {k: g for k, g in self.d.grants.items() if g.account_id != account_id}
         self._change(

@@ -1625,6 +1625,60 @@ class PointsLedgerContract:
             assert not await uow.points.hidden(a.id)
             assert [r.account_id for r in await uow.points.ranking([here])] == [a.id]
 
+    async def test_deleting_personal_data_erases_volunteering_sign_ups_points_and_opt_out(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        admin, rider = await seed_account(make_uow, "admin"), await seed_account(make_uow, "r")
+        other = await seed_account(make_uow, "o")
+        task = await seed_task(make_uow, admin, nodes["C1"].id)
+        here = nodes["C1"].id
+        async with make_uow() as uow:
+            await uow.volunteers.upsert(volunteer(rider.id, here))
+            signup = await uow.tasks.sign_up(task.id, rider.id, at=T0)
+            await uow.tasks.save_signup(
+                replace(
+                    signup,
+                    status=SignupStatus.CONFIRMED,
+                    checked_in_at=T0,
+                    checkin_distance_m=40.0,
+                    hours=2.0,
+                    confirmed_by=admin.id,
+                    confirmed_at=T0,
+                )
+            )
+            kept = await uow.tasks.sign_up(task.id, other.id, at=T0)
+            for who, reason in ((rider, "service"), (rider, "accept"), (other, "service")):
+                await uow.points.add(
+                    PointsEntry(
+                        account_id=who.id,
+                        points=20,
+                        reason=reason,
+                        at=T0,
+                        task_id=task.id,
+                        region_id=here,
+                        granted_by=admin.id,
+                    )
+                )
+            await uow.points.set_hidden(rider.id, True)
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.accounts.delete_personal_data(rider.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.volunteers.get(rider.id) is None
+            assert await uow.tasks.signups_of(rider.id) == []
+            assert await uow.tasks.signups([task.id]) == [kept]
+            assert await uow.tasks.signup(signup.id) is None
+            assert await uow.points.entries(rider.id) == []
+            assert await uow.points.balance(rider.id) == 0
+            assert not await uow.points.hidden(rider.id)
+            assert await uow.points.balance(other.id) == 20  # nobody else's lines go
+            assert await uow.tasks.get(task.id) is not None  # the community's task stays
+            assert [r.account_id for r in await uow.points.ranking([here])] == [other.id]
+            # The admin who confirmed and granted keeps their account: only ids point at it.
+            assert await uow.accounts.get(admin.id) is not None
+
 
 def received(update_id: int, user: str | None = "u1") -> Received:
     return Received(
