@@ -63,6 +63,18 @@ async def show_points(ctx: Context) -> None:
     ctx.reply("\n".join(lines))
 
 
+async def my_data_lines(ctx: Context, *, always: bool) -> list[str]:
+    """The balance and the leaderboard choice as ``/mydata`` lists them; the balance for
+    anyone with ledger lines (a volunteer need not be an informant), or ``always``."""
+    lines: list[str] = []
+    if always or await ctx.uow.points.entries(ctx.account.id, limit=1):
+        balance = await ctx.uow.points.balance(ctx.account.id)
+        lines.append(ctx._("Points: {points}").format(points=balance))
+    if await ctx.uow.points.hidden(ctx.account.id):
+        lines.append(ctx._("You chose not to be shown on the leaderboards."))
+    return lines
+
+
 async def show_rank(ctx: Context) -> None:
     community = await points.home_community(ctx.uow, ctx.account.id)
     if community is None:

@@ -24,7 +24,9 @@ from bot.services.maps import NO_MAP_YET, loaded_map
 from handlers import volunteer
 from handlers.base import Command, Context, Flow, buttons, reply_keyboard
 from handlers.party import my_data_lines as party_lines
+from handlers.points import my_data_lines as points_lines
 from handlers.registry import Registry
+from handlers.tasks import my_data_lines as signup_lines
 
 CONSENT_VERSION = "2026-11"
 COMPANIES = tuple(KNOWN_COMPANIES)
@@ -534,8 +536,10 @@ async def show_my_data(ctx: Context) -> None:
     profile = await ctx.uow.informants.get(account.id)
     if profile is not None:
         lines.extend(await _profile_lines(ctx, profile))
+    lines.extend(await points_lines(ctx, always=profile is not None))
     lines.extend(await party_lines(ctx))
     lines.extend(await volunteer.my_data_lines(ctx))
+    lines.extend(await signup_lines(ctx))
     reports = await ctx.uow.reports.for_reporter(account.id)
     lines.append(ctx._("Reports you sent: {count}").format(count=len(reports)))
     lines.append(ctx._("Send /deletedata to delete your personal data."))
@@ -558,7 +562,6 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
         ctx._("Company: {company}").format(company=company_label(profile.company, ctx._)),
         ctx._("Work area: {area}").format(area=area),
         ctx._("Informant status: {status}").format(status=status),
-        ctx._("Points: {points}").format(points=await ctx.uow.points.balance(profile.account_id)),
     ]
 
 
@@ -566,8 +569,9 @@ async def ask_delete_data(ctx: Context) -> None:
     ctx.reply(
         ctx._(
             "Delete your personal data? Your name, phone, consent, informant registration, "
-            "party membership declaration and conversation are erased and cannot be restored. "
-            "Reports you sent stay with the city as case records, without your name and phone."
+            "volunteer registration, task sign-ups and check-ins, points, party membership "
+            "declaration and conversation are erased and cannot be restored. Reports you sent "
+            "stay with the city as case records, without your name and phone."
         ),
         buttons([(ctx._("Yes, delete"), "deldata:yes"), (ctx._("No, keep it"), "deldata:no")]),
     )
@@ -586,11 +590,8 @@ async def delete_data(ctx: Context) -> None:
     # The outbox holds what was said to them (names, case details), sent or waiting; it
     # goes too. This update's own answers are queued after, so they still arrive.
     await ctx.uow.outbox.forget_chat(ctx.account.platform, ctx.account.chat_id)
-    # The inbox's rows of theirs go too (a dead one keeps what they sent); this update's own
-    # row is being handled and is deleted as done.
-    await ctx.uow.accounts.delete_personal_data(
-        ctx.account.id, handling_update=ctx.incoming.update_id
-    )
+    # So do updates of theirs the inbox kept as dead (they hold what was sent).
+    await ctx.uow.accounts.delete_personal_data(ctx.account.id)
     ctx.state.clear()
     ctx.reply(ctx._("Your personal data was deleted. Send /start if you want to begin again."))
 

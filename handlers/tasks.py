@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.chat import Button, Kind
 from bot.domain.model import GeoPoint, Level, RegionNode
-from bot.domain.volunteer import MAX_TASK_HOURS, ServiceType, Skill
+from bot.domain.volunteer import MAX_TASK_HOURS, ServiceType, SignupStatus, Skill
 from bot.i18n import N_
 from bot.services import volunteers
 from bot.services.maps import NO_MAP_YET, loaded_map
@@ -39,6 +39,37 @@ REFUSALS = {
     Refusal.TOO_FAR: N_("You are too far from the task's place to check in."),
     Refusal.NO_MAP: NO_MAP_YET,
 }
+
+SIGNUP_STATUS_NAMES = {
+    SignupStatus.SIGNED_UP: N_("signed up"),
+    SignupStatus.CHECKED_IN: N_("checked in"),
+    SignupStatus.CONFIRMED: N_("hours confirmed"),
+}
+
+
+async def my_data_lines(ctx: Context) -> list[str]:
+    """What ``/mydata`` shows of the person's task sign-ups, check-ins included (PIPL
+    Art. 44): whereabouts are sensitive, so the stored distance is shown too."""
+    lines: list[str] = []
+    for signup in await ctx.uow.tasks.signups_of(ctx.account.id):
+        task = await ctx.uow.tasks.get(signup.task_id)
+        lines.append(
+            ctx._("Task sign-up: {title}, {when}, {status}").format(
+                title=task.title if task else "?",
+                when=ctx.t.datetime(task.starts_at) if task else "",
+                status=ctx._(SIGNUP_STATUS_NAMES[signup.status]),
+            )
+        )
+        if signup.checked_in_at is not None:
+            lines.append(
+                ctx._("Checked in {at}, {distance} m from the task's place").format(
+                    at=ctx.t.datetime(signup.checked_in_at),
+                    distance=round(signup.checkin_distance_m or 0),
+                )
+            )
+        if signup.hours is not None:
+            lines.append(ctx._("Hours confirmed: {hours}").format(hours=f"{signup.hours:g}"))
+    return lines
 
 
 def parse_window(text: str, today: date, zone: ZoneInfo) -> tuple[datetime, datetime] | None:

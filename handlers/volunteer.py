@@ -252,7 +252,10 @@ async def on_decision(ctx: Context) -> None:
         ctx.uow, account_id, approve=approve, actor=ctx.account, now=ctx.now
     )
     if decided.refusal is Refusal.NOT_ALLOWED:
-        ctx.answer_button(ctx._("Only an admin of this community can decide."), alert=True)
+        # One answer for a stranger and for a registration there is none of (or that was
+        # deleted): a forged press must not tell whether someone registered.
+        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.edit_markup(None)
         return
     if decided.refusal is Refusal.ALREADY:
         ctx.answer_button(ctx._("This registration was already decided."), alert=True)

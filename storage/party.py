@@ -7,7 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import case, delete, func, select, update
 
-from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration, Standing
+from bot.domain.party import (
+    CommunityCount,
+    DeclarationStatus,
+    PartyDeclaration,
+    Standing,
+    first_revision,
+)
 from bot.services import ports
 from storage.models import PartyDeclarationRow
 from storage.repositories import _Repo
@@ -43,8 +49,9 @@ class SqlPartyRepository(_Repo, ports.BasePartyRepository):
 
     async def submit(self, declaration: PartyDeclaration) -> PartyDeclaration:
         row = await self.s.get(PartyDeclarationRow, declaration.account_id)
+        revision = row.revision + 1 if row is not None else first_revision()
         if row is None:
-            row = PartyDeclarationRow(account_id=declaration.account_id, revision=0)
+            row = PartyDeclarationRow(account_id=declaration.account_id)
             self.s.add(row)
         row.standing = declaration.standing.value
         row.organisation = declaration.organisation
@@ -54,7 +61,7 @@ class SqlPartyRepository(_Repo, ports.BasePartyRepository):
         row.consent_version = declaration.consent_version
         row.consented_at = declaration.consented_at
         row.submitted_at = declaration.submitted_at
-        row.revision = (row.revision or 0) + 1
+        row.revision = revision
         row.decided_at, row.decided_by = declaration.decided_at, declaration.decided_by
         row.question, row.show_badge = declaration.question, declaration.show_badge
         await self.s.flush()

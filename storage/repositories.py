@@ -67,13 +67,16 @@ from storage.models import (
     MapVersionRow,
     OutboxRowModel,
     PartyDeclarationRow,
+    PointsLedgerRow,
     ProcessedUpdateRow,
+    RankOptOutRow,
     RegionRow,
     ReportCounterRow,
     ReportPhotoRow,
     ReportRow,
     RoleGrantRow,
     SubscriptionRow,
+    TaskSignupRow,
     VolunteerRow,
 )
 
@@ -369,9 +372,7 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         (await self._row(account_id)).on_duty = on_duty
         await self.s.flush()
 
-    async def delete_personal_data(
-        self, account_id: int, *, handling_update: str | None = None
-    ) -> None:
+    async def delete_personal_data(self, account_id: int) -> None:
         row = await self._row(account_id)
         await self.s.execute(
             delete(ConversationRow).where(
@@ -379,14 +380,25 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
                 ConversationRow.user_id == row.platform_user_id,
             )
         )
-        received = delete(InboxRowModel).where(
-            InboxRowModel.platform == row.platform,
-            InboxRowModel.user_key == row.platform_user_id,
+        await self.s.execute(
+            delete(InboxRowModel).where(
+                InboxRowModel.platform == row.platform,
+                InboxRowModel.user_key == row.platform_user_id,
+                InboxRowModel.state == "dead",
+            )
         )
-        if handling_update is not None:
-            received = received.where(InboxRowModel.update_id != handling_update)
-        await self.s.execute(received)
-        models = (InformantRow, PartyDeclarationRow, VolunteerRow, SubscriptionRow, RoleGrantRow)
+        # The points ledger goes too: its lines (what was earned where, for which case or
+        # task) are the person's, and a deleted person's balance has no use.
+        models = (
+            InformantRow,
+            PartyDeclarationRow,
+            VolunteerRow,
+            TaskSignupRow,  # check-in times and distances, hours of service
+            RankOptOutRow,
+            PointsLedgerRow,
+            SubscriptionRow,
+            RoleGrantRow,
+        )
         for model in models:
             await self.s.execute(delete(model).where(model.account_id == account_id))
         row.platform_user_id = f"deleted:{account_id}"

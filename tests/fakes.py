@@ -38,7 +38,7 @@ from bot.domain.model import (
     RoleGrant,
     RoleName,
 )
-from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration
+from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration, first_revision
 from bot.domain.volunteer import ServiceTask, Signup, Volunteer
 from bot.services import ports
 from bot.services.volunteer_ports import PointsEntry
@@ -271,9 +271,7 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
     async def set_on_duty(self, account_id: int, on_duty: bool) -> None:
         self._change(account_id, on_duty=on_duty)
 
-    async def delete_personal_data(
-        self, account_id: int, *, handling_update: str | None = None
-    ) -> None:
+    async def delete_personal_data(self, account_id: int) -> None:
         account = self.d.accounts.get(account_id)
         if account is None:
             raise ports.NotFound(f"account {account_id}")
@@ -282,11 +280,14 @@ class FakeAccountRepository(_FakeRepo, ports.BaseAccountRepository):
             k: r
             for k, r in self.d.inbox.items()
             if (r.platform, r.user_key) != (account.platform, account.platform_user_id)
-            or r.update_id == handling_update
+            or r.state != "dead"
         }
         self.d.informants.pop(account_id, None)
         self.d.party.pop(account_id, None)
         self.d.volunteers.pop(account_id, None)
+        self.d.signups = {k: s for k, s in self.d.signups.items() if s.account_id != account_id}
+        self.d.hidden_from_rank.discard(account_id)
+        self.d.ledger = [e for e in self.d.ledger if e.account_id != account_id]
         self.d.subscriptions = {s for s in self.d.subscriptions if s[1] != account_id}
         self.d.grants = {k: g for k, g in self.d.grants.items() if g.account_id != account_id}
         self._change(
@@ -868,7 +869,7 @@ class FakePartyRepository(_FakeRepo, ports.BasePartyRepository):
 
     async def submit(self, declaration: PartyDeclaration) -> PartyDeclaration:
         old = self.d.party.get(declaration.account_id)
-        stored = replace(declaration, revision=old.revision + 1 if old else 1)
+        stored = replace(declaration, revision=old.revision + 1 if old else first_revision())
         self.d.party[declaration.account_id] = stored
         return stored
 

@@ -343,7 +343,7 @@ class AccountsContract:
             assert await uow.reports.get(report.id) is not None  # the city's case record stays
         assert (await seed_account(make_uow)).id != account.id
 
-    async def test_deleting_personal_data_forgets_their_updates_in_the_inbox_but_the_one_handled(
+    async def test_deleting_personal_data_forgets_their_dead_updates_but_not_those_to_answer(
         self, make_uow: MakeUow
     ) -> None:
         account = await seed_account(make_uow)
@@ -360,10 +360,12 @@ class AccountsContract:
             assert deleting.update_id == "2"
             await uow.commit()
         async with make_uow() as uow:
-            await uow.accounts.delete_personal_data(account.id, handling_update="2")
+            await uow.accounts.delete_personal_data(account.id)
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.inbox.dead() == []
+            # The press itself and what u1 sent after it (3, 4) wait to be answered.
+            assert await uow.inbox.backlog() == 6
             left = await uow.inbox.claim(10, T0 + 2 * LEASE, lease=LEASE)
         assert sorted((i.platform, i.update_id) for i in left) == [
             ("telegram", "2"),
@@ -1267,19 +1269,39 @@ class PartyContract:
             await uow.commit()
         return account, stored, nodes
 
-    async def test_a_declaration_reads_back_as_stored_with_aware_times_and_revision_one(
+    async def test_a_declaration_reads_back_as_stored_with_aware_times_and_a_fresh_revision(
         self, make_uow: MakeUow
     ) -> None:
         account, stored, nodes = await self._declared(make_uow)
         async with make_uow() as uow:
             found = await uow.party.get(account.id)
-        assert found == stored == declaration(account.id, nodes["C1"].id, revision=1)
+        expected = declaration(account.id, nodes["C1"].id, revision=stored.revision)
+        assert found == stored == expected
         assert found is not None and found.consented_at.utcoffset() is not None
+        assert 0 < stored.revision < 2**31 - 2**20  # room to count up in a 32-bit column
+
+    async def test_a_declaration_made_after_a_withdrawal_never_reuses_a_revision(
+        self, make_uow: MakeUow
+    ) -> None:
+        account, first, nodes = await self._declared(make_uow)
+        async with make_uow() as uow:
+            second = await uow.party.submit(declaration(account.id, nodes["C1"].id))
+            await uow.party.withdraw(account.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            third = await uow.party.submit(declaration(account.id, nodes["C1"].id))
+            await uow.commit()
+        assert third.revision not in (first.revision, second.revision)
+        async with make_uow() as uow:
+            with pytest.raises(ConcurrentUpdate):
+                await uow.party.decide(
+                    account.id, DeclarationStatus.VERIFIED, revision=first.revision, by=1, at=T0
+                )
 
     async def test_resubmitting_replaces_the_declaration_and_bumps_its_revision(
         self, make_uow: MakeUow
     ) -> None:
-        account, _, nodes = await self._declared(make_uow)
+        account, stored, nodes = await self._declared(make_uow)
         changed = declaration(
             account.id, nodes["S1"].id, standing=Standing.PROBATIONARY, year_joined=2024
         )
@@ -1288,7 +1310,7 @@ class PartyContract:
             await uow.commit()
         async with make_uow() as uow:
             assert await uow.party.get(account.id) == again
-        assert again.revision == 2
+        assert again.revision == stored.revision + 1
         assert (again.standing, again.year_joined, again.community_id) == (
             Standing.PROBATIONARY,
             2024,
@@ -1333,7 +1355,7 @@ class PartyContract:
                 await uow.party.decide(
                     account.id, DeclarationStatus.DECLINED, revision=stored.revision, by=1, at=T0
                 )
-            await uow.party.submit(declaration(account.id, nodes["C1"].id))  # revision 2
+            await uow.party.submit(declaration(account.id, nodes["C1"].id))  # the next revision
             with pytest.raises(ConcurrentUpdate):
                 await uow.party.decide(
                     account.id, DeclarationStatus.DECLINED, revision=stored.revision, by=1, at=T0
@@ -1343,7 +1365,7 @@ class PartyContract:
             found = await uow.party.get(account.id)
         assert found is not None and (found.status, found.revision) == (
             DeclarationStatus.PENDING,
-            2,
+            stored.revision + 1,
         )
 
     async def test_only_a_verified_declaration_keeps_its_badge(self, make_uow: MakeUow) -> None:
@@ -1633,6 +1655,60 @@ class PointsLedgerContract:
         async with make_uow() as uow:
             assert not await uow.points.hidden(a.id)
             assert [r.account_id for r in await uow.points.ranking([here])] == [a.id]
+
+    async def test_deleting_personal_data_erases_volunteering_sign_ups_points_and_opt_out(
+        self, make_uow: MakeUow
+    ) -> None:
+        nodes = await seed_map(make_uow)
+        admin, rider = await seed_account(make_uow, "admin"), await seed_account(make_uow, "r")
+        other = await seed_account(make_uow, "o")
+        task = await seed_task(make_uow, admin, nodes["C1"].id)
+        here = nodes["C1"].id
+        async with make_uow() as uow:
+            await uow.volunteers.upsert(volunteer(rider.id, here))
+            signup = await uow.tasks.sign_up(task.id, rider.id, at=T0)
+            await uow.tasks.save_signup(
+                replace(
+                    signup,
+                    status=SignupStatus.CONFIRMED,
+                    checked_in_at=T0,
+                    checkin_distance_m=40.0,
+                    hours=2.0,
+                    confirmed_by=admin.id,
+                    confirmed_at=T0,
+                )
+            )
+            kept = await uow.tasks.sign_up(task.id, other.id, at=T0)
+            for who, reason in ((rider, "service"), (rider, "accept"), (other, "service")):
+                await uow.points.add(
+                    PointsEntry(
+                        account_id=who.id,
+                        points=20,
+                        reason=reason,
+                        at=T0,
+                        task_id=task.id,
+                        region_id=here,
+                        granted_by=admin.id,
+                    )
+                )
+            await uow.points.set_hidden(rider.id, True)
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.accounts.delete_personal_data(rider.id)
+            await uow.commit()
+        async with make_uow() as uow:
+            assert await uow.volunteers.get(rider.id) is None
+            assert await uow.tasks.signups_of(rider.id) == []
+            assert await uow.tasks.signups([task.id]) == [kept]
+            assert await uow.tasks.signup(signup.id) is None
+            assert await uow.points.entries(rider.id) == []
+            assert await uow.points.balance(rider.id) == 0
+            assert not await uow.points.hidden(rider.id)
+            assert await uow.points.balance(other.id) == 20  # nobody else's lines go
+            assert await uow.tasks.get(task.id) is not None  # the community's task stays
+            assert [r.account_id for r in await uow.points.ranking([here])] == [other.id]
+            # The admin who confirmed and granted keeps their account: only ids point at it.
+            assert await uow.accounts.get(admin.id) is not None
 
 
 def received(update_id: int, user: str | None = "u1") -> Received:

@@ -9,6 +9,7 @@ on the declared community).
 from __future__ import annotations
 
 import enum
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,7 +42,8 @@ class PartyDeclaration:
     consent_version: str
     consented_at: datetime
     submitted_at: datetime
-    # Bumped on every submission, so a decision button made for an earlier one is stale.
+    # Bumped on every submission, so a decision button made for an earlier one is stale;
+    # a first submission starts at ``first_revision()``.
     revision: int = 1
     decided_at: datetime | None = None
     decided_by: int | None = None
@@ -51,6 +53,18 @@ class PartyDeclaration:
     @property
     def verified(self) -> bool:
         return self.status is DeclarationStatus.VERIFIED
+
+
+# A withdrawn declaration leaves no row behind (nothing of it is kept), so a declaration
+# made after it cannot count on from the old revision. Starting each first submission at a
+# random point keeps an old decision button (pmd:ok:<id>:<revision>) from matching the new
+# declaration; the room above the start keeps resubmissions inside a 32-bit column.
+_REVISION_STARTS = 2**30
+
+
+def first_revision() -> int:
+    """The revision of a declaration submitted where none is stored: a fresh nonce."""
+    return secrets.randbelow(_REVISION_STARTS) + 1
 
 
 def year_is_plausible(year: int, *, this_year: int) -> bool:

@@ -191,14 +191,15 @@ class BaseAccountRepository(ABC):
     async def set_on_duty(self, account_id: int, on_duty: bool) -> None: ...
 
     @abstractmethod
-    async def delete_personal_data(
-        self, account_id: int, *, handling_update: str | None = None
-    ) -> None:
+    async def delete_personal_data(self, account_id: int) -> None:
         """PIPL Art. 47: erase name, phone, consent, informant details, party membership
-        declaration, conversation, subscriptions and the updates they sent that the inbox
-        still holds (waiting or dead) — all but ``handling_update``, the one being handled
-        now, deleted as done anyway — and unlink the platform identity (a later /start is a
-        new person). Reports stay as the city's case records."""
+        declaration, volunteer service, points, conversation, subscriptions and the updates
+        of theirs the inbox kept as dead, and unlink the platform identity (a later /start is
+        a new person). Reports stay as the city's case records.
+
+        Waiting inbox rows stay: one person's updates are handled in order, so every earlier
+        one is done; the waiting ones are the update being handled and what they sent after
+        it, which is still to be answered (nothing accepted is dropped)."""
 
 
 class BaseRoleRepository(ABC):

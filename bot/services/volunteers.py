@@ -151,12 +151,13 @@ class Decided:
 async def decide(
     uow: BaseUnitOfWork, account_id: int, *, approve: bool, actor: Account, now: datetime
 ) -> Decided:
-    """Approve or reject a pending registration, for a decider of its community."""
+    """Approve or reject a pending registration, for a decider of its community.
+
+    Anyone else gets ``NOT_ALLOWED`` whether or not the account registered: a forged
+    button must not tell who volunteered."""
     volunteer = await uow.volunteers.get(account_id)
-    if volunteer is None:
-        return Decided(volunteer=None, refusal=Refusal.NOT_FOUND)
-    if not await may_decide(uow, actor.id, volunteer.community_id):
-        return Decided(volunteer=volunteer, refusal=Refusal.NOT_ALLOWED)
+    if volunteer is None or not await may_decide(uow, actor.id, volunteer.community_id):
+        return Decided(volunteer=None, refusal=Refusal.NOT_ALLOWED)
     if volunteer.status is not VolunteerStatus.PENDING:
         # Left on another admin's copy, a Reject would quietly revoke an approved volunteer.
         return Decided(volunteer=volunteer, refusal=Refusal.ALREADY)

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.chat import Kind, Location, Outgoing, User
+from bot.chat import Kind, Location, Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import Level, MapUnit, RoleName
 from bot.domain.volunteer import SignupStatus, VolunteerStatus
 from bot.services import volunteers
 from bot.services.env import Env, MapHolder
 from bot.services.volunteers import Refusal
+from handlers.register import CONSENT_VERSION
 from storage.photos import PhotoStore
 from tests.chatkit import ChatBot, MakeUow, approve_informant, square
 
@@ -195,6 +196,77 @@ async def test_a_volunteer_registers_is_approved_serves_and_earns_points_and_a_p
     assert stored is not None and stored.status is VolunteerStatus.APPROVED
     assert [(e.points, e.reason, e.task_id) for e in entries] == [(20, "service", task_id)]
     assert entries[0].region_id == await town.region_id("C1")
+
+
+async def test_mydata_shows_a_volunteers_sign_ups_and_points_and_deletedata_erases_them(
+    make_uow: MakeUow, tmp_path: Path
+) -> None:
+    town = Town(make_uow, tmp_path)
+    await town.seed_map(MAP)
+    admin = await town.person("陈静", RoleName.COMMUNITY_ADMIN, "C1")
+    helper = await town.person("小赵")  # a volunteer who never registered as an informant
+    helper_id = await town.account_id(helper)
+    async with make_uow() as uow:
+        await uow.accounts.record_consent(helper_id, CONSENT_VERSION, NOW)
+        await uow.commit()
+    await register_volunteer(town, helper)
+    await town.press(admin, f"va:ok:{helper_id}")
+    published = await publish_task(town, admin)
+    (offer,) = button_data(helper, published)
+    task_id = int(offer.rsplit(":", 1)[1])
+    await town.press(helper, offer)
+    town.now = NOW + timedelta(hours=1, minutes=5)
+    await town.press(helper, f"tk:in:{task_id}")
+    (confirm,) = button_data(admin, await town.location(helper, NEAR))
+    await town.press(admin, confirm)
+    await town.press(helper, "rk:hide")
+
+    mine = texts(helper, await town.command(helper, "mydata"))
+    assert "Task sign-up: 社区义诊" in mine and "hours confirmed" in mine
+    assert "m from the task's place" in mine and "Hours confirmed: 2" in mine
+    assert "Points: 20" in mine
+    assert "not to be shown on the leaderboards" in mine
+    assert "Informant status" not in mine
+
+    asked = texts(helper, await town.command(helper, "deletedata"))
+    assert "volunteer registration, task sign-ups and check-ins, points, party membership" in asked
+    await town.press(helper, "deldata:yes")
+    async with make_uow() as uow:
+        assert await uow.volunteers.get(helper_id) is None
+        assert await uow.tasks.signups([task_id]) == []
+        assert await uow.points.entries(helper_id) == []
+        assert not await uow.points.hidden(helper_id)
+
+
+def answers(messages: list[Outgoing]) -> list[str]:
+    return [m.text for m in messages if m.kind is OutKind.ANSWER_BUTTON]
+
+
+async def test_a_forged_approval_button_tells_no_one_outside_the_community_who_registered(
+    make_uow: MakeUow, tmp_path: Path
+) -> None:
+    town = Town(make_uow, tmp_path)
+    await town.seed_map(MAP)
+    await town.person("陈静", RoleName.COMMUNITY_ADMIN, "C1")
+    registered, unregistered = await town.rider("小王"), await town.rider("小李")
+    await register_volunteer(town, registered)
+    forgers = [await town.rider("老张"), await town.person("刘洋", RoleName.COMMUNITY_ADMIN, "C2")]
+    for forger in forgers:
+        for verb in ("ok", "no"):
+            said = {
+                who: answers(await town.press(forger, f"va:{verb}:{who}"))
+                for who in (
+                    await town.account_id(registered),
+                    await town.account_id(unregistered),
+                    999_999,
+                )
+            }
+            assert len(set(map(tuple, said.values()))) == 1, said
+            assert all(len(a) == 1 and "小王" not in a[0] for a in said.values())
+    registered_id = await town.account_id(registered)
+    async with make_uow() as uow:
+        stored = await uow.volunteers.get(registered_id)
+    assert stored is not None and stored.status is VolunteerStatus.PENDING
 
 
 async def test_a_full_task_refuses_the_next_volunteer_and_a_stranger_cannot_sign_up(

@@ -178,7 +178,7 @@ async def test_a_declaration_goes_to_the_communitys_party_organisation_only(town
     assert ORGANISATION in (request.text or "") and "王师傅" in (request.text or "")
     assert "+86" not in (request.text or "")  # the phone stays with the registration
     assert button_data([request]) == [
-        f"pmd:{verb}:{stored.account_id}:1" for verb in ("ok", "ask", "no")
+        f"pmd:{verb}:{stored.account_id}:{stored.revision}" for verb in ("ok", "ask", "no")
     ]
     assert "sent to the party organisation of C1" in texts(rider, said)
     for nobody in (other_secretary, admin, worker):
@@ -261,8 +261,9 @@ async def test_asking_for_details_sends_the_question_and_a_correction_goes_back(
     again = await town.chat.press(rider, "party:submit")
     stored = await town.declaration(rider)
     assert stored is not None
-    assert (stored.status, stored.revision, stored.question) == (DeclarationStatus.PENDING, 2, "")
-    assert f"pmd:ok:{stored.account_id}:2" in button_data(to(secretary, again))
+    assert (stored.status, stored.question) == (DeclarationStatus.PENDING, "")
+    assert first.endswith(f":{stored.revision - 1}")
+    assert f"pmd:ok:{stored.account_id}:{stored.revision}" in button_data(to(secretary, again))
     stale = await town.chat.press(secretary, first.replace(":ask:", ":ok:"))
     assert "already decided or has changed" in (alerts(stale)[0].text or "")
     assert (await town.declaration(rider)).status is DeclarationStatus.PENDING  # type: ignore[union-attr]
@@ -347,6 +348,31 @@ async def test_withdrawing_deletes_the_declaration(town: Town) -> None:
     assert await town.declaration(rider) is None
     # /party again starts afresh, with the consent screen.
     assert "party:agree" in button_data(await town.chat.command(rider, "party"))
+
+
+async def test_a_verify_button_of_a_withdrawn_declaration_does_not_verify_a_new_one(
+    town: Town,
+) -> None:
+    secretary = await town.chat.person("sec", RoleName.PARTY_SECRETARY, "C1")
+    rider = await town.rider()
+    await town.declare(rider, year="2015")
+    old = await town.decision(rider, "ok")  # its message shows the withdrawn details
+    await town.chat.press(rider, "pms:wd")
+    await town.chat.press(rider, "pms:wd:yes")
+    again = await town.declare(rider, year="2019")
+    new = await town.decision(rider, "ok")
+    assert new != old and new in button_data(to(secretary, again))
+    stale = await town.chat.press(secretary, old)
+    assert "already decided or has changed" in (alerts(stale)[0].text or "")
+    stored = await town.declaration(rider)
+    assert stored is not None and stored.status is DeclarationStatus.PENDING
+    said = await town.chat.press(secretary, new)
+    assert "Verified: 王师傅." in texts(secretary, said)
+    stored = await town.declaration(rider)
+    assert stored is not None and (stored.status, stored.year_joined) == (
+        DeclarationStatus.VERIFIED,
+        2019,
+    )
 
 
 async def test_mydata_lists_the_declaration_and_deletedata_erases_it(town: Town) -> None:
