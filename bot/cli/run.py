@@ -228,7 +228,7 @@ async def _serve_webhook(
     from starlette.routing import Route
 
     from bot.app import attach_telegram, bootstrap, menu
-    from bot.transports.embedded_http import serving
+    from bot.transports.embedded_http import EmbeddedServer
     from bot.transports.telegram import (
         initialize_with_retries,
         register_commands,
@@ -254,16 +254,21 @@ async def _serve_webhook(
         )
         web = Starlette(routes=[route, Route("/healthz", healthz, methods=["GET"])])
         host, port = settings.webhook_host, settings.webhook_port
+        # Calls under way when the stop comes get time to be stored and answered.
+        grace = max(math.ceil(settings.drain_s), 1)
+        server = EmbeddedServer(web, host=host, port=port, grace_s=grace)
+        # Listen first: a taken GRIDSNAP_WEBHOOK_PORT is refused at once, not after waiting for
+        # the Bot API; a call that comes meanwhile is stored and waits for the worker.
+        await server.start()
         # Left in reverse: the server stops taking calls first (answering those under way),
         # then what is stored is handled and sent (bounded), then the bot's session closes.
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(server.stop)  # should start-up fail below
             await initialize_with_retries(application)  # a Bot API not up yet is retried
             await stack.enter_async_context(application)
             stack.push_async_callback(app.close)
             await app.start_background()
-            # Calls under way when the stop comes get time to be stored and answered.
-            grace = max(math.ceil(settings.drain_s), 1)
-            await stack.enter_async_context(serving(web, host=host, port=port, grace_s=grace))
+            stack.push_async_callback(server.stop)  # on the way out, first of all
             secret = settings.webhook_secret or ""
             await register_webhook(application.bot, url=settings.webhook_url, secret=secret)
             await register_commands(application.bot, menu(app.registry, settings.default_locale))
