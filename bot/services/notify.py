@@ -21,6 +21,7 @@ from bot.domain.lifecycle import Action, Actor, Audience, Decision
 from bot.domain.model import Account, InformantProfile, Report, RoleName
 from bot.i18n import N_, Translator, translator
 from bot.services.alerts import alert_reopened
+from bot.ui.feedback import feedback_keyboard
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_PREFIX = "fb"
 
 # One line per action, the same for every audience; {number} is the report number.
 HEADLINES: dict[Action, str] = {
@@ -168,17 +168,6 @@ def compose(
             keyboard=keyboard,
         )
     ]
-
-
-def feedback_keyboard(t: Translator, report_id: int) -> Keyboard:
-    return Keyboard(
-        rows=(
-            (
-                Button(text="👍 " + t._("Fixed"), data=f"{FEEDBACK_PREFIX}:ok:{report_id}"),
-                Button(text="👎 " + t._("Not fixed"), data=f"{FEEDBACK_PREFIX}:no:{report_id}"),
-            ),
-        )
-    )
 
 
 def after_photo(report: Report, decision: Decision) -> str | None:

@@ -57,6 +57,8 @@ def test_the_route_is_the_first_segment_of_the_prefix() -> None:
         "zzpaint:red:-1",
         "zzpaint:red: 12",
         "zzpaint:red:1_2",
+        "zzpaint:red:012",  # would pack back as another string
+        "zzpaint:red:+12",
         "zzpaint:red:" + "9" * 19,  # over a BIGINT
         "zzpaint:red",  # a field short
         "zzpaint:red:12:1",  # a field too many
