@@ -57,8 +57,6 @@ class OpenCase(Payload, prefix=f"{ROUTE}:open"):
     report_id: Id
 
 
-CasePayload = CasePress | ReturnWith | TransferTo | OpenCase
-
 # The buttons a case can carry, in the order they are shown.
 CASE_BUTTONS: dict[Action, tuple[Verb, str]] = {
     Action.ACCEPT: (Verb.ACCEPT, N_("Accept")),
