@@ -2,13 +2,15 @@
 
 Consent comes first and is stored only on Agree (PIPL Art. 29: whereabouts are sensitive
 personal information and need separate, explicit consent). Then name, the rider's own phone
-through the contact-share button, courier company, usual work area, a summary, and the
-application is stored as pending for a community admin to review. Every step keeps what it
-collected in the conversation state, so a restart resumes where the rider was.
+(typed and checked, or shared with the contact button where the platform has one: WeChat has
+none), courier company, usual work area, a summary, and the application is stored as pending
+for a community admin to review. Every step keeps what it collected in the conversation
+state, so a restart resumes where the rider was.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -17,6 +19,7 @@ from bot.chat import Button, Kind, Outgoing, OutKind
 from bot.domain.companies import COMPANIES as KNOWN_COMPANIES
 from bot.domain.companies import company_label
 from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, Level, RegionNode
+from bot.domain.phone import normalise_phone, normalise_shared_phone
 from bot.domain.text import has_visible
 from bot.i18n import N_
 from bot.services import informants, notify
@@ -33,6 +36,8 @@ COMPANIES = tuple(KNOWN_COMPANIES)
 NAME_MAX = 30
 COMPANY_MAX = 40
 PAGE_SIZE = 8
+
+log = logging.getLogger(__name__)
 
 
 class RegisterFlow(Flow):
@@ -94,20 +99,35 @@ class RegisterFlow(Flow):
         await _ask_phone(ctx)
 
     async def _phone(self, ctx: Context) -> None:
-        contact = ctx.incoming.contact
-        if ctx.incoming.kind is not Kind.CONTACT or contact is None:
+        if ctx.incoming.kind is Kind.TEXT:
+            phone = normalise_phone(ctx.incoming.text)
+        elif ctx.incoming.kind is Kind.CONTACT and ctx.incoming.contact is not None:
+            contact = ctx.incoming.contact
+            if contact.user_id != ctx.incoming.user.user_id:
+                ctx.reply(
+                    ctx._(
+                        "That is someone else's contact. Please type your own number, "
+                        "or share it with the button below."
+                    )
+                )
+                await _ask_phone(ctx)
+                return
+            phone = normalise_shared_phone(contact.phone)
+        else:
             await _refuse_and_reprompt(ctx, _ask_phone)
             return
-        if contact.user_id != ctx.incoming.user.user_id:
+        if phone is None:
+            log.info("registration: a phone number was refused as not valid")
             ctx.reply(
                 ctx._(
-                    "That is someone else's contact. Please share your own number "
-                    "with the button below."
+                    "That is not a phone number I can use. Type a mainland China mobile "
+                    "number (11 digits, such as 138 0013 8000) or an international number "
+                    "starting with + and the country code."
                 )
             )
             await _ask_phone(ctx)
             return
-        self.enter(ctx, "company", phone=contact.phone)
+        self.enter(ctx, "company", phone=phone)
         ctx.reply(ctx._("Thank you, your number is saved."), remove_keyboard=True)
         await _ask_company(ctx)
 
@@ -273,7 +293,7 @@ async def _ask_name(ctx: Context) -> None:
 
 async def _ask_phone(ctx: Context) -> None:
     ctx.reply(
-        ctx._("Please share your phone number with the button below."),
+        ctx._("Please type your phone number, or share it with the button below."),
         reply_keyboard([Button(text=ctx._("Share my phone number"), request_contact=True)]),
     )
 
