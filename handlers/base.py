@@ -9,11 +9,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from bot.chat import Button, Incoming, Keyboard, Location, Outgoing, OutKind
+from bot.chat import (
+    Ask,
+    Button,
+    Choices,
+    Incoming,
+    Keyboard,
+    Location,
+    Outgoing,
+    OutKind,
+    Request,
+    choices,
+)
 from bot.domain.model import Account, ConversationState
-from bot.i18n import Translator, translator
+from bot.i18n import N_, Translator, translator
+from bot.ui import payloads
+from bot.ui.payloads import Payload
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -23,6 +36,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHOSEN_PREFIX = "chosen"  # the button left on a message to show what was chosen there
+SHARE_LABELS = {
+    Request.LOCATION: N_("📍 Share location"),
+    Request.PHONE: N_("Share my phone number"),
+}
+
+
+class Chosen(Payload, prefix=CHOSEN_PREFIX):
+    """The ticked button left where a choice was made: ``chosen:`` (an empty field, as the
+    buttons already on people's screens have)."""
+
+    blank: Literal[""] = ""
 
 
 @dataclass(kw_only=True)
@@ -63,13 +87,33 @@ class Context:
             )
         )
 
-    def answer_button(self, text: str = "", *, alert: bool = False) -> None:
+    def choose(self, text: str, rows: Choices, *, photo: str | None = None) -> None:
+        """Offer a choice: ``rows`` of (label, payload) under ``text`` (or a photo's caption)."""
+        self.reply(text, choices(rows) if rows else None, photo=photo)
+
+    def ask(
+        self,
+        wants: Request,
+        text: str,
+        *,
+        button: str = "",
+        options: Sequence[str] = (),
+    ) -> None:
+        """Ask the person to send a location, photo or phone number (``wants``, combined
+        with ``|``). ``button`` labels the share button (a default per request when empty);
+        ``options`` are ready-made replies whose label comes back as text."""
+        share = Ask(wants=wants).share
+        if share is not None and not button:
+            button = self._(SHARE_LABELS[share])
+        request = Ask(wants=wants, button=button, options=tuple(options))
+        self.out.append(self._to_me(text=text, request=request))
+
+    def ack(self, text: str = "", *, alert: bool = False) -> None:
+        """Acknowledge the press being handled, with a short notice (a dialog if ``alert``)."""
         if self.incoming.callback_id is None:
             return
         self.out.append(
-            Outgoing(
-                platform=self.account.platform,
-                chat_id=self.account.chat_id,
+            self._to_me(
                 kind=OutKind.ANSWER_BUTTON,
                 text=text,
                 callback_id=self.incoming.callback_id,
@@ -77,24 +121,54 @@ class Context:
             )
         )
 
-    def edit_markup(self, keyboard: Keyboard | None) -> None:
-        """Replace (or drop) the buttons of the message the pressed button was on."""
-        if self.incoming.message_id is None:
-            return
-        self.out.append(
-            Outgoing(
-                platform=self.account.platform,
-                chat_id=self.account.chat_id,
-                kind=OutKind.EDIT_MARKUP,
-                message_id=self.incoming.message_id,
-                keyboard=keyboard,
-            )
-        )
+    # The name before the intents; register, party, tasks, volunteer, points and community
+    # still use it.
+    answer_button = ack
+
+    def replace_choices(
+        self, rows: Choices, *, prompt: str = "", message_id: str | None = None
+    ) -> None:
+        """Put ``rows`` in place of the choices of an earlier prompt: the pressed message, or
+        ``message_id``. ``prompt`` is what that prompt asked, for a platform that cannot edit
+        and sends the new menu as a fresh message."""
+        self._edit(choices(rows) if rows else None, prompt, message_id)
+
+    def drop_choices(self, *, message_id: str | None = None) -> None:
+        """Remove the choices of the pressed message (or ``message_id``): they no longer apply."""
+        self._edit(None, "", message_id)
 
     def show_choice(self, label: str) -> None:
         """Replace the buttons of the pressed message with the one chosen, ticked, so the
         chat keeps showing what was picked; pressing it again does nothing (``chosen``)."""
-        self.edit_markup(Keyboard(rows=((Button(text=f"✓ {label}", data=f"{CHOSEN_PREFIX}:"),),)))
+        self._edit(choices([[(f"✓ {label}", Chosen())]]), "", None)
+
+    def edit_markup(self, keyboard: Keyboard | None) -> None:
+        """Replace (or drop) the buttons of the pressed message with a render-level keyboard;
+        for the flows not yet on ``replace_choices``."""
+        self._edit(keyboard, "", None)
+
+    @property
+    def pressed(self) -> Payload | None:
+        """The payload of the button pressed, validated; None for no press or bad data."""
+        if self.incoming.button_data is None:
+            return None
+        try:
+            return payloads.parse(self.incoming.button_data)
+        except payloads.BadPayload:
+            return None
+
+    def _edit(self, keyboard: Keyboard | None, prompt: str, message_id: str | None) -> None:
+        message_id = message_id or self.incoming.message_id
+        if message_id is None:
+            return
+        self.out.append(
+            self._to_me(
+                kind=OutKind.EDIT_MARKUP, text=prompt, message_id=message_id, keyboard=keyboard
+            )
+        )
+
+    def _to_me(self, **fields: Any) -> Outgoing:
+        return Outgoing(platform=self.account.platform, chat_id=self.account.chat_id, **fields)
 
     def send_location(self, location: Location) -> None:
         self.out.append(
@@ -117,8 +191,9 @@ def reply_keyboard(*rows: Sequence[Button]) -> Keyboard:
 
 
 class Flow(ABC):
-    """A conversation flow. ``name`` keys the state row; button data for a flow starts with
-    ``name + ":"`` so the dispatcher can route a press even after a restart."""
+    """A conversation flow. ``name`` keys the state row; the payloads of a flow's buttons
+    route to ``name`` (``bot.ui.payloads``), so the dispatcher can route a press even after a
+    restart, and refuses one from a flow the person has left as expired."""
 
     name: str
 

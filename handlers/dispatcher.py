@@ -29,6 +29,7 @@ from bot.chat import Incoming, Kind, Outgoing
 from bot.i18n import normalize, translator
 from bot.services.photos import FileFetcher, PhotoIntake, intake
 from bot.services.ports import DuplicateUpdate
+from bot.ui import payloads
 from handlers import edge
 from handlers.base import Command, Context, Flow
 
@@ -270,22 +271,38 @@ class Dispatcher:
         await command.handler(ctx)
 
     async def _route_button(self, ctx: Context) -> None:
+        """Route a press by its payload's route (``bot.ui.payloads``): to the flow of that name
+        (expired unless the person is still in it) or to the button handler of that key."""
         data = ctx.incoming.button_data or ""
-        prefix = data.split(":", 1)[0]
-        if prefix in self.flows:
-            if ctx.state.flow != prefix:
-                log.info("stale %s button from %s", prefix, ctx.account.id)
-                ctx.answer_button(ctx._("This button has expired."), alert=True)
-                ctx.edit_markup(None)
-                return
-            await self.flows[prefix].on_input(ctx)
+        try:
+            route = payloads.parse(data).route
+        except payloads.ExpiredPayload:
+            log.info("retired button layout %r from %s", data, ctx.account.id)
+            self._expired(ctx)
             return
-        handler = self._buttons.get(prefix)
+        except payloads.UnknownPayload as exc:
+            # A flow whose buttons have no payload classes yet parses its own data.
+            route = "" if payloads.is_typed_route(exc.route) else exc.route
+        except payloads.BadPayload:
+            route = ""
+        if route in self.flows:
+            if ctx.state.flow != route:
+                log.info("stale %s button from %s", route, ctx.account.id)
+                self._expired(ctx)
+                return
+            await self.flows[route].on_input(ctx)
+            return
+        handler = self._buttons.get(route)
         if handler is None:
-            log.warning("unknown button data %r from account %s", data, ctx.account.id)
-            ctx.answer_button(ctx._("This button is not valid."), alert=True)
+            log.warning("invalid button data %r from account %s", data, ctx.account.id)
+            ctx.ack(ctx._("This button is not valid."), alert=True)
             return
         await handler(ctx)
+
+    @staticmethod
+    def _expired(ctx: Context) -> None:
+        ctx.ack(ctx._("This button has expired."), alert=True)
+        ctx.drop_choices()
 
     async def _apologise(self, incoming: Incoming) -> None:
         """Tell the user something went wrong, in a unit of its own (the failed one is gone)."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.chat import (
+    Ask,
     Button,
     ChatType,
     Contact,
@@ -24,6 +25,7 @@ from bot.chat import (
     Location,
     Outgoing,
     OutKind,
+    Request,
     User,
 )
 
@@ -215,7 +217,9 @@ def reply_markup(out: Outgoing) -> Markup | None:
     """The ``reply_markup`` field for sending ``out``, or None to send none."""
     if out.remove_keyboard or out.kind is OutKind.REMOVE_KEYBOARD:
         return {"remove_keyboard": True}
-    keyboard = out.keyboard
+    keyboard = request_keyboard(out.request) if out.request is not None else out.keyboard
+    if out.request is not None and keyboard is None:
+        return {"remove_keyboard": True}  # a request without buttons: none left showing
     if keyboard is None:
         return None
     if keyboard.inline:
@@ -225,6 +229,25 @@ def reply_markup(out: Outgoing) -> Markup | None:
         "resize_keyboard": True,
         "one_time_keyboard": keyboard.one_time,
     }
+
+
+def request_keyboard(request: Ask) -> Keyboard | None:
+    """A request as Telegram shows it: a one-time reply keyboard, the share button first,
+    then one row per ready-made reply; None when it has neither (a photo: the text says so)."""
+    rows: list[tuple[Button, ...]] = []
+    share = request.share
+    if share is not None:
+        rows.append(
+            (
+                Button(
+                    text=request.button,
+                    request_location=share is Request.LOCATION,
+                    request_contact=share is Request.PHONE,
+                ),
+            )
+        )
+    rows += [(Button(text=option),) for option in request.options]
+    return Keyboard(rows=tuple(rows), inline=False, one_time=True) if rows else None
 
 
 def inline_markup(keyboard: Keyboard | None) -> Markup | None:

@@ -1,5 +1,5 @@
 """The core stays free of platforms and of the database (shared/ARCHITECTURE.md):
-nothing in handlers/, bot/services/ or bot/domain/ imports telegram, aiogram or
+nothing in handlers/, bot/services/, bot/domain/ or bot/ui/ imports telegram, aiogram or
 sqlalchemy, and bot/domain/ imports only the standard library and itself."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def modules(*folders: str) -> list[Path]:
 
 @pytest.mark.parametrize(
     "path",
-    modules("handlers", "bot/services", "bot/domain"),
+    modules("handlers", "bot/services", "bot/domain", "bot/ui"),
     ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_the_core_imports_no_platform_and_no_database(path: Path) -> None:
