@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.chat import Contact, Incoming, Kind, Location, Outgoing, OutKind, User
+from bot.chat import Contact, Incoming, Kind, Location, Outgoing, OutKind, Request, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import Account, Consent, InformantStatus, Level, MapUnit, RoleName
 from bot.services.env import Env, MapHolder
@@ -150,9 +150,7 @@ def button_data(messages: list[Outgoing]) -> list[str]:
 
 
 def asks_for_contact(messages: list[Outgoing]) -> bool:
-    return any(
-        b.request_contact for m in messages if m.keyboard for row in m.keyboard.rows for b in row
-    )
+    return any(m.request is not None and Request.PHONE in m.request.wants for m in messages)
 
 
 @pytest.fixture
