@@ -129,8 +129,12 @@ class Context:
         self, rows: Choices, *, prompt: str = "", message_id: str | None = None
     ) -> None:
         """Put ``rows`` in place of the choices of an earlier prompt: the pressed message, or
-        ``message_id``. ``prompt`` is what that prompt asked, for a platform that cannot edit
-        and sends the new menu as a fresh message."""
+        ``message_id``. ``prompt`` is what that prompt asked: with no message to edit (a press
+        that names none) the new menu goes out as a fresh message under it, and a platform
+        that cannot edit does the same."""
+        if rows and prompt and (message_id or self.incoming.message_id) is None:
+            self.choose(prompt, rows)
+            return
         self._edit(choices(rows) if rows else None, prompt, message_id)
 
     def replace_prompt(self, text: str, rows: Choices) -> None:

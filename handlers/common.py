@@ -8,13 +8,18 @@ from dataclasses import replace
 from bot.chat import Kind
 from bot.domain.model import InformantStatus, RoleName
 from bot.i18n import N_, SUPPORTED
-from handlers.base import CHOSEN_PREFIX, Command, Context, buttons
+from bot.ui.payloads import Code, Payload
+from handlers.base import Chosen, Command, Context, buttons
 from handlers.edge import PRIVATE_LINK_PAYLOAD
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
 
 LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
+
+
+class SetLanguage(Payload, prefix="lang"):
+    code: Code  # one of ``SUPPORTED``, checked when pressed
 
 
 def setup(registry: Registry) -> None:
@@ -39,8 +44,8 @@ def setup(registry: Registry) -> None:
         await _start(ctx, registry)
 
     registry.deep_link(PRIVATE_LINK_PAYLOAD, from_group)
-    registry.button("lang", set_language)
-    registry.button(CHOSEN_PREFIX, _already_chosen)
+    registry.button(SetLanguage.__route__, set_language)
+    registry.button(Chosen.__route__, _already_chosen)
     registry.fallback(Kind.TEXT, help_)
 
 
@@ -118,24 +123,25 @@ async def show_help(ctx: Context, registry: Registry | None = None) -> None:
 
 async def _already_chosen(ctx: Context) -> None:
     """The ticked button that shows an earlier choice: nothing to do, nothing to say."""
-    ctx.answer_button()
+    ctx.ack()
 
 
 async def choose_language(ctx: Context) -> None:
-    ctx.reply(
-        ctx._("Choose your language:"),
-        buttons([(LANGUAGE_NAMES[code], f"lang:{code}") for code in SUPPORTED]),
-    )
+    row: list[tuple[str, Payload]] = [
+        (LANGUAGE_NAMES[code], SetLanguage(code=code)) for code in SUPPORTED
+    ]
+    ctx.choose(ctx._("Choose your language:"), [row])
 
 
 async def set_language(ctx: Context) -> None:
-    code = (ctx.incoming.button_data or "").partition(":")[2]
-    if code not in SUPPORTED:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    pressed = ctx.pressed
+    if not isinstance(pressed, SetLanguage) or pressed.code not in SUPPORTED:
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
+    code = pressed.code
     await ctx.uow.accounts.set_locale(ctx.account.id, code)
     ctx.account = replace(ctx.account, locale=code)
-    ctx.answer_button()
+    ctx.ack()
     ctx.show_choice(LANGUAGE_NAMES[code])
     ctx.reply(ctx._("Language set to English."))
 

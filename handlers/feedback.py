@@ -1,7 +1,7 @@
 """The rider's "Fixed?" answer after a Resolve (``/points`` is ``handlers.points``).
 
-👍 (``fb:ok:<report>``) asks for a 1–5 rating (``fb:rate:<report>:<n>``), which closes the
-case; 👎 (``fb:no:<report>``) asks for an optional short reason (flow ``fbr``) and reopens
+👍 (``Answer``, ``bot.ui.feedback``) asks for a 1–5 rating (``Rate``), which closes the
+case; 👎 asks for an optional short reason (flow ``fbr``) and reopens
 it, which alerts the grid again; left unanswered, the prompt reopens the case by itself
 after ``drafts.REASON_WAIT``. Only the reporter may answer, and only while the case is
 resolved: a button from a case that moved on is refused and removed. The state machine in
@@ -18,9 +18,11 @@ from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
 from bot.services import cases
 from bot.services.drafts import NOT_FIXED, REASON_FLOW
-from bot.services.notify import FEEDBACK_PREFIX
+from bot.ui import feedback as feedback_ui
+from bot.ui.feedback import Answer, Rate, Verdict
+from bot.ui.payloads import Payload
 from handlers import edge
-from handlers.base import Context, Flow, buttons
+from handlers.base import Context, Flow
 from handlers.registry import Registry
 
 REASON_MAX = 200
@@ -36,56 +38,63 @@ REFUSALS = {
 }
 
 
+class SkipReason(Payload, prefix=f"{REASON_FLOW}:skip"):
+    """Reopen without saying what is still wrong."""
+
+
 def setup(registry: Registry) -> None:
-    registry.button(FEEDBACK_PREFIX, on_feedback)
+    registry.button(feedback_ui.ROUTE, on_feedback)
     registry.flow(NotFixedFlow())
 
 
 async def on_feedback(ctx: Context) -> None:
-    parts = (ctx.incoming.button_data or "").split(":")
-    verb, report_id = (parts[1], _int(parts[2])) if len(parts) >= 3 else ("", None)
-    report = await _answerable(ctx, report_id)
+    pressed = ctx.pressed
+    if not isinstance(pressed, Answer | Rate):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
+        return
+    report = await _answerable(ctx, pressed.report_id)
     if report is None:
         return
-    if verb == "ok" and len(parts) == 3:
-        await _ask_rating(ctx, report)
-    elif verb == "rate" and len(parts) == 4 and _int(parts[3]) in RATING_RANGE:
-        await _confirm(ctx, report, _int(parts[3]))
-    elif verb == "no" and len(parts) == 3:
-        await _not_fixed(ctx, report)
-    else:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    match pressed:
+        case Answer(verdict=Verdict.FIXED):
+            await _ask_rating(ctx, report)
+        case Answer(verdict=Verdict.NOT_FIXED):
+            await _not_fixed(ctx, report)
+        case Rate(stars=stars):
+            await _confirm(ctx, report, stars)
 
 
-async def _answerable(ctx: Context, report_id: int | None) -> Report | None:
+async def _answerable(ctx: Context, report_id: int) -> Report | None:
     """The report when this person may answer for it now; otherwise refuse and say why."""
-    report = await ctx.uow.reports.get(report_id) if report_id is not None else None
+    report = await ctx.uow.reports.get(report_id)
     if report is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return None
     if report.reporter_id != ctx.account.id:
-        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.NOT_ALLOWED]), alert=True)
+        ctx.ack(ctx._(REFUSALS[cases.Refusal.NOT_ALLOWED]), alert=True)
         return None
     if report.status is not ReportStatus.RESOLVED:
-        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.STALE]), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._(REFUSALS[cases.Refusal.STALE]), alert=True)
+        ctx.drop_choices()
         return None
     return report
 
 
 async def _ask_rating(ctx: Context, report: Report) -> None:
-    ctx.answer_button()
-    ctx.show_choice("👍 " + ctx._("Fixed"))
-    stars = [(f"{'⭐' * n}", f"{FEEDBACK_PREFIX}:rate:{report.id}:{n}") for n in RATING_RANGE]
-    ctx.reply(
+    ctx.ack()
+    ctx.show_choice(feedback_ui.fixed_label(ctx.t))
+    stars: list[tuple[str, Payload]] = [
+        ("⭐" * n, Rate(report_id=report.id, stars=n)) for n in RATING_RANGE
+    ]
+    ctx.choose(
         ctx._(
             "Glad it is fixed! How well was report {number} handled? 1 is poor, 5 is very good."
         ).format(number=report.number),
-        buttons(stars[:3], stars[3:]),
+        [stars[:3], stars[3:]],
     )
 
 
-async def _confirm(ctx: Context, report: Report, rating: int | None) -> None:
+async def _confirm(ctx: Context, report: Report, rating: int) -> None:
     result = await cases.act(
         ctx.uow,
         ctx.env,
@@ -95,27 +104,27 @@ async def _confirm(ctx: Context, report: Report, rating: int | None) -> None:
         args=ActionArgs(rating=rating),
     )
     if not _refused(ctx, result):
-        ctx.answer_button()
-        ctx.show_choice("⭐" * (rating or 0))
+        ctx.ack()
+        ctx.show_choice("⭐" * rating)
         ctx.reply(ctx._("Thank you! Report {number} is closed.").format(number=report.number))
 
 
 async def _not_fixed(ctx: Context, report: Report) -> None:
-    ctx.show_choice("👎 " + ctx._("Not fixed"))
+    ctx.show_choice(feedback_ui.not_fixed_label(ctx.t))
     if ctx.state.flow not in (None, REASON_FLOW):
         # Mid another flow a reason prompt would take its input over: reopen right away.
         await reopen(ctx, report.id, NOT_FIXED)
         return
-    ctx.answer_button()
+    ctx.ack()
     ctx.state.clear()
     ctx.state.flow, ctx.state.step, ctx.state.data = REASON_FLOW, "reason", {"report": report.id}
     _ask_reason(ctx)
 
 
 def _ask_reason(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._("Sorry to hear that. What is still wrong? Write a short note, or press Skip."),
-        buttons([(ctx._("Skip"), f"{REASON_FLOW}:skip")]),
+        [[(ctx._("Skip"), SkipReason())]],
     )
 
 
@@ -129,7 +138,7 @@ async def reopen(ctx: Context, report_id: int, reason: str) -> None:
         args=ActionArgs(reason=reason),
     )
     if not _refused(ctx, result) and result.report is not None:
-        ctx.answer_button()
+        ctx.ack()
         ctx.reply(
             ctx._("Report {number} is reopened; the grid workers have been told.").format(
                 number=result.report.number
@@ -142,11 +151,11 @@ def _refused(ctx: Context, result: cases.CaseResult) -> bool:
         return False
     text = ctx._(REFUSALS[result.refusal])
     if ctx.incoming.callback_id is not None:
-        ctx.answer_button(text, alert=True)
+        ctx.ack(text, alert=True)
     else:
         ctx.reply(text)
     if result.refusal is cases.Refusal.STALE:
-        ctx.edit_markup(None)
+        ctx.drop_choices()
     return True
 
 
@@ -160,10 +169,10 @@ class NotFixedFlow(Flow):
         _ask_reason(ctx)
 
     async def on_input(self, ctx: Context) -> None:
-        report_id = _int(str(ctx.state.data.get("report", "")))
+        report_id = ctx.state.data.get("report")
         incoming = ctx.incoming
-        if incoming.kind is Kind.BUTTON and incoming.button_data == f"{REASON_FLOW}:skip":
-            ctx.edit_markup(None)
+        if isinstance(ctx.pressed, SkipReason):
+            ctx.drop_choices()
             reason = NOT_FIXED
         elif incoming.kind is Kind.TEXT and incoming.text.strip():
             reason = incoming.text.strip()
@@ -173,13 +182,9 @@ class NotFixedFlow(Flow):
             await self.reprompt(ctx)
             return
         ctx.state.clear()
-        if report_id is not None:
+        if isinstance(report_id, int):  # the state row is ours; anything else is no report
             await reopen(ctx, report_id, reason)
 
     async def reprompt(self, ctx: Context) -> None:
-        ctx.answer_button()
+        ctx.ack()
         _ask_reason(ctx)
-
-
-def _int(value: str) -> int | None:
-    return int(value) if value.isdecimal() and len(value) < 12 else None

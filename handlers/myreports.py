@@ -1,4 +1,5 @@
-"""``/myreports``: the rider's reports with their status; a button shows one report's history."""
+"""``/myreports``: the rider's reports with their status; a button (``my:<report>``) shows one
+report's history, and under it ``my:w:<report>:<version>`` withdraws one not yet accepted."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from bot.domain.lifecycle import Action
 from bot.domain.model import Report, ReportStatus
 from bot.i18n import N_
 from bot.services import cases, party
-from handlers.base import Command, Context, buttons
+from bot.ui.payloads import Id, Payload
+from handlers.base import Command, Context
 from handlers.history import report_summary, rider_view
 from handlers.registry import Registry
 
@@ -19,13 +21,27 @@ REFUSALS: dict[cases.Refusal | None, str] = {
 }
 
 
+ROUTE = "my"
+
+
+class ShowReport(Payload, prefix=ROUTE):
+    report_id: Id
+
+
+class Withdraw(Payload, prefix=f"{ROUTE}:w"):
+    """Withdraw the report, as it was at ``version`` (a press after it moved on is refused)."""
+
+    report_id: Id
+    version: Id
+
+
 def setup(registry: Registry) -> None:
     registry.command(
         Command(
             "myreports", show_my_reports, N_("Your reports and their status"), allowed_mid_flow=True
         )
     )
-    registry.button("my", on_button)
+    registry.button(ROUTE, on_button)
 
 
 async def show_my_reports(ctx: Context) -> None:
@@ -37,58 +53,53 @@ async def show_my_reports(ctx: Context) -> None:
     if badge := await party.badge_line(ctx.uow, ctx.t, ctx.account.id):
         lines.insert(0, badge)  # the rider's own choice, shown to them alone
     lines += [report_summary(ctx, r) for r in reports]
-    ctx.reply(
-        "\n".join(lines),
-        buttons(
-            *[[(ctx._("No. {number}").format(number=r.number), f"my:{r.id}")] for r in reports]
-        ),
-    )
+    rows: list[list[tuple[str, Payload]]] = [
+        [(ctx._("No. {number}").format(number=r.number), ShowReport(report_id=r.id))]
+        for r in reports
+    ]
+    ctx.choose("\n".join(lines), rows)
 
 
 async def on_button(ctx: Context) -> None:
-    """``my:<id>`` shows a report's history; ``my:w:<id>:<version>`` withdraws it."""
-    rest = (ctx.incoming.button_data or "").partition(":")[2]
-    if rest.startswith("w:"):
-        await withdraw(ctx, rest[2:])
-    else:
-        await show_history(ctx, rest)
+    match ctx.pressed:
+        case ShowReport(report_id=report_id):
+            await show_history(ctx, report_id)
+        case Withdraw() as pressed:
+            await withdraw(ctx, pressed)
+        case _:
+            ctx.ack(ctx._("This button is not valid."), alert=True)
 
 
-async def show_history(ctx: Context, arg: str) -> None:
-    report = await _own_report(ctx, arg)
+async def show_history(ctx: Context, report_id: int) -> None:
+    report = await _own_report(ctx, report_id)
     if report is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    ctx.answer_button()
-    keyboard = None
+    ctx.ack()
+    rows: list[list[tuple[str, Payload]]] = []
     if report.reporter_id == ctx.account.id and report.status in WITHDRAWABLE:
         # Only until a grid worker accepts it: after that the grid is already at work.
-        data = f"my:w:{report.id}:{report.version}"
-        keyboard = buttons([(ctx._("Withdraw this report"), data)])
-    ctx.reply(await rider_view(ctx, report), keyboard)
+        pressed = Withdraw(report_id=report.id, version=report.version)
+        rows.append([(ctx._("Withdraw this report"), pressed)])
+    ctx.choose(await rider_view(ctx, report), rows)
 
 
-async def withdraw(ctx: Context, arg: str) -> None:
-    head, _, tail = arg.partition(":")
-    report_id, version = _int(head), _int(tail)
-    if report_id is None or version is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        return
+async def withdraw(ctx: Context, pressed: Withdraw) -> None:
     result = await cases.act(
         ctx.uow,
         ctx.env,
-        report_id=report_id,
+        report_id=pressed.report_id,
         actor_account=ctx.account,
         action=Action.CANCEL,
-        expected_version=version,
+        expected_version=pressed.version,
     )
     if result.refusal is not None or result.report is None:
         text = REFUSALS.get(result.refusal or cases.Refusal.NOT_FOUND, REFUSALS[None])
-        ctx.answer_button(ctx._(text), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._(text), alert=True)
+        ctx.drop_choices()
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     ctx.reply(
         ctx._("Report {number} is withdrawn; the grid workers have been told.").format(
             number=result.report.number
@@ -96,18 +107,10 @@ async def withdraw(ctx: Context, arg: str) -> None:
     )
 
 
-async def _own_report(ctx: Context, arg: str) -> Report | None:
-    """The report if this rider filed or follows it; None for anything else (forged data)."""
-    report_id = _int(arg)
-    if report_id is None:
-        return None
+async def _own_report(ctx: Context, report_id: int) -> Report | None:
+    """The report if this rider filed or follows it; None for anyone else's."""
     report = await ctx.uow.reports.get(report_id)
     if report is None or report.reporter_id == ctx.account.id:
         return report
     followers = await ctx.uow.reports.subscribers(report.id)
     return report if any(a.id == ctx.account.id for a in followers) else None
-
-
-def _int(value: str) -> int | None:
-    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from bot.chat import Keyboard, Kind
+from bot.chat import Kind
 from bot.domain.categories import Category, UnknownCategoryError
 from bot.domain.model import GeoPoint, InformantStatus, Report, ReportPhoto
 from bot.geo.router import RouteResult, RouteStatus
@@ -27,6 +27,7 @@ from bot.services.reports import (
     follow,
     submit_report,
 )
+from bot.ui.payloads import Payload
 from handlers import edge
 from handlers import report_ui as ui
 from handlers.base import Command, Context, Flow
@@ -87,17 +88,17 @@ class ReportFlow(Flow):
         return await _take_photo(ctx)
 
     async def _on_button(self, ctx: Context) -> None:
-        verb, _, arg = (ctx.incoming.button_data or "").partition(":")[2].partition(":")
-        live = _BUTTONS.get(verb)
-        if live is None:
-            ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        pressed = ctx.pressed
+        live = _BUTTONS.get(_button_key(pressed)) if pressed is not None else None
+        if pressed is None or live is None:
+            ctx.ack(ctx._("This button is not valid."), alert=True)
             return
         steps, handler = live
         if ctx.state.step not in steps:  # a button left on an earlier message
-            ctx.answer_button(ctx._("This button has expired."), alert=True)
+            ctx.ack(ctx._("This button has expired."), alert=True)
             await _advance(ctx)
             return
-        await handler(ctx, arg)
+        await handler(ctx, pressed)
 
 
 # -- who may report --------------------------------------------------------------------
@@ -340,80 +341,74 @@ async def _confirm(ctx: Context) -> None:
     )
     if duplicates:
         text += "\n\n" + ui.duplicates_text(ctx, duplicates)
-    ctx.reply(text, ui.confirmation_keyboard(ctx, duplicates))
+    ctx.choose(text, ui.confirmation_choices(ctx, duplicates))
 
 
 # -- buttons ---------------------------------------------------------------------------
 
 
-async def _choose_category(ctx: Context, code: str) -> None:
-    if code not in ctx.env.catalogue:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+async def _choose_category(ctx: Context, pressed: Payload) -> None:
+    assert isinstance(pressed, ui.PickCategory)
+    if pressed.code not in ctx.env.catalogue:
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    ctx.answer_button()
-    ctx.show_choice(ui.category_label(ctx, ctx.env.catalogue.get(code)))
-    ctx.state.data["cat"] = code
+    ctx.ack()
+    ctx.show_choice(ui.category_label(ctx, ctx.env.catalogue.get(pressed.code)))
+    ctx.state.data["cat"] = pressed.code
     await _advance(ctx)
 
 
-async def _show_classes(ctx: Context, _arg: str) -> None:
-    ctx.answer_button()
-    _show_menu(ctx, ui.classes_keyboard(ctx))
+async def _show_classes(ctx: Context, _pressed: Payload) -> None:
+    ctx.ack()
+    ctx.replace_choices(ui.classes_choices(ctx), prompt=ui.category_prompt(ctx))
 
 
-async def _show_popular(ctx: Context, _arg: str) -> None:
-    ctx.answer_button()
-    _show_menu(ctx, ui.popular_keyboard(ctx, await _most_used(ctx)))
+async def _show_popular(ctx: Context, _pressed: Payload) -> None:
+    ctx.ack()
+    top = ui.popular_choices(ctx, await _most_used(ctx))
+    ctx.replace_choices(top, prompt=ui.category_prompt(ctx))
 
 
-async def _show_class(ctx: Context, code: str) -> None:
+async def _show_class(ctx: Context, pressed: Payload) -> None:
+    assert isinstance(pressed, ui.OpenClass)
     groups = {cls.code: cats for cls, cats in ctx.env.catalogue.by_class().items()}
-    if code not in groups:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    if pressed.code not in groups:
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    ctx.answer_button()
-    _show_menu(ctx, ui.class_keyboard(ctx, groups[code]))
+    ctx.ack()
+    ctx.replace_choices(ui.class_choices(ctx, groups[pressed.code]), prompt=ui.category_prompt(ctx))
 
 
-def _show_menu(ctx: Context, keyboard: Keyboard) -> None:
-    # Swap the buttons in place where the platform can; otherwise send the menu anew.
-    if ctx.incoming.message_id is not None:
-        ctx.edit_markup(keyboard)
-    else:
-        ctx.reply(ctx._("What is the problem? Choose a category:"), keyboard)
-
-
-async def _skip_note(ctx: Context, _arg: str) -> None:
-    ctx.answer_button()
-    ctx.edit_markup(None)
+async def _skip_note(ctx: Context, _pressed: Payload) -> None:
+    ctx.ack()
+    ctx.drop_choices()
     ctx.state.data["note"] = ""
     await _advance(ctx)
 
 
-async def _edit(ctx: Context, _arg: str) -> None:
-    ctx.answer_button()
-    ctx.edit_markup(None)
+async def _edit(ctx: Context, _pressed: Payload) -> None:
+    ctx.ack()
+    ctx.drop_choices()
     ctx.state.data.update(cat=None, note=None, dups=[])
     await _advance(ctx)
 
 
-async def _cancel(ctx: Context, _arg: str) -> None:
-    ctx.answer_button()
-    ctx.edit_markup(None)
+async def _cancel(ctx: Context, _pressed: Payload) -> None:
+    ctx.ack()
+    ctx.drop_choices()
     ctx.state.clear()
     ctx.reply(ctx._("Cancelled. Nothing was sent."), remove_keyboard=True)
 
 
-async def _follow(ctx: Context, arg: str) -> None:
-    offered = ctx.state.data.get("dups", [])
-    # ASCII only: "²".isdigit() is true but int("²") raises.
-    if not (arg.isascii() and arg.isdigit()) or int(arg) not in offered:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+async def _follow(ctx: Context, pressed: Payload) -> None:
+    assert isinstance(pressed, ui.FollowReport)
+    if pressed.report_id not in ctx.state.data.get("dups", []):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     try:
-        report = await follow(ctx.uow, int(arg), ctx.account.id)
+        report = await follow(ctx.uow, pressed.report_id, ctx.account.id)
     except (NotFound, NotOpen):
         ctx.reply(ctx._("That report is no longer open."))
         await _advance(ctx)
@@ -428,8 +423,8 @@ async def _follow(ctx: Context, arg: str) -> None:
     )
 
 
-async def _submit(ctx: Context, _arg: str) -> None:
-    ctx.answer_button()
+async def _submit(ctx: Context, _pressed: Payload) -> None:
+    ctx.ack()
     if not await _may_report(ctx):
         return
     data = ctx.state.data
@@ -461,26 +456,31 @@ async def _submit(ctx: Context, _arg: str) -> None:
         await _advance(ctx)
         return
     await alert_new_report(ctx.uow, ctx.env, report)  # commits with the case, or neither
-    ctx.edit_markup(None)
+    ctx.drop_choices()
     ack = ctx.env.catalogue.get(report.category_code).ack_minutes
     ctx.state.clear()
     route = gridmap.route(loc.lat, loc.lon)
     ctx.reply(ui.submitted_text(ctx, report, route, ack), remove_keyboard=True)
 
 
-ButtonHandler = Callable[[Context, str], Awaitable[None]]
+ButtonHandler = Callable[[Context, Payload], Awaitable[None]]
 
-# verb → (steps where the button is live, handler)
-_BUTTONS: dict[str, tuple[frozenset[str], ButtonHandler]] = {
-    "cat": (frozenset({"category"}), _choose_category),
-    "more": (frozenset({"category"}), _show_classes),
-    "top": (frozenset({"category"}), _show_popular),
-    "cls": (frozenset({"category"}), _show_class),
-    "skip": (frozenset({"note"}), _skip_note),
-    "edit": (frozenset({"confirm"}), _edit),
-    "cancel": (frozenset({"confirm"}), _cancel),
-    "follow": (frozenset({"confirm"}), _follow),
-    "submit": (frozenset({"confirm"}), _submit),
+
+def _button_key(pressed: Payload) -> ui.Step | type[Payload]:
+    return pressed.step if isinstance(pressed, ui.ReportStep) else type(pressed)
+
+
+# A step button by its step, any other by its payload class → (steps where it is live, handler)
+_BUTTONS: dict[ui.Step | type[Payload], tuple[frozenset[str], ButtonHandler]] = {
+    ui.PickCategory: (frozenset({"category"}), _choose_category),
+    ui.Step.MORE: (frozenset({"category"}), _show_classes),
+    ui.Step.TOP: (frozenset({"category"}), _show_popular),
+    ui.OpenClass: (frozenset({"category"}), _show_class),
+    ui.Step.SKIP: (frozenset({"note"}), _skip_note),
+    ui.Step.EDIT: (frozenset({"confirm"}), _edit),
+    ui.Step.CANCEL: (frozenset({"confirm"}), _cancel),
+    ui.FollowReport: (frozenset({"confirm"}), _follow),
+    ui.Step.SUBMIT: (frozenset({"confirm"}), _submit),
 }
 
 

@@ -1,26 +1,56 @@
 """What the report flow says and which buttons it shows; the flow logic is in ``report.py``.
 
-Button data is ``rep:<verb>[:<arg>]`` — a few bytes, far under Telegram's 64 — and every
-verb and argument is checked by the flow before it is used, because a client can send any
-callback data it likes.
+The buttons' payloads are ``rep:<step>`` (``ReportStep``), ``rep:cat:<code>``,
+``rep:cls:<code>`` and ``rep:follow:<report id>``: typed and validated by ``bot.ui.payloads``
+(a client can send any callback data it likes); whether a code is in the catalogue, and a
+report one that was offered, the flow checks.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import timedelta
 
 from babel.dates import format_timedelta
 
-from bot.chat import Button, Keyboard
+from bot.chat import Request
 from bot.domain.categories import Category
 from bot.domain.model import Level, Report, ReportStatus
 from bot.geo.router import RouteResult, RouteStatus
 from bot.i18n import N_
-from handlers.base import Context, buttons, reply_keyboard
+from bot.ui.payloads import Code, Id, Payload
+from handlers.base import Context
 
 FLOW = "rep"
 POPULAR_COUNT = 6
+Rows = list[list[tuple[str, Payload]]]
+
+
+class Step(enum.StrEnum):
+    MORE = "more"  # the category classes
+    TOP = "top"  # back to the most used categories
+    SKIP = "skip"  # no note
+    EDIT = "edit"
+    CANCEL = "cancel"
+    SUBMIT = "submit"
+
+
+class ReportStep(Payload, prefix=FLOW):
+    step: Step
+
+
+class PickCategory(Payload, prefix=f"{FLOW}:cat"):
+    code: Code
+
+
+class OpenClass(Payload, prefix=f"{FLOW}:cls"):
+    code: Code
+
+
+class FollowReport(Payload, prefix=f"{FLOW}:follow"):
+    report_id: Id
+
 
 # What intake refusals mean to a rider; codes come from bot.media.errors and the dispatcher.
 PHOTO_REFUSALS = {
@@ -61,14 +91,6 @@ LAST_PLACE = N_("↩️ Same place as last time")
 LAST_BOTH = N_("↩️ Same place and category as last time")
 
 
-def location_keyboard(ctx: Context, last_grid: str | None = None) -> Keyboard:
-    share = [Button(text=ctx._("📍 Share location"), request_location=True)]
-    if last_grid is None:
-        return reply_keyboard(share)
-    # A text button: what it sends is its label, recognised by ``is_last_place``.
-    return reply_keyboard(share, [Button(text=ctx._(LAST_PLACE))], [Button(text=ctx._(LAST_BOTH))])
-
-
 def is_last_place(ctx: Context) -> bool:
     return ctx.incoming.text.strip() in (ctx._(LAST_PLACE), ctx._(LAST_BOTH))
 
@@ -78,20 +100,17 @@ def is_last_both(ctx: Context) -> bool:
 
 
 def ask_first_photo(ctx: Context) -> None:
-    ctx.reply(
+    ctx.ask(
+        Request.PHOTO | Request.LOCATION,
         ctx._(
             "Send a photo of the problem (up to 3). You can also share its location first "
             "with the button below."
         ),
-        location_keyboard(ctx),
     )
 
 
 def ask_photo_after_location(ctx: Context) -> None:
-    ctx.reply(
-        ctx._("Location received. Now send a photo of the problem (up to 3)."),
-        remove_keyboard=True,
-    )
+    ctx.ask(Request.PHOTO, ctx._("Location received. Now send a photo of the problem (up to 3)."))
 
 
 def ask_location(ctx: Context, last_grid: str | None = None) -> None:
@@ -99,43 +118,50 @@ def ask_location(ctx: Context, last_grid: str | None = None) -> None:
         "Where is it? Tap the button below to share your location, or attach a "
         "location or place on the map."
     )
-    if last_grid is not None:
-        text += "\n" + ctx._("Your last report was in {grid}.").format(grid=last_grid)
-    ctx.reply(text, location_keyboard(ctx, last_grid))
+    if last_grid is None:
+        ctx.ask(Request.LOCATION, text)
+        return
+    text += "\n" + ctx._("Your last report was in {grid}.").format(grid=last_grid)
+    # Ready-made replies: what they send is their label, recognised by ``is_last_place``.
+    ctx.ask(Request.LOCATION, text, options=[ctx._(LAST_PLACE), ctx._(LAST_BOTH)])
 
 
 def category_label(ctx: Context, category: Category) -> str:
     return category.name(ctx.account.locale)
 
 
-def _pairs(items: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+def _pairs(items: Sequence[tuple[str, Payload]]) -> Rows:
     return [list(items[i : i + 2]) for i in range(0, len(items), 2)]
 
 
-def popular_keyboard(ctx: Context, top: Sequence[Category]) -> Keyboard:
-    rows = _pairs([(category_label(ctx, c), f"{FLOW}:cat:{c.code}") for c in top])
-    return buttons(*rows, [(ctx._("More…"), f"{FLOW}:more")])
+def popular_choices(ctx: Context, top: Sequence[Category]) -> Rows:
+    rows = _pairs([(category_label(ctx, c), PickCategory(code=c.code)) for c in top])
+    return [*rows, [(ctx._("More…"), ReportStep(step=Step.MORE))]]
 
 
-def classes_keyboard(ctx: Context) -> Keyboard:
+def classes_choices(ctx: Context) -> Rows:
     groups = ctx.env.catalogue.by_class()
-    rows = _pairs([(cls.name(ctx.account.locale), f"{FLOW}:cls:{cls.code}") for cls in groups])
-    return buttons(*rows, [(ctx._("« Back"), f"{FLOW}:top")])
+    rows = _pairs([(cls.name(ctx.account.locale), OpenClass(code=cls.code)) for cls in groups])
+    return [*rows, [(ctx._("« Back"), ReportStep(step=Step.TOP))]]
 
 
-def class_keyboard(ctx: Context, categories: Sequence[Category]) -> Keyboard:
-    rows = _pairs([(category_label(ctx, c), f"{FLOW}:cat:{c.code}") for c in categories])
-    return buttons(*rows, [(ctx._("« Back"), f"{FLOW}:more")])
+def class_choices(ctx: Context, categories: Sequence[Category]) -> Rows:
+    rows = _pairs([(category_label(ctx, c), PickCategory(code=c.code)) for c in categories])
+    return [*rows, [(ctx._("« Back"), ReportStep(step=Step.MORE))]]
+
+
+def category_prompt(ctx: Context) -> str:
+    return ctx._("What is the problem? Choose a category:")
 
 
 def ask_category(ctx: Context, top: Sequence[Category]) -> None:
-    ctx.reply(ctx._("What is the problem? Choose a category:"), popular_keyboard(ctx, top))
+    ctx.choose(category_prompt(ctx), popular_choices(ctx, top))
 
 
 def ask_note(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._("Add a short note if it helps (what exactly, where exactly), or tap Skip."),
-        buttons([(ctx._("Skip"), f"{FLOW}:skip")]),
+        [[(ctx._("Skip"), ReportStep(step=Step.SKIP))]],
     )
 
 
@@ -207,22 +233,24 @@ def duplicates_text(ctx: Context, duplicates: Sequence[Report]) -> str:
     return "\n".join(lines)
 
 
-def confirmation_keyboard(ctx: Context, duplicates: Sequence[Report]) -> Keyboard:
-    edit_row = [(ctx._("Edit"), f"{FLOW}:edit"), (ctx._("Cancel"), f"{FLOW}:cancel")]
+def confirmation_choices(ctx: Context, duplicates: Sequence[Report]) -> Rows:
+    edit_row: list[tuple[str, Payload]] = [
+        (ctx._("Edit"), ReportStep(step=Step.EDIT)),
+        (ctx._("Cancel"), ReportStep(step=Step.CANCEL)),
+    ]
     if not duplicates:
-        return buttons([(ctx._("Submit"), f"{FLOW}:submit")], edit_row)
-    follow_rows = [
+        return [[(ctx._("Submit"), ReportStep(step=Step.SUBMIT))], edit_row]
+    follow_rows: Rows = [
         [
             (
                 ctx._("The same problem (No. {number}) — follow it").format(number=r.number),
-                f"{FLOW}:follow:{r.id}",
+                FollowReport(report_id=r.id),
             )
         ]
         for r in duplicates
     ]
-    return buttons(
-        *follow_rows, [(ctx._("A different problem — submit"), f"{FLOW}:submit")], edit_row
-    )
+    submit = (ctx._("A different problem — submit"), ReportStep(step=Step.SUBMIT))
+    return [*follow_rows, [submit], edit_row]
 
 
 def submitted_text(ctx: Context, report: Report, route: RouteResult, ack_minutes: int) -> str:

@@ -1,26 +1,28 @@
 """Grid workers in chat: the case buttons of an alert, the resolve flow, /queue and /case.
 
-Button data is ``w:<verb>:<report id>:<version>[:<extra>]``. The version is the one the
-button was made for: a press after the case moved on is refused, and every press goes
-through ``cases.act``, which checks the presser's roles on the case's grid. Forged data
-(not ints, an unknown verb) is refused before anything is loaded.
+The case buttons' payloads are in ``bot.ui.cases``; the dispatcher has validated them (ids,
+verbs, reasons) before a press gets here. Each carries the version of the case it was made
+for: a press after the case moved on is refused, and every press goes through
+``cases.act``, which checks the presser's roles on the case's grid.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from bot.chat import Kind, Outgoing, OutKind
+from bot.chat import Kind, Request
 from bot.domain.lifecycle import Action, ActionArgs, Need, allowed_actions, held_by_other
 from bot.domain.model import Report, ReportPhoto, ReportStatus, is_case_staff
 from bot.i18n import N_
 from bot.services import cases, staff
-from bot.services.alerts import WORKER_PREFIX, button_data, case_keyboard
+from bot.services.alerts import case_actions
 from bot.services.escalation import units_under
+from bot.ui import cases as case_ui
+from bot.ui.cases import CasePress, OpenCase, Reason, ReturnWith, TransferTo, Verb
+from bot.ui.payloads import Payload
 from handlers import edge
-from handlers.base import Command, Context, Flow, buttons
+from handlers.base import Command, Context, Flow
 from handlers.history import action_name, event_detail, rider_view
 from handlers.registry import Registry
 
@@ -28,9 +30,10 @@ log = logging.getLogger(__name__)
 
 QUEUE_MAX = 20
 NOTE_MAX = 500
-RETURN_REASONS: dict[str, str] = {
-    "grid": N_("Not this grid"),
-    "fake": N_("Not a real problem"),
+RESOLVE_FLOW = "wres"
+RETURN_REASONS: dict[Reason, str] = {
+    Reason.GRID: N_("Not this grid"),
+    Reason.FAKE: N_("Not a real problem"),
 }
 TRANSFER_REASON = N_("Belongs to a neighbouring grid")
 STATUS_NAMES: dict[ReportStatus, str] = {
@@ -58,47 +61,15 @@ REFUSALS: dict[cases.Refusal, str] = {
     cases.Refusal.INVALID_TARGET: N_("That is not a valid choice."),
     cases.Refusal.UNKNOWN_TARGET: N_("No case {number} that you can see."),
 }
-_ACTIONS = {
-    "acc": Action.ACCEPT,
-    "res": Action.RESOLVE,
-    "ret": Action.RETURN,
-    "tr": Action.TRANSFER,
-}
-_VERBS = {*_ACTIONS, "rr", "tg", "back", "open"}
+Versioned = CasePress | ReturnWith | TransferTo  # a press made for one version of the case
 
 
-@dataclass(frozen=True, slots=True)
-class Press:
-    verb: str
-    report_id: int
-    version: int | None
-    extra: str | None
-
-
-def parse(data: str) -> Press | None:
-    """The press, or None for anything a button of ours could not have carried."""
-    parts = data.split(":")
-    if len(parts) < 3 or parts[0] != WORKER_PREFIX or parts[1] not in _VERBS:
-        return None
-    numbers = parts[2:4]
-    if not all(_is_id(p) for p in numbers):
-        return None
-    version = int(parts[3]) if len(parts) > 3 else None
-    if parts[1] != "open" and version is None:
-        return None
-    extra = parts[4] if len(parts) == 5 else None
-    if len(parts) > 5 or (parts[1] in ("rr", "tg") and not extra):
-        return None
-    return Press(parts[1], int(parts[2]), version, extra)
-
-
-def _is_id(value: str) -> bool:
-    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
-    return value.isascii() and value.isdigit() and len(value) < 12
+class SkipAfterPhoto(Payload, prefix=f"{RESOLVE_FLOW}:skip"):
+    """Resolve without an after-photo (offered only where the category does not need one)."""
 
 
 def setup(registry: Registry) -> None:
-    registry.button(WORKER_PREFIX, on_press)
+    registry.button(case_ui.ROUTE, on_press)
     registry.flow(ResolveFlow())
     registry.flow(DuplicateFlow())
     registry.command(Command("queue", show_queue, N_("Staff: your open cases")))
@@ -109,118 +80,102 @@ def setup(registry: Registry) -> None:
 
 
 async def on_press(ctx: Context) -> None:
-    press = parse(ctx.incoming.button_data or "")
-    if press is None:
-        log.warning("forged worker button %r from %s", ctx.incoming.button_data, ctx.account.id)
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        return
-    handler = _HANDLERS[press.verb]
-    await handler(ctx, press)
+    match ctx.pressed:
+        case CasePress(verb=Verb.ACCEPT) as press:
+            await _do(ctx, press, Action.ACCEPT, ActionArgs())
+        case CasePress(verb=Verb.RESOLVE) as press:
+            await _resolve(ctx, press)
+        case CasePress(verb=Verb.RETURN) as press:
+            await _return(ctx, press)
+        case CasePress(verb=Verb.TRANSFER) as press:
+            await _transfer(ctx, press)
+        case CasePress(verb=Verb.BACK) as press:
+            await _back(ctx, press)
+        case ReturnWith() as press:
+            await _return_reason(ctx, press)
+        case TransferTo() as press:
+            args = ActionArgs(target_grid_id=press.grid_id, reason=TRANSFER_REASON)
+            await _do(ctx, press, Action.TRANSFER, args)
+        case OpenCase() as press:
+            await _open(ctx, press)
+        case _:
+            log.warning("invalid case button %r from %s", ctx.incoming.button_data, ctx.account.id)
+            ctx.ack(ctx._("This button is not valid."), alert=True)
 
 
-async def _accept(ctx: Context, press: Press) -> None:
-    await _do(ctx, press, Action.ACCEPT, ActionArgs())
-
-
-async def _resolve(ctx: Context, press: Press) -> None:
+async def _resolve(ctx: Context, press: CasePress) -> None:
     if await _precheck(ctx, press, Action.RESOLVE) is None:
         return
-    ctx.answer_button()
+    ctx.ack()
     await ResolveFlow().begin(
         ctx, rid=press.report_id, ver=press.version, mid=ctx.incoming.message_id
     )
 
 
-async def _return(ctx: Context, press: Press) -> None:
+async def _return(ctx: Context, press: CasePress) -> None:
     report = await _precheck(ctx, press, Action.RETURN)
     if report is None:
         return
-    ctx.answer_button()
-    rows = [
-        [(ctx._(label), button_data("rr", report, code))] for code, label in RETURN_REASONS.items()
+    ctx.ack()
+    reasons = [*RETURN_REASONS.items(), (Reason.DUPLICATE, N_("Duplicate of another report"))]
+    rows: list[list[tuple[str, Payload]]] = [
+        [(ctx._(label), case_ui.return_with(report, reason))] for reason, label in reasons
     ]
-    rows.append([(ctx._("Duplicate of another report"), button_data("rr", report, "dup"))])
-    rows.append([(ctx._("Back"), button_data("back", report))])
-    ctx.edit_markup(buttons(*rows))
+    rows.append([(ctx._("Back"), case_ui.press(Verb.BACK, report))])
+    ctx.replace_choices(rows, prompt=ctx._("Why is it returned?"))
 
 
-async def _return_reason(ctx: Context, press: Press) -> None:
-    if press.extra == "dup":
-        action = Action.MERGE
-        if await _precheck(ctx, press, action) is None:
+async def _return_reason(ctx: Context, press: ReturnWith) -> None:
+    if press.reason is Reason.DUPLICATE:
+        if await _precheck(ctx, press, Action.MERGE) is None:
             return
-        ctx.answer_button()
+        ctx.ack()
         await DuplicateFlow().begin(
             ctx, rid=press.report_id, ver=press.version, mid=ctx.incoming.message_id
         )
         return
-    reason = RETURN_REASONS.get(press.extra or "")
-    if reason is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        return
-    await _do(ctx, press, Action.RETURN, ActionArgs(reason=reason))
+    await _do(ctx, press, Action.RETURN, ActionArgs(reason=RETURN_REASONS[press.reason]))
 
 
-async def _transfer(ctx: Context, press: Press) -> None:
+async def _transfer(ctx: Context, press: CasePress) -> None:
     report = await _precheck(ctx, press, Action.TRANSFER)
     if report is None or report.grid_id is None:
         return
     grid = await ctx.uow.regions.get_by_id(report.grid_id)
     gridmap = ctx.env.maps.current()
     neighbours = gridmap.neighbours(grid.code) if grid and grid.code in gridmap else []
-    rows = []
+    rows: list[list[tuple[str, Payload]]] = []
     for ref in neighbours:
         node = await ctx.uow.regions.get(ref.code)
         if node is not None:
-            rows.append([(ref.name, button_data("tg", report, node.id))])
-    ctx.answer_button()
+            rows.append([(ref.name, case_ui.transfer_to(report, node.id))])
+    ctx.ack()
     if not rows:
         ctx.reply(ctx._("This grid has no neighbouring grid to transfer to."))
         return
-    rows.append([(ctx._("Back"), button_data("back", report))])
-    ctx.edit_markup(buttons(*rows))
+    rows.append([(ctx._("Back"), case_ui.press(Verb.BACK, report))])
+    ctx.replace_choices(rows, prompt=ctx._("Transfer to which grid?"))
 
 
-async def _transfer_to(ctx: Context, press: Press) -> None:
-    extra = press.extra or ""
-    if not _is_id(extra):
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        return
-    args = ActionArgs(target_grid_id=int(extra), reason=TRANSFER_REASON)
-    await _do(ctx, press, Action.TRANSFER, args)
-
-
-async def _back(ctx: Context, press: Press) -> None:
+async def _back(ctx: Context, press: CasePress) -> None:
     report = await ctx.uow.reports.get(press.report_id)
     if report is None:
-        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.NOT_FOUND]), alert=True)
+        ctx.ack(ctx._(REFUSALS[cases.Refusal.NOT_FOUND]), alert=True)
         return
-    ctx.answer_button()
-    ctx.edit_markup(await _keyboard_for(ctx, report))
+    ctx.ack()
+    ctx.replace_choices(await _case_choices(ctx, report))
 
 
-async def _open(ctx: Context, press: Press) -> None:
+async def _open(ctx: Context, press: OpenCase) -> None:
     report = await ctx.uow.reports.get(press.report_id)
     if report is None or not await _may_see(ctx, report):
-        ctx.answer_button(ctx._("You cannot see this case."), alert=True)
+        ctx.ack(ctx._("You cannot see this case."), alert=True)
         return
-    ctx.answer_button()
+    ctx.ack()
     await _send_case(ctx, report)
 
 
-_HANDLERS: dict[str, Any] = {
-    "acc": _accept,
-    "res": _resolve,
-    "ret": _return,
-    "rr": _return_reason,
-    "tr": _transfer,
-    "tg": _transfer_to,
-    "back": _back,
-    "open": _open,
-}
-
-
-async def _precheck(ctx: Context, press: Press, action: Action) -> Report | None:
+async def _precheck(ctx: Context, press: Versioned, action: Action) -> Report | None:
     """For a button that only opens a choice: the same checks the action itself will make,
     so a worker of another grid never gets as far as the reason list."""
     report = await ctx.uow.reports.get(press.report_id)
@@ -230,7 +185,7 @@ async def _precheck(ctx: Context, press: Press, action: Action) -> Report | None
     holder = await ctx.uow.accounts.get(report.assignee_id) if report.assignee_id else None
     if report.version != press.version or report.status not in _sources(action):
         _refuse(ctx, cases.CaseResult(report=report, refusal=cases.Refusal.STALE, holder=holder))
-        ctx.edit_markup(await _keyboard_for(ctx, report))
+        ctx.replace_choices(await _case_choices(ctx, report))
         return None
     actor = await cases.actor_for(ctx.uow, report, ctx.account)
     refusal = None
@@ -250,7 +205,7 @@ def _sources(action: Action) -> frozenset[ReportStatus | None]:
     return TRANSITIONS[action].sources
 
 
-async def _do(ctx: Context, press: Press, action: Action, args: ActionArgs) -> None:
+async def _do(ctx: Context, press: Versioned, action: Action, args: ActionArgs) -> None:
     result = await cases.act(
         ctx.uow,
         ctx.env,
@@ -263,15 +218,15 @@ async def _do(ctx: Context, press: Press, action: Action, args: ActionArgs) -> N
     if not result.ok:
         _refuse(ctx, result)
         if result.refusal is cases.Refusal.STALE and result.report is not None:
-            ctx.edit_markup(await _keyboard_for(ctx, result.report))
+            ctx.replace_choices(await _case_choices(ctx, result.report))
         return
     assert result.report is not None
-    ctx.answer_button(_done_text(ctx, action, result.report))
-    ctx.edit_markup(await _keyboard_for(ctx, result.report))
+    ctx.ack(_done_text(ctx, action, result.report))
+    ctx.replace_choices(await _case_choices(ctx, result.report))
 
 
 def _refuse(ctx: Context, result: cases.CaseResult) -> None:
-    ctx.answer_button(refusal_text(ctx, result), alert=True)
+    ctx.ack(refusal_text(ctx, result), alert=True)
 
 
 def refusal_text(ctx: Context, result: cases.CaseResult) -> str:
@@ -301,19 +256,19 @@ def _done_text(ctx: Context, action: Action, report: Report) -> str:
     return ctx._(texts.get(action, N_("Done."))).format(number=report.number)
 
 
-async def _keyboard_for(ctx: Context, report: Report) -> Any:
+async def _case_choices(ctx: Context, report: Report) -> list[list[tuple[str, Payload]]]:
+    """The case's buttons for this person now: what ``cases.act`` would let them do."""
     roles = await cases.roles_in_scope(ctx.uow, ctx.account.id, report.grid_id)
     holder = await cases.holder_id(ctx.uow, report)
-    return case_keyboard(
-        ctx.t, report, frozenset(roles), holder_id=holder, account_id=ctx.account.id
-    )
+    actions = case_actions(report, frozenset(roles), holder_id=holder, account_id=ctx.account.id)
+    return case_ui.case_choices(ctx.t, report, actions)
 
 
 # -- flows: resolve (note, after-photo) and duplicate (the other report's number) -----------
 
 
 class ResolveFlow(Flow):
-    name = "wres"
+    name = RESOLVE_FLOW
 
     async def begin(self, ctx: Context, **kwargs: Any) -> None:
         ctx.state.clear()
@@ -346,9 +301,9 @@ class ResolveFlow(Flow):
         await _ask_after_photo(ctx)
 
     async def _photo(self, ctx: Context) -> None:
-        if ctx.incoming.kind is Kind.BUTTON and ctx.incoming.button_data == "wres:skip":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        if isinstance(ctx.pressed, SkipAfterPhoto):
+            ctx.ack()
+            ctx.drop_choices()
             await self._finish(ctx, None)
             return
         if _refused_button(ctx):
@@ -460,7 +415,7 @@ def _refused_button(ctx: Context) -> bool:
     if ctx.incoming.kind is not Kind.BUTTON:
         return False
     log.info("button %r not used in step %s", ctx.incoming.button_data, ctx.state.step)
-    ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    ctx.ack(ctx._("This button is not valid."), alert=True)
     return True
 
 
@@ -470,11 +425,11 @@ async def _ask_after_photo(ctx: Context) -> None:
         report is not None and ctx.env.catalogue.get(report.category_code).after_photo_required
     )
     if required:
-        ctx.reply(ctx._("Send a photo of the fixed problem."))
+        ctx.ask(Request.PHOTO, ctx._("Send a photo of the fixed problem."))
     else:
-        ctx.reply(
+        ctx.choose(
             ctx._("Send a photo of the fixed problem, or skip it."),
-            buttons([(ctx._("Skip"), "wres:skip")]),
+            [[(ctx._("Skip"), SkipAfterPhoto())]],
         )
 
 
@@ -488,15 +443,8 @@ async def _close_flow(ctx: Context, result: cases.CaseResult, action: Action) ->
     assert result.report is not None
     ctx.reply(_done_text(ctx, action, result.report))
     if message_id:
-        ctx.out.append(
-            Outgoing(
-                platform=ctx.account.platform,
-                chat_id=ctx.account.chat_id,
-                kind=OutKind.EDIT_MARKUP,
-                message_id=str(message_id),
-                keyboard=await _keyboard_for(ctx, result.report),
-            )
-        )
+        choices = await _case_choices(ctx, result.report)
+        ctx.replace_choices(choices, message_id=str(message_id))
 
 
 # -- /queue and /case ----------------------------------------------------------------------
@@ -517,8 +465,8 @@ async def show_queue(ctx: Context) -> None:
     shown = reports[:QUEUE_MAX]
     lines = [ctx._("Open cases: {count}").format(count=len(reports))]
     lines += [_queue_line(ctx, r) for r in shown]
-    rows = [[(r.number, f"{WORKER_PREFIX}:open:{r.id}")] for r in shown]
-    ctx.reply("\n".join(lines), buttons(*rows))
+    rows: list[list[tuple[str, Payload]]] = [[(r.number, OpenCase(report_id=r.id))] for r in shown]
+    ctx.choose("\n".join(lines), rows)
 
 
 def _due(report: Report) -> Any:
@@ -597,7 +545,7 @@ async def _send_case(ctx: Context, report: Report) -> None:
         detail = event_detail(ctx, event.data)
         line = f"{ctx.t.datetime(event.at)} {action_name(ctx, event.action)} — {who}"
         lines.append(f"{line}: {detail}" if detail else line)
-    ctx.reply("\n".join(lines), await _keyboard_for(ctx, report))
+    ctx.choose("\n".join(lines), await _case_choices(ctx, report))
 
 
 async def _name(ctx: Context, account_id: int | None, cache: dict[int, str]) -> str:

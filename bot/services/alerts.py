@@ -8,7 +8,8 @@ role wins: once a district's communities are mapped, a report in one goes to tha
 community's workers, not also to the district's, which stay the fallback.
 
 Each recipient gets, in their own language: the rider's photo (the metadata-free copy in the
-photo store) with the case details and the action buttons, a location pin, and a small map
+photo store) with the case details and the buttons of the actions that apply
+(``case_actions``, drawn by ``bot.ui.cases``), a location pin, and a small map
 of the unit drawn from the map itself. Everything goes through the outbox inside the
 caller's unit of work, so the alert commits with the case or not at all. The informant is
 named by display name only.
@@ -21,17 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.chat import Button, Keyboard, Location, Outgoing, OutKind
+from bot.chat import Keyboard, Location, Outgoing, OutKind
 from bot.domain.lifecycle import Action, Actor, allowed_actions
 from bot.domain.model import CASE_STAFF_ROLES, Account, Level, Report, ReportStatus, RoleName
 from bot.geo.place import Part, Place, place_of
 from bot.i18n import N_, Translator, translator
+from bot.ui.cases import case_keyboard
 
 if TYPE_CHECKING:
     from bot.services.env import Env
     from bot.services.ports import BaseUnitOfWork
 
-WORKER_PREFIX = "w"
 NOT_FIXED = N_("not fixed")  # the reason on record when the rider gives none
 NOTE_MAX = 300  # a Telegram photo caption holds 1024 characters; the note shares them
 # Who is alerted, in order of preference: the first role with anyone to tell wins.
@@ -41,13 +42,6 @@ _FALLBACK = (
     RoleName.STREET_ADMIN,
     RoleName.CITY_ADMIN,
 )
-# The buttons an alert can carry, in the order they are shown.
-CASE_BUTTONS: dict[Action, tuple[str, str]] = {
-    Action.ACCEPT: ("acc", N_("Accept")),
-    Action.RESOLVE: ("res", N_("Resolve")),
-    Action.RETURN: ("ret", N_("Return")),
-    Action.TRANSFER: ("tr", N_("Transfer")),
-}
 PART_NAMES: dict[Part, str] = {
     Part.NORTH_WEST: N_("North-west part"),
     Part.NORTH: N_("North part"),
@@ -136,9 +130,10 @@ async def _send_alerts(
     informant = reporter.display_name if reporter else ""
     for account, role in recipients:
         t = translator(account.locale, env.zone)
-        keyboard = case_keyboard(
-            t, report, frozenset({role}), holder_id=holder_id, account_id=account.id
+        actions = case_actions(
+            report, frozenset({role}), holder_id=holder_id, account_id=account.id
         )
+        keyboard = case_keyboard(t, report, actions)
         facts = AlertFacts(informant=informant, place=place, reopened=reopened)
         for message in compose_alert(t, env, account, report, facts, keyboard, map_key):
             await uow.outbox.add(message)
@@ -174,32 +169,20 @@ async def _nearest_holders(
     return []
 
 
-def case_keyboard(
-    t: Translator,
+def case_actions(
     report: Report,
     roles: frozenset[RoleName],
     *,
     holder_id: int | None,
     account_id: int | None = None,
-) -> Keyboard | None:
-    """The case buttons that still apply for ``account_id`` holding ``roles`` on the case's
-    grid (a colleague's accepted case offers a worker none); each carries the version it
-    was made for, so a press after the case moved is refused. ``holder_id`` is who holds
-    the case (``cases.holder_id``), which is not always its assignee: asked for, not read
-    from the report, so the buttons offer exactly what ``cases.act`` will allow."""
+) -> list[Action]:
+    """The case actions that still apply for ``account_id`` holding ``roles`` on the case's
+    grid (a colleague's accepted case offers a worker none); the alert's buttons
+    (``bot.ui.cases``) offer these. ``holder_id`` is who holds the case (``cases.holder_id``),
+    which is not always its assignee: asked for, not read from the report, so the buttons
+    offer exactly what ``cases.act`` will allow."""
     actor = Actor(account_id=account_id, roles=roles)
-    possible = set(allowed_actions(report.status, actor, assignee_id=holder_id))
-    row = tuple(
-        Button(text=t._(label), data=button_data(code, report))
-        for action, (code, label) in CASE_BUTTONS.items()
-        if action in possible
-    )
-    return Keyboard(rows=(row,)) if row else None
-
-
-def button_data(code: str, report: Report, *extra: object) -> str:
-    """``w:<action>:<report id>:<version>[:extra...]`` — well under Telegram's 64 bytes."""
-    return ":".join(str(part) for part in (WORKER_PREFIX, code, report.id, report.version, *extra))
+    return allowed_actions(report.status, actor, assignee_id=holder_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

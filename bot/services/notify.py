@@ -15,13 +15,14 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from bot.chat import Button, Keyboard, Outgoing, OutKind, choices
+from bot.chat import Outgoing, OutKind, choices
 from bot.domain.companies import company_label
 from bot.domain.lifecycle import Action, Actor, Audience, Decision
 from bot.domain.model import Account, InformantProfile, Report, RoleName
 from bot.i18n import N_, Translator, translator
 from bot.services.alerts import alert_reopened
 from bot.ui.approvals import ApplicationDecision, approval_choices
+from bot.ui.feedback import feedback_keyboard
 
 if TYPE_CHECKING:
     from bot.services.env import Env
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_PREFIX = "fb"
 
 # One line per action, the same for every audience; {number} is the report number.
 HEADLINES: dict[Action, str] = {
@@ -169,17 +169,6 @@ def compose(
             keyboard=keyboard,
         )
     ]
-
-
-def feedback_keyboard(t: Translator, report_id: int) -> Keyboard:
-    return Keyboard(
-        rows=(
-            (
-                Button(text="👍 " + t._("Fixed"), data=f"{FEEDBACK_PREFIX}:ok:{report_id}"),
-                Button(text="👎 " + t._("Not fixed"), data=f"{FEEDBACK_PREFIX}:no:{report_id}"),
-            ),
-        )
-    )
 
 
 def after_photo(report: Report, decision: Decision) -> str | None:

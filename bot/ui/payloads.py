@@ -15,8 +15,9 @@ are added:
   the old one in ``replaces``; a press of an old button then raises ``ExpiredPayload``
   ("This button has expired"), never a crash nor a misread field.
 
-Ids are ASCII digits only (``"²".isdigit()`` is true but ``int("²")`` raises) and at most 18
-digits, so any id fits a BIGINT; enums accept their values only. The ``route`` of a payload
+Ids are ASCII digits only (``"²".isdigit()`` is true but ``int("²")`` raises), without a
+leading zero, and at most 18 digits, so any id fits a BIGINT; enums accept their values only;
+whatever parses packs back to the very same string. The ``route`` of a payload
 (the prefix's first segment unless given) is what the dispatcher routes by: a flow's name or
 a button handler's key.
 """
@@ -53,6 +54,8 @@ def _id(value: object) -> object:
     if isinstance(value, str):
         if not (value.isascii() and value.isdigit() and len(value) <= MAX_ID_DIGITS):
             raise ValueError("an id is 1 to 18 ASCII digits")
+        if value != str(int(value)):
+            raise ValueError("an id has no leading zero")  # so that it packs back the same
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("an id is an int")

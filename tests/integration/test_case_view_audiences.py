@@ -16,9 +16,9 @@ import pytest
 from bot.chat import OutKind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
-from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
 from bot.services.reports import follow
+from bot.ui.cases import Reason, Verb, press, return_with
 from tests.chatkit import ChatBot, MakeUow, square, submit
 from tests.flowkit import MemoryPhotoStore
 
@@ -89,8 +89,8 @@ async def worked_case(town: Town) -> tuple[Report, dict[str, User]]:
         "admin": await town.person(ADMIN, RoleName.COMMUNITY_ADMIN, "C1"),
     }
     report = await town.filed(people["reporter"], people["follower"])
-    await town.press(people["worker"], button_data("acc", report))
-    await town.press(people["worker"], button_data("rr", await town.stored(report), "grid"))
+    await town.press(people["worker"], press(Verb.ACCEPT, report).pack())
+    await town.press(people["worker"], return_with(await town.stored(report), Reason.GRID).pack())
     assert (await town.stored(report)).status is ReportStatus.RETURNED
     return report, people
 

@@ -34,8 +34,8 @@ from bot.domain.model import (
 )
 from bot.i18n import translator
 from bot.services import cases
-from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
+from bot.ui.cases import Verb, press
 from tests.chatkit import ChatBot, MakeUow, approve_informant, square, submit
 from tests.flowkit import MemoryPhotoStore
 
@@ -81,7 +81,7 @@ class Town(ChatBot):
                 uow, self.env, reporter, category=GARBAGE, location=where, note=""
             )
             await uow.commit()
-        await self.press(worker, button_data("acc", report))
+        await self.press(worker, press(Verb.ACCEPT, report).pack())
         return await self.stored(report)
 
     async def stored_text(self, user: User) -> str:
@@ -117,7 +117,7 @@ async def report_note(town: Town) -> tuple[User, list[Outgoing]]:
 async def resolve_note(town: Town) -> tuple[User, list[Outgoing]]:
     worker = await town.person("worker", RoleName.GRID_WORKER)
     case = await town.accepted_case(worker)
-    await town.press(worker, button_data("res", case))
+    await town.press(worker, press(Verb.RESOLVE, case).pack())
     return worker, await town.text(worker, "swept\x00")
 
 

@@ -20,8 +20,8 @@ from bot.domain.model import GeoPoint, Level, MapUnit, Report, RoleName
 from bot.domain.party import Standing
 from bot.i18n import translator
 from bot.services import party
-from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
+from bot.ui.cases import Verb, press
 from tests.chatkit import ChatBot, MakeUow, approve_informant, square, submit
 from tests.flowkit import MemoryPhotoStore
 
@@ -122,7 +122,7 @@ async def test_a_verified_members_status_reaches_no_case_staff_and_no_case_view(
     for user in staff:
         await town.command(user, "queue")
         await town.command(user, "case", report.number)
-    await town.press(worker, button_data("acc", report))
+    await town.press(worker, press(Verb.ACCEPT, report).pack())
     await town.command(worker, "case", report.number)
     rider_case = said_to(rider, await town.command(rider, "case", report.number))
 

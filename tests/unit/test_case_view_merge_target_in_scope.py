@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from bot.chat import Kind, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import GeoPoint, Level, MapUnit, Report, ReportStatus, RoleName
-from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
+from bot.ui.cases import Reason, return_with
 from tests.chatkit import ChatBot, rectangle, square, submit
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.flowkit import MemoryPhotoStore
@@ -62,7 +62,9 @@ class Town(ChatBot):
         return report
 
     async def mark_duplicate(self, staff: User, case: Report, of: Report) -> list[str]:
-        await self.press(staff, button_data("rr", self.store.data.reports[case.id], "dup"))
+        await self.press(
+            staff, return_with(self.store.data.reports[case.id], Reason.DUPLICATE).pack()
+        )
         said = await self.text(staff, of.number)
         return [m.text or "" for m in said if m.chat_id == staff.chat_id]
 

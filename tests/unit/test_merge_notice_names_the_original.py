@@ -17,8 +17,8 @@ import pytest
 from bot.chat import Kind, Outgoing, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import GeoPoint, Level, Report, ReportStatus, RoleName
-from bot.services.alerts import button_data
 from bot.services.env import Env, MapHolder
+from bot.ui.cases import Reason, return_with
 from tests.chatkit import ChatBot, submit, unit
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.flowkit import MemoryPhotoStore
@@ -82,7 +82,7 @@ async def test_the_riders_of_a_merged_duplicate_are_told_the_original_reports_nu
     await town.send(
         worker,
         Kind.BUTTON,
-        button_data=button_data("rr", duplicate, "dup"),
+        button_data=return_with(duplicate, Reason.DUPLICATE).pack(),
         callback_id="cb",
         message_id="7",
     )

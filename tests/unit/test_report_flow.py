@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from PIL.ExifTags import GPS, IFD, Base
 
-from bot.chat import FileRef, Incoming, Kind, Location, Outgoing, OutKind, User
+from bot.chat import FileRef, Incoming, Kind, Location, Outgoing, OutKind, Request, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import (
     ConversationState,
@@ -214,9 +214,7 @@ def button_data(messages: list[Outgoing]) -> list[str]:
 
 
 def asks_for_location(messages: list[Outgoing]) -> bool:
-    return any(
-        b.request_location for m in messages if m.keyboard for row in m.keyboard.rows for b in row
-    )
+    return any(m.request is not None and Request.LOCATION in m.request.wants for m in messages)
 
 
 @pytest.fixture
@@ -646,13 +644,8 @@ async def test_a_chinese_speaking_rider_is_answered_in_chinese(store):
 
 
 def reply_buttons(messages: list[Outgoing]) -> list[str]:
-    return [
-        b.text
-        for m in messages
-        if m.keyboard and not m.keyboard.inline
-        for row in m.keyboard.rows
-        for b in row
-    ]
+    """The ready-made replies a request offers (a reply keyboard's buttons on Telegram)."""
+    return [option for m in messages if m.request for option in m.request.options]
 
 
 async def test_the_next_report_offers_the_last_place_and_category_as_one_tap_each(rider):
@@ -681,6 +674,6 @@ async def test_same_place_and_category_makes_a_report_of_a_photo_and_three_taps(
 
 async def test_a_first_report_offers_no_last_place(rider):
     said = await rider.photo(jpeg(1))
-    assert reply_buttons(said) == ["📍 Share location"]
+    assert asks_for_location(said) and reply_buttons(said) == []
     said = await rider.text("↩️ Same place as last time")
     assert rider.step() == "location"  # asked again, nothing invented

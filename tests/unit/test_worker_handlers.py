@@ -24,8 +24,9 @@ from bot.domain.model import (
     ReportStatus,
     RoleName,
 )
-from bot.services.alerts import alert_new_report, button_data
+from bot.services.alerts import alert_new_report
 from bot.services.env import Env, MapHolder
+from bot.ui.cases import Reason, return_with, transfer_to
 from tests.chatkit import ChatBot, submit, unit
 from tests.fakes import FakeStore, FakeUnitOfWork
 from tests.flowkit import MemoryPhotoStore
@@ -176,7 +177,7 @@ async def test_a_worker_transfers_a_case_to_a_neighbouring_grid_picked_from_a_li
     said = await bot.press(worker, f"w:tr:{report.id}:{report.version}")
     choices = [m for m in said if m.kind is OutKind.EDIT_MARKUP]
     assert [b.text for m in choices for row in m.keyboard.rows for b in row] == ["G2", "Back"]
-    pick = button_data("tg", report, g2)
+    pick = transfer_to(report, g2).pack()
     assert buttons_of(choices)[0] == pick
     said = await bot.press(worker, pick)
     stored = bot.stored(report)
@@ -196,7 +197,7 @@ async def test_a_colleague_pressing_resolve_or_return_on_an_accepted_case_is_tol
     for verb in ("res", "ret", "tr"):
         said = await bot.press(colleague, f"w:{verb}:{report.id}:{accepted.version}")
         assert "Li has accepted this case" in alerts(said)[0].text, verb
-    said = await bot.press(colleague, button_data("rr", accepted, "grid"))
+    said = await bot.press(colleague, return_with(accepted, Reason.GRID).pack())
     assert "Li has accepted this case" in alerts(said)[0].text
     assert bot.stored(report) == accepted
     assert bot.store.data.conversations.get(("telegram", "Zhang")) in (None, ConversationState())
@@ -281,7 +282,7 @@ async def test_case_history_shows_a_chosen_return_reason_in_the_readers_language
     worker = await bot.person("w1", RoleName.GRID_WORKER)
     admin = await bot.person("admin", RoleName.COMMUNITY_ADMIN, "C1")
     report = await bot.report()
-    await bot.press(worker, button_data("rr", report, "grid"))
+    await bot.press(worker, return_with(report, Reason.GRID).pack())
     assert bot.stored(report).status is ReportStatus.RETURNED
     async with bot.uow as uow:
         account = await uow.accounts.find("telegram", admin.user_id)
