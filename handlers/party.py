@@ -553,11 +553,11 @@ async def _set_badge(ctx: Context, declaration: PartyDeclaration, *, show: bool)
         ctx.reply(ctx._("Your badge is hidden."))
 
 
-async def help_buttons(ctx: Context) -> list[tuple[str, str]]:
+async def help_buttons(ctx: Context) -> list[tuple[str, Payload]]:
     declared = await ctx.uow.party.get(ctx.account.id) is not None
     if not declared and await party.declarant(ctx.uow, ctx.account.id) is None:
         return []
-    return [(ctx._("Declare party membership"), OnStatus(action=StatusAction.START).pack())]
+    return [(ctx._("Declare party membership"), OnStatus(action=StatusAction.START))]
 
 
 async def my_data_lines(ctx: Context) -> list[str]:
