@@ -109,9 +109,9 @@ class Badge(Payload, prefix="pms:badge"):
 
 
 PICKER = regions.Picker(
-    streets=lambda page: StreetsPage(page=page),
-    street=lambda street_id, page: StreetPage(street_id=street_id, page=page),
-    community=lambda region_id: CommunityChosen(region_id=region_id),
+    streets=StreetsPage,
+    street=StreetPage,
+    community=CommunityChosen,
     streets_heading=N_("Choose the street:"),
     street_heading=N_("{street}: choose the community:"),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.domain.model import Level
 from bot.ui.payloads import Payload
@@ -16,22 +17,39 @@ PAGE_SIZE = 8
 Row = list[tuple[str, Payload]]
 
 
+class StreetsPage(Protocol):
+    """The payload class of the streets list at ``page``."""
+
+    def __call__(self, *, page: int) -> Payload: ...
+
+
+class StreetPage(Protocol):
+    """The payload class of a street's communities at ``page``."""
+
+    def __call__(self, *, street_id: int, page: int) -> Payload: ...
+
+
+class CommunityChosen(Protocol):
+    def __call__(self, *, region_id: int) -> Payload: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Picker:
-    """A flow's payloads for the lists and the headings (message ids, translated here)."""
+    """A flow's payload classes for the lists, and the headings (message ids)."""
 
-    streets: Callable[[int], Payload]  # page → the streets list at that page
-    street: Callable[[int, int], Payload]  # street id, page → its communities at that page
-    community: Callable[[int], Payload]  # region id → that community chosen
+    streets: StreetsPage
+    street: StreetPage
+    community: CommunityChosen
     streets_heading: str
     street_heading: str  # with {street}
 
 
 async def show_streets(ctx: Context, picker: Picker, page: int) -> None:
     streets = await ctx.uow.regions.by_level(Level.STREET)
-    items = [(s.name, picker.street(s.id, 0)) for s in streets]
+    items = [(s.name, picker.street(street_id=s.id, page=0)) for s in streets]
+    rows = paged(ctx, items, page, lambda p: picker.streets(page=p))
     ctx.ack()
-    ctx.replace_prompt(ctx._(picker.streets_heading), paged(ctx, items, page, picker.streets))
+    ctx.replace_prompt(ctx._(picker.streets_heading), rows)
 
 
 async def show_communities(ctx: Context, picker: Picker, street_id: int, page: int) -> bool:
@@ -42,9 +60,9 @@ async def show_communities(ctx: Context, picker: Picker, street_id: int, page: i
     communities = [
         c for c in await ctx.uow.regions.children(street.id) if c.level is Level.COMMUNITY
     ]
-    items = [(c.name, picker.community(c.id)) for c in communities]
-    rows = paged(ctx, items, page, lambda p: picker.street(street.id, p))
-    rows.append([(ctx._("« Streets"), picker.streets(0))])
+    items = [(c.name, picker.community(region_id=c.id)) for c in communities]
+    rows = paged(ctx, items, page, lambda p: picker.street(street_id=street.id, page=p))
+    rows.append([(ctx._("« Streets"), picker.streets(page=0))])
     ctx.ack()
     ctx.replace_prompt(ctx._(picker.street_heading).format(street=street.name), rows)
     return True

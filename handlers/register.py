@@ -87,9 +87,9 @@ class DeleteData(Payload, prefix="deldata"):
 
 
 PICKER = regions.Picker(
-    streets=lambda page: StreetsPage(page=page),
-    street=lambda street_id, page: StreetPage(street_id=street_id, page=page),
-    community=lambda region_id: CommunityChosen(region_id=region_id),
+    streets=StreetsPage,
+    street=StreetPage,
+    community=CommunityChosen,
     streets_heading=N_("Choose your street:"),
     street_heading=N_("{street}: choose your community:"),
 )
