@@ -148,9 +148,9 @@ Choices = Sequence[Sequence[tuple[str, Packable]]]  # rows of (label, payload)
 
 
 def choices(rows: Choices) -> Keyboard:
-    """The inline keyboard of a choice: rows of (label, payload)."""
+    """The inline keyboard of a choice: rows of (label, payload); empty rows left out."""
     return Keyboard(
-        rows=tuple(tuple(Button(text=t, data=p.pack()) for t, p in row) for row in rows)
+        rows=tuple(tuple(Button(text=t, data=p.pack()) for t, p in row) for row in rows if row)
     )
 
 

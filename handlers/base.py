@@ -89,7 +89,7 @@ class Context:
 
     def choose(self, text: str, rows: Choices, *, photo: str | None = None) -> None:
         """Offer a choice: ``rows`` of (label, payload) under ``text`` (or a photo's caption)."""
-        self.reply(text, choices(rows) if rows else None, photo=photo)
+        self.reply(text, choices(rows) if any(rows) else None, photo=photo)
 
     def ask(
         self,
@@ -132,10 +132,10 @@ class Context:
         ``message_id``. ``prompt`` is what that prompt asked: with no message to edit (a press
         that names none) the new menu goes out as a fresh message under it, and a platform
         that cannot edit does the same."""
-        if rows and prompt and (message_id or self.incoming.message_id) is None:
+        if any(rows) and prompt and (message_id or self.incoming.message_id) is None:
             self.choose(prompt, rows)
             return
-        self._edit(choices(rows) if rows else None, prompt, message_id)
+        self._edit(choices(rows) if any(rows) else None, prompt, message_id)
 
     def replace_prompt(self, text: str, rows: Choices) -> None:
         """Put ``text`` and ``rows`` in place of the pressed prompt, both (a list paged in

@@ -9,7 +9,7 @@ from bot.chat import Kind
 from bot.domain.model import InformantStatus, RoleName
 from bot.i18n import N_, SUPPORTED
 from bot.ui.payloads import Code, Payload
-from handlers.base import Chosen, Command, Context
+from handlers.base import CHOSEN_PREFIX, Command, Context
 from handlers.edge import PRIVATE_LINK_PAYLOAD
 from handlers.registry import Registry
 
@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
 
 
-class SetLanguage(Payload, prefix="lang"):
+LANGUAGE_ROUTE = "lang"
+
+
+class SetLanguage(Payload, prefix=LANGUAGE_ROUTE):
     code: Code  # one of ``SUPPORTED``, checked when pressed
 
 
@@ -44,8 +47,8 @@ def setup(registry: Registry) -> None:
         await _start(ctx, registry)
 
     registry.deep_link(PRIVATE_LINK_PAYLOAD, from_group)
-    registry.button(SetLanguage.__route__, set_language)
-    registry.button(Chosen.__route__, _already_chosen)
+    registry.button(LANGUAGE_ROUTE, set_language)
+    registry.button(CHOSEN_PREFIX, _already_chosen)
     registry.fallback(Kind.TEXT, help_)
 
 

@@ -14,7 +14,7 @@ from bot.domain.model import InformantProfile, InformantStatus, Report, ReportSt
 from bot.i18n import N_
 from bot.services import cases, informants
 from bot.services.escalation import units_under
-from bot.ui.approvals import ApplicationDecision, Approval
+from bot.ui.approvals import APPLICATION_ROUTE, ApplicationDecision, Approval
 from bot.ui.payloads import Id, Payload
 from handlers.base import Command, Context
 from handlers.feedback import REFUSALS
@@ -40,7 +40,7 @@ class RejectReturned(Payload, prefix=f"{RETURNED_ROUTE}:rj"):
 
 
 def setup(registry: Registry) -> None:
-    registry.button(ApplicationDecision.__route__, on_application)
+    registry.button(APPLICATION_ROUTE, on_application)
     registry.button(RETURNED_ROUTE, on_returned)
     registry.command(Command("returned", show_returned, N_("Returned cases to re-dispatch")))
 

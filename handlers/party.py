@@ -38,6 +38,7 @@ from bot.domain.party import (
 from bot.i18n import N_
 from bot.services import party
 from bot.services.ports import ConcurrentUpdate
+from bot.ui.party import ROUTE as DECISION_ROUTE
 from bot.ui.party import Decision
 from bot.ui.payloads import Id, Payload
 from handlers import regions
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 FLOW = "party"
 ASK_FLOW = "pmq"
+STATUS_ROUTE = "pms"
 CORRECTABLE = frozenset(
     {DeclarationStatus.PENDING, DeclarationStatus.NEEDS_DETAILS, DeclarationStatus.DECLINED}
 )
@@ -92,19 +94,19 @@ class StatusAction(enum.StrEnum):
     WITHDRAW = "wd"  # asks first
 
 
-class OnStatus(Payload, prefix="pms"):
+class OnStatus(Payload, prefix=STATUS_ROUTE):
     action: StatusAction
 
 
-class WithdrawConfirmed(Payload, prefix="pms:wd:yes"):
+class WithdrawConfirmed(Payload, prefix=f"{STATUS_ROUTE}:wd:yes"):
     pass
 
 
-class WithdrawCancelled(Payload, prefix="pms:wd:no"):
+class WithdrawCancelled(Payload, prefix=f"{STATUS_ROUTE}:wd:no"):
     pass
 
 
-class Badge(Payload, prefix="pms:badge"):
+class Badge(Payload, prefix=f"{STATUS_ROUTE}:badge"):
     shown: Literal["on", "off"]
 
 
@@ -133,8 +135,8 @@ def setup(registry: Registry) -> None:
         Command("declarations", show_declarations, N_("Party declarations to verify"), menu=False)
     )
     registry.command(Command("partystats", show_stats, N_("Party membership counts"), menu=False))
-    registry.button(OnStatus.__route__, on_status_button)
-    registry.button(Decision.__route__, on_decision)
+    registry.button(STATUS_ROUTE, on_status_button)
+    registry.button(DECISION_ROUTE, on_decision)
     registry.help_button(help_buttons)
 
 

@@ -15,9 +15,10 @@ from handlers.base import Command, Context
 from handlers.registry import Registry
 
 ENTRIES_SHOWN = 5
+RANK_ROUTE = "rk"
 
 
-class Visibility(Payload, prefix="rk"):
+class Visibility(Payload, prefix=RANK_ROUTE):
     """/rank's toggle: ``rk:hide`` leaves the leaderboards, ``rk:show`` rejoins them."""
 
     choice: Literal["hide", "show"]
@@ -41,7 +42,7 @@ def setup(registry: Registry) -> None:
     registry.command(
         Command("volunteerstats", show_stats, N_("Volunteers, tasks and hours (admins)"))
     )
-    registry.button(Visibility.__route__, on_visibility)
+    registry.button(RANK_ROUTE, on_visibility)
 
 
 async def show_points(ctx: Context) -> None:

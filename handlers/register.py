@@ -38,6 +38,8 @@ COMPANIES = tuple(KNOWN_COMPANIES)
 NAME_MAX = 30
 COMPANY_MAX = 40
 
+DELETE_ROUTE = "deldata"
+
 log = logging.getLogger(__name__)
 
 
@@ -80,7 +82,7 @@ class CommunityChosen(Payload, prefix="reg:comm"):
     region_id: Id
 
 
-class DeleteData(Payload, prefix="deldata"):
+class DeleteData(Payload, prefix=DELETE_ROUTE):
     """/deletedata's confirmation: ``deldata:yes`` erases, ``deldata:no`` keeps."""
 
     answer: Literal["yes", "no"]
@@ -467,7 +469,7 @@ def setup(registry: Registry) -> None:
         Command("mydata", show_my_data, N_("What we hold about you"), allowed_mid_flow=True)
     )
     registry.command(Command("deletedata", ask_delete_data, N_("Delete your personal data")))
-    registry.button(DeleteData.__route__, delete_data)
+    registry.button(DELETE_ROUTE, delete_data)
     registry.deep_link("reg", deep_link)
     registry.on_start(on_start)
 

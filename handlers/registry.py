@@ -1,8 +1,9 @@
 """Collects what each flow module offers; the dispatcher is built from it.
 
 Each module in ``handlers/`` exposes ``setup(registry)`` and adds its flows, commands, button
-handlers (keyed by the prefix of the callback data) and fallbacks (what to do with a message
-of a given kind when the user is in no flow)."""
+handlers (keyed by the route of their payloads, ``bot.ui.payloads``: the first segment of the
+callback data) and fallbacks (what to do with a message of a given kind when the user is in
+no flow)."""
 
 from __future__ import annotations
 

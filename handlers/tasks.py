@@ -20,6 +20,7 @@ from bot.services import volunteers
 from bot.services.maps import NO_MAP_YET, loaded_map
 from bot.services.volunteers import Refusal
 from bot.ui.payloads import Id, Payload
+from bot.ui.tasks import ROUTE as TASK_ROUTE
 from bot.ui.tasks import TaskPress, TaskVerb, task_choice
 from handlers.base import Command, Context, Flow
 from handlers.registry import Registry
@@ -420,7 +421,7 @@ def setup(registry: Registry) -> None:
     registry.flow(task_flow)
     registry.flow(checkin)
     registry.command(Command("task", task_command, N_("Publish a service task (admins)")))
-    registry.button(TaskPress.__route__, on_task_button)
+    registry.button(TASK_ROUTE, on_task_button)
 
 
 async def _task_command(ctx: Context, flow: TaskFlow) -> None:

@@ -17,7 +17,7 @@ from bot.domain.volunteer import ServiceType, Skill, Slot, VolunteerStatus
 from bot.i18n import N_
 from bot.services import volunteers
 from bot.services.volunteers import Refusal
-from bot.ui.approvals import Approval, VolunteerDecision
+from bot.ui.approvals import VOLUNTEER_ROUTE, Approval, VolunteerDecision
 from bot.ui.payloads import Id, Payload
 from handlers.base import Command, Context, Flow
 from handlers.registry import Registry
@@ -278,7 +278,7 @@ def setup(registry: Registry) -> None:
 
     registry.flow(flow)
     registry.command(Command("volunteer", volunteer, N_("Register for volunteer service")))
-    registry.button(VolunteerDecision.__route__, on_decision)
+    registry.button(VOLUNTEER_ROUTE, on_decision)
 
 
 async def _volunteer(ctx: Context, flow: VolunteerFlow) -> None:

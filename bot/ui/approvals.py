@@ -14,6 +14,9 @@ from bot.chat import Choices
 from bot.i18n import N_, Translator
 from bot.ui.payloads import Id, Payload
 
+APPLICATION_ROUTE = "ia"
+VOLUNTEER_ROUTE = "va"
+
 
 class Approval(enum.StrEnum):
     APPROVE = "ok"
@@ -23,14 +26,14 @@ class Approval(enum.StrEnum):
 LABELS = {Approval.APPROVE: N_("Approve"), Approval.REJECT: N_("Reject")}
 
 
-class ApplicationDecision(Payload, prefix="ia"):
+class ApplicationDecision(Payload, prefix=APPLICATION_ROUTE):
     """A rider's grid informant registration."""
 
     approval: Approval
     account_id: Id
 
 
-class VolunteerDecision(Payload, prefix="va"):
+class VolunteerDecision(Payload, prefix=VOLUNTEER_ROUTE):
     """A volunteer registration (双报到)."""
 
     approval: Approval

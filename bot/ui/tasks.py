@@ -12,6 +12,8 @@ from bot.chat import Choices
 from bot.i18n import N_, Translator
 from bot.ui.payloads import Id, Payload
 
+ROUTE = "tk"
+
 
 class TaskVerb(enum.StrEnum):
     SIGN_UP = "up"  # the task's id
@@ -26,7 +28,7 @@ LABELS = {
 }
 
 
-class TaskPress(Payload, prefix="tk"):
+class TaskPress(Payload, prefix=ROUTE):
     verb: TaskVerb
     number: Id
 
