@@ -481,6 +481,16 @@ async def test_a_long_community_list_is_paged(rider):
     assert f"reg:comm:{last.id}" in button_data(second_page)
     assert f"reg:street:{street.id}:0" in button_data(second_page)
     assert all(m.kind is not OutKind.TEXT for m in second_page)  # edited in place
+    [edit] = [m for m in second_page if m.kind is OutKind.EDIT_TEXT]
+    assert (edit.text, edit.message_id) == ("文化路街道: choose your community:", "m1")
+
+
+async def test_opening_the_street_list_retitles_the_prompt_it_was_opened_from(rider):
+    await rider.to_step("area")
+    said = await rider.press("reg:streets:0")
+    [edit] = [m for m in said if m.kind is OutKind.EDIT_TEXT]
+    assert edit.text == "Choose your street:"
+    assert "reg:streets:0" not in button_data(said)
 
 
 async def test_the_company_chosen_stays_on_the_question_ticked(rider):
