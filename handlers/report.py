@@ -347,8 +347,7 @@ async def _confirm(ctx: Context) -> None:
 # -- buttons ---------------------------------------------------------------------------
 
 
-async def _choose_category(ctx: Context, pressed: Payload) -> None:
-    assert isinstance(pressed, ui.PickCategory)
+async def _choose_category(ctx: Context, pressed: ui.PickCategory) -> None:
     if pressed.code not in ctx.env.catalogue:
         ctx.ack(ctx._("This button is not valid."), alert=True)
         return
@@ -369,8 +368,7 @@ async def _show_popular(ctx: Context, _pressed: Payload) -> None:
     ctx.replace_choices(top, prompt=ui.category_prompt(ctx))
 
 
-async def _show_class(ctx: Context, pressed: Payload) -> None:
-    assert isinstance(pressed, ui.OpenClass)
+async def _show_class(ctx: Context, pressed: ui.OpenClass) -> None:
     groups = {cls.code: cats for cls, cats in ctx.env.catalogue.by_class().items()}
     if pressed.code not in groups:
         ctx.ack(ctx._("This button is not valid."), alert=True)
@@ -400,8 +398,7 @@ async def _cancel(ctx: Context, _pressed: Payload) -> None:
     ctx.reply(ctx._("Cancelled. Nothing was sent."), remove_keyboard=True)
 
 
-async def _follow(ctx: Context, pressed: Payload) -> None:
-    assert isinstance(pressed, ui.FollowReport)
+async def _follow(ctx: Context, pressed: ui.FollowReport) -> None:
     if pressed.report_id not in ctx.state.data.get("dups", []):
         ctx.ack(ctx._("This button is not valid."), alert=True)
         return
@@ -463,7 +460,8 @@ async def _submit(ctx: Context, _pressed: Payload) -> None:
     ctx.reply(ui.submitted_text(ctx, report, route, ack), remove_keyboard=True)
 
 
-ButtonHandler = Callable[[Context, Payload], Awaitable[None]]
+# A handler takes the payload class its entry is keyed by (ReportStep for a step).
+ButtonHandler = Callable[[Context, Any], Awaitable[None]]
 
 
 def _button_key(pressed: Payload) -> ui.Step | type[Payload]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.chat import Location, Outgoing, OutKind, inline
+from bot.chat import Ask, Location, Outgoing, OutKind, Request, inline
 from bot.domain.model import (
     Account,
     AuditEvent,
@@ -662,6 +662,19 @@ class OutboxContract:
             await uow.commit()
         assert [c.id for c in claimed] == [first, only_b]
         assert claimed[0].message == rich and claimed[0].attempts == 0
+
+    async def test_a_request_comes_back_from_the_outbox_as_it_was_asked(
+        self, make_uow: MakeUow
+    ) -> None:
+        ask = Ask(wants=Request.PHOTO | Request.LOCATION, button="📍 发送位置", options=("同上",))
+        asked = Outgoing(platform="wechat", chat_id="a", text="请发照片", request=ask)
+        async with make_uow() as uow:
+            await uow.outbox.add(asked)
+            await uow.commit()
+        async with make_uow() as uow:
+            [claimed] = await uow.outbox.claim(10, T0)
+            await uow.commit()
+        assert claimed.message == asked
 
     async def test_a_chats_next_row_waits_until_the_earlier_one_is_sent(
         self, make_uow: MakeUow

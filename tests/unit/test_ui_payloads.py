@@ -12,6 +12,8 @@ from bot.ui import payloads
 from bot.ui.payloads import BadPayload, Code, ExpiredPayload, Id, Payload, UnknownPayload
 from handlers.registry import collect
 
+OURS = ("bot.", "handlers.")  # the payload classes of the app, not this module's own
+
 
 class Colour(enum.StrEnum):
     RED = "red"
@@ -146,9 +148,7 @@ def every_flow() -> None:
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_every_registered_payload_class_round_trips(every_flow: None, data: st.DataObject) -> None:
-    ours = [
-        c for c in payloads.registered().values() if c.__module__.startswith(("bot.", "handlers."))
-    ]
+    ours = [c for c in payloads.registered().values() if c.__module__.startswith(OURS)]
     cls = data.draw(st.sampled_from(sorted(ours, key=str)))
     fields = {}
     for name, info in cls.model_fields.items():
@@ -199,3 +199,10 @@ def test_buttons_already_on_peoples_screens_still_parse_to_the_same_string(
     every_flow: None, data: str
 ) -> None:
     assert payloads.parse(data).pack() == data
+
+
+def test_every_payload_of_ours_routes_to_a_flow_or_a_button_handler() -> None:
+    registry = collect()
+    routes = {flow.name for flow in registry.flows} | set(registry.buttons)
+    ours = [c for c in payloads.registered().values() if c.__module__.startswith(OURS)]
+    assert ours and {c.__name__: c.__route__ for c in ours if c.__route__ not in routes} == {}
