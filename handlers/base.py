@@ -137,6 +137,22 @@ class Context:
             return
         self._edit(choices(rows) if any(rows) else None, prompt, message_id)
 
+    def replace_prompt(self, text: str, rows: Choices) -> None:
+        """Put ``text`` and ``rows`` in place of the pressed prompt, both (a list paged in
+        place, whose heading changes with the page); a fresh choice when nothing was
+        pressed. Without edits: a fresh message, as for ``replace_choices``."""
+        if self.incoming.message_id is None:
+            self.choose(text, rows)
+            return
+        self.out.append(
+            self._to_me(
+                kind=OutKind.EDIT_TEXT,
+                text=text,
+                message_id=self.incoming.message_id,
+                keyboard=choices(rows),
+            )
+        )
+
     def drop_choices(self, *, message_id: str | None = None) -> None:
         """Remove the choices of the pressed message (or ``message_id``): they no longer apply."""
         self._edit(None, "", message_id)

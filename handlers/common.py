@@ -9,7 +9,7 @@ from bot.chat import Kind
 from bot.domain.model import InformantStatus, RoleName
 from bot.i18n import N_, SUPPORTED
 from bot.ui.payloads import Code, Payload
-from handlers.base import CHOSEN_PREFIX, Command, Context, buttons
+from handlers.base import CHOSEN_PREFIX, Command, Context
 from handlers.edge import PRIVATE_LINK_PAYLOAD
 from handlers.registry import Registry
 
@@ -118,10 +118,7 @@ async def show_help(ctx: Context, registry: Registry | None = None) -> None:
         lines.append(HELP_PARTY)
     lines.append(HELP_ALWAYS)
     rows = [row for more in (registry.help_buttons if registry else []) for row in await more(ctx)]
-    ctx.reply(
-        "\n".join(ctx._(line) for line in lines),
-        buttons(*([row] for row in rows)) if rows else None,
-    )
+    ctx.choose("\n".join(ctx._(line) for line in lines), [[row] for row in rows])
 
 
 async def _already_chosen(ctx: Context) -> None:

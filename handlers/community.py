@@ -14,44 +14,61 @@ from bot.domain.model import InformantProfile, InformantStatus, Report, ReportSt
 from bot.i18n import N_
 from bot.services import cases, informants
 from bot.services.escalation import units_under
-from bot.services.notify import APPROVAL_PREFIX
-from handlers.base import Command, Context, buttons
+from bot.ui.approvals import APPLICATION_ROUTE, ApplicationDecision, Approval
+from bot.ui.payloads import Id, Payload
+from handlers.base import Command, Context
 from handlers.feedback import REFUSALS
 from handlers.history import reason_text
 from handlers.registry import Registry
 
-RETURNED_PREFIX = "ra"
+RETURNED_ROUTE = "ra"
 ADMIN_ROLES = frozenset({RoleName.COMMUNITY_ADMIN, RoleName.STREET_ADMIN, RoleName.CITY_ADMIN})
 RETURNED_SHOWN = 10
 
 
+class Redispatch(Payload, prefix=f"{RETURNED_ROUTE}:rd"):
+    """Send a returned case to this grid: ``ra:rd:<report>:<grid>``."""
+
+    report_id: Id
+    grid_id: Id
+
+
+class RejectReturned(Payload, prefix=f"{RETURNED_ROUTE}:rj"):
+    """Reject a returned case after review: ``ra:rj:<report>``."""
+
+    report_id: Id
+
+
 def setup(registry: Registry) -> None:
-    registry.button(APPROVAL_PREFIX, on_application)
-    registry.button(RETURNED_PREFIX, on_returned)
+    registry.button(APPLICATION_ROUTE, on_application)
+    registry.button(RETURNED_ROUTE, on_returned)
     registry.command(Command("returned", show_returned, N_("Returned cases to re-dispatch")))
 
 
 async def on_application(ctx: Context) -> None:
-    parts = (ctx.incoming.button_data or "").split(":")
-    account_id = _int(parts[2]) if len(parts) == 3 and parts[1] in ("ok", "no") else None
-    profile = await ctx.uow.informants.get(account_id) if account_id is not None else None
+    pressed = ctx.pressed
+    if not isinstance(pressed, ApplicationDecision):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
+        return
+    profile = await ctx.uow.informants.get(pressed.account_id)
     if profile is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
     if not await _covers(ctx, profile):
-        ctx.answer_button(ctx._("Only an admin of this community can decide."), alert=True)
+        ctx.ack(ctx._("Only an admin of this community can decide."), alert=True)
         return
     if profile.status is not InformantStatus.PENDING:
         # The buttons decide an application. Left on another admin's copy after it was
         # decided, a Reject would quietly revoke an approved rider; revoking is the CLI's.
-        ctx.answer_button(ctx._("This registration was already decided."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This registration was already decided."), alert=True)
+        ctx.drop_choices()
         return
-    decide = informants.approve if parts[1] == "ok" else informants.reject
+    approve = pressed.approval is Approval.APPROVE
+    decide = informants.approve if approve else informants.reject
     await decide(ctx.uow, profile.account_id, by=ctx.account.id, now=ctx.now)
-    ctx.answer_button()
-    ctx.edit_markup(None)
-    done = N_("Approved: {name}.") if parts[1] == "ok" else N_("Rejected: {name}.")
+    ctx.ack()
+    ctx.drop_choices()
+    done = N_("Approved: {name}.") if approve else N_("Rejected: {name}.")
     ctx.reply(ctx._(done).format(name=profile.real_name))
 
 
@@ -88,12 +105,12 @@ async def _show_one(ctx: Context, report: Report) -> None:
     text = f"{report.number} {ctx.env.catalogue.name(report.category_code, ctx.account.locale)}"
     if why:
         text += "\n" + ctx._("Reason: {reason}").format(reason=reason_text(ctx, why))
-    rows = [
-        [(f"➡️ {name}", f"{RETURNED_PREFIX}:rd:{report.id}:{gid}")]
+    rows: list[list[tuple[str, Payload]]] = [
+        [(f"➡️ {name}", Redispatch(report_id=report.id, grid_id=gid))]
         for gid, name in await _targets(ctx, report)
     ]
-    rows.append([(ctx._("Reject"), f"{RETURNED_PREFIX}:rj:{report.id}")])
-    ctx.reply(text, buttons(*rows))
+    rows.append([(ctx._("Reject"), RejectReturned(report_id=report.id))])
+    ctx.choose(text, rows)
 
 
 async def _targets(ctx: Context, report: Report) -> list[tuple[int, str]]:
@@ -111,33 +128,33 @@ async def _targets(ctx: Context, report: Report) -> list[tuple[int, str]]:
 
 
 async def on_returned(ctx: Context) -> None:
-    parts = (ctx.incoming.button_data or "").split(":")
-    report_id = _int(parts[2]) if len(parts) >= 3 else None
-    if report_id is not None and parts[1] == "rd" and len(parts) == 4 and _int(parts[3]):
-        action, args = Action.REDISPATCH, ActionArgs(target_grid_id=_int(parts[3]))
-    elif report_id is not None and parts[1] == "rj" and len(parts) == 3:
+    pressed = ctx.pressed
+    if isinstance(pressed, Redispatch) and pressed.grid_id:
+        action, args = Action.REDISPATCH, ActionArgs(target_grid_id=pressed.grid_id)
+    elif isinstance(pressed, RejectReturned):
         action, args = Action.REJECT, ActionArgs(reason=N_("Rejected after review"))
     else:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
+    report_id = pressed.report_id
     report = await ctx.uow.reports.get(report_id)
     if report is None or report.status is not ReportStatus.RETURNED:
         # These buttons belong to the returned list: once another admin re-dispatched the
         # case, a Reject left on an old list must not reject the work now under way.
-        ctx.answer_button(ctx._(REFUSALS[cases.Refusal.STALE]), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._(REFUSALS[cases.Refusal.STALE]), alert=True)
+        ctx.drop_choices()
         return
     result = await cases.act(
         ctx.uow, ctx.env, report_id=report_id, actor_account=ctx.account, action=action, args=args
     )
     if result.refusal is cases.Refusal.NOT_ALLOWED:
-        ctx.answer_button(ctx._("This case is outside your area."), alert=True)
+        ctx.ack(ctx._("This case is outside your area."), alert=True)
         return
     if result.refusal is not None:
-        ctx.answer_button(ctx._(REFUSALS[result.refusal]), alert=True)
+        ctx.ack(ctx._(REFUSALS[result.refusal]), alert=True)
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     number = result.report.number if result.report else ""
     done = (
         N_("Report {number} re-dispatched.")
@@ -145,7 +162,3 @@ async def on_returned(ctx: Context) -> None:
         else N_("Report {number} rejected.")
     )
     ctx.reply(ctx._(done).format(number=number))
-
-
-def _int(value: str) -> int | None:
-    return int(value) if value.isdecimal() and len(value) < 12 else None

@@ -18,11 +18,12 @@ see ``bot.services.party``); Ask for details takes their question (flow ``pmq``)
 
 from __future__ import annotations
 
+import enum
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from bot.chat import Kind, Outgoing, OutKind
+from bot.chat import Kind
 from bot.domain.model import Level
 from bot.domain.party import (
     FIRST_YEAR,
@@ -31,22 +32,90 @@ from bot.domain.party import (
     DeclarationStatus,
     PartyDeclaration,
     Standing,
+    Verdict,
     year_is_plausible,
 )
 from bot.i18n import N_
 from bot.services import party
 from bot.services.ports import ConcurrentUpdate
-from handlers.base import Command, Context, Flow, buttons
+from bot.ui.party import ROUTE as DECISION_ROUTE
+from bot.ui.party import Decision
+from bot.ui.payloads import Id, Payload
+from handlers import regions
+from handlers.base import Command, Context, Flow
 from handlers.registry import Registry
 
 log = logging.getLogger(__name__)
 
 FLOW = "party"
 ASK_FLOW = "pmq"
-STATUS_PREFIX = "pms"
-PAGE_SIZE = 8
+STATUS_ROUTE = "pms"
 CORRECTABLE = frozenset(
     {DeclarationStatus.PENDING, DeclarationStatus.NEEDS_DETAILS, DeclarationStatus.DECLINED}
+)
+
+
+# -- the buttons: ``party:…`` in the flow, ``pms:…`` on the rider's /party ---------------------
+
+
+class Answer(enum.StrEnum):
+    AGREE = "agree"
+    DECLINE = "decline"
+    SUBMIT = "submit"
+    RESTART = "restart"
+
+
+class Answered(Payload, prefix=FLOW):
+    """Consent (agree, decline) and the summary (submit, restart): ``party:agree``."""
+
+    answer: Answer
+
+
+class StandingChosen(Payload, prefix=f"{FLOW}:st"):
+    standing: Standing
+
+
+class StreetsPage(Payload, prefix=f"{FLOW}:streets"):
+    page: Id
+
+
+class StreetPage(Payload, prefix=f"{FLOW}:street"):
+    street_id: Id
+    page: Id
+
+
+class CommunityChosen(Payload, prefix=f"{FLOW}:comm"):
+    region_id: Id
+
+
+class StatusAction(enum.StrEnum):
+    START = "start"  # from /help: /party
+    FIX = "fix"  # correct and resubmit
+    WITHDRAW = "wd"  # asks first
+
+
+class OnStatus(Payload, prefix=STATUS_ROUTE):
+    action: StatusAction
+
+
+class WithdrawConfirmed(Payload, prefix=f"{STATUS_ROUTE}:wd:yes"):
+    pass
+
+
+class WithdrawCancelled(Payload, prefix=f"{STATUS_ROUTE}:wd:no"):
+    pass
+
+
+class Badge(Payload, prefix=f"{STATUS_ROUTE}:badge"):
+    shown: Literal["on", "off"]
+
+
+PICKER = regions.Picker(
+    streets=StreetsPage,
+    street=StreetPage,
+    community=CommunityChosen,
+    streets_heading=N_("Choose the street:"),
+    street_heading=N_("{street}: choose the community:"),
 )
 
 
@@ -66,8 +135,8 @@ def setup(registry: Registry) -> None:
         Command("declarations", show_declarations, N_("Party declarations to verify"), menu=False)
     )
     registry.command(Command("partystats", show_stats, N_("Party membership counts"), menu=False))
-    registry.button(STATUS_PREFIX, on_status_button)
-    registry.button(party.DECISION_PREFIX, on_decision)
+    registry.button(STATUS_ROUTE, on_status_button)
+    registry.button(DECISION_ROUTE, on_decision)
     registry.help_button(help_buttons)
 
 
@@ -100,13 +169,13 @@ class PartyFlow(Flow):
         await _PROMPTS[ctx.state.step or "consent"](ctx)
 
     async def _consent(self, ctx: Context) -> None:
-        choice = _choice(ctx)
-        if choice not in ("agree", "decline"):
+        choice = _answer(ctx)
+        if choice not in (Answer.AGREE, Answer.DECLINE):
             await _refuse(ctx, _show_consent)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
-        if choice == "decline":
+        ctx.ack()
+        ctx.drop_choices()
+        if choice is Answer.DECLINE:
             ctx.state.clear()
             ctx.reply(
                 ctx._(
@@ -119,14 +188,13 @@ class PartyFlow(Flow):
         await _ask_standing(ctx)
 
     async def _standing(self, ctx: Context) -> None:
-        choice = _choice(ctx) or ""
-        kind, _, value = choice.partition(":")
-        if kind != "st" or value not in set(Standing):
+        pressed = ctx.pressed
+        if not isinstance(pressed, StandingChosen):
             await _refuse(ctx, _ask_standing)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
-        self.enter(ctx, "organisation", standing=value)
+        ctx.ack()
+        ctx.drop_choices()
+        self.enter(ctx, "organisation", standing=pressed.standing.value)
         await _ask_organisation(ctx)
 
     async def _organisation(self, ctx: Context) -> None:
@@ -165,39 +233,37 @@ class PartyFlow(Flow):
         await _ask_community(ctx)
 
     async def _community(self, ctx: Context) -> None:
-        choice = _choice(ctx)
-        if choice is None:
-            await _refuse(ctx, _ask_community)
-        elif choice.startswith("streets:"):
-            await _page_streets(ctx, _int(choice.partition(":")[2]) or 0)
-        elif choice.startswith("street:"):
-            street, _, page = choice.partition(":")[2].partition(":")
-            await _page_communities(ctx, _int(street), _int(page) or 0)
-        elif choice.startswith("comm:"):
-            await self._community_chosen(ctx, _int(choice.partition(":")[2]))
+        pressed = ctx.pressed
+        if isinstance(pressed, StreetsPage):
+            await regions.show_streets(ctx, PICKER, pressed.page)
+        elif isinstance(pressed, StreetPage):
+            if not await regions.show_communities(ctx, PICKER, pressed.street_id, pressed.page):
+                await _refuse(ctx, _ask_community)
+        elif isinstance(pressed, CommunityChosen):
+            await self._community_chosen(ctx, pressed.region_id)
         else:
             await _refuse(ctx, _ask_community)
 
-    async def _community_chosen(self, ctx: Context, region_id: int | None) -> None:
-        node = await ctx.uow.regions.get_by_id(region_id) if region_id is not None else None
+    async def _community_chosen(self, ctx: Context, region_id: int) -> None:
+        node = await ctx.uow.regions.get_by_id(region_id)
         if node is None or node.level is not Level.COMMUNITY:
             await _refuse(ctx, _ask_community)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
+        ctx.ack()
+        ctx.drop_choices()
         self.enter(ctx, "confirm", community_id=node.id, community_name=node.name)
         await _show_summary(ctx)
 
     async def _confirm(self, ctx: Context) -> None:
-        choice = _choice(ctx)
-        if choice == "restart":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        choice = _answer(ctx)
+        if choice is Answer.RESTART:
+            ctx.ack()
+            ctx.drop_choices()
             self.enter(ctx, "standing")
             await _ask_standing(ctx)
-        elif choice == "submit":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        elif choice is Answer.SUBMIT:
+            ctx.ack()
+            ctx.drop_choices()
             await self._submit(ctx)
         else:
             await _refuse(ctx, _show_summary)
@@ -242,7 +308,7 @@ class PartyFlow(Flow):
 
 
 async def _show_consent(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Declaring your party membership is optional and separate from your registration. "
             "Party membership is sensitive personal information, so please read this first.\n\n"
@@ -257,19 +323,24 @@ async def _show_consent(ctx: Context) -> None:
             "once. /deletedata deletes it with the rest of your data.\n\n"
             "Do you agree?"
         ),
-        buttons([(ctx._("Agree"), f"{FLOW}:agree"), (ctx._("Decline"), f"{FLOW}:decline")]),
+        [
+            [
+                (ctx._("Agree"), Answered(answer=Answer.AGREE)),
+                (ctx._("Decline"), Answered(answer=Answer.DECLINE)),
+            ]
+        ],
     )
 
 
 async def _ask_standing(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._("Are you a formal or a probationary party member?"),
-        buttons(
+        [
             [
-                (ctx._("Formal member"), f"{FLOW}:st:{Standing.FORMAL.value}"),
-                (ctx._("Probationary member"), f"{FLOW}:st:{Standing.PROBATIONARY.value}"),
+                (ctx._("Formal member"), StandingChosen(standing=Standing.FORMAL)),
+                (ctx._("Probationary member"), StandingChosen(standing=Standing.PROBATIONARY)),
             ]
-        ),
+        ],
     )
 
 
@@ -287,18 +358,18 @@ async def _ask_year(ctx: Context) -> None:
 
 
 async def _ask_community(ctx: Context) -> None:
-    rows: list[list[tuple[str, str]]] = []
+    rows: list[regions.Row] = []
     profile = await party.declarant(ctx.uow, ctx.account.id)
     home = await party.work_community(ctx.uow, profile) if profile else None
     if home is not None:
-        rows.append([(home.name, f"{FLOW}:comm:{home.id}")])
-    rows.append([(ctx._("Choose another community"), f"{FLOW}:streets:0")])
-    ctx.reply(
+        rows.append([(home.name, CommunityChosen(region_id=home.id))])
+    rows.append([(ctx._("Choose another community"), StreetsPage(page=0))])
+    ctx.choose(
         ctx._(
             "To which community's party organisation do you report? Your work area's "
             "community is offered first."
         ),
-        buttons(*rows),
+        rows,
     )
 
 
@@ -310,11 +381,16 @@ async def _show_summary(ctx: Context) -> None:
         year_joined=int(data["year"]),
         community_id=int(data["community_id"]),
     )
-    ctx.reply(
+    ctx.choose(
         ctx._("Please check your declaration:\n{details}\nCommunity: {community}").format(
             details=party.details(ctx.t, draft), community=data.get("community_name", "")
         ),
-        buttons([(ctx._("Submit"), f"{FLOW}:submit"), (ctx._("Start over"), f"{FLOW}:restart")]),
+        [
+            [
+                (ctx._("Submit"), Answered(answer=Answer.SUBMIT)),
+                (ctx._("Start over"), Answered(answer=Answer.RESTART)),
+            ]
+        ],
     )
 
 
@@ -334,62 +410,6 @@ _STEPS = {
     "community": PartyFlow._community,
     "confirm": PartyFlow._confirm,
 }
-
-
-# -- choosing another community ------------------------------------------------------------
-
-
-async def _page_streets(ctx: Context, page: int) -> None:
-    streets = await ctx.uow.regions.by_level(Level.STREET)
-    items = [(s.name, f"{FLOW}:street:{s.id}:0") for s in streets]
-    rows = _paged(ctx, items, page, lambda p: f"{FLOW}:streets:{p}")
-    await _show_choice(ctx, ctx._("Choose the street:"), rows)
-
-
-async def _page_communities(ctx: Context, street_id: int | None, page: int) -> None:
-    street = await ctx.uow.regions.get_by_id(street_id) if street_id is not None else None
-    if street is None or street.level is not Level.STREET:
-        await _refuse(ctx, _ask_community)
-        return
-    communities = [
-        c for c in await ctx.uow.regions.children(street.id) if c.level is Level.COMMUNITY
-    ]
-    items = [(c.name, f"{FLOW}:comm:{c.id}") for c in communities]
-    rows = _paged(ctx, items, page, lambda p: f"{FLOW}:street:{street.id}:{p}")
-    rows.append([(ctx._("« Streets"), f"{FLOW}:streets:0")])
-    await _show_choice(
-        ctx, ctx._("{street}: choose the community:").format(street=street.name), rows
-    )
-
-
-def _paged(
-    ctx: Context, items: list[tuple[str, str]], page: int, link: Any
-) -> list[list[tuple[str, str]]]:
-    pages = max(1, -(-len(items) // PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    shown = items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    rows = [shown[i : i + 2] for i in range(0, len(shown), 2)]
-    nav = [(ctx._("« Previous"), link(page - 1))] if page > 0 else []
-    nav += [(ctx._("Next »"), link(page + 1))] if page < pages - 1 else []
-    return [*rows, nav] if nav else rows
-
-
-async def _show_choice(ctx: Context, text: str, rows: list[list[tuple[str, str]]]) -> None:
-    # Paging edits the list in place rather than stacking a new message per page.
-    ctx.answer_button()
-    if ctx.incoming.message_id is None:
-        ctx.reply(text, buttons(*rows))
-        return
-    ctx.out.append(
-        Outgoing(
-            platform=ctx.account.platform,
-            chat_id=ctx.account.chat_id,
-            kind=OutKind.EDIT_TEXT,
-            text=text,
-            keyboard=buttons(*rows),
-            message_id=ctx.incoming.message_id,
-        )
-    )
 
 
 # -- /party again: the status and what can be done with it ------------------------------------
@@ -424,107 +444,107 @@ async def _show_status(ctx: Context, declaration: PartyDeclaration) -> None:
     ]
     if declaration.status is DeclarationStatus.NEEDS_DETAILS and declaration.question:
         lines.append(ctx._("Question: {question}").format(question=declaration.question))
-    rows: list[list[tuple[str, str]]] = []
+    rows: list[regions.Row] = []
     if declaration.verified:
         if declaration.show_badge:
             lines.append(ctx._("Your badge is shown on your own /points and /myreports."))
-            rows.append([(ctx._("Hide my badge"), f"{STATUS_PREFIX}:badge:off")])
+            rows.append([(ctx._("Hide my badge"), Badge(shown="off"))])
         else:
             lines.append(ctx._("Your badge is hidden."))
-            rows.append([(ctx._("Show my badge"), f"{STATUS_PREFIX}:badge:on")])
+            rows.append([(ctx._("Show my badge"), Badge(shown="on"))])
     if declaration.status in CORRECTABLE and await party.declarant(ctx.uow, ctx.account.id):
-        rows.append([(ctx._("Correct and resubmit"), f"{STATUS_PREFIX}:fix")])
-    rows.append([(ctx._("Withdraw"), f"{STATUS_PREFIX}:wd")])
-    ctx.reply("\n".join(lines), buttons(*rows))
+        rows.append([(ctx._("Correct and resubmit"), OnStatus(action=StatusAction.FIX))])
+    rows.append([(ctx._("Withdraw"), OnStatus(action=StatusAction.WITHDRAW))])
+    ctx.choose("\n".join(lines), rows)
 
 
 async def on_status(ctx: Context, flow: PartyFlow) -> None:
-    action = (ctx.incoming.button_data or "").partition(":")[2]
-    if action == "start":
+    pressed = ctx.pressed
+    if isinstance(pressed, OnStatus) and pressed.action is StatusAction.START:
         await _start_from_help(ctx, flow)
         return
     declaration = await ctx.uow.party.get(ctx.account.id)
-    if action not in ("wd", "wd:yes", "wd:no", "fix", "badge:on", "badge:off"):
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-    elif action == "wd:no":
-        ctx.answer_button()
-        ctx.edit_markup(None)
+    if not isinstance(pressed, OnStatus | WithdrawConfirmed | WithdrawCancelled | Badge):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
+    elif isinstance(pressed, WithdrawCancelled):
+        ctx.ack()
+        ctx.drop_choices()
         ctx.reply(ctx._("Your declaration is kept."))
     elif declaration is None:
-        ctx.answer_button(ctx._("You have no party membership declaration."), alert=True)
-        ctx.edit_markup(None)
-    elif action == "wd":
-        ctx.answer_button()
-        _ask_withdraw(ctx)
-    elif action == "wd:yes":
+        ctx.ack(ctx._("You have no party membership declaration."), alert=True)
+        ctx.drop_choices()
+    elif isinstance(pressed, WithdrawConfirmed):
         await _withdraw(ctx)
-    elif action == "fix":
-        await _correct(ctx, flow, declaration)
+    elif isinstance(pressed, Badge):
+        await _set_badge(ctx, declaration, show=pressed.shown == "on")
+    elif pressed.action is StatusAction.WITHDRAW:
+        ctx.ack()
+        _ask_withdraw(ctx)
     else:
-        await _set_badge(ctx, declaration, show=action == "badge:on")
+        await _correct(ctx, flow, declaration)
 
 
 async def _start_from_help(ctx: Context, flow: PartyFlow) -> None:
     if ctx.state.flow is not None:
-        ctx.answer_button(
+        ctx.ack(
             ctx._("You are in the middle of something. Finish it first, or send /cancel."),
             alert=True,
         )
         return
-    ctx.answer_button()
+    ctx.ack()
     await show_party(ctx, flow)
 
 
 def _ask_withdraw(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Withdraw your party membership declaration? It is deleted at once, and the "
             "badge goes with it."
         ),
-        buttons(
+        [
             [
-                (ctx._("Yes, withdraw"), f"{STATUS_PREFIX}:wd:yes"),
-                (ctx._("No, keep it"), f"{STATUS_PREFIX}:wd:no"),
+                (ctx._("Yes, withdraw"), WithdrawConfirmed()),
+                (ctx._("No, keep it"), WithdrawCancelled()),
             ]
-        ),
+        ],
     )
 
 
 async def _withdraw(ctx: Context) -> None:
     await ctx.uow.party.withdraw(ctx.account.id)
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     ctx.reply(ctx._("Your party membership declaration was deleted."))
 
 
 async def _correct(ctx: Context, flow: PartyFlow, declaration: PartyDeclaration) -> None:
     if await party.declarant(ctx.uow, ctx.account.id) is None:
-        ctx.answer_button(_not_a_rider(ctx), alert=True)
+        ctx.ack(_not_a_rider(ctx), alert=True)
         return
     if declaration.status not in CORRECTABLE:
         # A verified declaration stays as it was verified; withdraw it to declare anew.
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
+        ctx.drop_choices()
         return
     if ctx.state.flow is not None:
-        ctx.answer_button(
+        ctx.ack(
             ctx._("You are in the middle of something. Finish it first, or send /cancel."),
             alert=True,
         )
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     await flow.begin(ctx, consented_at=declaration.consented_at.isoformat())
 
 
 async def _set_badge(ctx: Context, declaration: PartyDeclaration, *, show: bool) -> None:
     if not declaration.verified:
-        ctx.answer_button(ctx._("Only a verified membership has a badge."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("Only a verified membership has a badge."), alert=True)
+        ctx.drop_choices()
         return
     await ctx.uow.party.set_badge(ctx.account.id, show)
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     if show:
         ctx.reply(
             ctx._(
@@ -535,11 +555,11 @@ async def _set_badge(ctx: Context, declaration: PartyDeclaration, *, show: bool)
         ctx.reply(ctx._("Your badge is hidden."))
 
 
-async def help_buttons(ctx: Context) -> list[tuple[str, str]]:
+async def help_buttons(ctx: Context) -> list[tuple[str, Payload]]:
     declared = await ctx.uow.party.get(ctx.account.id) is not None
     if not declared and await party.declarant(ctx.uow, ctx.account.id) is None:
         return []
-    return [(ctx._("Declare party membership"), f"{STATUS_PREFIX}:start")]
+    return [(ctx._("Declare party membership"), OnStatus(action=StatusAction.START))]
 
 
 async def my_data_lines(ctx: Context) -> list[str]:
@@ -562,46 +582,45 @@ async def my_data_lines(ctx: Context) -> list[str]:
 
 
 async def on_decision(ctx: Context) -> None:
-    parts = (ctx.incoming.button_data or "").split(":")
-    verdict = _verdict(parts[1]) if len(parts) == 4 else None
-    account_id, revision = (_int(parts[2]), _int(parts[3])) if len(parts) == 4 else (None, None)
-    if verdict is None or account_id is None or revision is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    pressed = ctx.pressed
+    if not isinstance(pressed, Decision):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    declaration = await ctx.uow.party.get(account_id)
+    verdict, revision = pressed.verdict, pressed.revision
+    declaration = await ctx.uow.party.get(pressed.account_id)
     if declaration is None or not await party.may_decide(ctx.uow, ctx.account.id, declaration):
         # One answer for both: a forged press must not tell whether someone declared.
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
+        ctx.drop_choices()
         return
     if declaration.revision != revision or declaration.status is not DeclarationStatus.PENDING:
-        ctx.answer_button(ctx._("This declaration was already decided or has changed."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This declaration was already decided or has changed."), alert=True)
+        ctx.drop_choices()
         return
-    if verdict is party.Verdict.ASK:
+    if verdict is Verdict.ASK:
         await _begin_question(ctx, declaration)
         return
     try:
         await party.decide(ctx.uow, ctx.env, declaration, verdict, by=ctx.account.id, now=ctx.now)
     except ConcurrentUpdate:
-        ctx.answer_button(ctx._("This declaration was already decided or has changed."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This declaration was already decided or has changed."), alert=True)
+        ctx.drop_choices()
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     name = await _rider_name(ctx, declaration)
-    done = N_("Verified: {name}.") if verdict is party.Verdict.VERIFY else N_("Declined: {name}.")
+    done = N_("Verified: {name}.") if verdict is Verdict.VERIFY else N_("Declined: {name}.")
     ctx.reply(ctx._(done).format(name=name))
 
 
 async def _begin_question(ctx: Context, declaration: PartyDeclaration) -> None:
     if ctx.state.flow not in (None, ASK_FLOW):
-        ctx.answer_button(
+        ctx.ack(
             ctx._("You are in the middle of something. Finish it first, or send /cancel."),
             alert=True,
         )
         return
-    ctx.answer_button()
+    ctx.ack()
     ctx.state.clear()
     ctx.state.flow, ctx.state.step = ASK_FLOW, "question"
     ctx.state.data = {"account": declaration.account_id, "revision": declaration.revision}
@@ -630,7 +649,7 @@ class AskFlow(Flow):
     async def on_input(self, ctx: Context) -> None:
         question = " ".join(ctx.incoming.text.split()) if ctx.incoming.kind is Kind.TEXT else ""
         if not question or len(question) > QUESTION_MAX:
-            ctx.answer_button()
+            ctx.ack()
             await _ask_question(ctx)
             return
         account_id, revision = ctx.state.data.get("account"), ctx.state.data.get("revision")
@@ -648,7 +667,7 @@ class AskFlow(Flow):
                 ctx.uow,
                 ctx.env,
                 declaration,
-                party.Verdict.ASK,
+                Verdict.ASK,
                 by=ctx.account.id,
                 now=ctx.now,
                 question=question,
@@ -671,8 +690,8 @@ async def show_declarations(ctx: Context) -> None:
         return
     ctx.reply(ctx._("Declarations waiting for verification: {n}").format(n=len(waiting)))
     for declaration in waiting:
-        text, keyboard = await party.decision_request(ctx.uow, ctx.t, declaration)
-        ctx.reply(text, keyboard)
+        text, rows = await party.decision_request(ctx.uow, ctx.t, declaration)
+        ctx.choose(text, rows)
 
 
 async def _rider_name(ctx: Context, declaration: PartyDeclaration) -> str:
@@ -719,27 +738,12 @@ async def _refuse(ctx: Context, prompt: Any) -> None:
     """Unexpected input (a forged or stale button, a photo where text is due): say so,
     then repeat what this step expects."""
     if ctx.incoming.kind is Kind.BUTTON:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
     ctx.reply(ctx._("That is not what I asked for."))
     await prompt(ctx)
 
 
-def _choice(ctx: Context) -> str | None:
-    """The part of our button data after ``party:``; None when this is not our button."""
-    if ctx.incoming.kind is not Kind.BUTTON:
-        return None
-    prefix, _, rest = (ctx.incoming.button_data or "").partition(":")
-    return rest if prefix == FLOW else None
-
-
-def _verdict(value: str) -> party.Verdict | None:
-    try:
-        return party.Verdict(value)
-    except ValueError:
-        return None
-
-
-def _int(value: str) -> int | None:
-    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+def _answer(ctx: Context) -> Answer | None:
+    pressed = ctx.pressed
+    return pressed.answer if isinstance(pressed, Answered) else None

@@ -4,15 +4,25 @@ and ``/volunteerstats`` (volunteers, tasks and hours in an admin's area)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bot.domain.lifecycle import Action
 from bot.domain.points import OPENING_REASON, SERVICE_REASON
 from bot.i18n import N_
 from bot.services import party, points, volunteers
-from handlers.base import Command, Context, buttons
+from bot.ui.payloads import Payload
+from handlers.base import Command, Context
 from handlers.registry import Registry
 
 ENTRIES_SHOWN = 5
-RANK_PREFIX = "rk"
+RANK_ROUTE = "rk"
+
+
+class Visibility(Payload, prefix=RANK_ROUTE):
+    """/rank's toggle: ``rk:hide`` leaves the leaderboards, ``rk:show`` rejoins them."""
+
+    choice: Literal["hide", "show"]
+
 
 # What a ledger reason means to the rider.
 REASONS = {
@@ -32,7 +42,7 @@ def setup(registry: Registry) -> None:
     registry.command(
         Command("volunteerstats", show_stats, N_("Volunteers, tasks and hours (admins)"))
     )
-    registry.button(RANK_PREFIX, on_visibility)
+    registry.button(RANK_ROUTE, on_visibility)
 
 
 async def show_points(ctx: Context) -> None:
@@ -92,24 +102,25 @@ async def show_rank(ctx: Context) -> None:
         parts.append("\n".join(lines))
     hidden = await ctx.uow.points.hidden(ctx.account.id)
     toggle = (
-        (ctx._("Show me on the leaderboards"), f"{RANK_PREFIX}:show")
+        (ctx._("Show me on the leaderboards"), Visibility(choice="show"))
         if hidden
-        else (ctx._("Hide me from the leaderboards"), f"{RANK_PREFIX}:hide")
+        else (ctx._("Hide me from the leaderboards"), Visibility(choice="hide"))
     )
-    ctx.reply("\n\n".join(parts), buttons([toggle]))
+    ctx.choose("\n\n".join(parts), [[toggle]])
 
 
 async def on_visibility(ctx: Context) -> None:
-    choice = (ctx.incoming.button_data or "").partition(":")[2]
-    if choice not in ("hide", "show"):
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    pressed = ctx.pressed
+    if not isinstance(pressed, Visibility):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    await ctx.uow.points.set_hidden(ctx.account.id, choice == "hide")
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    hide = pressed.choice == "hide"
+    await ctx.uow.points.set_hidden(ctx.account.id, hide)
+    ctx.ack()
+    ctx.drop_choices()
     ctx.reply(
         ctx._("You are no longer shown on the leaderboards.")
-        if choice == "hide"
+        if hide
         else ctx._("You are shown on the leaderboards again.")
     )
 

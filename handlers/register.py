@@ -2,27 +2,32 @@
 
 Consent comes first and is stored only on Agree (PIPL Art. 29: whereabouts are sensitive
 personal information and need separate, explicit consent). Then name, the rider's own phone
-through the contact-share button, courier company, usual work area, a summary, and the
-application is stored as pending for a community admin to review. Every step keeps what it
-collected in the conversation state, so a restart resumes where the rider was.
+(typed and checked, or shared with the contact button where the platform has one: WeChat has
+none), courier company, usual work area, a summary, and the application is stored as pending
+for a community admin to review. Every step keeps what it collected in the conversation
+state, so a restart resumes where the rider was.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+import logging
+from typing import Any, Literal
 
 from babel import Locale, UnknownLocaleError
 
-from bot.chat import Button, Kind, Outgoing, OutKind
+from bot.chat import Kind, Request
 from bot.domain.companies import COMPANIES as KNOWN_COMPANIES
 from bot.domain.companies import company_label
 from bot.domain.model import INVITED_ROLES, InformantProfile, InformantStatus, Level, RegionNode
+from bot.domain.phone import normalise_phone, normalise_shared_phone
 from bot.domain.text import has_visible
 from bot.i18n import N_
 from bot.services import informants, notify
 from bot.services.maps import NO_MAP_YET, loaded_map
-from handlers import volunteer
-from handlers.base import Command, Context, Flow, buttons, reply_keyboard
+from bot.ui.payloads import Id, Payload
+from handlers import regions, volunteer
+from handlers.base import Command, Context, Flow
 from handlers.party import my_data_lines as party_lines
 from handlers.points import my_data_lines as points_lines
 from handlers.registry import Registry
@@ -32,7 +37,64 @@ CONSENT_VERSION = "2026-11"
 COMPANIES = tuple(KNOWN_COMPANIES)
 NAME_MAX = 30
 COMPANY_MAX = 40
-PAGE_SIZE = 8
+
+DELETE_ROUTE = "deldata"
+
+log = logging.getLogger(__name__)
+
+
+# -- the buttons (``reg:…``, and ``deldata:…`` for /deletedata) ---------------------------
+
+
+class Answer(enum.StrEnum):
+    AGREE = "agree"
+    DECLINE = "decline"
+    SUBMIT = "submit"
+    RESTART = "restart"
+
+
+class Answered(Payload, prefix="reg"):
+    """Consent (agree, decline) and the summary (submit, restart): ``reg:agree``."""
+
+    answer: Answer
+
+
+class CompanyChosen(Payload, prefix="reg:co"):
+    """One of ``COMPANIES`` by its place in the list: ``reg:co:2``."""
+
+    index: Id
+
+
+class OtherCompany(Payload, prefix="reg:co:other"):
+    """The company is not listed; its name is typed next."""
+
+
+class StreetsPage(Payload, prefix="reg:streets"):
+    page: Id
+
+
+class StreetPage(Payload, prefix="reg:street"):
+    street_id: Id
+    page: Id
+
+
+class CommunityChosen(Payload, prefix="reg:comm"):
+    region_id: Id
+
+
+class DeleteData(Payload, prefix=DELETE_ROUTE):
+    """/deletedata's confirmation: ``deldata:yes`` erases, ``deldata:no`` keeps."""
+
+    answer: Literal["yes", "no"]
+
+
+PICKER = regions.Picker(
+    streets=StreetsPage,
+    street=StreetPage,
+    community=CommunityChosen,
+    streets_heading=N_("Choose your street:"),
+    street_heading=N_("{street}: choose your community:"),
+)
 
 
 class RegisterFlow(Flow):
@@ -59,10 +121,10 @@ class RegisterFlow(Flow):
     # -- steps ----------------------------------------------------------------------------
 
     async def _consent(self, ctx: Context) -> None:
-        choice = _button(ctx)
-        if choice == "agree":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        choice = _answer(ctx)
+        if choice is Answer.AGREE:
+            ctx.ack()
+            ctx.drop_choices()
             await ctx.uow.accounts.record_consent(ctx.account.id, CONSENT_VERSION, ctx.now)
             if ctx.state.data.get("only"):
                 ctx.state.clear()
@@ -71,9 +133,9 @@ class RegisterFlow(Flow):
             self.enter(ctx, "name")
             ctx.reply(ctx._("Thank you. Let's begin."))
             await _ask_name(ctx)
-        elif choice == "decline":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        elif choice is Answer.DECLINE:
+            ctx.ack()
+            ctx.drop_choices()
             ctx.state.clear()
             ctx.reply(_declined(ctx))
         else:
@@ -94,38 +156,53 @@ class RegisterFlow(Flow):
         await _ask_phone(ctx)
 
     async def _phone(self, ctx: Context) -> None:
-        contact = ctx.incoming.contact
-        if ctx.incoming.kind is not Kind.CONTACT or contact is None:
+        if ctx.incoming.kind is Kind.TEXT:
+            phone = normalise_phone(ctx.incoming.text)
+        elif ctx.incoming.kind is Kind.CONTACT and ctx.incoming.contact is not None:
+            contact = ctx.incoming.contact
+            if contact.user_id != ctx.incoming.user.user_id:
+                ctx.reply(
+                    ctx._(
+                        "That is someone else's contact. Please type your own number, "
+                        "or share it with the button below."
+                    )
+                )
+                await _ask_phone(ctx)
+                return
+            phone = normalise_shared_phone(contact.phone)
+        else:
             await _refuse_and_reprompt(ctx, _ask_phone)
             return
-        if contact.user_id != ctx.incoming.user.user_id:
+        if phone is None:
+            log.info("registration: a phone number was refused as not valid")
             ctx.reply(
                 ctx._(
-                    "That is someone else's contact. Please share your own number "
-                    "with the button below."
+                    "That is not a phone number I can use. Type a mainland China mobile "
+                    "number (11 digits, such as 138 0013 8000) or an international number "
+                    "starting with + and the country code."
                 )
             )
             await _ask_phone(ctx)
             return
-        self.enter(ctx, "company", phone=contact.phone)
+        self.enter(ctx, "company", phone=phone)
         ctx.reply(ctx._("Thank you, your number is saved."), remove_keyboard=True)
         await _ask_company(ctx)
 
     async def _company(self, ctx: Context) -> None:
-        choice = _button(ctx)
-        if choice == "co:other":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        pressed = ctx.pressed
+        if isinstance(pressed, OtherCompany):
+            ctx.ack()
+            ctx.drop_choices()
             self.enter(ctx, "company_other")
             await _ask_company_name(ctx)
             return
-        index = _int_after(choice, "co:")
-        if index is None or not 0 <= index < len(COMPANIES):
+        if not isinstance(pressed, CompanyChosen) or pressed.index >= len(COMPANIES):
             await _refuse_and_reprompt(ctx, _ask_company)
             return
-        ctx.answer_button()
-        ctx.show_choice(company_label(COMPANIES[index], ctx._))
-        self.enter(ctx, "area", company=COMPANIES[index])
+        company = COMPANIES[pressed.index]
+        ctx.ack()
+        ctx.show_choice(company_label(company, ctx._))
+        self.enter(ctx, "area", company=company)
         await _ask_area(ctx)
 
     async def _company_other(self, ctx: Context) -> None:
@@ -140,16 +217,14 @@ class RegisterFlow(Flow):
         if ctx.incoming.kind is Kind.LOCATION and ctx.incoming.location is not None:
             await self._area_from_location(ctx)
             return
-        choice = _button(ctx)
-        if choice is None:
-            await _refuse_and_reprompt(ctx, _ask_area)
-            return
-        if choice.startswith("streets:"):
-            await _page_streets(ctx, _int_after(choice, "streets:") or 0)
-        elif choice.startswith("street:"):
-            await _page_communities(ctx, *_two_ints(choice, "street:"))
-        elif choice.startswith("comm:"):
-            await self._area_chosen(ctx, _int_after(choice, "comm:"))
+        pressed = ctx.pressed
+        if isinstance(pressed, StreetsPage):
+            await regions.show_streets(ctx, PICKER, pressed.page)
+        elif isinstance(pressed, StreetPage):
+            if not await regions.show_communities(ctx, PICKER, pressed.street_id, pressed.page):
+                await _refuse_and_reprompt(ctx, _ask_area)
+        elif isinstance(pressed, CommunityChosen):
+            await self._area_chosen(ctx, pressed.region_id)
         else:
             await _refuse_and_reprompt(ctx, _ask_area)
 
@@ -180,13 +255,13 @@ class RegisterFlow(Flow):
         self._to_confirm(ctx, node)
         await _show_summary(ctx)
 
-    async def _area_chosen(self, ctx: Context, region_id: int | None) -> None:
-        node = await ctx.uow.regions.get_by_id(region_id) if region_id is not None else None
+    async def _area_chosen(self, ctx: Context, region_id: int) -> None:
+        node = await ctx.uow.regions.get_by_id(region_id)
         if node is None or node.level is not Level.COMMUNITY:
             await _refuse_and_reprompt(ctx, _ask_area)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
+        ctx.ack()
+        ctx.drop_choices()
         ctx.reply(ctx._("Work area: {area}").format(area=node.name), remove_keyboard=True)
         self._to_confirm(ctx, node)
         await _show_summary(ctx)
@@ -195,15 +270,15 @@ class RegisterFlow(Flow):
         self.enter(ctx, "confirm", region_id=node.id, region_name=node.name)
 
     async def _confirm(self, ctx: Context) -> None:
-        choice = _button(ctx)
-        if choice == "restart":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        choice = _answer(ctx)
+        if choice is Answer.RESTART:
+            ctx.ack()
+            ctx.drop_choices()
             self.enter(ctx, "name")
             await _ask_name(ctx)
-        elif choice == "submit":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        elif choice is Answer.SUBMIT:
+            ctx.ack()
+            ctx.drop_choices()
             await self._submit(ctx)
         else:
             await _refuse_and_reprompt(ctx, _show_summary)
@@ -231,7 +306,7 @@ class RegisterFlow(Flow):
 
 
 def _show_consent(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Before you register, please read how we handle your personal information.\n\n"
             "What we collect: your name, phone number and courier company; your usual work "
@@ -244,7 +319,12 @@ def _show_consent(ctx: Context) -> None:
             "data. /mydata shows what we hold; /deletedata deletes it after a confirmation.\n\n"
             "Do you agree?"
         ),
-        buttons([(ctx._("Agree"), "reg:agree"), (ctx._("Decline"), "reg:decline")]),
+        [
+            [
+                (ctx._("Agree"), Answered(answer=Answer.AGREE)),
+                (ctx._("Decline"), Answered(answer=Answer.DECLINE)),
+            ]
+        ],
     )
 
 
@@ -272,22 +352,21 @@ async def _ask_name(ctx: Context) -> None:
 
 
 async def _ask_phone(ctx: Context) -> None:
-    ctx.reply(
-        ctx._("Please share your phone number with the button below."),
-        reply_keyboard([Button(text=ctx._("Share my phone number"), request_contact=True)]),
+    ctx.ask(
+        Request.PHONE, ctx._("Please type your phone number, or share it with the button below.")
     )
 
 
 async def _ask_company(ctx: Context) -> None:
-    rows = [
+    rows: list[list[tuple[str, Payload]]] = [
         [
-            (company_label(name, ctx._), f"reg:co:{i}")
+            (company_label(name, ctx._), CompanyChosen(index=i))
             for i, name in enumerate(COMPANIES[start : start + 3], start)
         ]
         for start in range(0, len(COMPANIES), 3)
     ]
-    rows.append([(ctx._("Other"), "reg:co:other")])
-    ctx.reply(ctx._("Which courier company do you work for?"), buttons(*rows))
+    rows.append([(ctx._("Other"), OtherCompany())])
+    ctx.choose(ctx._("Which courier company do you work for?"), rows)
 
 
 async def _ask_company_name(ctx: Context) -> None:
@@ -297,22 +376,22 @@ async def _ask_company_name(ctx: Context) -> None:
 
 
 async def _ask_area(ctx: Context) -> None:
-    ctx.reply(
+    ctx.ask(
+        Request.LOCATION,
         ctx._(
             "Where do you usually work? Share a location there with the button below, "
             "or choose your community from the list."
         ),
-        reply_keyboard([Button(text=ctx._("Share a location"), request_location=True)]),
+        button=ctx._("Share a location"),
     )
-    ctx.reply(
-        ctx._("Or choose from the list:"),
-        buttons([(ctx._("Choose my community"), "reg:streets:0")]),
+    ctx.choose(
+        ctx._("Or choose from the list:"), [[(ctx._("Choose my community"), StreetsPage(page=0))]]
     )
 
 
 async def _show_summary(ctx: Context) -> None:
     data = ctx.state.data
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Please check your details:\nName: {name}\nPhone: {phone}\nCompany: {company}\n"
             "Work area: {area}"
@@ -322,7 +401,12 @@ async def _show_summary(ctx: Context) -> None:
             company=company_label(data.get("company", ""), ctx._),
             area=data.get("region_name", ""),
         ),
-        buttons([(ctx._("Submit"), "reg:submit"), (ctx._("Start over"), "reg:restart")]),
+        [
+            [
+                (ctx._("Submit"), Answered(answer=Answer.SUBMIT)),
+                (ctx._("Start over"), Answered(answer=Answer.RESTART)),
+            ]
+        ],
     )
 
 
@@ -330,7 +414,7 @@ async def _refuse_and_reprompt(ctx: Context, prompt: Any) -> None:
     """Unexpected input (a forged or stale button, a photo where text is due): say so,
     then repeat what this step expects."""
     if ctx.incoming.kind is Kind.BUTTON:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
     ctx.reply(ctx._("That is not what I asked for."))
     await prompt(ctx)
@@ -356,101 +440,12 @@ _STEPS = {
 }
 
 
-# -- choosing a community from the list ----------------------------------------------------
-
-
-async def _streets(ctx: Context) -> list[RegionNode]:
-    return await ctx.uow.regions.by_level(Level.STREET)
-
-
-async def _page_streets(ctx: Context, page: int) -> None:
-    streets = await _streets(ctx)
-    rows = _paged(
-        [(s.name, f"reg:street:{s.id}:0") for s in streets], page, lambda p: f"reg:streets:{p}", ctx
-    )
-    await _show_choice(ctx, ctx._("Choose your street:"), rows)
-
-
-async def _page_communities(ctx: Context, street_id: int | None, page: int | None) -> None:
-    street = await ctx.uow.regions.get_by_id(street_id) if street_id is not None else None
-    if street is None or street.level is not Level.STREET:
-        await _refuse_and_reprompt(ctx, _ask_area)
-        return
-    communities = [
-        c for c in await ctx.uow.regions.children(street.id) if c.level is Level.COMMUNITY
-    ]
-    rows = _paged(
-        [(c.name, f"reg:comm:{c.id}") for c in communities],
-        page or 0,
-        lambda p: f"reg:street:{street.id}:{p}",
-        ctx,
-    )
-    rows.append([(ctx._("« Streets"), "reg:streets:0")])
-    await _show_choice(
-        ctx, ctx._("{street}: choose your community:").format(street=street.name), rows
-    )
-
-
-def _paged(
-    items: list[tuple[str, str]], page: int, link: Any, ctx: Context
-) -> list[list[tuple[str, str]]]:
-    pages = max(1, -(-len(items) // PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    shown = items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    rows = [shown[i : i + 2] for i in range(0, len(shown), 2)]
-    nav = []
-    if page > 0:
-        nav.append((ctx._("« Previous"), link(page - 1)))
-    if page < pages - 1:
-        nav.append((ctx._("Next »"), link(page + 1)))
-    if nav:
-        rows.append(nav)
-    return rows
-
-
-async def _show_choice(ctx: Context, text: str, rows: list[list[tuple[str, str]]]) -> None:
-    # Paging edits the list in place rather than stacking a new message per page.
-    ctx.answer_button()
-    if ctx.incoming.message_id is None:
-        ctx.reply(text, buttons(*rows))
-        return
-    ctx.out.append(
-        Outgoing(
-            platform=ctx.account.platform,
-            chat_id=ctx.account.chat_id,
-            kind=OutKind.EDIT_TEXT,
-            text=text,
-            keyboard=buttons(*rows),
-            message_id=ctx.incoming.message_id,
-        )
-    )
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _button(ctx: Context) -> str | None:
-    """The part of our button data after ``reg:``; None when this is not our button."""
-    if ctx.incoming.kind is not Kind.BUTTON:
-        return None
-    prefix, _, rest = (ctx.incoming.button_data or "").partition(":")
-    return rest if prefix == RegisterFlow.name else None
-
-
-def _int_after(value: str | None, prefix: str) -> int | None:
-    if value is None or not value.startswith(prefix):
-        return None
-    return _int(value[len(prefix) :])
-
-
-def _two_ints(value: str, prefix: str) -> tuple[int | None, int | None]:
-    first, _, second = value[len(prefix) :].partition(":")
-    return _int(first), _int(second)
-
-
-def _int(value: str) -> int | None:
-    # ASCII only: "²".isdigit() is true but int("²") raises; the length keeps it in a BIGINT.
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+def _answer(ctx: Context) -> Answer | None:
+    pressed = ctx.pressed
+    return pressed.answer if isinstance(pressed, Answered) else None
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -474,7 +469,7 @@ def setup(registry: Registry) -> None:
         Command("mydata", show_my_data, N_("What we hold about you"), allowed_mid_flow=True)
     )
     registry.command(Command("deletedata", ask_delete_data, N_("Delete your personal data")))
-    registry.button("deldata", delete_data)
+    registry.button(DELETE_ROUTE, delete_data)
     registry.deep_link("reg", deep_link)
     registry.on_start(on_start)
 
@@ -566,25 +561,30 @@ async def _profile_lines(ctx: Context, profile: InformantProfile) -> list[str]:
 
 
 async def ask_delete_data(ctx: Context) -> None:
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Delete your personal data? Your name, phone, consent, informant registration, "
             "volunteer registration, task sign-ups and check-ins, points, party membership "
             "declaration and conversation are erased and cannot be restored. Reports you sent "
             "stay with the city as case records, without your name and phone."
         ),
-        buttons([(ctx._("Yes, delete"), "deldata:yes"), (ctx._("No, keep it"), "deldata:no")]),
+        [
+            [
+                (ctx._("Yes, delete"), DeleteData(answer="yes")),
+                (ctx._("No, keep it"), DeleteData(answer="no")),
+            ]
+        ],
     )
 
 
 async def delete_data(ctx: Context) -> None:
-    choice = (ctx.incoming.button_data or "").partition(":")[2]
-    if choice not in ("yes", "no"):
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    pressed = ctx.pressed
+    if not isinstance(pressed, DeleteData):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
-    if choice == "no":
+    ctx.ack()
+    ctx.drop_choices()
+    if pressed.answer == "no":
         ctx.reply(ctx._("Nothing was deleted."))
         return
     # The outbox holds what was said to them (names, case details), sent or waiting; it

@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.chat import Kind
+from bot.ui.payloads import Payload
 from handlers.base import Command, Context, Flow
 
 Handler = Callable[[Context], Awaitable[None]]
 DeepLinkHandler = Callable[[Context, str], Awaitable[None]]
-# Buttons a module adds under /help for this user: rows of (label, callback data).
-HelpButtons = Callable[[Context], Awaitable[list[tuple[str, str]]]]
+# Buttons a module adds under /help for this user: (label, payload), one a row.
+HelpButtons = Callable[[Context], Awaitable[list[tuple[str, Payload]]]]
 
 # The flow modules, in the order their commands appear in the menu.
 MODULES = (

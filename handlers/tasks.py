@@ -6,19 +6,23 @@ during the window (``tk:in:<task>`` then flow "chk"), and the admin confirms the
 
 from __future__ import annotations
 
+import enum
 import re
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.chat import Button, Kind
+from bot.chat import Kind, Request
 from bot.domain.model import GeoPoint, Level, RegionNode
 from bot.domain.volunteer import MAX_TASK_HOURS, ServiceType, SignupStatus, Skill
 from bot.i18n import N_
 from bot.services import volunteers
 from bot.services.maps import NO_MAP_YET, loaded_map
-from bot.services.volunteers import TASK_PREFIX, Refusal
-from handlers.base import Command, Context, Flow, buttons, reply_keyboard
+from bot.services.volunteers import Refusal
+from bot.ui.payloads import Id, Payload
+from bot.ui.tasks import ROUTE as TASK_ROUTE
+from bot.ui.tasks import TaskPress, TaskVerb, task_choice
+from handlers.base import Command, Context, Flow
 from handlers.registry import Registry
 from handlers.volunteer import SERVICE_NAMES, SKILL_NAMES
 
@@ -39,6 +43,36 @@ REFUSALS = {
     Refusal.TOO_FAR: N_("You are too far from the task's place to check in."),
     Refusal.NO_MAP: NO_MAP_YET,
 }
+
+FLOW = "task"
+
+
+# -- the publishing flow's buttons (``task:…``) ----------------------------------------------
+
+
+class Answer(enum.StrEnum):
+    NEXT = "next"  # done choosing skills
+    PUBLISH = "publish"
+    RESTART = "restart"
+
+
+class Answered(Payload, prefix=FLOW):
+    answer: Answer
+
+
+class AtCentre(Payload, prefix=f"{FLOW}:at"):
+    """The task is at this community's service centre."""
+
+    community_id: Id
+
+
+class KindChosen(Payload, prefix=f"{FLOW}:kind"):
+    kind: ServiceType
+
+
+class SkillToggled(Payload, prefix=f"{FLOW}:sk"):
+    skill: Skill
+
 
 SIGNUP_STATUS_NAMES = {
     SignupStatus.SIGNED_UP: N_("signed up"),
@@ -95,7 +129,7 @@ def parse_window(text: str, today: date, zone: ZoneInfo) -> tuple[datetime, date
 class TaskFlow(Flow):
     """A community admin publishes a task: title, place, time window, places, kind, skills."""
 
-    name = "task"
+    name = FLOW
 
     async def begin(self, ctx: Context, **kwargs: Any) -> None:
         ctx.state.clear()
@@ -137,9 +171,9 @@ class TaskFlow(Flow):
             routed = gridmap.route(where.lat, where.lon)
             ref = next((u for u in routed.path if u.level is Level.COMMUNITY), None)
             community = await ctx.uow.regions.get(ref.code) if ref else None
-        elif _button(ctx).startswith("at:"):
-            ctx.answer_button()
-            community = await ctx.uow.regions.get_by_id(_int(_button(ctx)[3:]) or 0)
+        elif isinstance(pressed := ctx.pressed, AtCentre):
+            ctx.ack()
+            community = await ctx.uow.regions.get_by_id(pressed.community_id)
         if community is None or not await volunteers.may_decide(
             ctx.uow, ctx.account.id, community.id
         ):
@@ -174,39 +208,39 @@ class TaskFlow(Flow):
         await _ask_kind(ctx)
 
     async def _kind(self, ctx: Context) -> None:
-        value = _button(ctx).partition(":")[2]
-        if value not in {k.value for k in ServiceType}:
+        pressed = ctx.pressed
+        if not isinstance(pressed, KindChosen):
             await self.reprompt(ctx)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
-        self.enter(ctx, "skills", kind=value)
+        ctx.ack()
+        ctx.drop_choices()
+        self.enter(ctx, "skills", kind=pressed.kind.value)
         await _ask_skills(ctx)
 
     async def _skills(self, ctx: Context) -> None:
-        data = _button(ctx)
-        if data == "next":
-            ctx.answer_button()
-            ctx.edit_markup(None)
+        pressed = ctx.pressed
+        if _answer(ctx) is Answer.NEXT:
+            ctx.ack()
+            ctx.drop_choices()
             self.enter(ctx, "confirm")
             await _show_summary(ctx)
             return
-        value = data.partition(":")[2]
-        if not data.startswith("sk:") or value not in {s.value for s in Skill}:
+        if not isinstance(pressed, SkillToggled):
             await self.reprompt(ctx)
             return
-        ctx.answer_button()
-        ctx.state.data["skills"] = sorted(set(ctx.state.data.get("skills", [])) ^ {value})
-        ctx.edit_markup(_skills_keyboard(ctx))
+        ctx.ack()
+        toggled = set(ctx.state.data.get("skills", [])) ^ {pressed.skill.value}
+        ctx.state.data["skills"] = sorted(toggled)
+        ctx.replace_choices(_skills_rows(ctx), prompt=ctx._(SKILLS_QUESTION))
 
     async def _confirm(self, ctx: Context) -> None:
-        data = _button(ctx)
-        if data not in ("publish", "restart"):
+        answer = _answer(ctx)
+        if answer not in (Answer.PUBLISH, Answer.RESTART):
             await self.reprompt(ctx)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
-        if data == "restart":
+        ctx.ack()
+        ctx.drop_choices()
+        if answer is Answer.RESTART:
             await self.begin(ctx)
             return
         await self._publish(ctx)
@@ -243,17 +277,18 @@ async def _ask_title(ctx: Context) -> None:
 
 
 async def _ask_place(ctx: Context) -> None:
-    ctx.reply(
+    ctx.ask(
+        Request.LOCATION,
         ctx._("Where? Share the task's location, or choose the community service centre."),
-        reply_keyboard([Button(text=ctx._("Share a location"), request_location=True)]),
+        button=ctx._("Share a location"),
     )
-    rows = []
+    rows: list[list[tuple[str, Payload]]] = []
     for grant in await ctx.uow.roles.for_account(ctx.account.id):
         node = await ctx.uow.regions.get_by_id(grant.region_id)
         if grant.role in volunteers.DECIDERS and node and node.level is Level.COMMUNITY:
-            rows.append([(node.name, f"task:at:{node.id}")])
+            rows.append([(node.name, AtCentre(community_id=node.id))])
     if rows:
-        ctx.reply(ctx._("Or at the service centre of:"), buttons(*rows))
+        ctx.choose(ctx._("Or at the service centre of:"), rows)
 
 
 async def _ask_window(ctx: Context) -> None:
@@ -269,30 +304,33 @@ async def _ask_slots(ctx: Context) -> None:
 
 
 async def _ask_kind(ctx: Context) -> None:
-    rows = [[(ctx._(name), f"task:kind:{kind.value}")] for kind, name in SERVICE_NAMES.items()]
-    ctx.reply(ctx._("What kind of service is it?"), buttons(*rows))
+    rows: list[list[tuple[str, Payload]]] = [
+        [(ctx._(name), KindChosen(kind=kind))] for kind, name in SERVICE_NAMES.items()
+    ]
+    ctx.choose(ctx._("What kind of service is it?"), rows)
 
 
-def _skills_keyboard(ctx: Context) -> Any:
+SKILLS_QUESTION = N_("Which skills are wanted? None: anyone may help. Then Next.")
+
+
+def _skills_rows(ctx: Context) -> list[list[tuple[str, Payload]]]:
     chosen = set(ctx.state.data.get("skills", []))
-    rows = [
-        [(("✅ " if s.value in chosen else "") + ctx._(name), f"task:sk:{s.value}")]
+    rows: list[list[tuple[str, Payload]]] = [
+        [(("✅ " if s.value in chosen else "") + ctx._(name), SkillToggled(skill=s))]
         for s, name in SKILL_NAMES.items()
     ]
-    rows.append([(ctx._("Next step »"), "task:next")])
-    return buttons(*rows)
+    rows.append([(ctx._("Next step »"), Answered(answer=Answer.NEXT))])
+    return rows
 
 
 async def _ask_skills(ctx: Context) -> None:
-    ctx.reply(
-        ctx._("Which skills are wanted? None: anyone may help. Then Next."), _skills_keyboard(ctx)
-    )
+    ctx.choose(ctx._(SKILLS_QUESTION), _skills_rows(ctx))
 
 
 async def _show_summary(ctx: Context) -> None:
     d = ctx.state.data
     skills = "、".join(ctx._(SKILL_NAMES[Skill(s)]) for s in d.get("skills", [])) or "—"
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Publish this task?\n{title}\nPlace: {community}\nWhen: {start} – {end}\n"
             "Places: {slots}\nKind: {kind}\nSkills: {skills}"
@@ -305,7 +343,12 @@ async def _show_summary(ctx: Context) -> None:
             kind=ctx._(SERVICE_NAMES[ServiceType(d["kind"])]),
             skills=skills,
         ),
-        buttons([(ctx._("Publish"), "task:publish"), (ctx._("Start over"), "task:restart")]),
+        [
+            [
+                (ctx._("Publish"), Answered(answer=Answer.PUBLISH)),
+                (ctx._("Start over"), Answered(answer=Answer.RESTART)),
+            ]
+        ],
     )
 
 
@@ -328,9 +371,10 @@ class CheckInFlow(Flow):
     async def begin(self, ctx: Context, **kwargs: Any) -> None:
         ctx.state.clear()
         self.enter(ctx, "where", task_id=kwargs["task_id"])
-        ctx.reply(
+        ctx.ask(
+            Request.LOCATION,
             ctx._("Share your location with the button below to check in."),
-            reply_keyboard([Button(text=ctx._("Share a location"), request_location=True)]),
+            button=ctx._("Share a location"),
         )
 
     async def on_input(self, ctx: Context) -> None:
@@ -377,7 +421,7 @@ def setup(registry: Registry) -> None:
     registry.flow(task_flow)
     registry.flow(checkin)
     registry.command(Command("task", task_command, N_("Publish a service task (admins)")))
-    registry.button(TASK_PREFIX, on_task_button)
+    registry.button(TASK_ROUTE, on_task_button)
 
 
 async def _task_command(ctx: Context, flow: TaskFlow) -> None:
@@ -394,29 +438,29 @@ async def _task_command(ctx: Context, flow: TaskFlow) -> None:
 
 
 async def _on_task_button(ctx: Context, checkin: CheckInFlow) -> None:
-    parts = (ctx.incoming.button_data or "").split(":")
-    number = _int(parts[2]) if len(parts) == 3 else None
-    if number is None or parts[1] not in ("up", "in", "ok"):
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    pressed = ctx.pressed
+    if not isinstance(pressed, TaskPress):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    if parts[1] == "up":
+    number = pressed.number
+    if pressed.verb is TaskVerb.SIGN_UP:
         outcome = await volunteers.sign_up(ctx.uow, number, ctx.account, now=ctx.now)
         if outcome.refusal is not None:
-            ctx.answer_button(ctx._(REFUSALS[outcome.refusal]), alert=True)
+            ctx.ack(ctx._(REFUSALS[outcome.refusal]), alert=True)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
-        ctx.reply(
+        ctx.ack()
+        ctx.drop_choices()
+        ctx.choose(
             ctx._("You are signed up. During the task, press Check in and share your location."),
-            buttons([(ctx._("Check in"), f"{TASK_PREFIX}:in:{number}")]),
+            task_choice(ctx.t, TaskVerb.CHECK_IN, number),
         )
-    elif parts[1] == "in":
+    elif pressed.verb is TaskVerb.CHECK_IN:
         if await ctx.uow.tasks.signup_of(number, ctx.account.id) is None:
-            ctx.answer_button(ctx._(REFUSALS[Refusal.NOT_SIGNED_UP]), alert=True)
+            ctx.ack(ctx._(REFUSALS[Refusal.NOT_SIGNED_UP]), alert=True)
             return
         if ctx.state.flow not in (None, checkin.name):
             # A half-written report must not be dropped by a press on an older message.
-            ctx.answer_button(
+            ctx.ack(
                 ctx._(
                     "You are in the middle of something. Finish it first, "
                     "or send /cancel to stop it."
@@ -424,23 +468,21 @@ async def _on_task_button(ctx: Context, checkin: CheckInFlow) -> None:
                 alert=True,
             )
             return
-        ctx.answer_button()
+        ctx.ack()
         await checkin.begin(ctx, task_id=number)
     else:
         outcome = await volunteers.confirm_hours(ctx.uow, ctx.env, number, ctx.account, now=ctx.now)
         if outcome.refusal is not None:
-            ctx.answer_button(ctx._(REFUSALS[outcome.refusal]), alert=True)
+            ctx.ack(ctx._(REFUSALS[outcome.refusal]), alert=True)
             return
-        ctx.answer_button()
-        ctx.edit_markup(None)
+        ctx.ack()
+        ctx.drop_choices()
         ctx.reply(ctx._("Hours confirmed: +{points} points.").format(points=outcome.points))
 
 
-def _button(ctx: Context) -> str:
-    if ctx.incoming.kind is not Kind.BUTTON:
-        return ""
-    prefix, _, rest = (ctx.incoming.button_data or "").partition(":")
-    return rest if prefix == TaskFlow.name else ""
+def _answer(ctx: Context) -> Answer | None:
+    pressed = ctx.pressed
+    return pressed.answer if isinstance(pressed, Answered) else None
 
 
 def _int(value: str) -> int | None:

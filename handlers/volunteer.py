@@ -8,16 +8,21 @@ Reject buttons (``va:ok:<account>`` / ``va:no:<account>``), checked again on pre
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from typing import Any
 
-from bot.chat import Kind
 from bot.domain.model import Level
 from bot.domain.volunteer import ServiceType, Skill, Slot, VolunteerStatus
 from bot.i18n import N_
 from bot.services import volunteers
 from bot.services.volunteers import Refusal
-from handlers.base import Command, Context, Flow, buttons
+from bot.ui.approvals import VOLUNTEER_ROUTE, Approval, VolunteerDecision
+from bot.ui.payloads import Id, Payload
+from handlers.base import Command, Context, Flow
 from handlers.registry import Registry
+
+FLOW = "vol"
 
 SKILL_NAMES = {
     Skill.FIRST_AID: N_("First aid"),
@@ -48,8 +53,49 @@ _CHOICES: dict[str, tuple[str, Any, dict[Any, str], bool]] = {
 _NEXT = {"skills": "services", "services": "slots", "slots": "confirm"}
 
 
+# -- the flow's buttons (``vol:…``) ------------------------------------------------------------
+
+
+class Answer(enum.StrEnum):
+    NEXT = "next"  # done with this list of choices
+    SUBMIT = "submit"
+    RESTART = "restart"
+
+
+class Answered(Payload, prefix=FLOW):
+    answer: Answer
+
+
+class StreetChosen(Payload, prefix=f"{FLOW}:street"):
+    region_id: Id
+
+
+class CommunityChosen(Payload, prefix=f"{FLOW}:comm"):
+    region_id: Id
+
+
+class SkillToggled(Payload, prefix=f"{FLOW}:sk"):
+    skill: Skill
+
+
+class ServiceToggled(Payload, prefix=f"{FLOW}:sv"):
+    service: ServiceType
+
+
+class SlotToggled(Payload, prefix=f"{FLOW}:sl"):
+    slot: Slot
+
+
+# step → the payload that toggles one of its choices
+_TOGGLES: dict[str, Callable[[Any], Payload]] = {
+    "skills": lambda v: SkillToggled(skill=v),
+    "services": lambda v: ServiceToggled(service=v),
+    "slots": lambda v: SlotToggled(slot=v),
+}
+
+
 class VolunteerFlow(Flow):
-    name = "vol"
+    name = FLOW
 
     async def begin(self, ctx: Context, **kwargs: Any) -> None:
         ctx.state.clear()
@@ -58,19 +104,20 @@ class VolunteerFlow(Flow):
 
     async def on_input(self, ctx: Context) -> None:
         step = ctx.state.step or "community"
-        data = _button(ctx)
-        if data is None:
+        pressed = ctx.pressed
+        if pressed is None:
             ctx.reply(ctx._("Please use the buttons above, or send /cancel to stop."))
             return
-        ctx.answer_button()
+        ctx.ack()
+        answer = pressed.answer if isinstance(pressed, Answered) else None
         if step == "community":
-            await self._community(ctx, data)
+            await self._community(ctx, pressed)
         elif step in _CHOICES:
-            await self._choice(ctx, step, data)
-        elif data == "submit":
+            await self._choice(ctx, step, pressed)
+        elif answer is Answer.SUBMIT:
             await self._submit(ctx)
-        elif data == "restart":
-            ctx.edit_markup(None)
+        elif answer is Answer.RESTART:
+            ctx.drop_choices()
             await self.begin(ctx)
         else:
             await _show_summary(ctx)
@@ -84,50 +131,52 @@ class VolunteerFlow(Flow):
         else:
             await _show_summary(ctx)
 
-    async def _community(self, ctx: Context, data: str) -> None:
-        kind, _, number = data.partition(":")
-        node = await ctx.uow.regions.get_by_id(_int(number) or 0)
-        if kind == "street" and node is not None and node.level is Level.STREET:
+    async def _community(self, ctx: Context, pressed: Payload) -> None:
+        chosen = pressed if isinstance(pressed, StreetChosen | CommunityChosen) else None
+        node = await ctx.uow.regions.get_by_id(chosen.region_id) if chosen else None
+        if isinstance(chosen, StreetChosen) and node is not None and node.level is Level.STREET:
             rows = [
-                [(c.name, f"vol:comm:{c.id}")]
+                [(c.name, CommunityChosen(region_id=c.id))]
                 for c in await ctx.uow.regions.children(node.id)
                 if c.level is Level.COMMUNITY
             ]
-            ctx.reply(
-                ctx._("{street}: choose your community:").format(street=node.name), buttons(*rows)
-            )
+            ctx.choose(ctx._("{street}: choose your community:").format(street=node.name), rows)
             return
-        if kind != "comm" or node is None or node.level is not Level.COMMUNITY:
-            ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        if (
+            not isinstance(chosen, CommunityChosen)
+            or node is None
+            or node.level is not Level.COMMUNITY
+        ):
+            ctx.ack(ctx._("This button is not valid."), alert=True)
             return
-        ctx.edit_markup(None)
+        ctx.drop_choices()
         self.enter(ctx, "skills", community_id=node.id, community=node.name)
         _ask_choice(ctx, "skills")
 
-    async def _choice(self, ctx: Context, step: str, data: str) -> None:
+    async def _choice(self, ctx: Context, step: str, pressed: Payload) -> None:
         key, kind, _names, required = _CHOICES[step]
-        if data == "next":
+        if isinstance(pressed, Answered) and pressed.answer is Answer.NEXT:
             if required and not ctx.state.data.get(key):
-                ctx.answer_button(ctx._("Choose at least one."), alert=True)
+                ctx.ack(ctx._("Choose at least one."), alert=True)
                 return
-            ctx.edit_markup(None)
+            ctx.drop_choices()
             self.enter(ctx, _NEXT[step])
             if _NEXT[step] == "confirm":
                 await _show_summary(ctx)
             else:
                 _ask_choice(ctx, _NEXT[step])
             return
-        value = data.partition(":")[2]
-        if value not in {v.value for v in kind}:
-            ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        value = _toggled(pressed)
+        if value is None or not isinstance(value, kind):
+            ctx.ack(ctx._("This button is not valid."), alert=True)
             return
         chosen = set(ctx.state.data.get(key, []))
-        chosen ^= {value}
+        chosen ^= {value.value}
         ctx.state.data[key] = sorted(chosen)
-        ctx.edit_markup(_choice_keyboard(ctx, step))
+        ctx.replace_choices(_choice_rows(ctx, step), prompt=ctx._(_QUESTIONS[step]))
 
     async def _submit(self, ctx: Context) -> None:
-        ctx.edit_markup(None)
+        ctx.drop_choices()
         data = ctx.state.data
         registration = volunteers.Registration(
             community_id=int(data["community_id"]),
@@ -147,39 +196,50 @@ class VolunteerFlow(Flow):
 
 async def _ask_community(ctx: Context) -> None:
     streets = await ctx.uow.regions.by_level(Level.STREET)
-    rows = [[(s.name, f"vol:street:{s.id}")] for s in streets]
+    rows: list[list[tuple[str, Payload]]] = [
+        [(s.name, StreetChosen(region_id=s.id))] for s in streets
+    ]
     if not rows:  # a map without streets: the communities themselves
         rows = [
-            [(c.name, f"vol:comm:{c.id}")] for c in await ctx.uow.regions.by_level(Level.COMMUNITY)
+            [(c.name, CommunityChosen(region_id=c.id))]
+            for c in await ctx.uow.regions.by_level(Level.COMMUNITY)
         ]
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Volunteer service (双报到): register with your community's party and people "
             "service centre. Choose your street, then your community:"
         ),
-        buttons(*rows),
+        rows,
     )
 
 
-def _choice_keyboard(ctx: Context, step: str) -> Any:
+_QUESTIONS = {
+    "skills": N_("Which skills do you have? Choose any, then Next."),
+    "services": N_("Which kinds of service do you offer? Choose at least one, then Next."),
+    "slots": N_("When are you usually free? Choose at least one, then Next."),
+}
+
+
+def _toggled(pressed: Payload) -> enum.Enum | None:
+    if isinstance(pressed, SkillToggled):
+        return pressed.skill
+    if isinstance(pressed, ServiceToggled):
+        return pressed.service
+    return pressed.slot if isinstance(pressed, SlotToggled) else None
+
+
+def _choice_rows(ctx: Context, step: str) -> list[list[tuple[str, Payload]]]:
     key, kind, names, _required = _CHOICES[step]
     chosen = set(ctx.state.data.get(key, []))
-    prefix = {"skills": "sk", "services": "sv", "slots": "sl"}[step]
-    rows = [
-        [(("✅ " if v.value in chosen else "") + ctx._(names[v]), f"vol:{prefix}:{v.value}")]
-        for v in kind
+    rows: list[list[tuple[str, Payload]]] = [
+        [(("✅ " if v.value in chosen else "") + ctx._(names[v]), _TOGGLES[step](v))] for v in kind
     ]
-    rows.append([(ctx._("Next step »"), "vol:next")])
-    return buttons(*rows)
+    rows.append([(ctx._("Next step »"), Answered(answer=Answer.NEXT))])
+    return rows
 
 
 def _ask_choice(ctx: Context, step: str) -> None:
-    question = {
-        "skills": N_("Which skills do you have? Choose any, then Next."),
-        "services": N_("Which kinds of service do you offer? Choose at least one, then Next."),
-        "slots": N_("When are you usually free? Choose at least one, then Next."),
-    }[step]
-    ctx.reply(ctx._(question), _choice_keyboard(ctx, step))
+    ctx.choose(ctx._(_QUESTIONS[step]), _choice_rows(ctx, step))
 
 
 def _names(ctx: Context, values: list[str], names: dict[Any, str]) -> str:
@@ -188,7 +248,7 @@ def _names(ctx: Context, values: list[str], names: dict[Any, str]) -> str:
 
 async def _show_summary(ctx: Context) -> None:
     data = ctx.state.data
-    ctx.reply(
+    ctx.choose(
         ctx._(
             "Please check your volunteer registration:\nCommunity: {community}\n"
             "Skills: {skills}\nService: {services}\nFree: {slots}"
@@ -198,19 +258,13 @@ async def _show_summary(ctx: Context) -> None:
             services=_names(ctx, data.get("services", []), SERVICE_NAMES),
             slots=_names(ctx, data.get("slots", []), SLOT_NAMES),
         ),
-        buttons([(ctx._("Submit"), "vol:submit"), (ctx._("Start over"), "vol:restart")]),
+        [
+            [
+                (ctx._("Submit"), Answered(answer=Answer.SUBMIT)),
+                (ctx._("Start over"), Answered(answer=Answer.RESTART)),
+            ]
+        ],
     )
-
-
-def _button(ctx: Context) -> str | None:
-    if ctx.incoming.kind is not Kind.BUTTON:
-        return None
-    prefix, _, rest = (ctx.incoming.button_data or "").partition(":")
-    return rest if prefix == VolunteerFlow.name else None
-
-
-def _int(value: str) -> int | None:
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
 
 
 # -- commands and the reviewers' buttons ---------------------------------------------------------
@@ -224,7 +278,7 @@ def setup(registry: Registry) -> None:
 
     registry.flow(flow)
     registry.command(Command("volunteer", volunteer, N_("Register for volunteer service")))
-    registry.button(volunteers.APPROVAL_PREFIX, on_decision)
+    registry.button(VOLUNTEER_ROUTE, on_decision)
 
 
 async def _volunteer(ctx: Context, flow: VolunteerFlow) -> None:
@@ -242,30 +296,29 @@ async def _volunteer(ctx: Context, flow: VolunteerFlow) -> None:
 
 
 async def on_decision(ctx: Context) -> None:
-    parts = (ctx.incoming.button_data or "").split(":")
-    account_id = _int(parts[2]) if len(parts) == 3 and parts[1] in ("ok", "no") else None
-    if account_id is None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+    pressed = ctx.pressed
+    if not isinstance(pressed, VolunteerDecision):
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    approve = parts[1] == "ok"
+    account_id, approve = pressed.account_id, pressed.approval is Approval.APPROVE
     decided = await volunteers.decide(
         ctx.uow, account_id, approve=approve, actor=ctx.account, now=ctx.now
     )
     if decided.refusal is Refusal.NOT_ALLOWED:
         # One answer for a stranger and for a registration there is none of (or that was
         # deleted): a forged press must not tell whether someone registered.
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
+        ctx.drop_choices()
         return
     if decided.refusal is Refusal.ALREADY:
-        ctx.answer_button(ctx._("This registration was already decided."), alert=True)
-        ctx.edit_markup(None)
+        ctx.ack(ctx._("This registration was already decided."), alert=True)
+        ctx.drop_choices()
         return
     if decided.refusal is not None:
-        ctx.answer_button(ctx._("This button is not valid."), alert=True)
+        ctx.ack(ctx._("This button is not valid."), alert=True)
         return
-    ctx.answer_button()
-    ctx.edit_markup(None)
+    ctx.ack()
+    ctx.drop_choices()
     person = await ctx.uow.accounts.get(account_id)
     name = person.display_name if person else str(account_id)
     done = N_("Volunteer approved: {name}.") if approve else N_("Volunteer rejected: {name}.")

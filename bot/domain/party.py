@@ -31,6 +31,25 @@ class DeclarationStatus(enum.StrEnum):
     DECLINED = "declined"
 
 
+class Verdict(enum.StrEnum):
+    """What the party organisation decides (its values are what the decision buttons carry)."""
+
+    VERIFY = "ok"
+    ASK = "ask"
+    DECLINE = "no"
+
+    @property
+    def status(self) -> DeclarationStatus:
+        return _VERDICT_STATUS[self]
+
+
+_VERDICT_STATUS = {
+    Verdict.VERIFY: DeclarationStatus.VERIFIED,
+    Verdict.ASK: DeclarationStatus.NEEDS_DETAILS,
+    Verdict.DECLINE: DeclarationStatus.DECLINED,
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PartyDeclaration:
     account_id: int

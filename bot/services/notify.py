@@ -15,12 +15,13 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from bot.chat import Button, Keyboard, Outgoing, OutKind
+from bot.chat import Outgoing, OutKind, choices
 from bot.domain.companies import company_label
 from bot.domain.lifecycle import Action, Actor, Audience, Decision
 from bot.domain.model import Account, InformantProfile, Report, RoleName
 from bot.i18n import N_, Translator, translator
 from bot.services.alerts import alert_reopened
+from bot.ui.approvals import ApplicationDecision, approval_choices
 from bot.ui.feedback import feedback_keyboard
 
 if TYPE_CHECKING:
@@ -201,7 +202,6 @@ def _lines(
 
 # -- informant applications -----------------------------------------------------------------
 
-APPROVAL_PREFIX = "ia"
 # Who reviews a rider's application: the community's admins, else the street's, else the city's.
 _REVIEWERS = (RoleName.COMMUNITY_ADMIN, RoleName.STREET_ADMIN, RoleName.CITY_ADMIN)
 
@@ -228,14 +228,7 @@ async def application_submitted(
             name=profile.real_name,
             company=company_label(profile.company, t._),
         )
-        keyboard = Keyboard(
-            rows=(
-                (
-                    Button(text=t._("Approve"), data=f"{APPROVAL_PREFIX}:ok:{account.id}"),
-                    Button(text=t._("Reject"), data=f"{APPROVAL_PREFIX}:no:{account.id}"),
-                ),
-            )
-        )
+        keyboard = choices(approval_choices(t, ApplicationDecision, account.id))
         await uow.outbox.add(
             Outgoing(
                 platform=reviewer.platform, chat_id=reviewer.chat_id, text=text, keyboard=keyboard

@@ -9,22 +9,27 @@ declaration: only ``stats`` (counts per community and street) reaches admins.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.chat import Button, Keyboard, Outgoing
+from bot.chat import Choices, Outgoing, choices
 from bot.domain.model import Account, InformantProfile, InformantStatus, Level, RegionNode, RoleName
-from bot.domain.party import CommunityCount, DeclarationStatus, PartyDeclaration, Standing
+from bot.domain.party import (
+    CommunityCount,
+    DeclarationStatus,
+    PartyDeclaration,
+    Standing,
+    Verdict,
+)
 from bot.i18n import N_, Translator, translator
+from bot.ui.party import decision_choices
 
 if TYPE_CHECKING:
     from bot.services.env import Env
     from bot.services.ports import BaseUnitOfWork
 
 CONSENT_VERSION = "2026-12"
-DECISION_PREFIX = "pmd"  # pmd:<verb>:<account id>:<revision>
 
 STANDING_NAMES: dict[Standing, str] = {
     Standing.FORMAL: N_("formal member"),
@@ -39,23 +44,6 @@ STATUS_NAMES: dict[DeclarationStatus, str] = {
 BADGE = N_("Party member")
 # Who may read the aggregate counts in chat, each for the communities under their grants.
 ADMIN_ROLES = frozenset({RoleName.COMMUNITY_ADMIN, RoleName.STREET_ADMIN, RoleName.CITY_ADMIN})
-
-
-class Verdict(enum.StrEnum):
-    VERIFY = "ok"
-    ASK = "ask"
-    DECLINE = "no"
-
-    @property
-    def status(self) -> DeclarationStatus:
-        return _VERDICT_STATUS[self]
-
-
-_VERDICT_STATUS = {
-    Verdict.VERIFY: DeclarationStatus.VERIFIED,
-    Verdict.ASK: DeclarationStatus.NEEDS_DETAILS,
-    Verdict.DECLINE: DeclarationStatus.DECLINED,
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,13 +109,13 @@ async def ask_secretaries(uow: BaseUnitOfWork, env: Env, declaration: PartyDecla
     asked = await secretaries(uow, declaration.community_id)
     for secretary in asked:
         t = translator(secretary.locale, env.zone)
-        text, keyboard = await decision_request(uow, t, declaration)
+        text, rows = await decision_request(uow, t, declaration)
         await uow.outbox.add(
             Outgoing(
                 platform=secretary.platform,
                 chat_id=secretary.chat_id,
                 text=text,
-                keyboard=keyboard,
+                keyboard=choices(rows),
             )
         )
     return len(asked)
@@ -135,8 +123,8 @@ async def ask_secretaries(uow: BaseUnitOfWork, env: Env, declaration: PartyDecla
 
 async def decision_request(
     uow: BaseUnitOfWork, t: Translator, declaration: PartyDeclaration
-) -> tuple[str, Keyboard]:
-    """The declaration as its party organisation reads it, with the decision buttons. Name
+) -> tuple[str, Choices]:
+    """The declaration as its party organisation reads it, with the decision choices. Name
     and company from the registration; the phone number stays with the registration."""
     profile = await uow.informants.get(declaration.account_id)
     community = await uow.regions.get_by_id(declaration.community_id)
@@ -149,17 +137,7 @@ async def decision_request(
         company=profile.company if profile else "?",
         details=details(t, declaration),
     )
-    data = f"{DECISION_PREFIX}:{{}}:{declaration.account_id}:{declaration.revision}"
-    keyboard = Keyboard(
-        rows=(
-            (
-                Button(text=t._("Verify"), data=data.format(Verdict.VERIFY.value)),
-                Button(text=t._("Ask for details"), data=data.format(Verdict.ASK.value)),
-                Button(text=t._("Decline"), data=data.format(Verdict.DECLINE.value)),
-            ),
-        )
-    )
-    return text, keyboard
+    return text, decision_choices(t, declaration)
 
 
 def details(t: Translator, declaration: PartyDeclaration | Draft) -> str:

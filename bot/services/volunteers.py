@@ -15,7 +15,7 @@ from datetime import datetime
 
 from geopy.distance import geodesic
 
-from bot.chat import Button, Keyboard, Outgoing
+from bot.chat import Choices, Outgoing, choices
 from bot.domain.model import Account, GeoPoint, Level, RegionNode, RoleName
 from bot.domain.points import SERVICE_REASON, PointsTable, default_points
 from bot.domain.volunteer import (
@@ -36,6 +36,8 @@ from bot.services import points
 from bot.services.env import Env
 from bot.services.maps import loaded_map
 from bot.services.ports import BaseUnitOfWork
+from bot.ui.approvals import VolunteerDecision, approval_choices
+from bot.ui.tasks import TaskVerb, task_choice
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,6 @@ DECIDERS = frozenset(
         RoleName.CITY_ADMIN,
     }
 )
-APPROVAL_PREFIX = "va"
-TASK_PREFIX = "tk"
 # A task is offered to at most this many volunteers; the outbox paces the sending.
 OFFER_LIMIT = 200
 
@@ -111,15 +111,7 @@ async def register(
         text = t._("New volunteer registration in {community}: {name}. Approve or reject?").format(
             community=community.name if community else "?", name=account.display_name
         )
-        keyboard = Keyboard(
-            rows=(
-                (
-                    Button(text=t._("Approve"), data=f"{APPROVAL_PREFIX}:ok:{account.id}"),
-                    Button(text=t._("Reject"), data=f"{APPROVAL_PREFIX}:no:{account.id}"),
-                ),
-            )
-        )
-        await _send(uow, decider, text, keyboard)
+        await _send(uow, decider, text, approval_choices(t, VolunteerDecision, account.id))
     return volunteer
 
 
@@ -232,10 +224,7 @@ async def publish(uow: BaseUnitOfWork, env: Env, task: ServiceTask) -> int:
         if account is None or not account.chat_id or account.id == task.created_by:
             continue
         t = translator(account.locale, env.zone)
-        keyboard = Keyboard(
-            rows=((Button(text=t._("Sign up"), data=f"{TASK_PREFIX}:up:{task.id}"),),)
-        )
-        await _send(uow, account, describe(t, task), keyboard)
+        await _send(uow, account, describe(t, task), task_choice(t, TaskVerb.SIGN_UP, task.id))
         offered += 1
     log.info("task %s offered to %s volunteers", task.id, offered)
     return offered
@@ -310,10 +299,7 @@ async def check_in(
         text = t._("{name} checked in for “{title}”. Confirm {hours} h of service?").format(
             name=account.display_name, title=task.title, hours=_hours_text(task.hours)
         )
-        keyboard = Keyboard(
-            rows=((Button(text=t._("Confirm hours"), data=f"{TASK_PREFIX}:ok:{saved.id}"),),)
-        )
-        await _send(uow, creator, text, keyboard)
+        await _send(uow, creator, text, task_choice(t, TaskVerb.CONFIRM_HOURS, saved.id))
     return Outcome(task=task, signup=saved, distance_m=distance)
 
 
@@ -384,8 +370,9 @@ def _hours_text(hours: float) -> str:
 
 
 async def _send(
-    uow: BaseUnitOfWork, account: Account, text: str, keyboard: Keyboard | None = None
+    uow: BaseUnitOfWork, account: Account, text: str, offered: Choices | None = None
 ) -> None:
+    keyboard = choices(offered) if offered else None
     await uow.outbox.add(
         Outgoing(platform=account.platform, chat_id=account.chat_id, text=text, keyboard=keyboard)
     )

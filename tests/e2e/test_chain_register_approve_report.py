@@ -45,7 +45,7 @@ async def _register_in_chat(rider: Person, where: tuple[float, float]) -> None:
     rider.press(await rider.expect(has_button("reg:agree")), rider._("Agree"))
     await rider.expect(rider._("What is your name?"))
     rider.say("王师傅")
-    await rider.expect("share your phone number")
+    await rider.expect("type your phone number, or share it")
     rider.contact(PHONE)
     rider.press(await rider.expect(has_button("reg:co:")), "SF Express")  # stored as 顺丰
     await rider.expect("Where do you usually work?")

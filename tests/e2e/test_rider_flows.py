@@ -87,11 +87,13 @@ async def test_a_rider_registers_in_chat_refusing_a_strangers_contact_and_is_app
     rider.press(consent, "Agree")
     await rider.expect("What is your name?")
     rider.say("王师傅")
-    await rider.expect("share your phone number")
+    await rider.expect("type your phone number, or share it")
     assert emulator.reply_keyboard(rider.id) is not None  # the contact-share button
 
     rider.contact("+8613911112222", own=False, contact_user_id=stranger["id"])
     await rider.expect("someone else's contact")
+    rider.say("138 0000 111")  # a digit short
+    await rider.expect("not a phone number I can use")
     rider.contact("+8613800001111")
     companies = await rider.expect(has_button("reg:co:"))
     rider.press(companies, "SF Express")  # 顺丰, by its English name for an English reader

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.chat import Contact, Incoming, Kind, Location, Outgoing, OutKind, User
+from bot.chat import Contact, Incoming, Kind, Location, Outgoing, OutKind, Request, User
 from bot.domain.categories import load_catalogue
 from bot.domain.model import Account, Consent, InformantStatus, Level, MapUnit, RoleName
 from bot.services.env import Env, MapHolder
@@ -150,9 +150,7 @@ def button_data(messages: list[Outgoing]) -> list[str]:
 
 
 def asks_for_contact(messages: list[Outgoing]) -> bool:
-    return any(
-        b.request_contact for m in messages if m.keyboard for row in m.keyboard.rows for b in row
-    )
+    return any(m.request is not None and Request.PHONE in m.request.wants for m in messages)
 
 
 @pytest.fixture
@@ -251,11 +249,93 @@ async def test_a_contact_card_of_no_platform_user_is_refused(rider):
     assert rider.step() == "phone"
 
 
-async def test_typed_text_where_a_contact_is_expected_reshows_the_share_button(rider):
+RIDER_ZH = User(platform="telegram", user_id="502", chat_id="502", language_code="zh-hans")
+
+
+@pytest.fixture
+async def rider_zh(rider: Rider) -> Rider:
+    return Rider(rider.store, RIDER_ZH)
+
+
+def kept_phone(rider: Rider) -> str | None:
+    state = rider.store.data.conversations[(rider.user.platform, rider.user.user_id)]
+    return state.data.get("phone")
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("13800138000", "+8613800138000"),
+        ("138 0013 8000", "+8613800138000"),
+        ("138-0013-8000", "+8613800138000"),
+        ("+86 138 0013 8000", "+8613800138000"),
+        ("0086 19912345678", "+8619912345678"),
+        ("１３８００１３８０００", "+8613800138000"),  # full-width, from a Chinese keyboard
+        ("+44 20 7946 0958", "+442079460958"),
+        ("+14155552671", "+14155552671"),
+    ],
+)
+async def test_a_typed_phone_number_is_accepted_and_stored_in_e164(rider, typed, stored):
     await rider.to_step("phone")
-    said = await rider.text("13800000000")
+    said = await rider.text(typed)
+    assert "your number is saved" in texts(said)
+    assert rider.step() == "company"
+    assert kept_phone(rider) == stored
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "hello",
+        "12800138000",  # 12x is no mobile prefix
+        "1380013800",  # a digit short
+        "138001380001",  # a digit too many
+        "+86 10 6552 9988",  # a Beijing landline
+        "+0123456789",  # no country code starts with 0
+        "+1234567890123456",  # longer than E.164 allows
+        "0044 20 7946 0958",  # international, but not in E.164 form
+        "138.0013.8000",
+    ],
+)
+async def test_a_typed_text_that_is_no_phone_number_is_refused_in_english(rider, typed):
+    await rider.to_step("phone")
+    said = await rider.text(typed)
+    assert "not a phone number I can use" in texts(said)
+    assert "type your phone number" in texts(said)
     assert asks_for_contact(said)
     assert rider.step() == "phone"
+    assert kept_phone(rider) is None
+
+
+async def test_a_typed_phone_number_is_accepted_in_chinese(rider_zh):
+    await rider_zh.to_step("phone")
+    said = await rider_zh.text("+86 139-1234-5678")
+    assert "手机号已保存" in texts(said)
+    assert rider_zh.step() == "company"
+    assert kept_phone(rider_zh) == "+8613912345678"
+
+
+async def test_a_wrong_typed_phone_number_is_refused_in_chinese_and_asked_again(rider_zh):
+    await rider_zh.to_step("phone")
+    said = texts(await rider_zh.text("12345"))
+    assert "不是可用的手机号码" in said
+    assert "请输入手机号码" in said
+    assert rider_zh.step() == "phone"
+    assert kept_phone(rider_zh) is None
+
+
+async def test_a_shared_contact_without_a_plus_is_stored_in_e164(rider):
+    await rider.to_step("phone")
+    await rider.contact("8613800138000", rider.user.user_id)
+    assert rider.step() == "company"
+    assert kept_phone(rider) == "+8613800138000"
+
+
+async def test_the_phone_question_says_the_number_can_be_typed_or_shared(rider):
+    await rider.to_step("name")
+    said = await rider.text("王小明")
+    assert "type your phone number, or share it" in texts(said)
+    assert asks_for_contact(said)
 
 
 async def test_an_unknown_command_mid_flow_is_answered_and_the_step_reprompted(rider):
@@ -401,6 +481,16 @@ async def test_a_long_community_list_is_paged(rider):
     assert f"reg:comm:{last.id}" in button_data(second_page)
     assert f"reg:street:{street.id}:0" in button_data(second_page)
     assert all(m.kind is not OutKind.TEXT for m in second_page)  # edited in place
+    [edit] = [m for m in second_page if m.kind is OutKind.EDIT_TEXT]
+    assert (edit.text, edit.message_id) == ("文化路街道: choose your community:", "m1")
+
+
+async def test_opening_the_street_list_retitles_the_prompt_it_was_opened_from(rider):
+    await rider.to_step("area")
+    said = await rider.press("reg:streets:0")
+    [edit] = [m for m in said if m.kind is OutKind.EDIT_TEXT]
+    assert edit.text == "Choose your street:"
+    assert "reg:streets:0" not in button_data(said)
 
 
 async def test_the_company_chosen_stays_on_the_question_ticked(rider):
