@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.chat import (
     Ask,
-    Button,
     Choices,
     Incoming,
     Keyboard,
@@ -121,10 +120,6 @@ class Context:
             )
         )
 
-    # The name before the intents; register, party, tasks, volunteer, points and community
-    # still use it.
-    answer_button = ack
-
     def replace_choices(
         self, rows: Choices, *, prompt: str = "", message_id: str | None = None
     ) -> None:
@@ -162,11 +157,6 @@ class Context:
         chat keeps showing what was picked; pressing it again does nothing (``chosen``)."""
         self._edit(choices([[(f"✓ {label}", Chosen())]]), "", None)
 
-    def edit_markup(self, keyboard: Keyboard | None) -> None:
-        """Replace (or drop) the buttons of the pressed message with a render-level keyboard;
-        for the flows not yet on ``replace_choices``."""
-        self._edit(keyboard, "", None)
-
     @property
     def pressed(self) -> Payload | None:
         """The payload of the button pressed, validated; None for no press or bad data."""
@@ -199,15 +189,6 @@ class Context:
                 location=location,
             )
         )
-
-
-def buttons(*rows: Sequence[tuple[str, str]]) -> Keyboard:
-    """An inline keyboard from rows of (label, callback data)."""
-    return Keyboard(rows=tuple(tuple(Button(text=t, data=d) for t, d in row) for row in rows))
-
-
-def reply_keyboard(*rows: Sequence[Button]) -> Keyboard:
-    return Keyboard(rows=tuple(tuple(row) for row in rows), inline=False, one_time=True)
 
 
 class Flow(ABC):

@@ -280,9 +280,6 @@ class Dispatcher:
             log.info("retired button layout %r from %s", data, ctx.account.id)
             self._expired(ctx)
             return
-        except payloads.UnknownPayload as exc:
-            # A flow whose buttons have no payload classes yet parses its own data.
-            route = "" if payloads.is_typed_route(exc.route) else exc.route
         except payloads.BadPayload:
             route = ""
         if route in self.flows:
