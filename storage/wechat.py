@@ -35,8 +35,10 @@ class TokenRow:
                 return None
             return row.token, row.expires_at
 
-    async def take_refresh(self, now: datetime, *, hold: timedelta) -> bool:
-        """True when this caller may fetch a new token (and holds it for ``hold``)."""
+    async def take_refresh(self, now: datetime, *, hold: timedelta, stale_at: datetime) -> bool:
+        """True when this caller may fetch a new token (and holds it for ``hold``): nobody
+        else holds the refresh and the stored token expires before ``stale_at`` (one saved
+        since the caller looked is not replaced again)."""
         await self._ensure_row()
         async with self._sessions() as s:
             t = WeChatTokenRow
@@ -44,6 +46,7 @@ class TokenRow:
                 update(t)
                 .where(t.appid == self._appid)
                 .where(or_(t.refreshing_until.is_(None), t.refreshing_until < now))
+                .where(or_(t.expires_at.is_(None), t.expires_at <= stale_at))
                 .values(refreshing_until=now + hold)
             )
             await s.commit()
