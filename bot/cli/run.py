@@ -39,7 +39,7 @@ SANDBOX_DATABASE = "gridsnap.db"
 def run() -> None:
     """Run the bot: Telegram polling or webhook with a token, the sandbox without one."""
     settings = _settings_or_exit()
-    if not settings.telegram_token:
+    if not settings.telegram_token and not settings.wechat_enabled:
         _refuse_a_configured_database(settings)
         settings = sandbox_settings(settings)
     _run_until_signalled(settings)
@@ -100,6 +100,8 @@ def _run_until_signalled(settings: Settings) -> None:
 
 
 def _port_variable(settings: Settings, port: int) -> str:
+    if settings.wechat_enabled and port == settings.wechat_port:
+        return "GRIDSNAP_WECHAT_PORT"
     if settings.telegram_token and port == settings.webhook_port:
         return "GRIDSNAP_WEBHOOK_PORT"
     return "GRIDSNAP_SANDBOX_PORT"
@@ -144,7 +146,9 @@ def _database_files(database: Path) -> list[Path]:
 async def _serve_until_signalled(settings: Settings) -> None:
     from bot.cli.database import ensure_reachable
 
-    if not settings.telegram_token:
+    if settings.wechat_enabled:
+        settings.require_wechat()  # a partly configured WeChat stops here, in one line
+    if not settings.telegram_token and not settings.wechat_enabled:
         # The sandbox's own folder; any other database's folder must already exist.
         settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
     await ensure_reachable(settings.database_url)
@@ -177,7 +181,9 @@ async def serve(
     The caller owns the stop: the command sets it from SIGINT/SIGTERM, a test sets it itself.
     """
     started = started or asyncio.Event()
-    if not settings.telegram_token:
+    if not settings.telegram_token and settings.wechat_enabled:
+        await _serve_wechat(settings, stopping, started)
+    elif not settings.telegram_token:
         await _serve_sandbox(settings, stopping, started)
     elif settings.webhook_url:
         await _serve_webhook(settings, stopping, started)
@@ -209,14 +215,37 @@ async def _serve_sandbox(
 async def _serve_polling(
     settings: Settings, stopping: asyncio.Event, started: asyncio.Event
 ) -> None:
-    from bot.app import bot_username, running
+    from bot.app import bot_username, running, serving_wechat
 
-    async with running(settings) as (_app, transport):
+    async with running(settings) as (app, transport), contextlib.AsyncExitStack() as stack:
+        if settings.wechat_enabled:
+            await stack.enter_async_context(serving_wechat(app, settings))
         username = await bot_username(transport)
         console.print(f"Gridsnap is polling Telegram as @{username}. Ctrl-C stops.")
         started.set()
         await stopping.wait()
         console.print("Stopping…")
+
+
+async def _serve_wechat(
+    settings: Settings, stopping: asyncio.Event, started: asyncio.Event
+) -> None:
+    """WeChat alone: the callback server and the bot, no Telegram."""
+    from bot.app import bootstrap, serving_wechat
+
+    app = await bootstrap(settings)
+    try:
+        async with serving_wechat(app, settings) as wechat:
+            await app.start_background()
+            console.print(
+                f"Gridsnap serves WeChat callbacks on {settings.wechat_host}:{wechat.port}/wechat"
+                f" (API: {settings.wechat_api_url}). Ctrl-C stops."
+            )
+            started.set()
+            await stopping.wait()
+            console.print("Stopping…")
+    finally:
+        await app.close()
 
 
 async def _serve_webhook(
@@ -227,7 +256,7 @@ async def _serve_webhook(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from bot.app import attach_telegram, bootstrap, menu
+    from bot.app import attach_telegram, bootstrap, menu, serving_wechat
     from bot.transports.embedded_http import EmbeddedServer
     from bot.transports.telegram import (
         initialize_with_retries,
@@ -267,6 +296,8 @@ async def _serve_webhook(
             await initialize_with_retries(application)  # a Bot API not up yet is retried
             await stack.enter_async_context(application)
             stack.push_async_callback(app.close)
+            if settings.wechat_enabled:
+                await stack.enter_async_context(serving_wechat(app, settings))
             await app.start_background()
             stack.push_async_callback(server.stop)  # on the way out, first of all
             secret = settings.webhook_secret or ""
