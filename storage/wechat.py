@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import WeChatMenuRow, WeChatTokenRow
+from storage.models import OutboxRowModel, WeChatMenuRow, WeChatTokenRow
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -115,3 +115,19 @@ class MenuRows:
                 select(WeChatMenuRow.options).where(WeChatMenuRow.openid == openid)
             )
             return dict(found) if found is not None else None
+
+
+async def due_now(sessions: Sessions, *, platform: str, chat_id: str, now: datetime) -> int:
+    """Make the chat's waiting outbox rows due at once (its person just wrote, so WeChat's
+    48 h window is open again); rows being sent are left alone. How many."""
+    o = OutboxRowModel
+    async with sessions() as s:
+        woken = await s.execute(
+            update(o)
+            .where(o.platform == platform, o.chat_id == chat_id, o.state == "pending")
+            .where(o.next_attempt_at > now)
+            .where(or_(o.locked_until.is_(None), o.locked_until < now))
+            .values(next_attempt_at=now)
+        )
+        await s.commit()
+        return int(getattr(woken, "rowcount", 0) or 0)
