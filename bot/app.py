@@ -358,6 +358,7 @@ def attach_wechat(app: Gridsnap, settings: Settings) -> WeChatTransport:
         now = datetime.now(UTC)
         if await due_now(sessions, platform=WECHAT, chat_id=openid, now=now):
             app.outbox.wake()
+
     route = wechat_route(
         app.inbox,
         token=token,
