@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.chat import Button, Keyboard, Outgoing, OutKind, inline
+from bot.chat import Button, Keyboard, Location, Outgoing, OutKind, inline
 from bot.delivery import AwaitingUser, OutboxSender, UnitOfWorkOutbox
+from bot.geo.crs import wgs84_to_gcj02
 from bot.services.ports import BaseUnitOfWork
 from bot.transports.embedded_http import serving
 from bot.transports.wechat.api import WeChatApi
@@ -276,3 +278,39 @@ async def _states(make_uow: Callable[[], BaseUnitOfWork]) -> list[tuple[str, int
     async with make_uow() as uow:
         rows = await uow.outbox.s.scalars(select(OutboxRowModel))  # type: ignore[attr-defined]
         return [(r.state, r.failures) for r in rows]
+
+
+async def test_a_stored_photo_is_uploaded_once_then_sent_by_media_id_with_its_caption_after(
+    migrated_database_url: str,
+) -> None:
+    key = "ab" * 32
+    photos = {key: b"\xff\xd8\xff" + bytes(100)}
+    async with stand_in() as wechat, process(migrated_database_url, wechat) as (api, menus):
+        sender = WeChatSender(api=api, menus=menus, photo_loader=photos.__getitem__, locale="en")
+        for n in (1, 2):
+            await sender.send(text_to(RIDER, f"案件 #{n}", kind=OutKind.PHOTO, photo=key))
+        await sender.send(text_to(RIDER, "已删除", kind=OutKind.PHOTO, photo="cd" * 32))
+    assert wechat.uploads == 1
+    assert [(m["msgtype"], m.get("image") or m.get("text")) for m in wechat.custom] == [
+        ("image", {"media_id": "M1"}),
+        ("text", {"content": "案件 #1"}),
+        ("image", {"media_id": "M1"}),
+        ("text", {"content": "案件 #2"}),
+        ("text", {"content": "已删除"}),  # the photo is gone from the store: the caption goes
+    ]
+
+
+async def test_a_location_goes_as_its_name_and_a_tencent_map_link_in_gcj02(
+    migrated_database_url: str,
+) -> None:
+    lat, lon = 39.9335, 119.5942  # WGS-84, as Gridsnap keeps points
+    pin = Location(lat=lat, lon=lon, title="文化路井盖")
+    async with stand_in() as wechat, process(migrated_database_url, wechat) as (api, menus):
+        sender = WeChatSender(api=api, menus=menus, photo_loader=bytes.fromhex, locale="en")
+        await sender.send(text_to(RIDER, "", kind=OutKind.LOCATION, location=pin))
+    text = wechat.custom[0]["text"]["content"]
+    assert text.startswith("📍 文化路井盖")
+    found = re.search(r"coord:([\d.]+),([\d.]+)", text)
+    assert found is not None
+    gcj = wgs84_to_gcj02(lat, lon)
+    assert abs(float(found[1]) - gcj[0]) < 1e-6 and abs(float(found[2]) - gcj[1]) < 1e-6
