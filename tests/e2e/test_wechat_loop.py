@@ -27,7 +27,7 @@ from tests.e2e.wechat_people import (
     wechat_settings,
     wx_informant,
 )
-from tests.e2e.workers import bind_worker
+from tests.e2e.workers import bind_worker, new_invite
 
 CATEGORY = "C0101"
 WHERE_IS_IT = (
@@ -156,20 +156,7 @@ async def _accept_and_resolve_on_telegram(worker: Person, alert: Entry) -> None:
 
 
 async def _bind_wechat_worker(app: Gridsnap, worker: WxPerson, grid: str) -> None:
-    from datetime import UTC, datetime
-
-    from bot.domain.model import RoleName
-    from bot.services import staff
-
-    async with app.uow_factory() as uow:
-        invite = await staff.create_invite(
-            uow,
-            region_code=grid,
-            role=RoleName.GRID_WORKER,
-            now=datetime.now(UTC),
-            bot_username=app.settings.bot_username,
-        )
-        await uow.commit()
+    invite = await new_invite(app, grid)
     # A follower already (as after scanning the invite's QR code); the link's payload
     # comes as /start's, as Telegram's deep link does.
     worker.emu.user(worker.openid, nickname=worker.name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.app import SAMPLE_MAP, Gridsnap, running, serving_wechat
@@ -18,9 +17,8 @@ from bot.config import Settings
 from bot.domain.model import Account
 from bot.geo.crs import wgs84_to_gcj02
 from bot.i18n import translator
-from bot.services import informants
 from bot.transports.wechat_emulator import Callback, Received, WeChatEmulator
-from tests.e2e.conftest import WAIT
+from tests.e2e.conftest import APPROVED, WAIT, register_and_approve
 
 TOKEN = "gridsnap-e2e-token"
 WxPredicate = Callable[[Received], bool]
@@ -135,26 +133,9 @@ async def wx_informant(app: Gridsnap, who: WxPerson) -> Account:
     who.emu.user(who.openid, nickname=who.name)
     who.say("/help")
     await who.expect()
-    now = datetime.now(UTC)
-    async with app.uow_factory() as uow:
-        account = await uow.accounts.get_or_create(
-            platform="wechat",
-            platform_user_id=who.openid,
-            chat_id=who.openid,
-            display_name=who.name,
-            locale=who.locale,
-        )
-        application = informants.Application(
-            real_name=who.name, phone="+8613800000001", company="饿了么", home_region_id=None
-        )
-        await informants.register(uow, account, application, now=now)
-        await informants.approve(uow, account.id, by=account.id, now=now)
-        await uow.commit()
-    app.outbox.wake()
-    approved = who._(
-        "Your informant registration was approved. Send a photo of a hazard, "
-        "or /report, to report it to the grid workers."
+    account = await register_and_approve(
+        app, platform="wechat", user_id=who.openid, name=who.name, locale=who.locale
     )
-    await who.expect(approved)
+    await who.expect(who._(APPROVED))
     who.mark = len(who.emu.world.received)
     return account

@@ -28,7 +28,7 @@ from bot.delivery import AwaitingUser, OutboxSender, UnitOfWorkOutbox
 from bot.geo.crs import wgs84_to_gcj02
 from bot.services.ports import BaseUnitOfWork
 from bot.transports.embedded_http import serving
-from bot.transports.wechat.api import WeChatApi
+from bot.transports.wechat.api import WeChatApi, now_utc
 from bot.transports.wechat.sender import WeChatSender
 from storage.database import create_engine, create_session_factory
 from storage.models import OutboxRowModel
@@ -121,7 +121,7 @@ async def process(
         appid=APPID,
         secret=SECRET,
         tokens=TokenRow(sessions, appid=APPID),
-        **({"clock": clock} if clock else {}),
+        clock=clock or now_utc,
     )
     try:
         yield api, MenuRows(sessions)
