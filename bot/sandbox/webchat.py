@@ -221,7 +221,7 @@ async def map_search(request: Request, state: HasMaps) -> list[dict[str, Any]]:
     return state.maps.search(request.query_params.get("q", ""))
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     body = await request.json()
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
@@ -231,7 +231,7 @@ async def _body(request: Request) -> dict[str, Any]:
 async def send_location(request: Request, state: WebChatState) -> dict[str, Any]:
     """``lat``/``lon`` as clicked on the map drawing; the bot gets WGS-84, like from a phone.
     ``"crs": "wgs84"`` marks a point that already is (the browser's own location)."""
-    body = await _body(request)
+    body = await json_body(request)
     lat, lon = float(body["lat"]), float(body["lon"])
     if body.get("crs") != "wgs84":
         lat, lon = state.maps.to_phone(lat, lon)
@@ -251,7 +251,7 @@ async def send_own_contact(request: Request, state: WebChatState) -> dict[str, A
 
 
 async def press(request: Request, state: WebChatState) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_body(request)
     uid = int(request.path_params["user_id"])
     query_id = state.world.press(uid, int(body["message_id"]), str(body["data"]))
     answer = await state.world.wait_until(

@@ -29,6 +29,7 @@ from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import (
     NEW_RIDER_IDS,
     NEW_RIDER_PREFIX,
+    json_body,
     json_endpoint,
     new_rider_view,
     persona_view,
@@ -121,15 +122,9 @@ def _openid(request: Request) -> str:
     return str(request.path_params["openid"])
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
-
-
 async def send_text(request: Request, state: WeChatChatState) -> dict[str, Any]:
-    return state.emulator.send_text(_openid(request), str((await _body(request))["text"])).view()
+    text = str((await json_body(request))["text"])
+    return state.emulator.send_text(_openid(request), text).view()
 
 
 async def send_photo(request: Request, state: WeChatChatState) -> dict[str, Any]:
@@ -147,7 +142,7 @@ async def send_photo(request: Request, state: WeChatChatState) -> dict[str, Any]
 async def send_location(request: Request, state: WeChatChatState) -> dict[str, Any]:
     """``lat``/``lon`` as clicked on the map drawing, or the browser's own (``"crs":
     "wgs84"``); WeChat's Tencent map reports GCJ-02, so that is what goes out."""
-    body = await _body(request)
+    body = await json_body(request)
     lat, lon = float(body["lat"]), float(body["lon"])
     source = Crs.WGS84 if body.get("crs") == "wgs84" else state.maps.crs
     lat, lon = convert(lat, lon, source, Crs.GCJ02)
@@ -156,7 +151,7 @@ async def send_location(request: Request, state: WeChatChatState) -> dict[str, A
 
 async def tap_menu(request: Request, state: WeChatChatState) -> dict[str, Any]:
     """A tap on a msgmenu item; there is no callback answer on WeChat (no toast)."""
-    body = await _body(request)
+    body = await json_body(request)
     callback = state.emulator.tap_menu(_openid(request), str(body["data"]))
     return {"callback_query_id": str(callback.id), "answer": None}
 
