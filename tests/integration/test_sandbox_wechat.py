@@ -16,6 +16,7 @@ from bot.config import load_settings
 from bot.i18n import translator
 from bot.sandbox.demo import LOCALE, openid
 from bot.sandbox.runtime import WeChatSandbox, wechat_sandbox
+from handlers.common import HELP_INTRO
 from tests.cli_kit import run_gridsnap
 from tests.wechat_kit import CAMERA_PHOTO
 
@@ -111,6 +112,22 @@ async def test_a_photo_from_the_page_reaches_the_bot_and_shows_in_the_chat(
     assert shown.content == data
     # The bot fetched the photo through the media API with a token of its own.
     assert [call.status for call in running.emulator.world.calls.of("media/get")] == [200]
+
+
+async def test_the_bot_answers_a_message_wechat_sent_twice_once(running: WeChatSandbox) -> None:
+    help_intro = translator(LOCALE)._(HELP_INTRO)
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as client:
+        callback = running.emulator.send_text(RIDER, "/help")
+        first = await _bot_says(client, RIDER, 0, help_intro)
+        await running.emulator.settled(running.emulator.push_again(callback))
+        # Handled in order per user: once this is answered, a duplicate would have been too.
+        await client.post(f"/control/users/{RIDER}/text", json={"text": "/language"})
+        await _bot_says(client, RIDER, first["seq"], translator(LOCALE)._("Choose your language:"))
+        page = await _page(client, RIDER, 0)
+
+    helps = [e for e in page["messages"] if e["from_bot"] and help_intro in e["message"]["text"]]
+    assert len(helps) == 1
+    assert [t.status for t in callback.tries] == [200, 200]
 
 
 def test_the_wechat_sandbox_has_its_own_database_and_never_a_real_account(tmp_path: Path) -> None:

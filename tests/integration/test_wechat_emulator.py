@@ -120,6 +120,20 @@ async def test_a_slow_server_gets_the_same_msg_id_again_and_the_retry_is_answere
     assert callback.outcome == "success"
 
 
+async def test_a_message_pushed_again_is_the_same_message(
+    wechat_emulator: WeChatEmulator, account_server: AccountServer, wechat_control: WeChatControl
+) -> None:
+    wechat_emulator.user(RIDER)
+    callback = await wechat_emulator.settled(wechat_emulator.send_text(RIDER, "一次"))
+    again = await wechat_control.push_again(callback.id)
+    settled = await wechat_control.callback(again["id"], wait=10)
+
+    first, second = await account_server.wait_for_pushes(2)
+    assert first.message.id == second.message.id == callback.msg_id
+    assert first.message.create_time == second.message.create_time
+    assert len(settled["tries"]) == 2 and settled["outcome"] == "success"
+
+
 async def test_a_server_that_never_answers_in_time_gets_three_tries_then_the_user_a_notice(
     wechat_emulator: WeChatEmulator, account_server: AccountServer
 ) -> None:

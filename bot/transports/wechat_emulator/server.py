@@ -196,6 +196,11 @@ class WeChatEmulator:
             raise ValueError(f"{openid} does not follow the account")
         return follower
 
+    def push_again(self, callback: Callback) -> Callback:
+        """Send ``callback`` to the bot again unchanged (same MsgId), as WeChat does when an
+        answer is lost; its tries go on in the same record."""
+        return self.sender.push_again(callback)
+
     async def verify_url(self, echostr: str | None = None) -> bool:
         """WeChat's GET check of the server URL: True when ``echostr`` comes back."""
         _status, echoed = await self.sender.verify_url(echostr)
