@@ -4,7 +4,7 @@ the receiving side the way any wechatpy bot would.
 
 Fixtures: ``wechat_emulator`` (started, receiver unset), ``account_server`` (the wechatpy
 account server, plaintext mode, wired as the emulator's receiver), ``wechat_control`` (a
-``WeChatControl`` over HTTP).
+``WeChatControl`` over HTTP). ``settings_for(emulator)`` points the bot at an emulator.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.messages import BaseMessage
 from wechatpy.utils import check_signature
 
+from bot.config import Settings
 from bot.transports.embedded_http import EmbeddedServer
 from bot.transports.wechat_emulator import Receiver, WeChatEmulator
 
@@ -194,6 +195,11 @@ class WeChatControl:
         )
         return result
 
+    async def push_again(self, callback_id: int) -> dict[str, Any]:
+        """The same message once more (same MsgId), as a WeChat retry."""
+        result: dict[str, Any] = await self._call("POST", f"/callbacks/{callback_id}/again")
+        return result
+
     async def callback(self, callback_id: int, *, wait: float = 0) -> dict[str, Any]:
         """A push's record; with ``wait``, once WeChat is done with it (or the time is up)."""
         result: dict[str, Any] = await self._call(
@@ -232,6 +238,21 @@ class WeChatControl:
     async def verify(self, echostr: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", "/verify", json={"echostr": echostr})
         return result
+
+
+def settings_for(emulator: WeChatEmulator, **overrides: Any) -> Settings:
+    """Settings that point the bot's WeChat transport at ``emulator`` (its callback server
+    on a free local port: set ``emulator.receiver.url`` once it listens)."""
+    return Settings(
+        telegram_token=None,
+        wechat_appid=emulator.appid,
+        wechat_secret=emulator.secret,
+        wechat_token=emulator.receiver.token,
+        wechat_aes_key=emulator.receiver.aes_key,
+        wechat_api_url=emulator.url,
+        wechat_host="127.0.0.1",
+        wechat_port=0,
+    ).model_copy(update=overrides)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ console = Console(highlight=False)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Telegram token).")
 
 SANDBOX_DATABASE = "gridsnap.db"
+PLATFORMS = ("telegram", "wechat")
 
 
 def run() -> None:
@@ -46,20 +47,41 @@ def run() -> None:
 
 
 @sandbox_app.command("run")
-def sandbox_run() -> None:
+def sandbox_run(
+    platform: str | None = typer.Option(
+        None,
+        "--platform",
+        help="telegram or wechat: the messenger the web chat plays (GRIDSNAP_SANDBOX_PLATFORM).",
+    ),
+) -> None:
     """Start the sandbox on its own SQLite file, whatever token or database is configured."""
-    _run_until_signalled(sandbox_settings(_settings_or_exit()))
+    settings = _settings_or_exit()
+    if platform is not None:
+        if platform not in PLATFORMS:
+            console.print(f"[red]--platform must be one of: {', '.join(PLATFORMS)}[/red]")
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"sandbox_platform": platform})
+    _run_until_signalled(sandbox_settings(settings))
 
 
 def sandbox_settings(settings: Settings) -> Settings:
-    """``settings`` for the sandbox: no token, its own database and photos in its folder."""
+    """``settings`` for the sandbox: no token, no WeChat account, its own database and
+    photos in its folder (one pair per platform: their demo personas are different users)."""
     folder = settings.sandbox_dir.expanduser().resolve()
+    suffix = "" if settings.sandbox_platform == "telegram" else f"-{settings.sandbox_platform}"
+    database = Path(SANDBOX_DATABASE)
+    database = folder / f"{database.stem}{suffix}{database.suffix}"
     return settings.model_copy(
         update={
             "telegram_token": None,
             "webhook_url": None,
-            "database_url": f"sqlite+aiosqlite:///{folder / SANDBOX_DATABASE}",
-            "photo_dir": folder / "photos",
+            # A configured real account must not turn the sandbox into a real WeChat server.
+            "wechat_appid": None,
+            "wechat_secret": None,
+            "wechat_token": None,
+            "wechat_aes_key": None,
+            "database_url": f"sqlite+aiosqlite:///{database}",
+            "photo_dir": folder / f"photos{suffix}",
         }
     )
 
@@ -112,16 +134,25 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
     """Delete the sandbox database, photos and chats; the next run starts over with demo data.
 
     Only the sandbox's own files under GRIDSNAP_SANDBOX_DIR: never GRIDSNAP_DATABASE_URL's."""
-    settings = sandbox_settings(_settings_or_exit())
-    database = sqlite_file(settings.database_url)
-    assert database is not None  # sandbox_settings always names a file
-    chats = history_folder(settings.photo_dir)
-    if not yes and not typer.confirm(f"Delete {database}, {settings.photo_dir} and {chats}?"):
+    configured = _settings_or_exit()
+    # Every platform's sandbox: each has its own database and photos.
+    sandboxes = [
+        sandbox_settings(configured.model_copy(update={"sandbox_platform": platform}))
+        for platform in PLATFORMS
+    ]
+    databases = [sqlite_file(settings.database_url) for settings in sandboxes]
+    photos = [settings.photo_dir for settings in sandboxes]
+    chats = history_folder(sandboxes[0].photo_dir)
+    listed = ", ".join(str(path) for path in [*databases, *photos, chats])
+    if not yes and not typer.confirm(f"Delete {listed}?"):
         console.print("Cancelled: nothing was deleted.")
         raise typer.Exit(1)
-    for path in _database_files(database):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(settings.photo_dir, ignore_errors=True)
+    for database in databases:
+        assert database is not None  # sandbox_settings always names a file
+        for path in _database_files(database):
+            path.unlink(missing_ok=True)
+    for folder in photos:
+        shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(chats, ignore_errors=True)  # the web chat's conversations
     console.print("Sandbox reset: the next [bold]gridsnap run[/bold] starts with fresh demo data.")
 
@@ -194,15 +225,19 @@ async def serve(
 async def _serve_sandbox(
     settings: Settings, stopping: asyncio.Event, started: asyncio.Event
 ) -> None:
-    from bot.sandbox.runtime import sandbox
+    from bot.sandbox.runtime import sandbox, wechat_sandbox
 
     console.print(f"Starting the sandbox on {settings.database_url.split('///', 1)[-1]}…")
-    async with sandbox(settings) as running:
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.sandbox_platform == "wechat":
+            url = (await stack.enter_async_context(wechat_sandbox(settings))).url
+        else:
+            url = (await stack.enter_async_context(sandbox(settings))).url
         console.print(
             Panel.fit(
-                f"[bold green]Gridsnap sandbox: {running.url}[/bold green]\n"
-                f"Rider 小王: {running.url}/?as=rider\n"
-                f"Grid worker 李芳: {running.url}/?as=worker\n"
+                f"[bold green]Gridsnap sandbox ({settings.sandbox_platform}): {url}[/bold green]\n"
+                f"Rider 小王: {url}/?as=rider\n"
+                f"Grid worker 李芳: {url}/?as=worker\n"
                 "Open it in a browser. Ctrl-C stops.",
                 title="Gridsnap",
             )

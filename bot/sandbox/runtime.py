@@ -1,22 +1,33 @@
-"""Start the whole sandbox: the emulator, the real bot polling it, the demo data, the web chat."""
+"""Start the whole sandbox: the emulator, the real bot polling it, the demo data, the web chat.
+
+``sandbox`` plays Telegram (the Bot API emulator, the bot polling it); ``wechat_sandbox``
+plays WeChat (the Official Account emulator pushing to the bot's ``/wechat`` callback in
+safe mode, the bot calling the emulator's API)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.app import SAMPLE_MAP, Gridsnap, running
+from bot.app import SAMPLE_MAP, Gridsnap, bootstrap, running, serving_wechat
 from bot.config import Settings
 from bot.sandbox import demo
 from bot.sandbox.history import ChatHistory, history_folder
 from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import add_personas, create_app
+from bot.sandbox.wechatchat import add_followers, create_wechat_app
 from bot.transports.embedded_http import serving
 from bot.transports.emulator import BotApiEmulator
+from bot.transports.wechat_emulator import WeChatEmulator
+
+# The sandbox account's template message for pushes past the 48-hour window.
+STATUS_TEMPLATE = "gridsnap-sandbox-status"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,12 +38,12 @@ class Sandbox:
 
 
 @contextlib.asynccontextmanager
-async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox]:
+async def sandbox(settings: Settings, **boot: Any) -> AsyncIterator[Sandbox]:
     """Everything runs on this event loop; leaving the block stops it all, web chat first.
 
     The sandbox is the one place the bundled sample map is imported into an empty database.
     """
-    bootstrap = {"sample_map": SAMPLE_MAP, **bootstrap}
+    boot = {"sample_map": SAMPLE_MAP, **boot}
     async with BotApiEmulator(bot_username=settings.bot_username) as emulator:
         history = ChatHistory(history_folder(settings.photo_dir))
         history.load(emulator.world)  # the chats as the last run left them
@@ -40,7 +51,7 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
         bot_settings = settings.model_copy(
             update={"telegram_token": emulator.token, "telegram_api_url": emulator.url}
         )
-        async with running(bot_settings, **bootstrap) as (app, _application):
+        async with running(bot_settings, **boot) as (app, _application):
             # Before any persona acts: the database drops ids it has already processed.
             emulator.world.number_updates_after(await _last_update_id(app))
             await demo.seed(app.uow_factory, now=datetime.now(UTC))
@@ -59,6 +70,62 @@ async def sandbox(settings: Settings, **bootstrap: Any) -> AsyncIterator[Sandbox
                     keeper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await keeper  # its last save
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeChatSandbox:
+    url: str  # the web chat
+    emulator: WeChatEmulator
+    app: Gridsnap
+
+
+@contextlib.asynccontextmanager
+async def wechat_sandbox(settings: Settings, **boot: Any) -> AsyncIterator[WeChatSandbox]:
+    """The WeChat mode: the same web chat, its personas WeChat followers of an Official
+    Account whose server is the real bot (its WeChat transport alone, no Telegram)."""
+    boot = {"sample_map": SAMPLE_MAP, **boot}
+    async with WeChatEmulator(templates={STATUS_TEMPLATE: "{{content.DATA}}"}) as emulator:
+        emulator.receiver.aes_key = _encoding_aes_key()  # safe mode, as accounts should run
+        add_followers(emulator)
+        bot_settings = settings.model_copy(update=_wechat_settings(emulator))
+        app = await bootstrap(bot_settings, **boot)
+        try:
+            async with serving_wechat(app, bot_settings) as transport:
+                emulator.receiver.url = f"http://{bot_settings.wechat_host}:{transport.port}/wechat"
+                await app.start_background()
+                await demo.seed(app.uow_factory, now=datetime.now(UTC), platform=demo.WECHAT)
+                web = create_wechat_app(emulator=emulator, maps=await _map_view(app))
+                async with serving(
+                    web, host=settings.sandbox_host, port=settings.sandbox_port
+                ) as port:
+                    try:
+                        url = f"http://{settings.sandbox_host}:{port}"
+                        yield WeChatSandbox(url=url, emulator=emulator, app=app)
+                    finally:
+                        await app.stop_receiving()
+                        emulator.world.close()  # answers the pages' open long polls
+        finally:
+            await app.close()
+
+
+def _wechat_settings(emulator: WeChatEmulator) -> dict[str, Any]:
+    return {
+        "telegram_token": None,
+        "webhook_url": None,
+        "wechat_appid": emulator.appid,
+        "wechat_secret": emulator.secret,
+        "wechat_token": emulator.receiver.token,
+        "wechat_aes_key": emulator.receiver.aes_key,
+        "wechat_api_url": emulator.url,
+        "wechat_host": "127.0.0.1",
+        "wechat_port": 0,
+        "wechat_template_status": STATUS_TEMPLATE,
+    }
+
+
+def _encoding_aes_key() -> str:
+    """A fresh EncodingAESKey: 32 random bytes in base64 without its trailing "="."""
+    return base64.b64encode(secrets.token_bytes(32)).decode()[:-1]
 
 
 async def _last_update_id(app: Gridsnap) -> int:

@@ -120,6 +120,20 @@ async def test_a_slow_server_gets_the_same_msg_id_again_and_the_retry_is_answere
     assert callback.outcome == "success"
 
 
+async def test_a_message_pushed_again_is_the_same_message(
+    wechat_emulator: WeChatEmulator, account_server: AccountServer, wechat_control: WeChatControl
+) -> None:
+    wechat_emulator.user(RIDER)
+    callback = await wechat_emulator.settled(wechat_emulator.send_text(RIDER, "一次"))
+    again = await wechat_control.push_again(callback.id)
+    settled = await wechat_control.callback(again["id"], wait=10)
+
+    first, second = await account_server.wait_for_pushes(2)
+    assert first.message.id == second.message.id == callback.msg_id
+    assert first.message.create_time == second.message.create_time
+    assert len(settled["tries"]) == 2 and settled["outcome"] == "success"
+
+
 async def test_a_server_that_never_answers_in_time_gets_three_tries_then_the_user_a_notice(
     wechat_emulator: WeChatEmulator, account_server: AccountServer
 ) -> None:
@@ -409,3 +423,37 @@ async def test_the_control_api_plays_a_user_and_long_polls_what_they_receive(
     assert not (await wechat_control.follower(RIDER))["in_service_window"]
     assert await wechat_control.tokens_issued() == 1
     assert (await wechat_control.verify("777"))["echoed"]
+
+
+async def test_twenty_unanswered_customer_service_messages_are_the_most_until_the_user_writes(
+    wechat_emulator: WeChatEmulator, account_server: AccountServer
+) -> None:
+    wechat_emulator.user(RIDER)
+    await wechat_emulator.settled(wechat_emulator.send_text(RIDER, "hi"))
+    token = await _token(wechat_emulator)
+    send = "message/custom/send"
+    codes = [
+        (await _api(wechat_emulator, send, token, _text(RIDER, f"{n}")))["errcode"]
+        for n in range(21)
+    ]
+    assert codes == [0] * 20 + [45047]
+
+    await wechat_emulator.settled(wechat_emulator.send_text(RIDER, "again"))
+    assert (await _api(wechat_emulator, send, token, _text(RIDER, "ok")))["errcode"] == 0
+
+
+async def test_the_conversation_holds_what_the_user_sent_between_what_they_received(
+    wechat_emulator: WeChatEmulator, account_server: AccountServer
+) -> None:
+    account_server.answer = lambda message: TextReply(content="收到", message=message).render()
+    await wechat_emulator.settled(wechat_emulator.subscribe(RIDER))
+    await wechat_emulator.settled(wechat_emulator.send_location(RIDER, 39.9, 116.4, label="这里"))
+
+    shown = [(item.via, item.msgtype) for item in wechat_emulator.conversation(RIDER)]
+    assert shown == [
+        ("user", "event:subscribe"),
+        ("reply", "text"),
+        ("user", "location"),
+        ("reply", "text"),
+    ]
+    assert [item.via for item in wechat_emulator.received(RIDER)] == ["reply", "reply"]

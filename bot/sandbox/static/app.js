@@ -6,6 +6,9 @@
 const $ = (id) => document.getElementById(id);
 const CHROME = JSON.parse($("chrome").textContent);
 const T = CHROME.strings;
+// WeChat mode: the same chat played through the WeChat emulator (menus are msgmenu items,
+// no reply keyboards, a new rider starts by following the account rather than /start).
+const WECHAT = CHROME.platform === "wechat";
 // A language chosen in the URL (or on the switch) goes with every link and request; without
 // one, each page follows the browser's Accept-Language, as the server does.
 const ASKED_LANG = new URLSearchParams(location.search).has("lang") ? CHROME.locale : null;
@@ -108,7 +111,7 @@ async function openChat(key) {
   $("composer").hidden = false;
   wireComposer();
   render();
-  if (key === "new" && !(await hasHistory(persona.user_id))) await sendText("/start");
+  if (key === "new" && !WECHAT && !(await hasHistory(persona.user_id))) await sendText("/start");
   poll();
 }
 
@@ -174,6 +177,7 @@ function renderEntry(entry) {
   const m = entry.message;
   const row = el("div", entry.from_bot ? "msg bot" : "msg me");
   row.dataset.mid = entry.message_id;
+  if (entry.via) row.classList.add(`via-${entry.via}`); // WeChat: custom, reply, template, notice
   const name = entry.from_bot ? T.bot_avatar : initial(state.persona.name);
   row.append(el("div", entry.from_bot ? "avatar bot" : "avatar", name));
   const stack = el("div", "stack");
@@ -616,6 +620,7 @@ function wireMap() {
 
 // --- start ----------------------------------------------------------------------------------
 
+if (WECHAT) document.body.classList.add("wechat");
 $("back").href = pageUrl({});
 const key = new URLSearchParams(location.search).get("as");
 (key ? openChat(key) : showPicker()).catch((err) => toast(err.message));

@@ -20,7 +20,7 @@ from wechatpy.constants import WeChatErrorCode as Code
 
 from bot.transports.emulator.faults import Call
 from bot.transports.wechat_emulator.errors import JSON, WeChatError
-from bot.transports.wechat_emulator.world import TOKEN_LIFETIME_S, World
+from bot.transports.wechat_emulator.world import TOKEN_LIFETIME_S, UNANSWERED_LIMIT, World
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = {  # magic bytes → content type; WeChat takes bmp/png/jpeg/jpg/gif
@@ -120,6 +120,9 @@ async def custom_send(request: Request, world: World) -> JSON:
     # hours, or who unfollowed, cannot be messaged this way.
     if not follower.subscribed or not world.in_service_window(follower.openid):
         raise WeChatError(Code.OUT_OF_RESPONSE_TIME_LIMIT)
+    if follower.unanswered >= UNANSWERED_LIMIT:
+        raise WeChatError(Code.OUT_OF_RESPONSE_COUNT_LIMIT)
+    follower.unanswered += 1
     world.deliver(follower.openid, via="custom", msgtype=msgtype, body=content)
     return {"errcode": 0, "errmsg": "ok"}
 

@@ -87,9 +87,19 @@ class CallbackSender:
         callback = self.world.new_callback(
             openid, kind=kind, xml=xml, msg_id=msg_id, create_time=create_time
         )
+        self._start(callback)
+        return callback
+
+    def _start(self, callback: Callback) -> None:
         task = asyncio.create_task(self._deliver(callback))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def push_again(self, callback: Callback) -> Callback:
+        """Deliver ``callback`` once more, byte for byte the same message (same MsgId and
+        CreateTime): what a retry looks like when the first answer was lost on the way."""
+        callback.outcome, callback.reply = "pending", None
+        self._start(callback)
         return callback
 
     async def verify_url(self, echostr: str | None = None) -> tuple[int | None, bool]:

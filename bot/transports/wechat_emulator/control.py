@@ -42,6 +42,7 @@ def routes() -> list[Route]:
         Route(f"{user}/received", _json(list_received), methods=["GET"]),
         Route("/control/callbacks", _json(list_callbacks), methods=["GET"]),
         Route("/control/callbacks/{callback_id:int}", _json(get_callback), methods=["GET"]),
+        Route("/control/callbacks/{callback_id:int}/again", _json(push_again), methods=["POST"]),
         Route("/control/media/{media_id}", get_media, methods=["GET"]),
         Route("/control/clock", _json(advance_clock), methods=["POST"]),
         Route("/control/faults", _json(inject_fault), methods=["POST"]),
@@ -177,6 +178,10 @@ async def get_callback(request: Request, emu: WeChatEmulator) -> JSON:
     callback = emu.world.callback(int(request.path_params["callback_id"]))
     await emu.world.wait_until(lambda: callback.done, _wait(request))
     return callback.view()
+
+
+async def push_again(request: Request, emu: WeChatEmulator) -> JSON:
+    return emu.push_again(emu.world.callback(int(request.path_params["callback_id"]))).view()
 
 
 async def get_media(request: Request) -> Response:

@@ -29,6 +29,7 @@ MESSAGES: dict[int, str] = {
     Code.EMPTY_POST_DATA: "empty post data",
     Code.OUT_OF_RESPONSE_TIME_LIMIT: "response out of time limit or subscription is canceled",
     Code.DATA_FORMAT_ERROR: "data format error",
+    Code.OUT_OF_RESPONSE_COUNT_LIMIT: "out of response count limit",
 }
 
 

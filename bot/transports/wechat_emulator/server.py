@@ -17,6 +17,7 @@ from bot.transports.embedded_http import EmbeddedServer
 from bot.transports.wechat_emulator import api, control, messages
 from bot.transports.wechat_emulator.api import image_type
 from bot.transports.wechat_emulator.callbacks import CallbackSender, Receiver
+from bot.transports.wechat_emulator.errors import JSON
 from bot.transports.wechat_emulator.faults import Fault
 from bot.transports.wechat_emulator.world import Callback, Follower, Received, World
 
@@ -108,10 +109,12 @@ class WeChatEmulator:
         follower = self.world.followers.get(openid) or self.user(openid, nickname=nickname)
         follower.subscribed = True
         self.world.interacted(openid)
+        self._said(openid, "event:subscribe", {"event": "subscribe"})
         return self.sender.push(openid, "event:subscribe", messages.event("subscribe"), msg_id=None)
 
     def unsubscribe(self, openid: str) -> Callback:
         self._speaker(openid).subscribed = False
+        self._said(openid, "event:unsubscribe", {"event": "unsubscribe"})
         return self.sender.push(
             openid, "event:unsubscribe", messages.event("unsubscribe"), msg_id=None
         )
@@ -120,10 +123,13 @@ class WeChatEmulator:
         """A tap on a custom-menu button of type ``click``."""
         self._speaker(openid)
         self.world.interacted(openid)
+        self._said(openid, "event:CLICK", {"event": "CLICK", "key": key})
         return self.sender.push(openid, "event:CLICK", messages.event("CLICK", key), msg_id=None)
 
     def send_text(self, openid: str, content: str) -> Callback:
-        return self._message(openid, "text", lambda msg_id: messages.text(content, msg_id))
+        return self._message(
+            openid, "text", {"content": content}, lambda msg_id: messages.text(content, msg_id)
+        )
 
     def send_image(self, openid: str, data: bytes) -> Callback:
         """The photo is stored as media: the bot gets its MediaId and PicUrl."""
@@ -131,15 +137,22 @@ class WeChatEmulator:
         media = self.world.store_media(data, image_type(data))
         pic_url = f"{self.url}/mmbiz_jpg/{media.media_id}/0"
         return self._message(
-            openid, "image", lambda msg_id: messages.image(pic_url, media.media_id, msg_id)
+            openid,
+            "image",
+            {"media_id": media.media_id},
+            lambda msg_id: messages.image(pic_url, media.media_id, msg_id),
         )
 
     def send_location(
         self, openid: str, lat: float, lon: float, *, scale: int = 15, label: str = ""
     ) -> Callback:
         """``lat``/``lon`` in GCJ-02, as the WeChat client's Tencent map reports them."""
+        shown = {"lat": lat, "lon": lon, "scale": scale, "label": label}
         return self._message(
-            openid, "location", lambda msg_id: messages.location(lat, lon, scale, label, msg_id)
+            openid,
+            "location",
+            shown,
+            lambda msg_id: messages.location(lat, lon, scale, label, msg_id),
         )
 
     def tap_menu(self, openid: str, item_id: str, content: str | None = None) -> Callback:
@@ -147,7 +160,10 @@ class WeChatEmulator:
         ``bizmsgmenuid``. Without ``content`` the item is looked up in what they received."""
         text = content if content is not None else self._menu_item(openid, item_id)
         return self._message(
-            openid, "text:menu", lambda msg_id: messages.text(text, msg_id, menu_id=item_id)
+            openid,
+            "text:menu",
+            {"content": text, "menu_id": item_id},
+            lambda msg_id: messages.text(text, msg_id, menu_id=item_id),
         )
 
     def _menu_item(self, openid: str, item_id: str) -> str:
@@ -158,18 +174,32 @@ class WeChatEmulator:
         raise ValueError(f"{openid} received no menu with an item {item_id!r}")
 
     def _message(
-        self, openid: str, kind: str, fields: Callable[[int], list[messages.Field]]
+        self,
+        openid: str,
+        kind: str,
+        shown: JSON,
+        fields: Callable[[int], list[messages.Field]],
     ) -> Callback:
         self._speaker(openid)
         self.world.interacted(openid)
+        self._said(openid, kind, shown)
         msg_id = self.world.next_msg_id()
         return self.sender.push(openid, kind, fields(msg_id), msg_id=msg_id)
+
+    def _said(self, openid: str, kind: str, shown: JSON) -> None:
+        """The user's own side of the chat, for a viewer (the sandbox) to show."""
+        self.world.deliver(openid, via="user", msgtype=kind, body=shown)
 
     def _speaker(self, openid: str) -> Follower:
         follower = self.world.followers.get(openid)
         if follower is None or not follower.subscribed:
             raise ValueError(f"{openid} does not follow the account")
         return follower
+
+    def push_again(self, callback: Callback) -> Callback:
+        """Send ``callback`` to the bot again unchanged (same MsgId), as WeChat does when an
+        answer is lost; its tries go on in the same record."""
+        return self.sender.push_again(callback)
 
     async def verify_url(self, echostr: str | None = None) -> bool:
         """WeChat's GET check of the server URL: True when ``echostr`` comes back."""
@@ -180,6 +210,10 @@ class WeChatEmulator:
 
     def received(self, openid: str, *, since: int = 0) -> list[Received]:
         return self.world.received_by(openid, since)
+
+    def conversation(self, openid: str, *, since: int = 0) -> list[Received]:
+        """What ``openid`` sent (``via="user"``) and received, in order."""
+        return self.world.conversation(openid, since)
 
     async def wait_for_message(
         self,

@@ -21,6 +21,8 @@ from bot.transports.wechat_emulator.errors import JSON, WeChatError
 from bot.transports.wechat_emulator.faults import FaultPlan
 
 SERVICE_WINDOW_S = 48 * 3600  # customer-service messages only this long after the user spoke
+# ... and at most this many of them until the user speaks again (45047 beyond).
+UNANSWERED_LIMIT = 20
 TOKEN_LIFETIME_S = 7200
 # A refreshed token does not kill the previous one at once: it keeps working this long.
 TOKEN_OVERLAP_S = 300
@@ -51,6 +53,7 @@ class Follower:
     nickname: str
     subscribed: bool = True
     last_interaction: float | None = None  # clock time; opens the 48-hour window
+    unanswered: int = 0  # customer-service messages since then
 
     def view(self) -> JSON:
         return asdict(self)
@@ -58,14 +61,16 @@ class Follower:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Received:
-    """One thing a user saw in the chat: a customer-service message, a passive reply, a
-    template message, or WeChat's own notice that the account failed to answer."""
+    """One thing in a user's chat with the account: what they sent (``via="user"``), or what
+    they received: a customer-service message, a passive reply, a template message, or
+    WeChat's own notice that the account failed to answer."""
 
     seq: int
     openid: str
     at: float  # clock time
-    via: str  # "custom" | "reply" | "template" | "notice"
-    msgtype: str  # "text" | "image" | "msgmenu" | "template" | "notice"
+    via: str  # "user" | "custom" | "reply" | "template" | "notice"
+    # Received: "text" | "image" | "msgmenu" | "template" | "notice"; sent: the push's kind.
+    msgtype: str
     body: JSON  # the JSON the bot sent under its msgtype key (a reply's fields likewise)
 
     @property
@@ -169,7 +174,9 @@ class World(Waitable):
             raise WeChatError(Code.INVALID_OPENID) from None
 
     def interacted(self, openid: str) -> None:
-        self.follower(openid).last_interaction = self.clock.now()
+        follower = self.follower(openid)
+        follower.last_interaction = self.clock.now()
+        follower.unanswered = 0
 
     def in_service_window(self, openid: str) -> bool:
         last = self.follower(openid).last_interaction
@@ -197,6 +204,10 @@ class World(Waitable):
         return item
 
     def received_by(self, openid: str, since: int = 0) -> list[Received]:
+        return [r for r in self.conversation(openid, since) if r.via != "user"]
+
+    def conversation(self, openid: str, since: int = 0) -> list[Received]:
+        """Both sides of the user's chat, in order: what they sent and what they received."""
         return [r for r in self.received if r.openid == openid and r.seq > since]
 
     # --- media ---------------------------------------------------------------------------
