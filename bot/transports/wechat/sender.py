@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.chat import Outgoing, OutKind
+from bot.chat import FileRef, Outgoing, OutKind
 from bot.delivery import AwaitingUser, PermanentError
 from bot.i18n import translator
 from bot.transports.base_sender import PhotoLoader, PhotoMissing, load_photo, required
@@ -169,5 +169,5 @@ class WeChatFetcher:
     def __init__(self, *, api: WeChatApi) -> None:
         self._api = api
 
-    async def fetch(self, ref: Any, *, max_bytes: int) -> bytes:
-        return await self._api.media(str(ref.file_id), max_bytes=max_bytes)
+    async def fetch(self, ref: FileRef, *, max_bytes: int) -> bytes:
+        return await self._api.media(ref.file_id, max_bytes=max_bytes)
