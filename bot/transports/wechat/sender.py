@@ -66,8 +66,9 @@ class WeChatSender:
             case OutKind.EDIT_MARKUP:
                 # The prompt's buttons replaced: its text (what it asked) with the new menu.
                 shown = self._menu(out)
-                if not shown.options:  # only buttons dropped, or the choice shown: nothing
-                    await self._menus.forget(out.chat_id)
+                if not shown.options:
+                    # Only buttons dropped, or the choice shown: nothing to say. The numbers
+                    # remembered stay: they may be a later menu's (the flows check a press).
                     return None
                 return await self._say(out.chat_id, shown)
             case OutKind.PHOTO:
@@ -87,13 +88,24 @@ class WeChatSender:
         a pin or a picture between a menu and its answer leaves the menu standing)."""
         if shown.options:
             await self._custom(openid, "msgmenu", shown.msgmenu())
-            await self._menus.remember(openid, shown.remembered(), self._clock())
+            await self._numbers(openid, shown)
             return None
-        if not keep:
-            await self._menus.forget(openid)
         if shown.head:
             await self._custom(openid, "text", {"content": shown.head})
+        if not keep:
+            await self._numbers(openid, None)
         return None
+
+    async def _numbers(self, openid: str, shown: Menu | None) -> None:
+        """Remember the numbers a reply may pick (None: forget them). After the message went
+        out, so a failure here is logged, never raised: the row must not be sent twice."""
+        try:
+            if shown is None:
+                await self._menus.forget(openid)
+            else:
+                await self._menus.remember(openid, shown.remembered(), self._clock())
+        except Exception:
+            log.warning("wechat: could not note the menu sent to %s", openid, exc_info=True)
 
     async def _photo(self, out: Outgoing) -> str | None:
         ref = required(out.photo, "photo")
@@ -157,7 +169,7 @@ class WeChatSender:
             },
         )
         if shown.options:
-            await self._menus.remember(out.chat_id, shown.remembered(), self._clock())
+            await self._numbers(out.chat_id, shown)
         log.info("wechat: %s was outside the 48 h window; sent as a template", out.chat_id)
         msgid = answer.get("msgid")
         return str(msgid) if msgid is not None else None
