@@ -13,6 +13,8 @@ waits in the outbox (``AwaitingUser``) until it can go — never dropped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,7 @@ from storage.wechat import MenuRows
 log = logging.getLogger(__name__)
 
 MEDIA_KEEP = timedelta(days=2, hours=12)  # WeChat keeps temporary media three days
+PICTURES_REMEMBERED = 1000  # photo messages whose caption failed, kept for their next try
 
 
 class WeChatSender:
@@ -50,6 +53,7 @@ class WeChatSender:
         self._template_id = template_id
         self._clock = clock
         self._media: dict[str, tuple[str, datetime]] = {}
+        self._pictures_sent: dict[str, None] = {}  # photo messages whose caption is owed
 
     async def send(self, out: Outgoing) -> str | None:
         try:
@@ -115,11 +119,18 @@ class WeChatSender:
             # The caption carries the case and the options act on it: they still go out.
             log.warning("photo %s is not in the photo store; sent its caption alone", ref)
             media_id = None
-        if media_id is not None:
+        # Two messages on WeChat: when the caption fails after the picture went, the row's
+        # next try sends only the caption (the picture is not shown twice).
+        part = _identity(out)
+        if media_id is not None and part not in self._pictures_sent:
             await self._custom(out.chat_id, "image", {"media_id": media_id})
+            self._pictures_sent[part] = None
+            while len(self._pictures_sent) > PICTURES_REMEMBERED:
+                self._pictures_sent.pop(next(iter(self._pictures_sent)))
         shown = self._menu(out)
         if shown.head or shown.options:
-            return await self._say(out.chat_id, shown, keep=True)
+            await self._say(out.chat_id, shown, keep=True)
+        self._pictures_sent.pop(part, None)
         return None
 
     def _menu(self, out: Outgoing, text: str | None = None) -> Menu:
@@ -173,6 +184,12 @@ class WeChatSender:
         log.info("wechat: %s was outside the 48 h window; sent as a template", out.chat_id)
         msgid = answer.get("msgid")
         return str(msgid) if msgid is not None else None
+
+
+def _identity(out: Outgoing) -> str:
+    return hashlib.sha256(
+        json.dumps(out.to_dict(), sort_keys=True, default=str).encode()
+    ).hexdigest()
 
 
 class WeChatFetcher:
