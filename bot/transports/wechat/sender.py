@@ -61,7 +61,9 @@ class WeChatSender:
         except AwaitingUser:
             if self._template_id is None or out.kind is OutKind.ANSWER_BUTTON:
                 raise
-            return await self._template(out)
+            sent = await self._template(out)
+            self._pictures_sent.pop(_identity(out), None)  # the whole message is out
+            return sent
 
     async def _dispatch(self, out: Outgoing) -> str | None:
         match out.kind:
