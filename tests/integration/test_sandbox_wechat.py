@@ -164,4 +164,4 @@ def test_sandbox_run_refuses_an_unknown_platform(tmp_path: Path) -> None:
     done = run_gridsnap("sandbox", "run", "--platform", "line", cwd=tmp_path)
 
     assert done.returncode == 2
-    assert "--platform must be one of: telegram, wechat" in done.stdout
+    assert "--platform must be one of: telegram, wechat, mixed" in done.stdout
