@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -339,7 +339,7 @@ def attach_wechat(app: Gridsnap, settings: Settings) -> WeChatTransport:
     from bot.transports.wechat.receiver import wechat_route
     from bot.transports.wechat.sender import WeChatFetcher, WeChatSender
     from storage.database import create_session_factory
-    from storage.wechat import MenuRows, TokenRow
+    from storage.wechat import MenuRows, TokenRow, due_now
 
     appid, secret, token = settings.require_wechat()
     sessions = create_session_factory(app.engine)
@@ -353,6 +353,12 @@ def attach_wechat(app: Gridsnap, settings: Settings) -> WeChatTransport:
     )
     aes_key = settings.wechat_aes_key
     crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
+
+    async def window_opened(openid: str) -> None:
+        now = datetime.now(UTC)
+        if await due_now(sessions, platform=WECHAT, chat_id=openid, now=now):
+            app.outbox.wake()
+
     route = wechat_route(
         app.inbox,
         token=token,
@@ -360,6 +366,7 @@ def attach_wechat(app: Gridsnap, settings: Settings) -> WeChatTransport:
         menus=menus,
         max_body_bytes=settings.webhook_max_body_bytes,
         max_backlog=settings.inbox_max_backlog,
+        on_wrote=window_opened,
     )
     app.inbox.add_mapper(WECHAT, to_incoming)
     sender = WeChatSender(

@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import WeChatMenuRow, WeChatTokenRow
+from storage.models import OutboxRowModel, WeChatMenuRow, WeChatTokenRow
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -35,8 +35,10 @@ class TokenRow:
                 return None
             return row.token, row.expires_at
 
-    async def take_refresh(self, now: datetime, *, hold: timedelta) -> bool:
-        """True when this caller may fetch a new token (and holds it for ``hold``)."""
+    async def take_refresh(self, now: datetime, *, hold: timedelta, stale_at: datetime) -> bool:
+        """True when this caller may fetch a new token (and holds it for ``hold``): nobody
+        else holds the refresh and the stored token expires before ``stale_at`` (one saved
+        since the caller looked is not replaced again)."""
         await self._ensure_row()
         async with self._sessions() as s:
             t = WeChatTokenRow
@@ -44,6 +46,7 @@ class TokenRow:
                 update(t)
                 .where(t.appid == self._appid)
                 .where(or_(t.refreshing_until.is_(None), t.refreshing_until < now))
+                .where(or_(t.expires_at.is_(None), t.expires_at <= stale_at))
                 .values(refreshing_until=now + hold)
             )
             await s.commit()
@@ -112,3 +115,19 @@ class MenuRows:
                 select(WeChatMenuRow.options).where(WeChatMenuRow.openid == openid)
             )
             return dict(found) if found is not None else None
+
+
+async def due_now(sessions: Sessions, *, platform: str, chat_id: str, now: datetime) -> int:
+    """Make the chat's waiting outbox rows due at once (its person just wrote, so WeChat's
+    48 h window is open again); rows being sent are left alone. How many."""
+    o = OutboxRowModel
+    async with sessions() as s:
+        woken = await s.execute(
+            update(o)
+            .where(o.platform == platform, o.chat_id == chat_id, o.state == "pending")
+            .where(o.next_attempt_at > now)
+            .where(or_(o.locked_until.is_(None), o.locked_until < now))
+            .values(next_attempt_at=now)
+        )
+        await s.commit()
+        return int(getattr(woken, "rowcount", 0) or 0)

@@ -88,7 +88,8 @@ class WeChatApi:
                     self._cached = found
                     continue
                 now = self._clock()
-                if await self._tokens.take_refresh(now, hold=REFRESH_HOLD):
+                stale_at = now + REFRESH_EARLY
+                if await self._tokens.take_refresh(now, hold=REFRESH_HOLD, stale_at=stale_at):
                     return await self._fetch_token(now)
             await asyncio.sleep(TOKEN_WAIT_S)  # another process is fetching it
 

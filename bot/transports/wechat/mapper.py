@@ -70,6 +70,8 @@ def _text(fields: JSON, choice: JSON | None, base: dict[str, Any]) -> Incoming:
     item = str(fields.get("bizmsgmenuid") or "")
     if item and not item.startswith(TEXT_ITEM):
         return _button(item, base)
+    if item:  # a ready-made reply: its label, without the number the item shows
+        content = item.removeprefix(TEXT_ITEM)
     if choice is not None and choice.get("data"):
         return _button(str(choice["data"]), base)
     if choice is not None and choice.get("text"):

@@ -8,9 +8,10 @@ signature is 403 and a body that is no WeChat message 400, each logged, nothing 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import xmltodict
@@ -30,6 +31,9 @@ from storage.wechat import MenuRows
 log = logging.getLogger(__name__)
 
 SUCCESS = "success"  # WeChat's "received, no passive reply"
+# Events that are no interaction of the person's: they do not open the 48 h window.
+_NOT_FROM_THE_PERSON = frozenset({"unsubscribe", "templatesendjobfinish", "masssendjobfinish"})
+OnWrote = Callable[[str], Awaitable[None]]
 _MAX_KEY = 64  # the inbox's update_id column
 
 
@@ -51,7 +55,19 @@ def wechat_route(
     path: str = "/wechat",
     max_body_bytes: int = 1024 * 1024,
     max_backlog: int | None = None,
+    on_wrote: OnWrote | None = None,
 ) -> Route:
+    """``on_wrote(openid)`` is started (not awaited) once something the person did is
+    stored: messages waiting for WeChat's 48 h window can go now."""
+    waking: set[asyncio.Task[None]] = set()
+
+    def wrote(fields: Mapping[str, Any]) -> None:
+        if on_wrote is None or str(fields.get("Event", "")).lower() in _NOT_FROM_THE_PERSON:
+            return
+        task = asyncio.create_task(_quietly(on_wrote, str(fields["FromUserName"])))
+        waking.add(task)
+        task.add_done_callback(waking.discard)
+
     async def callback(request: Request) -> Response:
         query = request.query_params
         try:
@@ -80,6 +96,7 @@ def wechat_route(
         update = stored(update_key(fields), fields, choice=await _choice(menus, fields))
         if not await inbox.receive(PLATFORM, [update], max_backlog=max_backlog):
             return Response(status_code=503)  # unanswered: WeChat tries again
+        wrote(fields)
         return PlainTextResponse(SUCCESS)
 
     return Route(path, callback, methods=["GET", "POST"])
@@ -116,3 +133,11 @@ async def _choice(menus: MenuRows, fields: Mapping[str, Any]) -> dict[str, Any] 
     options = await menus.options(str(fields["FromUserName"]))
     picked = (options or {}).get(str(int(typed)))
     return dict(picked) if isinstance(picked, Mapping) else None
+
+
+async def _quietly(on_wrote: OnWrote, openid: str) -> None:
+    # Only a shortcut: a waiting message is tried again on its own schedule anyway.
+    try:
+        await on_wrote(openid)
+    except Exception:
+        log.warning("wechat: could not wake the messages waiting for %s", openid, exc_info=True)

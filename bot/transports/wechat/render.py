@@ -10,6 +10,7 @@ by hand (the + panel's Location; a typed phone number).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,22 +59,36 @@ class Menu:
         return "\n".join(part for part in (self.head, *lines, self.tail if lines else "") if part)
 
 
-def menu(text: str, keyboard: Keyboard | None, t: Translator) -> Menu:
-    if keyboard is None:
-        return Menu(text=text)
+def menu(
+    text: str, keyboard: Keyboard | None, t: Translator, *, ask: Mapping[str, Any] | None = None
+) -> Menu:
+    """``text`` with ``keyboard``'s buttons, or with a request's instructions and ready-made
+    replies (``ask``: ``Outgoing.request`` as its JSON, when the message carries one)."""
     options: list[Button] = []
     lines: list[str] = []
-    for button in (b for row in keyboard.rows for b in row):
+    for button in (b for row in (keyboard.rows if keyboard else ()) for b in row):
         if button.url:
             lines.append(f"{button.text}: {button.url}")
-        elif button.request_location:
-            lines.append(t._("To share a location: tap + below, then Location."))
-        elif button.request_contact:
-            lines.append(t._("Type your mobile phone number."))
+        elif button.request_location or button.request_contact:
+            lines.append(_how_to_send("location" if button.request_location else "phone", t))
         else:
             options.append(button)
+    if ask is not None:
+        lines.extend(_how_to_send(wanted, t) for wanted in ask.get("wants", ()))
+        options.extend(Button(text=str(label)) for label in ask.get("options", ()))
     tail = t._("Tap an option, or reply with its number.") if options else ""
-    return Menu(text=text, options=tuple(options), tail=tail, extra_lines=tuple(lines))
+    return Menu(
+        text=text, options=tuple(options), tail=tail, extra_lines=tuple(dict.fromkeys(lines))
+    )
+
+
+def _how_to_send(wanted: str, t: Translator) -> str:
+    """How something asked for is sent from WeChat, which has no share buttons."""
+    if wanted == "location":
+        return t._("To share a location: tap + below, then Location.")
+    if wanted == "photo":
+        return t._("To send a photo: tap + below, then Album or Camera.")
+    return t._("Type your mobile phone number.")
 
 
 def location_text(where: Location) -> str:

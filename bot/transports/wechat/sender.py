@@ -62,10 +62,11 @@ class WeChatSender:
     async def _dispatch(self, out: Outgoing) -> str | None:
         match out.kind:
             case OutKind.TEXT | OutKind.EDIT_TEXT | OutKind.REMOVE_KEYBOARD:
-                return await self._say(out.chat_id, menu(out.text, out.keyboard, self._t))
+                return await self._say(out.chat_id, self._menu(out))
             case OutKind.EDIT_MARKUP:
-                shown = menu("", out.keyboard, self._t)
-                if not shown.options:  # only buttons dropped: nothing to say
+                # The prompt's buttons replaced: its text (what it asked) with the new menu.
+                shown = self._menu(out)
+                if not shown.options:  # only buttons dropped, or the choice shown: nothing
                     await self._menus.forget(out.chat_id)
                     return None
                 return await self._say(out.chat_id, shown)
@@ -74,7 +75,7 @@ class WeChatSender:
             case OutKind.LOCATION:
                 where = required(out.location, "location")
                 text = "\n".join(p for p in (out.text, location_text(where)) if p)
-                return await self._say(out.chat_id, menu(text, out.keyboard, self._t), keep=True)
+                return await self._say(out.chat_id, self._menu(out, text), keep=True)
             case OutKind.ANSWER_BUTTON:
                 if out.alert and out.text:
                     await self._custom(out.chat_id, "text", {"content": out.text})
@@ -104,10 +105,16 @@ class WeChatSender:
             media_id = None
         if media_id is not None:
             await self._custom(out.chat_id, "image", {"media_id": media_id})
-        shown = menu(out.text, out.keyboard, self._t)
+        shown = self._menu(out)
         if shown.head or shown.options:
             return await self._say(out.chat_id, shown, keep=True)
         return None
+
+    def _menu(self, out: Outgoing, text: str | None = None) -> Menu:
+        # ``request`` (what the message asks the person to send) where Outgoing has one.
+        request = getattr(out, "request", None)
+        ask = request.to_dict() if request is not None else None
+        return menu(out.text if text is None else text, out.keyboard, self._t, ask=ask)
 
     async def _media_id(self, ref: str) -> str:
         if not is_photo_key(ref):
@@ -138,7 +145,7 @@ class WeChatSender:
         text = out.text
         if out.kind is OutKind.LOCATION and out.location is not None:
             text = "\n".join(p for p in (out.text, location_text(out.location)) if p)
-        shown = menu(text, out.keyboard, self._t)
+        shown = self._menu(out, text)
         if not (shown.head or shown.options):
             return None
         answer = await self._api.call(
