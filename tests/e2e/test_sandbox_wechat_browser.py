@@ -14,17 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from bot.sandbox.demo import DEMO_GRID, DEMO_STREET
 from bot.sandbox.runtime import WeChatSandbox, wechat_sandbox
-from tests.e2e.test_sandbox_browser import (
+from tests.e2e.test_sandbox_browser import (  # skips this module too where Chromium is missing
     CATEGORY,
-    DEMO_GRID,
-    DEMO_STREET,
     REPORT_NUMBER,
     WAIT_MS,
-    Browser,
-    BrowserContext,
-    Page,
     _click_label,
     _expect_bot_says,
     _open_as,
@@ -32,7 +29,6 @@ from tests.e2e.test_sandbox_browser import (
     _send_sample,
     _shot,
     browser,
-    expect,
 )
 
 __all__ = ["browser"]  # the fixture, shared with the Telegram mode's browser tests

@@ -41,8 +41,7 @@ async def _page(client: httpx.AsyncClient, who: str, since: int) -> dict[str, An
     answer = await client.get(
         f"/control/chats/{who}/messages", params={"since": since, "wait": WAIT}
     )
-    result: dict[str, Any] = answer.json()["result"]
-    return result
+    return dict(answer.json()["result"])
 
 
 async def _bot_says(
@@ -53,7 +52,7 @@ async def _bot_says(
         page = await _page(client, who, since)
         for entry in page["messages"]:
             if entry["from_bot"] and text in entry["message"].get("text", ""):
-                return entry
+                return dict(entry)
         since = page["cursor"]
     raise AssertionError(f"the bot did not say {text!r} to {who}")
 

@@ -4,6 +4,7 @@ wechatpy alone, its API called with httpx and with wechatpy's own client."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ async def _token(emu: WeChatEmulator) -> str:
     return str(answer.json()["access_token"])
 
 
-async def _api(emu: WeChatEmulator, api: str, token: str, body: dict[str, object]) -> dict:  # type: ignore[type-arg]
+async def _api(emu: WeChatEmulator, api: str, token: str, body: Mapping[str, object]) -> dict:  # type: ignore[type-arg]
     async with httpx.AsyncClient() as client:
         answer = await client.post(
             f"{emu.url}/cgi-bin/{api}", params={"access_token": token}, json=body
