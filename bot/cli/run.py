@@ -143,8 +143,8 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
     ]
     databases = [sqlite_file(settings.database_url) for settings in sandboxes]
     photos = [settings.photo_dir for settings in sandboxes]
-    chats = history_folder(sandboxes[0].photo_dir)
-    listed = ", ".join(str(path) for path in [*databases, *photos, chats])
+    chats = [history_folder(sandboxes[0].photo_dir, platform) for platform in PLATFORMS]
+    listed = ", ".join(str(path) for path in [*databases, *photos, *chats])
     if not yes and not typer.confirm(f"Delete {listed}?"):
         console.print("Cancelled: nothing was deleted.")
         raise typer.Exit(1)
@@ -154,7 +154,8 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
             path.unlink(missing_ok=True)
     for folder in photos:
         shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(chats, ignore_errors=True)  # the web chat's conversations
+    for folder in chats:
+        shutil.rmtree(folder, ignore_errors=True)  # the web chat's conversations
     console.print("Sandbox reset: the next [bold]gridsnap run[/bold] starts with fresh demo data.")
 
 

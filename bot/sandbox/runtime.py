@@ -10,7 +10,7 @@ import asyncio
 import base64
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from bot.sandbox import demo
 from bot.sandbox.history import ChatHistory, history_folder
 from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import add_personas, create_app
+from bot.sandbox.wechat_history import WeChatHistory
 from bot.sandbox.wechatchat import add_followers, create_wechat_app
 from bot.transports.embedded_http import serving
 from bot.transports.emulator import BotApiEmulator
@@ -93,12 +94,20 @@ async def wechat_sandbox(
         templates = {STATUS_TEMPLATE: "{{content.DATA}}"}
         emulator = await stack.enter_async_context(WeChatEmulator(templates=templates))
         emulator.receiver.aes_key = _encoding_aes_key()  # safe mode, as accounts should run
+        chats = history_folder(settings.photo_dir, mode)
+        histories: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        kept = WeChatHistory(chats)
+        kept.load(emulator.world)  # the chats as the last run left them
+        histories.append(lambda: kept.keep(emulator.world))
         add_followers(emulator, mode)
         update = _wechat_settings(emulator)
         telegram = None
         if mixed:
             telegram = BotApiEmulator(bot_username=settings.bot_username)
             await stack.enter_async_context(telegram)
+            kept_telegram, telegram_world = ChatHistory(chats), telegram.world
+            kept_telegram.load(telegram_world)
+            histories.append(lambda: kept_telegram.keep(telegram_world))
             add_personas(telegram.world)
             update |= {"telegram_token": telegram.token, "telegram_api_url": telegram.url}
         bot_settings = settings.model_copy(update=update)
@@ -112,6 +121,7 @@ async def wechat_sandbox(
         web = create_wechat_app(emulator=emulator, maps=await _map_view(app), world=world)
         host = settings.sandbox_host
         port = await stack.enter_async_context(serving(web, host=host, port=settings.sandbox_port))
+        keepers = [asyncio.create_task(keep()) for keep in histories]
         try:
             yield WeChatSandbox(
                 url=f"http://{host}:{port}", emulator=emulator, app=app, telegram=telegram
@@ -121,6 +131,9 @@ async def wechat_sandbox(
             emulator.world.close()  # answers the pages' open long polls
             if world is not None:
                 world.close()
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)  # their last saves
 
 
 async def _start_bot(
