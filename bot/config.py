@@ -86,9 +86,10 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8080, ge=0, le=65535)
-    # Which messenger the sandbox's web chat plays: Telegram (the Bot API emulator) or
-    # WeChat (the Official Account emulator); each keeps its own database file.
-    sandbox_platform: Literal["telegram", "wechat"] = "telegram"
+    # Which messenger the sandbox's web chat plays: Telegram (the Bot API emulator), WeChat
+    # (the Official Account emulator) or mixed (riders on WeChat, staff on Telegram); each
+    # keeps its own database file.
+    sandbox_platform: Literal["telegram", "wechat", "mixed"] = "telegram"
     # Webhook mode listens here, usually behind a TLS reverse proxy that Telegram calls.
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=0, le=65535)

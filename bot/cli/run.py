@@ -34,7 +34,7 @@ console = Console(highlight=False)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Telegram token).")
 
 SANDBOX_DATABASE = "gridsnap.db"
-PLATFORMS = ("telegram", "wechat")
+PLATFORMS = ("telegram", "wechat", "mixed")
 
 
 def run() -> None:
@@ -51,7 +51,8 @@ def sandbox_run(
     platform: str | None = typer.Option(
         None,
         "--platform",
-        help="telegram or wechat: the messenger the web chat plays (GRIDSNAP_SANDBOX_PLATFORM).",
+        help="telegram, wechat, or mixed (riders on WeChat, staff on Telegram): what the web"
+        " chat plays (GRIDSNAP_SANDBOX_PLATFORM).",
     ),
 ) -> None:
     """Start the sandbox on its own SQLite file, whatever token or database is configured."""
@@ -142,8 +143,8 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
     ]
     databases = [sqlite_file(settings.database_url) for settings in sandboxes]
     photos = [settings.photo_dir for settings in sandboxes]
-    chats = history_folder(sandboxes[0].photo_dir)
-    listed = ", ".join(str(path) for path in [*databases, *photos, chats])
+    chats = [history_folder(sandboxes[0].photo_dir, platform) for platform in PLATFORMS]
+    listed = ", ".join(str(path) for path in [*databases, *photos, *chats])
     if not yes and not typer.confirm(f"Delete {listed}?"):
         console.print("Cancelled: nothing was deleted.")
         raise typer.Exit(1)
@@ -153,7 +154,8 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
             path.unlink(missing_ok=True)
     for folder in photos:
         shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(chats, ignore_errors=True)  # the web chat's conversations
+    for folder in chats:
+        shutil.rmtree(folder, ignore_errors=True)  # the web chat's conversations
     console.print("Sandbox reset: the next [bold]gridsnap run[/bold] starts with fresh demo data.")
 
 
@@ -229,8 +231,9 @@ async def _serve_sandbox(
 
     console.print(f"Starting the sandbox on {settings.database_url.split('///', 1)[-1]}…")
     async with contextlib.AsyncExitStack() as stack:
-        if settings.sandbox_platform == "wechat":
-            url = (await stack.enter_async_context(wechat_sandbox(settings))).url
+        if settings.sandbox_platform != "telegram":
+            mixed = settings.sandbox_platform == "mixed"
+            url = (await stack.enter_async_context(wechat_sandbox(settings, mixed=mixed))).url
         else:
             url = (await stack.enter_async_context(sandbox(settings))).url
         console.print(

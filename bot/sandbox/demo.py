@@ -17,6 +17,8 @@ from handlers.register import CONSENT_VERSION
 
 PLATFORM = "telegram"  # the sandbox plays Telegram users through the emulator
 WECHAT = "wechat"  # or WeChat followers through the WeChat emulator (``--platform wechat``)
+# Or both at once: riders (小王 and new ones) on WeChat, staff on Telegram, one case across both.
+MIXED = "mixed"
 LOCALE = "zh_CN"
 LANGUAGE_CODE = "zh-hans"  # what a Chinese Telegram client reports
 DEMO_GRID = "130302006001003"  # 天洋新城社区第3网格
@@ -98,13 +100,20 @@ def platform_user_id(user_id: int, platform: str) -> str:
     return openid(user_id) if platform == WECHAT else str(user_id)
 
 
+def platform_of(person: Persona, mode: str) -> str:
+    """Where ``person`` chats in the sandbox's ``mode`` (telegram, wechat or mixed)."""
+    if mode == MIXED:
+        return WECHAT if person.role is RoleName.INFORMANT else PLATFORM
+    return mode
+
+
 async def seed(
-    uow_factory: Callable[[], BaseUnitOfWork], *, now: datetime, platform: str = PLATFORM
+    uow_factory: Callable[[], BaseUnitOfWork], *, now: datetime, mode: str = PLATFORM
 ) -> None:
     """Create whatever of the demo data is missing; leave the rest as it is."""
     async with uow_factory() as uow:
         for person in PERSONAS:
-            await _seed_persona(uow, person, now, platform)
+            await _seed_persona(uow, person, now, platform_of(person, mode))
         await uow.commit()
 
 

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from bot.sandbox import demo
 from bot.sandbox.history import ChatHistory, history_folder
 from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import add_personas, create_app
+from bot.sandbox.wechat_history import WeChatHistory
 from bot.sandbox.wechatchat import add_followers, create_wechat_app
 from bot.transports.embedded_http import serving
 from bot.transports.emulator import BotApiEmulator
@@ -77,35 +78,78 @@ class WeChatSandbox:
     url: str  # the web chat
     emulator: WeChatEmulator
     app: Gridsnap
+    telegram: BotApiEmulator | None = None  # mixed mode's staff side
 
 
 @contextlib.asynccontextmanager
-async def wechat_sandbox(settings: Settings, **boot: Any) -> AsyncIterator[WeChatSandbox]:
+async def wechat_sandbox(
+    settings: Settings, *, mixed: bool = False, **boot: Any
+) -> AsyncIterator[WeChatSandbox]:
     """The WeChat mode: the same web chat, its personas WeChat followers of an Official
-    Account whose server is the real bot (its WeChat transport alone, no Telegram)."""
+    Account whose server is the real bot (its WeChat transport alone). ``mixed``: riders
+    on WeChat and staff on Telegram, the bot serving both, as a city running both would."""
     boot = {"sample_map": SAMPLE_MAP, **boot}
-    async with WeChatEmulator(templates={STATUS_TEMPLATE: "{{content.DATA}}"}) as emulator:
+    mode = demo.MIXED if mixed else demo.WECHAT
+    async with contextlib.AsyncExitStack() as stack:
+        templates = {STATUS_TEMPLATE: "{{content.DATA}}"}
+        emulator = await stack.enter_async_context(WeChatEmulator(templates=templates))
         emulator.receiver.aes_key = _encoding_aes_key()  # safe mode, as accounts should run
-        add_followers(emulator)
-        bot_settings = settings.model_copy(update=_wechat_settings(emulator))
-        app = await bootstrap(bot_settings, **boot)
+        chats = history_folder(settings.photo_dir, mode)
+        histories: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        kept = WeChatHistory(chats)
+        kept.load(emulator.world)  # the chats as the last run left them
+        histories.append(lambda: kept.keep(emulator.world))
+        add_followers(emulator, mode)
+        update = _wechat_settings(emulator)
+        telegram = None
+        if mixed:
+            telegram = BotApiEmulator(bot_username=settings.bot_username)
+            await stack.enter_async_context(telegram)
+            kept_telegram, telegram_world = ChatHistory(chats), telegram.world
+            kept_telegram.load(telegram_world)
+            histories.append(lambda: kept_telegram.keep(telegram_world))
+            add_personas(telegram.world)
+            update |= {"telegram_token": telegram.token, "telegram_api_url": telegram.url}
+        bot_settings = settings.model_copy(update=update)
+        app = await _start_bot(stack, bot_settings, telegram, boot)
+        transport = await stack.enter_async_context(serving_wechat(app, bot_settings))
+        emulator.receiver.url = f"http://{bot_settings.wechat_host}:{transport.port}/wechat"
+        if telegram is None:
+            await app.start_background()
+        await demo.seed(app.uow_factory, now=datetime.now(UTC), mode=mode)
+        world = telegram.world if telegram is not None else None
+        web = create_wechat_app(emulator=emulator, maps=await _map_view(app), world=world)
+        host = settings.sandbox_host
+        port = await stack.enter_async_context(serving(web, host=host, port=settings.sandbox_port))
+        keepers = [asyncio.create_task(keep()) for keep in histories]
         try:
-            async with serving_wechat(app, bot_settings) as transport:
-                emulator.receiver.url = f"http://{bot_settings.wechat_host}:{transport.port}/wechat"
-                await app.start_background()
-                await demo.seed(app.uow_factory, now=datetime.now(UTC), platform=demo.WECHAT)
-                web = create_wechat_app(emulator=emulator, maps=await _map_view(app))
-                async with serving(
-                    web, host=settings.sandbox_host, port=settings.sandbox_port
-                ) as port:
-                    try:
-                        url = f"http://{settings.sandbox_host}:{port}"
-                        yield WeChatSandbox(url=url, emulator=emulator, app=app)
-                    finally:
-                        await app.stop_receiving()
-                        emulator.world.close()  # answers the pages' open long polls
+            yield WeChatSandbox(
+                url=f"http://{host}:{port}", emulator=emulator, app=app, telegram=telegram
+            )
         finally:
-            await app.close()
+            await app.stop_receiving()  # the bot's own long poll first, then the worlds
+            emulator.world.close()  # answers the pages' open long polls
+            if world is not None:
+                world.close()
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)  # their last saves
+
+
+async def _start_bot(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    telegram: BotApiEmulator | None,
+    boot: dict[str, Any],
+) -> Gridsnap:
+    """The bot, polling ``telegram`` when given (started), else not yet receiving."""
+    if telegram is None:
+        app = await bootstrap(settings, **boot)
+        stack.push_async_callback(app.close)
+        return app
+    app, _application = await stack.enter_async_context(running(settings, **boot))
+    telegram.world.number_updates_after(await _last_update_id(app))
+    return app
 
 
 def _wechat_settings(emulator: WeChatEmulator) -> dict[str, Any]:

@@ -60,7 +60,6 @@ def create_app(*, world: World, maps: MapView) -> Starlette:
     app = Starlette(routes=_routes())
     app.state.world = world  # the control API's routes read it from here
     app.state.sandbox = WebChatState(world=world, maps=maps)
-    app.state.platform = PLATFORM
     return app
 
 
@@ -84,11 +83,19 @@ def shared_routes() -> list[BaseRoute]:
 
 
 def _routes() -> list[BaseRoute]:
-    users = "/sandbox/users/{user_id:int}"
     return [
         *shared_routes(),
         Route("/sandbox/personas/new", json_endpoint(new_rider), methods=["POST"]),
         Route("/sandbox/personas/{key}", json_endpoint(get_persona), methods=["GET"]),
+        *telegram_routes(),
+    ]
+
+
+def telegram_routes() -> list[BaseRoute]:
+    """What a Telegram user does (by numeric id) and the Bot API emulator's control API;
+    the state needs ``world`` (the Bot API emulator's) and ``maps``."""
+    users = "/sandbox/users/{user_id:int}"
+    return [
         Route(f"{users}/location", json_endpoint(send_location), methods=["POST"]),
         Route(f"{users}/contact", json_endpoint(send_own_contact), methods=["POST"]),
         Route(f"{users}/press", json_endpoint(press), methods=["POST"]),
@@ -123,14 +130,13 @@ def request_locale(request: Request) -> str:
 
 
 async def index(request: Request) -> Response:
-    page = render_page(request_locale(request), platform=request.app.state.platform)
+    page = render_page(request_locale(request))
     return HTMLResponse(page, headers={"Cache-Control": "no-store", "Vary": "Accept-Language"})
 
 
-def render_page(locale: str, *, platform: str = PLATFORM) -> str:
-    """The page template with its words in ``locale``; the script gets them as JSON too,
-    and which platform's chat it plays."""
-    chrome = {**strings.chrome(locale), "platform": platform}
+def render_page(locale: str) -> str:
+    """The page template with its words in ``locale``; the script gets them as JSON too."""
+    chrome = strings.chrome(locale)
     words: dict[str, str] = chrome["strings"]
     values = {key: html.escape(text) for key, text in words.items()}
     values["html_lang"] = strings.HTML_LANG[locale]
@@ -153,6 +159,7 @@ def persona_view(person: Persona, locale: str) -> dict[str, Any]:
         "phone": person.phone,
         "role": person.role.value,
         "label": strings.role_label(person.role, locale),
+        "platform": PLATFORM,  # the page plays a WeChat follower when this says "wechat"
     }
 
 
@@ -165,6 +172,7 @@ def new_rider_view(user: dict[str, Any], locale: str) -> dict[str, Any]:
         "phone": _phone_for(uid),
         "role": "new",
         "label": strings.role_label(RoleName.INFORMANT, locale),
+        "platform": PLATFORM,
     }
 
 

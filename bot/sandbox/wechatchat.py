@@ -1,5 +1,6 @@
 """The web chat in WeChat mode: the same page, playing WeChat followers through the WeChat
-emulator instead of Telegram users through the Bot API one.
+emulator instead of Telegram users through the Bot API one; in mixed mode both at once
+(riders on WeChat, staff on Telegram), Telegram users by numeric id and followers by openid.
 
 The page speaks the Bot API emulator's control API (``/control/chats/…/messages``,
 ``/control/users/…/text`` …); here those few routes are answered from the WeChat emulator,
@@ -24,21 +25,25 @@ from starlette.routing import BaseRoute, Route
 from bot.domain.model import Crs
 from bot.geo.crs import convert
 from bot.sandbox import strings
-from bot.sandbox.demo import PERSONAS, WECHAT, openid, persona
+from bot.sandbox.demo import MIXED, PERSONAS, WECHAT, openid, persona, platform_of
 from bot.sandbox.mapview import MapView
 from bot.sandbox.webchat import (
     NEW_RIDER_IDS,
     NEW_RIDER_PREFIX,
     json_body,
     json_endpoint,
+    list_personas,
     new_rider_view,
     persona_view,
     request_locale,
     shared_routes,
+    telegram_routes,
 )
+from bot.transports.emulator.world import World
 from bot.transports.wechat_emulator import Received, WeChatEmulator, WeChatError
 
 MAX_WAIT = 30.0
+MEDIA = "/sandbox/wechat/media"  # not /control/files: that is the Bot API emulator's
 # What the page draws, by what the chat item is; a follower's events are not drawn.
 SHOWN = ("text", "text:menu", "image", "location", "msgmenu", "template", "notice")
 
@@ -47,35 +52,49 @@ SHOWN = ("text", "text:menu", "image", "location", "msgmenu", "template", "notic
 class WeChatChatState:
     emulator: WeChatEmulator
     maps: MapView
+    mode: str = WECHAT  # or MIXED
+    world: World | None = None  # the Bot API emulator's, in mixed mode
 
 
-def create_wechat_app(*, emulator: WeChatEmulator, maps: MapView) -> Starlette:
-    app = Starlette(routes=_routes())
-    app.state.sandbox = WeChatChatState(emulator=emulator, maps=maps)
-    app.state.platform = WECHAT
+def create_wechat_app(
+    *, emulator: WeChatEmulator, maps: MapView, world: World | None = None
+) -> Starlette:
+    """WeChat mode; with the Bot API emulator's ``world`` too, mixed mode."""
+    # Telegram's routes take numeric ids only, so they come first and openids fall through.
+    telegram = telegram_routes() if world is not None else []
+    app = Starlette(routes=[*_persona_routes(), *shared_routes(), *telegram, *_routes()])
+    app.state.world = world  # the Bot API emulator's control API reads it from here
+    mode = MIXED if world is not None else WECHAT
+    app.state.sandbox = WeChatChatState(emulator=emulator, maps=maps, mode=mode, world=world)
     return app
 
 
-def add_followers(emulator: WeChatEmulator) -> None:
-    """The fixed personas follow the account and have written lately, so the bot may
+def add_followers(emulator: WeChatEmulator, mode: str = WECHAT) -> None:
+    """The personas on WeChat follow the account and have written lately, so the bot may
     message them (the 48-hour window) from the start, as it may on Telegram."""
     for person in PERSONAS:
-        follower = emulator.user(openid(person.user_id), nickname=person.name)
-        emulator.world.interacted(follower.openid)
+        if platform_of(person, mode) == WECHAT:
+            follower = emulator.user(openid(person.user_id), nickname=person.name)
+            emulator.world.interacted(follower.openid)
+
+
+def _persona_routes() -> list[BaseRoute]:
+    return [
+        Route("/sandbox/personas", json_endpoint(list_platform_personas), methods=["GET"]),
+        Route("/sandbox/personas/new", json_endpoint(new_rider), methods=["POST"]),
+        Route("/sandbox/personas/{key}", json_endpoint(get_persona), methods=["GET"]),
+    ]
 
 
 def _routes() -> list[BaseRoute]:
     users = "/control/users/{openid}"
     return [
-        *shared_routes(),
-        Route("/sandbox/personas/new", json_endpoint(new_rider), methods=["POST"]),
-        Route("/sandbox/personas/{key}", json_endpoint(get_persona), methods=["GET"]),
         Route("/sandbox/users/{openid}/location", json_endpoint(send_location), methods=["POST"]),
         Route("/sandbox/users/{openid}/press", json_endpoint(tap_menu), methods=["POST"]),
         Route("/control/chats/{openid}/messages", json_endpoint(list_messages), methods=["GET"]),
         Route(f"{users}/text", json_endpoint(send_text), methods=["POST"]),
         Route(f"{users}/photo", json_endpoint(send_photo), methods=["POST"]),
-        Route("/control/files/{media_id}", get_file, methods=["GET"]),
+        Route(f"{MEDIA}/{{media_id}}", get_file, methods=["GET"]),
     ]
 
 
@@ -83,7 +102,7 @@ def _routes() -> list[BaseRoute]:
 
 
 def _wechat_view(view: dict[str, Any], uid: int) -> dict[str, Any]:
-    return {**view, "user_id": openid(uid)}
+    return {**view, "user_id": openid(uid), "platform": WECHAT}
 
 
 async def new_rider(request: Request, state: WeChatChatState) -> dict[str, Any]:
@@ -99,10 +118,25 @@ def _follow(state: WeChatChatState, uid: int, locale: str) -> dict[str, Any]:
     return _wechat_view(new_rider_view({"id": uid, "first_name": name}, locale), uid)
 
 
+async def list_platform_personas(request: Request, state: WeChatChatState) -> list[dict[str, Any]]:
+    """The picker's list; in mixed mode each persona's label says where it chats."""
+    people = await list_personas(request, state)
+    if state.mode != MIXED:
+        return people
+    locale = request_locale(request)
+    for person, entry in zip(PERSONAS, people, strict=False):
+        where = strings.platform_name(platform_of(person, MIXED), locale)
+        entry["label"] = f"{entry['label']} · {where}"
+    people[-1]["label"] += f" · {strings.platform_name(WECHAT, locale)}"  # new riders
+    return people
+
+
 async def get_persona(request: Request, state: WeChatChatState) -> dict[str, Any] | None:
     key = str(request.path_params["key"])
     locale = request_locale(request)
     fixed = persona(key)
+    if fixed is not None and platform_of(fixed, state.mode) != WECHAT:
+        return persona_view(fixed, locale)  # a Telegram user, in mixed mode
     if fixed is not None:
         return _wechat_view(persona_view(fixed, locale), fixed.user_id)
     if not key.startswith(NEW_RIDER_PREFIX) or not key[1:].isdigit():
@@ -175,7 +209,7 @@ def entry_view(item: Received) -> dict[str, Any]:
     if item.msgtype == "image":
         media_id = str(item.body["media_id"])
         message["photo"] = [{"file_id": media_id}]
-        file_url = f"/control/files/{media_id}"
+        file_url = f"{MEDIA}/{media_id}"
     elif item.msgtype == "location":
         message["location"] = {"latitude": item.body["lat"], "longitude": item.body["lon"]}
     elif item.msgtype == "msgmenu":
@@ -205,8 +239,8 @@ def _menu_button(choice: dict[str, Any]) -> dict[str, str]:
 
 async def get_file(request: Request) -> Response:
     state: WeChatChatState = request.app.state.sandbox
-    try:
-        media = state.emulator.world.get_media(str(request.path_params["media_id"]))
-    except WeChatError as exc:
-        return JSONResponse({"ok": False, "description": str(exc)}, status_code=404)
+    # Not get_media: the chat shows a picture after WeChat's three days for the API's.
+    media = state.emulator.world.media.get(str(request.path_params["media_id"]))
+    if media is None:
+        return JSONResponse({"ok": False, "description": "no such media"}, status_code=404)
     return Response(media.data, media_type=media.content_type)

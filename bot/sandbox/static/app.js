@@ -6,9 +6,6 @@
 const $ = (id) => document.getElementById(id);
 const CHROME = JSON.parse($("chrome").textContent);
 const T = CHROME.strings;
-// WeChat mode: the same chat played through the WeChat emulator (menus are msgmenu items,
-// no reply keyboards, a new rider starts by following the account rather than /start).
-const WECHAT = CHROME.platform === "wechat";
 // A language chosen in the URL (or on the switch) goes with every link and request; without
 // one, each page follows the browser's Accept-Language, as the server does.
 const ASKED_LANG = new URLSearchParams(location.search).has("lang") ? CHROME.locale : null;
@@ -103,6 +100,10 @@ async function openChat(key) {
     persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}?${LANG}`);
   }
   state.persona = persona;
+  // A WeChat follower (WeChat or mixed mode): menus are msgmenu items drawn as links, there
+  // is no reply keyboard, and a new rider starts by following the account, not with /start.
+  const wechat = persona.platform === "wechat";
+  document.body.classList.toggle("wechat", wechat);
   document.title = `${persona.name} · ${T.product}`;
   $("title").textContent = T.product;
   $("who").textContent = persona.name;
@@ -111,7 +112,7 @@ async function openChat(key) {
   $("composer").hidden = false;
   wireComposer();
   render();
-  if (key === "new" && !WECHAT && !(await hasHistory(persona.user_id))) await sendText("/start");
+  if (key === "new" && !wechat && !(await hasHistory(persona.user_id))) await sendText("/start");
   poll();
 }
 
@@ -620,7 +621,6 @@ function wireMap() {
 
 // --- start ----------------------------------------------------------------------------------
 
-if (WECHAT) document.body.classList.add("wechat");
 $("back").href = pageUrl({});
 const key = new URLSearchParams(location.search).get("as");
 (key ? openChat(key) : showPicker()).catch((err) => toast(err.message));

@@ -50,6 +50,9 @@ async def call_api(request: Request) -> Response:
     status = 200
     try:
         if fault is not None:
+            # Read first, as a server does: a slow answer is still carried out after the
+            # client has given up waiting.
+            await request.body()
             await asyncio.sleep(fault.hang)
             if fault.status is not None:
                 status = fault.status
