@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -33,9 +33,11 @@ from handlers.registry import Registry, collect
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+    from starlette.routing import Route
     from telegram.ext import Application
 
     from bot.transports.aiogram_transport import AiogramTransport
+    from bot.transports.wechat.api import WeChatApi
     from storage.photos import PhotoStore
 
     # What ``running`` yields beside the app: the PTB application or the aiogram pair.
@@ -312,6 +314,104 @@ def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
     app.outbox.add_sender("telegram", sender.send)
     app.dispatcher.add_fetcher("telegram", AiogramFetcher(bot=transport.bot))
     return transport
+
+
+@dataclass(kw_only=True)
+class WeChatTransport:
+    """What ``attach_wechat`` wired in: the API client and the ``/wechat`` route."""
+
+    api: WeChatApi
+    route: Route
+    port: int = 0  # where the route listens, once served
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+
+def attach_wechat(app: Gridsnap, settings: Settings) -> WeChatTransport:
+    """Wire the WeChat Official Account in beside (or instead of) Telegram: its mapper,
+    sender and fetcher under the platform name ``wechat``; serve ``route`` to receive."""
+    from wechatpy.crypto import WeChatCrypto
+
+    from bot.transports.wechat import PLATFORM as WECHAT
+    from bot.transports.wechat.api import WeChatApi
+    from bot.transports.wechat.mapper import to_incoming
+    from bot.transports.wechat.receiver import wechat_route
+    from bot.transports.wechat.sender import WeChatFetcher, WeChatSender
+    from storage.database import create_session_factory
+    from storage.wechat import MenuRows, TokenRow, due_now
+
+    appid, secret, token = settings.require_wechat()
+    sessions = create_session_factory(app.engine)
+    menus = MenuRows(sessions)
+    api = WeChatApi(
+        base_url=settings.wechat_api_url,
+        appid=appid,
+        secret=secret,
+        tokens=TokenRow(sessions, appid=appid),
+        timeout=settings.send_timeout_s,
+    )
+    aes_key = settings.wechat_aes_key
+    crypto = WeChatCrypto(token, aes_key, appid) if aes_key else None
+
+    async def window_opened(openid: str) -> None:
+        now = datetime.now(UTC)
+        if await due_now(sessions, platform=WECHAT, chat_id=openid, now=now):
+            app.outbox.wake()
+
+    route = wechat_route(
+        app.inbox,
+        token=token,
+        crypto=crypto,
+        menus=menus,
+        max_body_bytes=settings.webhook_max_body_bytes,
+        max_backlog=settings.inbox_max_backlog,
+        on_wrote=window_opened,
+    )
+    app.inbox.add_mapper(WECHAT, to_incoming)
+    sender = WeChatSender(
+        api=api,
+        menus=menus,
+        photo_loader=app.env.photos.get,
+        locale=settings.default_locale,
+        template_id=settings.wechat_template_status,
+    )
+    app.outbox.add_sender(WECHAT, sender.send)
+    app.dispatcher.add_fetcher(WECHAT, WeChatFetcher(api=api))
+    return WeChatTransport(api=api, route=route)
+
+
+@contextlib.asynccontextmanager
+async def serving_wechat(app: Gridsnap, settings: Settings) -> AsyncIterator[WeChatTransport]:
+    """``attach_wechat``, its route served on ``GRIDSNAP_WECHAT_PORT`` for the block.
+
+    Listening starts at once (a taken port is one line before anything else waits); a
+    callback that comes before the worker runs is stored and waits. On the way out the
+    server stops taking callbacks, then ``app`` is closed (what is stored is handled and
+    sent), and only then the API client."""
+    from starlette.applications import Starlette
+
+    from bot.transports.embedded_http import EmbeddedServer
+
+    transport = attach_wechat(app, settings)
+    grace = max(int(settings.drain_s), 1)
+    server = EmbeddedServer(
+        Starlette(routes=[transport.route]),
+        host=settings.wechat_host,
+        port=settings.wechat_port,
+        grace_s=grace,
+    )
+    try:
+        port = await server.start()
+        try:
+            log.info("WeChat callbacks on %s:%d/wechat", settings.wechat_host, port)
+            transport.port = port
+            yield transport
+        finally:
+            await server.stop()
+            await app.close()
+    finally:
+        await transport.aclose()
 
 
 @contextlib.asynccontextmanager

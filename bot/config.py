@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8080, ge=0, le=65535)
+    # Which messenger the sandbox's web chat plays: Telegram (the Bot API emulator), WeChat
+    # (the Official Account emulator) or mixed (riders on WeChat, staff on Telegram); each
+    # keeps its own database file.
+    sandbox_platform: Literal["telegram", "wechat", "mixed"] = "telegram"
     # Webhook mode listens here, usually behind a TLS reverse proxy that Telegram calls.
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8443, ge=0, le=65535)
@@ -103,6 +107,19 @@ class Settings(BaseSettings):
     # Hours after its last step an unfinished report, registration or worker note is
     # discarded (its location and photos are personal data kept for no purpose any more).
     draft_hours: int = Field(default=24, gt=0)
+    # WeChat Official Account (bot/transports/wechat): served beside or instead of Telegram
+    # once GRIDSNAP_WECHAT_APPID is set; then the secret and the token are required too.
+    wechat_appid: str | None = None
+    wechat_secret: str | None = None
+    wechat_token: str | None = None  # the callback's signature token (服务器配置 Token)
+    # 43 characters: the callback runs in safe mode (AES), else in plain text.
+    wechat_aes_key: str | None = Field(default=None, min_length=43, max_length=43)
+    wechat_api_url: str = "https://api.weixin.qq.com"
+    wechat_host: str = "0.0.0.0"
+    wechat_port: int = Field(default=8081, ge=0, le=65535)
+    # A template message for pushes to a user who has not written for 48 h (customer-service
+    # messages are refused then); unset, such pushes wait until the user writes again.
+    wechat_template_status: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -150,6 +167,19 @@ class Settings(BaseSettings):
         """Whether GRIDSNAP_DATABASE_URL was given (environment, ``.env`` or an override),
         rather than left at the default file under ``var/``."""
         return "database_url" in self.model_fields_set
+
+    @property
+    def wechat_enabled(self) -> bool:
+        """Whether any WeChat setting is given (``require_wechat`` then checks them all)."""
+        return any((self.wechat_appid, self.wechat_secret, self.wechat_token, self.wechat_aes_key))
+
+    def require_wechat(self) -> tuple[str, str, str]:
+        """(appid, secret, token); raises ``ConfigError`` naming the first one missing."""
+        for name in ("wechat_appid", "wechat_secret", "wechat_token"):
+            if not getattr(self, name):
+                raise ConfigError(f"GRIDSNAP_{name.upper()}: required to serve WeChat")
+        assert self.wechat_appid and self.wechat_secret and self.wechat_token
+        return self.wechat_appid, self.wechat_secret, self.wechat_token
 
     @property
     def zone(self) -> ZoneInfo:

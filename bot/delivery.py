@@ -87,6 +87,15 @@ class MaybeSent(TransientError):
     idempotent and are retried."""
 
 
+class AwaitingUser(DeliveryError):
+    """The platform takes no message to this chat until its person writes again (WeChat's
+    48 h window): the row waits, uncounted, and is tried again after ``retry_in`` s."""
+
+    def __init__(self, message: str, *, retry_in: float = 600.0) -> None:
+        super().__init__(message)
+        self.retry_in = max(1.0, float(retry_in))
+
+
 class PermanentError(DeliveryError):
     """The platform refused the message for good (bad request, the user blocked the bot)."""
 
@@ -450,6 +459,13 @@ class OutboxSender:
             message_id = await send(row.message)
         except RetryAfter as exc:
             self._pause(key, exc, now)
+            return False
+        except AwaitingUser as exc:
+            # Kept, never dropped: the whole chat waits (its order holds) without a try
+            # counted against the row, however long the person stays away.
+            log.info("outbox row %s waits for its person to write: %s", row.id, exc)
+            await self._defer(queue, now=now, until=now + exc.retry_in, error=str(exc))
+            queue.clear()
             return False
         except PermanentError as exc:
             await self._fail(row, str(exc) or type(exc).__name__)

@@ -371,3 +371,26 @@ class RankOptOutRow(Base):
 
     __tablename__ = "rank_opt_outs"
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+
+
+class WeChatTokenRow(Base):
+    """The Official Account's access_token, shared by every process (one row per appid).
+
+    ``refreshing_until`` is the compare-and-set lock: a process sets it, in one UPDATE
+    that only succeeds when no other process holds it, before asking WeChat for a token."""
+
+    __tablename__ = "wechat_tokens"
+    appid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str | None] = mapped_column(String(1024))
+    expires_at: Mapped[datetime | None]
+    refreshing_until: Mapped[datetime | None]
+
+
+class WeChatMenuRow(Base):
+    """The numbered options of the last message sent to a WeChat user, so a typed number
+    answers it (WeChat has no inline buttons that survive in a chat)."""
+
+    __tablename__ = "wechat_menus"
+    openid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    options: Mapped[dict[str, Any]]
+    sent_at: Mapped[datetime]

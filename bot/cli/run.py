@@ -34,32 +34,55 @@ console = Console(highlight=False)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox (no Telegram token).")
 
 SANDBOX_DATABASE = "gridsnap.db"
+PLATFORMS = ("telegram", "wechat", "mixed")
 
 
 def run() -> None:
     """Run the bot: Telegram polling or webhook with a token, the sandbox without one."""
     settings = _settings_or_exit()
-    if not settings.telegram_token:
+    if not settings.telegram_token and not settings.wechat_enabled:
         _refuse_a_configured_database(settings)
         settings = sandbox_settings(settings)
     _run_until_signalled(settings)
 
 
 @sandbox_app.command("run")
-def sandbox_run() -> None:
+def sandbox_run(
+    platform: str | None = typer.Option(
+        None,
+        "--platform",
+        help="telegram, wechat, or mixed (riders on WeChat, staff on Telegram): what the web"
+        " chat plays (GRIDSNAP_SANDBOX_PLATFORM).",
+    ),
+) -> None:
     """Start the sandbox on its own SQLite file, whatever token or database is configured."""
-    _run_until_signalled(sandbox_settings(_settings_or_exit()))
+    settings = _settings_or_exit()
+    if platform is not None:
+        if platform not in PLATFORMS:
+            console.print(f"[red]--platform must be one of: {', '.join(PLATFORMS)}[/red]")
+            raise typer.Exit(2)
+        settings = settings.model_copy(update={"sandbox_platform": platform})
+    _run_until_signalled(sandbox_settings(settings))
 
 
 def sandbox_settings(settings: Settings) -> Settings:
-    """``settings`` for the sandbox: no token, its own database and photos in its folder."""
+    """``settings`` for the sandbox: no token, no WeChat account, its own database and
+    photos in its folder (one pair per platform: their demo personas are different users)."""
     folder = settings.sandbox_dir.expanduser().resolve()
+    suffix = "" if settings.sandbox_platform == "telegram" else f"-{settings.sandbox_platform}"
+    database = Path(SANDBOX_DATABASE)
+    database = folder / f"{database.stem}{suffix}{database.suffix}"
     return settings.model_copy(
         update={
             "telegram_token": None,
             "webhook_url": None,
-            "database_url": f"sqlite+aiosqlite:///{folder / SANDBOX_DATABASE}",
-            "photo_dir": folder / "photos",
+            # A configured real account must not turn the sandbox into a real WeChat server.
+            "wechat_appid": None,
+            "wechat_secret": None,
+            "wechat_token": None,
+            "wechat_aes_key": None,
+            "database_url": f"sqlite+aiosqlite:///{database}",
+            "photo_dir": folder / f"photos{suffix}",
         }
     )
 
@@ -100,6 +123,8 @@ def _run_until_signalled(settings: Settings) -> None:
 
 
 def _port_variable(settings: Settings, port: int) -> str:
+    if settings.wechat_enabled and port == settings.wechat_port:
+        return "GRIDSNAP_WECHAT_PORT"
     if settings.telegram_token and port == settings.webhook_port:
         return "GRIDSNAP_WEBHOOK_PORT"
     return "GRIDSNAP_SANDBOX_PORT"
@@ -110,17 +135,27 @@ def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) ->
     """Delete the sandbox database, photos and chats; the next run starts over with demo data.
 
     Only the sandbox's own files under GRIDSNAP_SANDBOX_DIR: never GRIDSNAP_DATABASE_URL's."""
-    settings = sandbox_settings(_settings_or_exit())
-    database = sqlite_file(settings.database_url)
-    assert database is not None  # sandbox_settings always names a file
-    chats = history_folder(settings.photo_dir)
-    if not yes and not typer.confirm(f"Delete {database}, {settings.photo_dir} and {chats}?"):
+    configured = _settings_or_exit()
+    # Every platform's sandbox: each has its own database and photos.
+    sandboxes = [
+        sandbox_settings(configured.model_copy(update={"sandbox_platform": platform}))
+        for platform in PLATFORMS
+    ]
+    databases = [sqlite_file(settings.database_url) for settings in sandboxes]
+    photos = [settings.photo_dir for settings in sandboxes]
+    chats = [history_folder(sandboxes[0].photo_dir, platform) for platform in PLATFORMS]
+    listed = ", ".join(str(path) for path in [*databases, *photos, *chats])
+    if not yes and not typer.confirm(f"Delete {listed}?"):
         console.print("Cancelled: nothing was deleted.")
         raise typer.Exit(1)
-    for path in _database_files(database):
-        path.unlink(missing_ok=True)
-    shutil.rmtree(settings.photo_dir, ignore_errors=True)
-    shutil.rmtree(chats, ignore_errors=True)  # the web chat's conversations
+    for database in databases:
+        assert database is not None  # sandbox_settings always names a file
+        for path in _database_files(database):
+            path.unlink(missing_ok=True)
+    for folder in photos:
+        shutil.rmtree(folder, ignore_errors=True)
+    for folder in chats:
+        shutil.rmtree(folder, ignore_errors=True)  # the web chat's conversations
     console.print("Sandbox reset: the next [bold]gridsnap run[/bold] starts with fresh demo data.")
 
 
@@ -144,7 +179,9 @@ def _database_files(database: Path) -> list[Path]:
 async def _serve_until_signalled(settings: Settings) -> None:
     from bot.cli.database import ensure_reachable
 
-    if not settings.telegram_token:
+    if settings.wechat_enabled:
+        settings.require_wechat()  # a partly configured WeChat stops here, in one line
+    if not settings.telegram_token and not settings.wechat_enabled:
         # The sandbox's own folder; any other database's folder must already exist.
         settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
     await ensure_reachable(settings.database_url)
@@ -177,7 +214,9 @@ async def serve(
     The caller owns the stop: the command sets it from SIGINT/SIGTERM, a test sets it itself.
     """
     started = started or asyncio.Event()
-    if not settings.telegram_token:
+    if not settings.telegram_token and settings.wechat_enabled:
+        await _serve_wechat(settings, stopping, started)
+    elif not settings.telegram_token:
         await _serve_sandbox(settings, stopping, started)
     elif settings.webhook_url:
         await _serve_webhook(settings, stopping, started)
@@ -188,15 +227,20 @@ async def serve(
 async def _serve_sandbox(
     settings: Settings, stopping: asyncio.Event, started: asyncio.Event
 ) -> None:
-    from bot.sandbox.runtime import sandbox
+    from bot.sandbox.runtime import sandbox, wechat_sandbox
 
     console.print(f"Starting the sandbox on {settings.database_url.split('///', 1)[-1]}…")
-    async with sandbox(settings) as running:
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.sandbox_platform != "telegram":
+            mixed = settings.sandbox_platform == "mixed"
+            url = (await stack.enter_async_context(wechat_sandbox(settings, mixed=mixed))).url
+        else:
+            url = (await stack.enter_async_context(sandbox(settings))).url
         console.print(
             Panel.fit(
-                f"[bold green]Gridsnap sandbox: {running.url}[/bold green]\n"
-                f"Rider 小王: {running.url}/?as=rider\n"
-                f"Grid worker 李芳: {running.url}/?as=worker\n"
+                f"[bold green]Gridsnap sandbox ({settings.sandbox_platform}): {url}[/bold green]\n"
+                f"Rider 小王: {url}/?as=rider\n"
+                f"Grid worker 李芳: {url}/?as=worker\n"
                 "Open it in a browser. Ctrl-C stops.",
                 title="Gridsnap",
             )
@@ -209,14 +253,37 @@ async def _serve_sandbox(
 async def _serve_polling(
     settings: Settings, stopping: asyncio.Event, started: asyncio.Event
 ) -> None:
-    from bot.app import bot_username, running
+    from bot.app import bot_username, running, serving_wechat
 
-    async with running(settings) as (_app, transport):
+    async with running(settings) as (app, transport), contextlib.AsyncExitStack() as stack:
+        if settings.wechat_enabled:
+            await stack.enter_async_context(serving_wechat(app, settings))
         username = await bot_username(transport)
         console.print(f"Gridsnap is polling Telegram as @{username}. Ctrl-C stops.")
         started.set()
         await stopping.wait()
         console.print("Stopping…")
+
+
+async def _serve_wechat(
+    settings: Settings, stopping: asyncio.Event, started: asyncio.Event
+) -> None:
+    """WeChat alone: the callback server and the bot, no Telegram."""
+    from bot.app import bootstrap, serving_wechat
+
+    app = await bootstrap(settings)
+    try:
+        async with serving_wechat(app, settings) as wechat:
+            await app.start_background()
+            console.print(
+                f"Gridsnap serves WeChat callbacks on {settings.wechat_host}:{wechat.port}/wechat"
+                f" (API: {settings.wechat_api_url}). Ctrl-C stops."
+            )
+            started.set()
+            await stopping.wait()
+            console.print("Stopping…")
+    finally:
+        await app.close()
 
 
 async def _serve_webhook(
@@ -227,7 +294,7 @@ async def _serve_webhook(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from bot.app import attach_telegram, bootstrap, menu
+    from bot.app import attach_telegram, bootstrap, menu, serving_wechat
     from bot.transports.embedded_http import EmbeddedServer
     from bot.transports.telegram import (
         initialize_with_retries,
@@ -267,6 +334,8 @@ async def _serve_webhook(
             await initialize_with_retries(application)  # a Bot API not up yet is retried
             await stack.enter_async_context(application)
             stack.push_async_callback(app.close)
+            if settings.wechat_enabled:
+                await stack.enter_async_context(serving_wechat(app, settings))
             await app.start_background()
             stack.push_async_callback(server.stop)  # on the way out, first of all
             secret = settings.webhook_secret or ""

@@ -16,6 +16,9 @@ from bot.services.ports import BaseUnitOfWork
 from handlers.register import CONSENT_VERSION
 
 PLATFORM = "telegram"  # the sandbox plays Telegram users through the emulator
+WECHAT = "wechat"  # or WeChat followers through the WeChat emulator (``--platform wechat``)
+# Or both at once: riders (小王 and new ones) on WeChat, staff on Telegram, one case across both.
+MIXED = "mixed"
 LOCALE = "zh_CN"
 LANGUAGE_CODE = "zh-hans"  # what a Chinese Telegram client reports
 DEMO_GRID = "130302006001003"  # 天洋新城社区第3网格
@@ -88,20 +91,39 @@ def persona(key: str) -> Persona | None:
     return next((p for p in PERSONAS if p.key == key), None)
 
 
-async def seed(uow_factory: Callable[[], BaseUnitOfWork], *, now: datetime) -> None:
+def openid(user_id: int) -> str:
+    """A persona's (or new rider's) WeChat openid: 28 characters, fixed for the same id."""
+    return f"oGridsnapDemo{user_id:015d}"
+
+
+def platform_user_id(user_id: int, platform: str) -> str:
+    return openid(user_id) if platform == WECHAT else str(user_id)
+
+
+def platform_of(person: Persona, mode: str) -> str:
+    """Where ``person`` chats in the sandbox's ``mode`` (telegram, wechat or mixed)."""
+    if mode == MIXED:
+        return WECHAT if person.role is RoleName.INFORMANT else PLATFORM
+    return mode
+
+
+async def seed(
+    uow_factory: Callable[[], BaseUnitOfWork], *, now: datetime, mode: str = PLATFORM
+) -> None:
     """Create whatever of the demo data is missing; leave the rest as it is."""
     async with uow_factory() as uow:
         for person in PERSONAS:
-            await _seed_persona(uow, person, now)
+            await _seed_persona(uow, person, now, platform_of(person, mode))
         await uow.commit()
 
 
-async def _seed_persona(uow: BaseUnitOfWork, person: Persona, now: datetime) -> None:
+async def _seed_persona(uow: BaseUnitOfWork, person: Persona, now: datetime, platform: str) -> None:
     regions = [await _region(uow, code) for code in person.region_codes]
+    user_id = platform_user_id(person.user_id, platform)
     account = await uow.accounts.get_or_create(
-        platform=PLATFORM,
-        platform_user_id=str(person.user_id),
-        chat_id=str(person.user_id),
+        platform=platform,
+        platform_user_id=user_id,
+        chat_id=user_id,  # a private chat's id is the user's on both platforms
         display_name=person.name,
         locale=LOCALE,
     )

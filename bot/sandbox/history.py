@@ -13,11 +13,12 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bot.transports.emulator.files import StoredFile
-from bot.transports.emulator.world import Chat, Entry, World
+from bot.transports.emulator.world import Chat, Entry, Waitable, World
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,22 @@ VERSION = 1
 SAVE_EVERY_S = 1.0  # after a change; a sandbox chat changes a few times a second at most
 
 
-def history_folder(photo_dir: Path) -> Path:
-    """Beside the photo store under ``var/``, so ``sandbox reset`` finds it there too."""
-    return photo_dir.parent / "sandbox-chats"
+def history_folder(photo_dir: Path, mode: str = "telegram") -> Path:
+    """Beside the photo store under ``var/``, so ``sandbox reset`` finds it there too; one
+    per sandbox mode (telegram, wechat, mixed), as each has its own database."""
+    suffix = "" if mode == "telegram" else f"-{mode}"
+    return photo_dir.parent / f"sandbox-chats{suffix}"
+
+
+async def keep_saving(world: Waitable, save: Callable[[], None]) -> None:
+    """``save()`` after every change of ``world`` until cancelled, then once more."""
+    try:
+        while not world.closed:
+            await world.changed.wait(SAVE_EVERY_S * 30)
+            await asyncio.sleep(SAVE_EVERY_S)  # one write for a burst of changes
+            save()
+    finally:
+        save()
 
 
 class ChatHistory:
@@ -88,13 +102,7 @@ class ChatHistory:
 
     async def keep(self, world: World) -> None:
         """Save after every change until cancelled, then once more."""
-        try:
-            while not world.closed:
-                await world.changed.wait(SAVE_EVERY_S * 30)
-                await asyncio.sleep(SAVE_EVERY_S)  # one write for a burst of changes
-                self.save(world)
-        finally:
-            self.save(world)
+        await keep_saving(world, lambda: self.save(world))
 
     def _write_file(self, stored: StoredFile) -> dict[str, Any]:
         path = self.files / stored.file_id

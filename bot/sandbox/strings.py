@@ -72,6 +72,8 @@ ROLE_LABELS: dict[RoleName, str] = {
     RoleName.STREET_ADMIN: N_("Street admin"),
     RoleName.CITY_ADMIN: N_("City admin"),
 }
+# Which messenger a persona chats in, shown on the picker when the sandbox plays both.
+PLATFORM_NAMES: dict[str, str] = {"telegram": N_("Telegram"), "wechat": N_("WeChat")}
 # The bundled hazard photos, by file name, as the sample tray describes them.
 SAMPLES: dict[str, str] = {
     "manhole.jpg": N_("Missing manhole cover"),
@@ -128,6 +130,10 @@ def chrome(locale: str) -> dict[str, Any]:
 
 def role_label(role: RoleName, locale: str) -> str:
     return translator(locale)._(ROLE_LABELS[role])
+
+
+def platform_name(platform: str, locale: str) -> str:
+    return translator(locale)._(PLATFORM_NAMES[platform])
 
 
 def new_rider_name(user_id: int, locale: str) -> str:

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.domain.model import RoleName
 from bot.sandbox import strings
-from bot.sandbox.demo import LANGUAGE_CODE, PERSONAS, Persona, persona
+from bot.sandbox.demo import LANGUAGE_CODE, PERSONAS, PLATFORM, Persona, persona
 from bot.sandbox.mapview import MapView
 from bot.transports.emulator import control
 from bot.transports.emulator.errors import ApiError
@@ -49,6 +49,13 @@ class WebChatState:
     maps: MapView
 
 
+class HasMaps(Protocol):
+    """What the page's shared endpoints need of either platform's state."""
+
+    @property
+    def maps(self) -> MapView: ...
+
+
 def create_app(*, world: World, maps: MapView) -> Starlette:
     app = Starlette(routes=_routes())
     app.state.world = world  # the control API's routes read it from here
@@ -62,29 +69,46 @@ def add_personas(world: World) -> None:
         world.add_user(person.user_id, first_name=person.name, language_code=LANGUAGE_CODE)
 
 
-def _routes() -> list[BaseRoute]:
-    users = "/sandbox/users/{user_id:int}"
+def shared_routes() -> list[BaseRoute]:
+    """The page, its files, the persona list and the map: the same on every platform."""
     return [
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
-        Route("/sandbox/personas", _json(list_personas), methods=["GET"]),
-        Route("/sandbox/personas/new", _json(new_rider), methods=["POST"]),
-        Route("/sandbox/personas/{key}", _json(get_persona), methods=["GET"]),
-        Route("/sandbox/map", _json(map_overview), methods=["GET"]),
-        Route("/sandbox/map/search", _json(map_search), methods=["GET"]),
-        Route("/sandbox/map/{code}", _json(map_street), methods=["GET"]),
-        Route(f"{users}/location", _json(send_location), methods=["POST"]),
-        Route(f"{users}/contact", _json(send_own_contact), methods=["POST"]),
-        Route(f"{users}/press", _json(press), methods=["POST"]),
+        Route("/sandbox/personas", json_endpoint(list_personas), methods=["GET"]),
+        Route("/sandbox/map", json_endpoint(map_overview), methods=["GET"]),
+        Route("/sandbox/map/search", json_endpoint(map_search), methods=["GET"]),
+        Route("/sandbox/map/{code}", json_endpoint(map_street), methods=["GET"]),
+    ]
+
+
+def _routes() -> list[BaseRoute]:
+    return [
+        *shared_routes(),
+        Route("/sandbox/personas/new", json_endpoint(new_rider), methods=["POST"]),
+        Route("/sandbox/personas/{key}", json_endpoint(get_persona), methods=["GET"]),
+        *telegram_routes(),
+    ]
+
+
+def telegram_routes() -> list[BaseRoute]:
+    """What a Telegram user does (by numeric id) and the Bot API emulator's control API;
+    the state needs ``world`` (the Bot API emulator's) and ``maps``."""
+    users = "/sandbox/users/{user_id:int}"
+    return [
+        Route(f"{users}/location", json_endpoint(send_location), methods=["POST"]),
+        Route(f"{users}/contact", json_endpoint(send_own_contact), methods=["POST"]),
+        Route(f"{users}/press", json_endpoint(press), methods=["POST"]),
         *control.routes(),
     ]
 
 
-Endpoint = Callable[[Request, WebChatState], Awaitable[Any]]
+Endpoint = Callable[[Request, Any], Awaitable[Any]]
 
 
-def _json(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+def json_endpoint(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint(request, the app's state)`` answered as ``{"ok": …, "result": …}``."""
+
     async def answer(request: Request) -> Response:
         try:
             result = await endpoint(request, request.app.state.sandbox)
@@ -127,7 +151,7 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def _persona_view(person: Persona, locale: str) -> dict[str, Any]:
+def persona_view(person: Persona, locale: str) -> dict[str, Any]:
     return {
         "key": person.key,
         "user_id": person.user_id,
@@ -135,10 +159,11 @@ def _persona_view(person: Persona, locale: str) -> dict[str, Any]:
         "phone": person.phone,
         "role": person.role.value,
         "label": strings.role_label(person.role, locale),
+        "platform": PLATFORM,  # the page plays a WeChat follower when this says "wechat"
     }
 
 
-def _new_rider_view(user: dict[str, Any], locale: str) -> dict[str, Any]:
+def new_rider_view(user: dict[str, Any], locale: str) -> dict[str, Any]:
     uid = int(user["id"])
     return {
         "key": f"{NEW_RIDER_PREFIX}{uid}",
@@ -147,6 +172,7 @@ def _new_rider_view(user: dict[str, Any], locale: str) -> dict[str, Any]:
         "phone": _phone_for(uid),
         "role": "new",
         "label": strings.role_label(RoleName.INFORMANT, locale),
+        "platform": PLATFORM,
     }
 
 
@@ -163,18 +189,18 @@ def _phone_for(user_id: int) -> str:
     return f"+86139{user_id % 10**8:08d}"
 
 
-async def list_personas(request: Request, state: WebChatState) -> list[dict[str, Any]]:
+async def list_personas(request: Request, state: HasMaps) -> list[dict[str, Any]]:
     """The fixed personas, then the entry that makes a new rider."""
     locale = request_locale(request)
     words = strings.chrome(locale)["strings"]
     newcomer = {"key": "new", "name": words["new_rider"], "label": words["new_rider_label"]}
-    return [*(_persona_view(p, locale) for p in PERSONAS), newcomer]
+    return [*(persona_view(p, locale) for p in PERSONAS), newcomer]
 
 
 async def new_rider(request: Request, state: WebChatState) -> dict[str, Any]:
     locale = request_locale(request)
     uid = NEW_RIDER_IDS[0] + secrets.randbelow(NEW_RIDER_IDS[1] - NEW_RIDER_IDS[0])
-    return _new_rider_view(_add_new_rider(state.world, uid, locale), locale)
+    return new_rider_view(_add_new_rider(state.world, uid, locale), locale)
 
 
 async def get_persona(request: Request, state: WebChatState) -> dict[str, Any] | None:
@@ -182,28 +208,28 @@ async def get_persona(request: Request, state: WebChatState) -> dict[str, Any] |
     locale = request_locale(request)
     fixed = persona(key)
     if fixed is not None:
-        return _persona_view(fixed, locale)
+        return persona_view(fixed, locale)
     if not key.startswith(NEW_RIDER_PREFIX) or not key[1:].isdigit():
         return None
     uid = int(key[1:])
     # A bookmarked new rider after a restart: the emulator forgot the user, recreate it.
     user = state.world.users.get(uid) or _add_new_rider(state.world, uid, locale)
-    return _new_rider_view(user, locale)
+    return new_rider_view(user, locale)
 
 
-async def map_overview(request: Request, state: WebChatState) -> dict[str, Any]:
+async def map_overview(request: Request, state: HasMaps) -> dict[str, Any]:
     return state.maps.overview()
 
 
-async def map_street(request: Request, state: WebChatState) -> dict[str, Any] | None:
+async def map_street(request: Request, state: HasMaps) -> dict[str, Any] | None:
     return state.maps.street(str(request.path_params["code"]))
 
 
-async def map_search(request: Request, state: WebChatState) -> list[dict[str, Any]]:
+async def map_search(request: Request, state: HasMaps) -> list[dict[str, Any]]:
     return state.maps.search(request.query_params.get("q", ""))
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     body = await request.json()
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
@@ -213,7 +239,7 @@ async def _body(request: Request) -> dict[str, Any]:
 async def send_location(request: Request, state: WebChatState) -> dict[str, Any]:
     """``lat``/``lon`` as clicked on the map drawing; the bot gets WGS-84, like from a phone.
     ``"crs": "wgs84"`` marks a point that already is (the browser's own location)."""
-    body = await _body(request)
+    body = await json_body(request)
     lat, lon = float(body["lat"]), float(body["lon"])
     if body.get("crs") != "wgs84":
         lat, lon = state.maps.to_phone(lat, lon)
@@ -233,7 +259,7 @@ async def send_own_contact(request: Request, state: WebChatState) -> dict[str, A
 
 
 async def press(request: Request, state: WebChatState) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_body(request)
     uid = int(request.path_params["user_id"])
     query_id = state.world.press(uid, int(body["message_id"]), str(body["data"]))
     answer = await state.world.wait_until(

@@ -201,34 +201,47 @@ async def account_of(app: Gridsnap, who: Person) -> Account:
     return account
 
 
+APPROVED = (
+    "Your informant registration was approved. Send a photo of a hazard, "
+    "or /report, to report it to the grid workers."
+)
+
+
 async def approved_informant(app: Gridsnap, who: Person) -> Account:
     """Register and approve ``who`` through the services; registration in chat has its own
     test. Waits for the approval message so later ``expect`` calls start after it."""
+    account = await register_and_approve(
+        app,
+        platform="telegram",
+        user_id=str(who.id),
+        name=who.user["first_name"],
+        locale=who.locale,
+    )
+    await who.expect(who._(APPROVED))
+    who.mark = who.emu.world.cursor
+    return account
+
+
+async def register_and_approve(
+    app: Gridsnap, *, platform: str, user_id: str, name: str, locale: str
+) -> Account:
+    """An approved informant account made through the services (the approval is queued)."""
     now = datetime.now(UTC)
     async with app.uow_factory() as uow:
         account = await uow.accounts.get_or_create(
-            platform="telegram",
-            platform_user_id=str(who.id),
-            chat_id=str(who.id),
-            display_name=who.user["first_name"],
-            locale=who.locale,
+            platform=platform,
+            platform_user_id=user_id,
+            chat_id=user_id,
+            display_name=name,
+            locale=locale,
         )
         application = informants.Application(
-            real_name=who.user["first_name"],
-            phone="+8613800000000",
-            company="美团",
-            home_region_id=None,
+            real_name=name, phone="+8613800000000", company="美团", home_region_id=None
         )
         await informants.register(uow, account, application, now=now)
         await informants.approve(uow, account.id, by=account.id, now=now)
         await uow.commit()
     app.outbox.wake()
-    approved = who._(
-        "Your informant registration was approved. Send a photo of a hazard, "
-        "or /report, to report it to the grid workers."
-    )
-    await who.expect(approved)
-    who.mark = who.emu.world.cursor
     return account
 
 

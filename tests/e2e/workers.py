@@ -19,6 +19,16 @@ async def bind_worker(
     app: Gridsnap, worker: Person, grid: str, *, role: RoleName = RoleName.GRID_WORKER
 ) -> Entry:
     """Make ``worker`` a ``role`` of ``grid`` through an invite; returns the welcome."""
+    invite = await new_invite(app, grid, role=role)
+    worker.say(f"/start {invite.payload}")
+    # The welcome names the region; any other answer means the invite was refused.
+    return await worker.expect(invite.region.name, timeout=WAIT)
+
+
+async def new_invite(
+    app: Gridsnap, grid: str, *, role: RoleName = RoleName.GRID_WORKER
+) -> staff.CreatedInvite:
+    """An invite to ``grid`` as ``role``, made by the staff service."""
     async with app.uow_factory() as uow:
         invite = await staff.create_invite(
             uow,
@@ -28,6 +38,4 @@ async def bind_worker(
             bot_username=app.settings.bot_username,
         )
         await uow.commit()
-    worker.say(f"/start {invite.payload}")
-    # The welcome names the region; any other answer means the invite was refused.
-    return await worker.expect(invite.region.name, timeout=WAIT)
+    return invite

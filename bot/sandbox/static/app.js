@@ -100,6 +100,10 @@ async function openChat(key) {
     persona = await api("GET", `/sandbox/personas/${encodeURIComponent(key)}?${LANG}`);
   }
   state.persona = persona;
+  // A WeChat follower (WeChat or mixed mode): menus are msgmenu items drawn as links, there
+  // is no reply keyboard, and a new rider starts by following the account, not with /start.
+  const wechat = persona.platform === "wechat";
+  document.body.classList.toggle("wechat", wechat);
   document.title = `${persona.name} · ${T.product}`;
   $("title").textContent = T.product;
   $("who").textContent = persona.name;
@@ -108,7 +112,7 @@ async function openChat(key) {
   $("composer").hidden = false;
   wireComposer();
   render();
-  if (key === "new" && !(await hasHistory(persona.user_id))) await sendText("/start");
+  if (key === "new" && !wechat && !(await hasHistory(persona.user_id))) await sendText("/start");
   poll();
 }
 
@@ -174,6 +178,7 @@ function renderEntry(entry) {
   const m = entry.message;
   const row = el("div", entry.from_bot ? "msg bot" : "msg me");
   row.dataset.mid = entry.message_id;
+  if (entry.via) row.classList.add(`via-${entry.via}`); // WeChat: custom, reply, template, notice
   const name = entry.from_bot ? T.bot_avatar : initial(state.persona.name);
   row.append(el("div", entry.from_bot ? "avatar bot" : "avatar", name));
   const stack = el("div", "stack");

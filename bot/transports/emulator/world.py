@@ -43,6 +43,35 @@ class Signal:
             await asyncio.wait_for(self._event.wait(), at_most)
 
 
+class Waitable:
+    """Waiting on an in-memory world that ``changed`` signals and ``close`` ends (shared
+    with the WeChat emulator's world)."""
+
+    changed: Signal
+    closed: bool
+
+    async def wait_until(self, check: Callable[[], T], at_most: float) -> T:
+        """``check()`` once it is truthy, or its last value when the time is up or we close.
+
+        Not asyncio.timeout: a long poll that finds nothing answers normally, it does not fail.
+        """
+        deadline = time.monotonic() + at_most
+        while True:
+            result = check()
+            remaining = deadline - time.monotonic()
+            if result or remaining <= 0 or self.closed:
+                return result
+            await self.changed.wait(remaining)
+
+    async def sleep(self, seconds: float) -> None:
+        """Like asyncio.sleep, but cut short by close() so shutdown never waits on a hang."""
+        await self.wait_until(lambda: None, seconds)
+
+    def close(self) -> None:
+        self.closed = True
+        self.changed.notify()
+
+
 @dataclass(slots=True, kw_only=True)
 class Entry:
     """One message in a chat as both sides see it now (edits applied)."""
@@ -100,7 +129,7 @@ class Delivery:
     at: float
 
 
-class World:
+class World(Waitable):
     def __init__(self, *, token: str, bot_username: str, bot_name: str = "Gridsnap") -> None:
         self.token = token
         self.bot: JSON = {
@@ -132,29 +161,6 @@ class World:
         self._user_ids = itertools.count(1_000_001)
         self._media_groups = itertools.count(FIRST_MEDIA_GROUP)
         self._group_ids = itertools.count(1)
-
-    # --- waiting -------------------------------------------------------------------------
-
-    async def wait_until(self, check: Callable[[], T], at_most: float) -> T:
-        """``check()`` once it is truthy, or its last value when the time is up or we close.
-
-        Not asyncio.timeout: a long poll that finds nothing answers normally, it does not fail.
-        """
-        deadline = time.monotonic() + at_most
-        while True:
-            result = check()
-            remaining = deadline - time.monotonic()
-            if result or remaining <= 0 or self.closed:
-                return result
-            await self.changed.wait(remaining)
-
-    async def sleep(self, seconds: float) -> None:
-        """Like asyncio.sleep, but cut short by close() so shutdown never waits on a hang."""
-        await self.wait_until(lambda: None, seconds)
-
-    def close(self) -> None:
-        self.closed = True
-        self.changed.notify()
 
     # --- users and what they do ------------------------------------------------------------
 

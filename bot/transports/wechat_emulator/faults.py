@@ -1,0 +1,62 @@
+"""Faults for the API endpoints: the next N calls answer an errcode, a 5xx, or late."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from bot.transports.wechat_emulator.errors import JSON
+
+
+@dataclass(slots=True, kw_only=True)
+class Fault:
+    """The next ``remaining`` calls of ``api`` (e.g. ``"message/custom/send"``; any when
+    None) first wait ``hang`` seconds, then answer HTTP ``status`` (a 5xx from the gateway)
+    or ``errcode`` (WeChat's 200 with an error body); with neither they are only slow."""
+
+    api: str | None
+    remaining: int
+    errcode: int | None = None
+    status: int | None = None
+    hang: float = 0.0
+
+    def matches(self, api: str) -> bool:
+        return self.remaining > 0 and self.api in (None, api)
+
+    def view(self) -> JSON:
+        return asdict(self)
+
+
+class FaultPlan:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+
+    def inject(
+        self,
+        api: str | None = None,
+        *,
+        times: int = 1,
+        errcode: int | None = None,
+        status: int | None = None,
+        hang: float = 0.0,
+    ) -> Fault:
+        if times < 1 or hang < 0:
+            raise ValueError("times must be ≥ 1 and hang ≥ 0")
+        if status is not None and not 500 <= status <= 599:
+            raise ValueError("status must be a 5xx: WeChat answers its own errors with 200")
+        if status is not None and errcode is not None:
+            raise ValueError("give an errcode or an HTTP status, not both")
+        fault = Fault(api=api, remaining=times, errcode=errcode, status=status, hang=hang)
+        self._faults.append(fault)
+        return fault
+
+    def take(self, api: str) -> Fault | None:
+        """Use up one firing of the first matching fault; faults fire in injection order."""
+        for fault in self._faults:
+            if fault.matches(api):
+                fault.remaining -= 1
+                self._faults = [f for f in self._faults if f.remaining > 0]
+                return fault
+        return None
+
+    def clear(self) -> None:
+        self._faults.clear()
