@@ -1,0 +1,292 @@
+"""Issue 11: several bot processes on one database, on real SQLite and PostgreSQL.
+
+A process beats in ``instances``; the inbox and outbox leases of one that stopped beating are
+taken over at once, a live one's are not. On PostgreSQL, inbox workers in several connections
+hand one user's updates out one at a time and in order, and exactly one process holds the
+turn to poll, passed on when its connection dies. The end-to-end half, with real ``gridsnap
+run`` processes, is tests/e2e/test_11_two_processes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat import Outgoing
+from bot.delivery import OutboxSender, UnitOfWorkOutbox
+from bot.inbox import Inbox
+from bot.instances import Heartbeat, this_process
+from bot.services.ports import BaseUnitOfWork, Instance, Received
+from storage.database import create_engine, create_session_factory
+from storage.polling_turn import AdvisoryLockTurn
+from storage.uow import SqlUnitOfWork
+
+MakeUow = Callable[[], BaseUnitOfWork]
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+DEAD_AFTER = timedelta(seconds=5)
+ALIVE_SINCE = NOW - DEAD_AFTER
+NEVER = 30.0  # a guard against a hang, not a timing
+
+
+def instance(name: str) -> Instance:
+    return Instance(id=name, host="host", pid=1, started_at=NOW - timedelta(hours=1))
+
+
+async def beat(make_uow: MakeUow, name: str, at: datetime) -> None:
+    async with make_uow() as uow:
+        await uow.instances.beat(instance(name), at)
+        await uow.commit()
+
+
+def update(update_id: int, user: str) -> Received:
+    return Received(update_id=str(update_id), user_key=user, payload={"update_id": update_id})
+
+
+async def store(make_uow: MakeUow, *updates: Received) -> None:
+    async with make_uow() as uow:
+        await uow.inbox.add("telegram", updates, at=NOW)
+        await uow.commit()
+
+
+async def claim_inbox(
+    make_uow: MakeUow, owner: str, *, at: datetime = NOW, limit: int = 10
+) -> list[str]:
+    alive_since = at - DEAD_AFTER
+    async with make_uow() as uow:
+        items = await uow.inbox.claim(limit, at, lease=LEASE, owner=owner, alive_since=alive_since)
+        await uow.commit()
+    return [item.update_id for item in items]
+
+
+async def claim_outbox(make_uow: MakeUow, owner: str) -> list[str]:
+    async with make_uow() as uow:
+        rows = await uow.outbox.claim(
+            10, NOW, lease=LEASE, per_chat=5, owner=owner, alive_since=ALIVE_SINCE
+        )
+        await uow.commit()
+    return [row.message.text for row in rows]
+
+
+# -- instance ids and heartbeats ---------------------------------------------------------
+
+
+def test_each_process_gets_its_own_instance_id_unless_one_is_given() -> None:
+    first, second = this_process(), this_process()
+    assert first.id != second.id
+    assert first.id.split(":")[:2] == [first.host, str(first.pid)]
+    assert this_process("bot-2").id == "bot-2"
+
+
+async def test_the_heartbeat_counts_live_processes_and_a_stopped_one_leaves(
+    make_uow: MakeUow,
+) -> None:
+    shares: list[int] = []
+    one, two = (
+        Heartbeat(
+            uow_factory=make_uow,
+            instance=this_process(),
+            every=timedelta(seconds=1),
+            dead_after=DEAD_AFTER,
+            on_live=shares.append,
+        )
+        for _ in range(2)
+    )
+    await beat(make_uow, "long-dead", datetime.now(UTC) - timedelta(minutes=5))
+    assert await one.beat() == 1
+    assert await two.beat() == 2
+    assert one.fresh() and two.fresh()
+    await two.leave()
+    assert await one.beat() == 1
+    assert shares == [1, 2, 1]
+
+
+# -- leases of a dead process ------------------------------------------------------------
+
+
+async def test_a_dead_processes_inbox_leases_are_taken_over_at_once_a_live_ones_are_not(
+    make_uow: MakeUow,
+) -> None:
+    await beat(make_uow, "alive", NOW - timedelta(seconds=1))
+    await beat(make_uow, "dead", NOW - timedelta(seconds=6))
+    await store(make_uow, update(1, "u1"), update(2, "u2"))
+    earlier = NOW - timedelta(seconds=10)
+    assert await claim_inbox(make_uow, "alive", at=earlier, limit=1) == ["1"]
+    assert await claim_inbox(make_uow, "dead", at=earlier, limit=1) == ["2"]
+
+    # Both leases run for another 50 s; only the live holder keeps its row.
+    assert await claim_inbox(make_uow, "newcomer") == ["2"]
+
+
+async def test_a_row_pausing_before_its_retry_is_not_taken_when_its_process_dies(
+    make_uow: MakeUow,
+) -> None:
+    await beat(make_uow, "dead", NOW - timedelta(seconds=6))
+    await store(make_uow, update(1, "u1"))
+    async with make_uow() as uow:
+        (item,) = await uow.inbox.claim(1, NOW - timedelta(seconds=10), lease=LEASE, owner="dead")
+        await uow.inbox.retry_later(item.id, NOW + timedelta(seconds=30), "boom")
+        await uow.commit()
+    assert await claim_inbox(make_uow, "newcomer") == []
+    assert await claim_inbox(make_uow, "newcomer", at=NOW + timedelta(seconds=31)) == ["1"]
+
+
+async def test_a_dead_processes_outbox_leases_are_taken_over_with_the_rows_behind_them(
+    make_uow: MakeUow,
+) -> None:
+    await beat(make_uow, "alive", NOW - timedelta(seconds=1))
+    await beat(make_uow, "dead", NOW - timedelta(seconds=6))
+    async with make_uow() as uow:
+        for chat, body in (("a", "a1"), ("b", "b1")):
+            await uow.outbox.add(Outgoing(platform="telegram", chat_id=chat, text=body))
+        await uow.commit()
+    async with make_uow() as uow:
+        await uow.outbox.claim(1, NOW - timedelta(seconds=10), owner="alive")
+        await uow.outbox.claim(1, NOW - timedelta(seconds=10), owner="dead")
+        await uow.commit()
+    async with make_uow() as uow:  # queued behind the dead process's row in chat b
+        await uow.outbox.add(Outgoing(platform="telegram", chat_id="b", text="b2"))
+        await uow.outbox.add(Outgoing(platform="telegram", chat_id="a", text="a2"))
+        await uow.commit()
+
+    assert await claim_outbox(make_uow, "newcomer") == ["b1", "b2"]
+
+
+async def test_a_sender_whose_heartbeat_is_stale_sends_nothing_and_hands_back_its_rows(
+    make_uow: MakeUow,
+) -> None:
+    async with make_uow() as uow:
+        await uow.outbox.add(Outgoing(platform="telegram", chat_id="a", text="a1"))
+        await uow.commit()
+    sent: list[Outgoing] = []
+
+    async def send(out: Outgoing) -> str:
+        sent.append(out)
+        return "1"
+
+    store = UnitOfWorkOutbox(make_uow, owner="stalled")
+    sender = OutboxSender(store=store, senders={"telegram": send}, fresh=lambda: False)
+    assert await sender.drain_once() == 0
+    assert sent == []
+    assert await claim_outbox(make_uow, "newcomer") == ["a1"]  # handed back, not leased
+
+
+# -- PostgreSQL: several connections at once ---------------------------------------------
+
+
+@pytest.fixture
+def postgres_only(backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("several processes share PostgreSQL; a SQLite file has one")
+
+
+@pytest.fixture
+async def processes(migrated_database_url: str) -> AsyncIterator[list[MakeUow]]:
+    """Four unit-of-work factories, each on its own engine: four processes' connections."""
+    engines = [create_engine(migrated_database_url) for _ in range(4)]
+    try:
+        yield [_factory(engine) for engine in engines]
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+def _factory(engine: AsyncEngine) -> MakeUow:
+    sessions = create_session_factory(engine)
+    return lambda: SqlUnitOfWork(session_factory=sessions)
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_inbox_workers_on_four_connections_handle_each_users_updates_one_at_a_time_in_order(
+    processes: list[MakeUow],
+) -> None:
+    users, per_user = 6, 12
+    await store(
+        processes[0],
+        *(update(n, f"u{n % users}") for n in range(users * per_user)),
+    )
+    handled: dict[str, list[int]] = defaultdict(list)
+    busy: set[str] = set()
+    overlaps: list[str] = []
+    done = asyncio.Event()
+
+    def worker(make_uow: MakeUow) -> Inbox:
+        async def handle(incoming: object, *, last_try: bool) -> None:
+            user = str(incoming)
+            if user in busy:
+                overlaps.append(user)
+            busy.add(user)
+            await asyncio.sleep(0.002)  # some work, while the other workers claim
+            busy.discard(user)
+
+        inbox = Inbox(uow_factory=make_uow, handle=handle, concurrency=4)
+
+        def read(payload: object) -> str:
+            assert isinstance(payload, dict)
+            number = int(payload["update_id"])
+            handled[f"u{number % users}"].append(number)
+            if sum(map(len, handled.values())) == users * per_user:
+                done.set()
+            return f"u{number % users}"
+
+        inbox.add_mapper("telegram", read)  # type: ignore[arg-type]
+        return inbox
+
+    inboxes = [worker(make_uow) for make_uow in processes]
+    running = [asyncio.create_task(inbox.run()) for inbox in inboxes]
+    try:
+        await asyncio.wait_for(done.wait(), NEVER)
+    finally:
+        for inbox in inboxes:
+            inbox.stop()
+        await asyncio.gather(*running)
+    assert overlaps == []
+    for user, numbers in handled.items():
+        assert numbers == sorted(numbers), user
+        assert len(numbers) == per_user == len(set(numbers)), user
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_one_process_holds_the_turn_to_poll_and_another_takes_it_when_its_connection_dies(
+    migrated_database_url: str,
+) -> None:
+    engines = [create_engine(migrated_database_url) for _ in range(3)]
+    first, second = (AdvisoryLockTurn(e, "gridsnap:poll:test") for e in engines[:2])
+    try:
+        assert await first.take() is True
+        assert await second.take() is False
+        assert await first.take() is True  # still held, asked before each getUpdates
+        assert await second.take() is False
+
+        # The poller is killed: PostgreSQL ends its session, and with it the lock.
+        async with engines[2].connect() as admin:
+            await admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                )
+            )
+            await admin.commit()
+        taken = await asyncio.wait_for(_until(second.take), NEVER)
+        assert taken is True
+        assert await first.take() is False  # its connection is gone: it stops polling
+        await second.give_back()
+        assert await asyncio.wait_for(_until(first.take), NEVER) is True
+    finally:
+        await first.give_back()
+        await second.give_back()
+        for engine in engines:
+            await engine.dispose()
+
+
+async def _until(check: Callable[[], object]) -> bool:
+    """``check()`` every 50 ms until it is True (the server ends a session asynchronously)."""
+    while not await check():  # type: ignore[misc]  # noqa: ASYNC110 -- no event to wait on
+        await asyncio.sleep(0.05)
+    return True
