@@ -340,7 +340,7 @@ class Poller:
         self._max_backlog = max_backlog
         self._turn = turn or AlwaysPolls()
         self.offset: int | None = None
-        self.polling = False  # whether this process holds the turn
+        self.polling: bool | None = None  # whether this process holds the turn; None: not asked yet
 
     async def run(self) -> None:
         try:
