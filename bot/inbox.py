@@ -4,7 +4,8 @@ A transport hands the platform's raw update JSON to ``Inbox.receive``, which sto
 batch in one commit (a redelivery is stored once). Only then does the poller ask for the
 next offset — which is what confirms the batch to Telegram — or does the webhook answer
 200. A process killed at any moment afterwards loses nothing: the rows are still there,
-and the next start handles them first.
+and the next start handles them first (or, on PostgreSQL, another process as soon as the
+killed one's heartbeat is missed: ``bot.instances``).
 
 ``Inbox.run`` is the worker: it claims rows oldest first, at most one per user at a time
 (so each person's updates keep their order even across processes), maps each through the
@@ -298,7 +299,7 @@ class Inbox:
 
     async def _cancel_in_flight(self) -> None:
         # Past the drain time: their rows stay stored and leased, and are handled again by
-        # the next start (or another process once the lease runs out).
+        # the next start (or another process once this one's heartbeat row is gone).
         tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
