@@ -1,10 +1,12 @@
 """Issue 11: several bot processes on one database, on real SQLite and PostgreSQL.
 
-A process beats in ``instances``; the inbox and outbox leases of one that stopped beating are
-taken over at once, a live one's are not. On PostgreSQL, inbox workers in several connections
-hand one user's updates out one at a time and in order, and exactly one process holds the
-turn to poll, passed on when its connection dies. The end-to-end half, with real ``gridsnap
-run`` processes, is tests/e2e/test_11_two_processes.py.
+Each process has its own id and beats in ``instances`` (what the store does with the beats,
+a dead process's leases taken over at once, is ``InstancesContract`` in
+tests/storage_contract.py); a sender whose own beat is stale sends nothing. On PostgreSQL,
+inbox workers in several connections hand one user's updates out one at a time and in
+order, and exactly one process holds the turn to poll, passed on when its connection dies.
+The end-to-end half, with real ``gridsnap run`` processes, is
+tests/e2e/test_11_two_processes.py.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from bot.chat import Outgoing
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.inbox import Inbox
 from bot.instances import Heartbeat, this_process
-from bot.services.ports import BaseUnitOfWork, Instance, Received
+from bot.services.ports import BaseUnitOfWork
 from storage.database import create_engine, create_session_factory
 from storage.polling_turn import AdvisoryLockTurn
 from storage.uow import SqlUnitOfWork
+from tests.storage_contract import beat, received
 
 MakeUow = Callable[[], BaseUnitOfWork]
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -33,36 +36,6 @@ LEASE = timedelta(seconds=60)
 DEAD_AFTER = timedelta(seconds=5)
 ALIVE_SINCE = NOW - DEAD_AFTER
 NEVER = 30.0  # a guard against a hang, not a timing
-
-
-def instance(name: str) -> Instance:
-    return Instance(id=name, host="host", pid=1, started_at=NOW - timedelta(hours=1))
-
-
-async def beat(make_uow: MakeUow, name: str, at: datetime) -> None:
-    async with make_uow() as uow:
-        await uow.instances.beat(instance(name), at)
-        await uow.commit()
-
-
-def update(update_id: int, user: str) -> Received:
-    return Received(update_id=str(update_id), user_key=user, payload={"update_id": update_id})
-
-
-async def store(make_uow: MakeUow, *updates: Received) -> None:
-    async with make_uow() as uow:
-        await uow.inbox.add("telegram", updates, at=NOW)
-        await uow.commit()
-
-
-async def claim_inbox(
-    make_uow: MakeUow, owner: str, *, at: datetime = NOW, limit: int = 10
-) -> list[str]:
-    alive_since = at - DEAD_AFTER
-    async with make_uow() as uow:
-        items = await uow.inbox.claim(limit, at, lease=LEASE, owner=owner, alive_since=alive_since)
-        await uow.commit()
-    return [item.update_id for item in items]
 
 
 async def claim_outbox(make_uow: MakeUow, owner: str) -> list[str]:
@@ -105,57 +78,6 @@ async def test_the_heartbeat_counts_live_processes_and_a_stopped_one_leaves(
     await two.leave()
     assert await one.beat() == 1
     assert shares == [1, 2, 1]
-
-
-# -- leases of a dead process ------------------------------------------------------------
-
-
-async def test_a_dead_processes_inbox_leases_are_taken_over_at_once_a_live_ones_are_not(
-    make_uow: MakeUow,
-) -> None:
-    await beat(make_uow, "alive", NOW - timedelta(seconds=1))
-    await beat(make_uow, "dead", NOW - timedelta(seconds=6))
-    await store(make_uow, update(1, "u1"), update(2, "u2"))
-    earlier = NOW - timedelta(seconds=10)
-    assert await claim_inbox(make_uow, "alive", at=earlier, limit=1) == ["1"]
-    assert await claim_inbox(make_uow, "dead", at=earlier, limit=1) == ["2"]
-
-    # Both leases run for another 50 s; only the live holder keeps its row.
-    assert await claim_inbox(make_uow, "newcomer") == ["2"]
-
-
-async def test_a_row_pausing_before_its_retry_is_not_taken_when_its_process_dies(
-    make_uow: MakeUow,
-) -> None:
-    await beat(make_uow, "dead", NOW - timedelta(seconds=6))
-    await store(make_uow, update(1, "u1"))
-    async with make_uow() as uow:
-        (item,) = await uow.inbox.claim(1, NOW - timedelta(seconds=10), lease=LEASE, owner="dead")
-        await uow.inbox.retry_later(item.id, NOW + timedelta(seconds=30), "boom")
-        await uow.commit()
-    assert await claim_inbox(make_uow, "newcomer") == []
-    assert await claim_inbox(make_uow, "newcomer", at=NOW + timedelta(seconds=31)) == ["1"]
-
-
-async def test_a_dead_processes_outbox_leases_are_taken_over_with_the_rows_behind_them(
-    make_uow: MakeUow,
-) -> None:
-    await beat(make_uow, "alive", NOW - timedelta(seconds=1))
-    await beat(make_uow, "dead", NOW - timedelta(seconds=6))
-    async with make_uow() as uow:
-        for chat, body in (("a", "a1"), ("b", "b1")):
-            await uow.outbox.add(Outgoing(platform="telegram", chat_id=chat, text=body))
-        await uow.commit()
-    async with make_uow() as uow:
-        await uow.outbox.claim(1, NOW - timedelta(seconds=10), owner="alive")
-        await uow.outbox.claim(1, NOW - timedelta(seconds=10), owner="dead")
-        await uow.commit()
-    async with make_uow() as uow:  # queued behind the dead process's row in chat b
-        await uow.outbox.add(Outgoing(platform="telegram", chat_id="b", text="b2"))
-        await uow.outbox.add(Outgoing(platform="telegram", chat_id="a", text="a2"))
-        await uow.commit()
-
-    assert await claim_outbox(make_uow, "newcomer") == ["b1", "b2"]
 
 
 async def test_a_sender_whose_heartbeat_is_stale_sends_nothing_and_hands_back_its_rows(
@@ -207,10 +129,10 @@ async def test_inbox_workers_on_four_connections_handle_each_users_updates_one_a
     processes: list[MakeUow],
 ) -> None:
     users, per_user = 6, 12
-    await store(
-        processes[0],
-        *(update(n, f"u{n % users}") for n in range(users * per_user)),
-    )
+    async with processes[0]() as uow:
+        updates = [received(n, f"u{n % users}") for n in range(users * per_user)]
+        await uow.inbox.add("telegram", updates, at=NOW)
+        await uow.commit()
     handled: dict[str, list[int]] = defaultdict(list)
     busy: set[str] = set()
     overlaps: list[str] = []
