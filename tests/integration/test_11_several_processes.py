@@ -80,6 +80,50 @@ async def test_the_heartbeat_counts_live_processes_and_a_stopped_one_leaves(
     assert shares == [1, 2, 1]
 
 
+class StepClock:
+    """The sender's clock: sleeping moves it on, so send times are exact."""
+
+    def __init__(self) -> None:
+        self.current = NOW
+
+    def now(self) -> datetime:
+        return self.current
+
+    async def sleep(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+async def test_two_beating_processes_each_send_at_half_the_bots_rate(make_uow: MakeUow) -> None:
+    async with make_uow() as uow:
+        for chat in range(11):
+            await uow.outbox.add(Outgoing(platform="telegram", chat_id=str(chat), text="hi"))
+        await uow.commit()
+    clock, sent_at = StepClock(), []
+
+    async def send(out: Outgoing) -> str:
+        sent_at.append((clock.now() - NOW).total_seconds())
+        return "1"
+
+    sender = OutboxSender(
+        store=UnitOfWorkOutbox(make_uow), senders={"telegram": send}, clock=clock, rate_global=30
+    )
+    beats = [
+        Heartbeat(
+            uow_factory=make_uow,
+            instance=this_process(),
+            every=timedelta(seconds=1),
+            dead_after=DEAD_AFTER,
+            on_live=sender.share_rate,
+        )
+        for _ in range(2)
+    ]
+    await beats[0].beat()
+    await beats[1].beat()
+    await beats[0].beat()  # the first process now sees the second
+    await sender.drain_once()
+    assert sent_at == pytest.approx([n / 15 for n in range(11)], abs=1e-4)
+
+
 async def test_a_sender_whose_heartbeat_is_stale_sends_nothing_and_hands_back_its_rows(
     make_uow: MakeUow,
 ) -> None:
