@@ -57,7 +57,7 @@ class PollingTurn(Protocol):
 
 
 class AlwaysPolls:
-    """The turn of a process that is alone (tests, a single SQLite process)."""
+    """The turn of a process that is alone (a SQLite file's one process, tests)."""
 
     async def take(self) -> bool:
         return True

@@ -16,22 +16,14 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.inbox import AlwaysPolls
+
 log = logging.getLogger(__name__)
 
 
 def lock_key(name: str) -> int:
     """A signed 64-bit advisory lock key for ``name`` (PostgreSQL's bigint)."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-class SoleProcessTurn:
-    """SQLite: the one process always polls."""
-
-    async def take(self) -> bool:
-        return True
-
-    async def give_back(self) -> None:
-        return None
 
 
 class AdvisoryLockTurn:
@@ -79,7 +71,7 @@ class AdvisoryLockTurn:
                 log.debug("closing the polling turn's connection failed", exc_info=True)
 
 
-def polling_turn(engine: AsyncEngine, name: str) -> SoleProcessTurn | AdvisoryLockTurn:
+def polling_turn(engine: AsyncEngine, name: str) -> AlwaysPolls | AdvisoryLockTurn:
     if engine.dialect.name == "postgresql":
         return AdvisoryLockTurn(engine, name)
-    return SoleProcessTurn()
+    return AlwaysPolls()  # a SQLite file has one process
