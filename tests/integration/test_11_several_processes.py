@@ -47,6 +47,17 @@ async def claim_outbox(make_uow: MakeUow, owner: str) -> list[str]:
     return [row.message.text for row in rows]
 
 
+def heartbeat(make_uow: MakeUow, on_live: Callable[[int], None]) -> Heartbeat:
+    """A new process's heartbeat on this database."""
+    return Heartbeat(
+        uow_factory=make_uow,
+        instance=this_process(),
+        every=timedelta(seconds=1),
+        dead_after=DEAD_AFTER,
+        on_live=on_live,
+    )
+
+
 # -- instance ids and heartbeats ---------------------------------------------------------
 
 
@@ -61,16 +72,7 @@ async def test_the_heartbeat_counts_live_processes_and_a_stopped_one_leaves(
     make_uow: MakeUow,
 ) -> None:
     shares: list[int] = []
-    one, two = (
-        Heartbeat(
-            uow_factory=make_uow,
-            instance=this_process(),
-            every=timedelta(seconds=1),
-            dead_after=DEAD_AFTER,
-            on_live=shares.append,
-        )
-        for _ in range(2)
-    )
+    one, two = (heartbeat(make_uow, shares.append) for _ in range(2))
     await beat(make_uow, "long-dead", datetime.now(UTC) - timedelta(minutes=5))
     assert await one.beat() == 1
     assert await two.beat() == 2
@@ -107,16 +109,7 @@ async def test_two_beating_processes_each_send_at_half_the_bots_rate(make_uow: M
     sender = OutboxSender(
         store=UnitOfWorkOutbox(make_uow), senders={"telegram": send}, clock=clock, rate_global=30
     )
-    beats = [
-        Heartbeat(
-            uow_factory=make_uow,
-            instance=this_process(),
-            every=timedelta(seconds=1),
-            dead_after=DEAD_AFTER,
-            on_live=sender.share_rate,
-        )
-        for _ in range(2)
-    ]
+    beats = [heartbeat(make_uow, sender.share_rate) for _ in range(2)]
     await beats[0].beat()
     await beats[1].beat()
     await beats[0].beat()  # the first process now sees the second
