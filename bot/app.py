@@ -24,7 +24,8 @@ from bot.config import ROOT, ConfigError, Settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.domain.categories import Catalogue, load_catalogue
 from bot.i18n import SUPPORTED, translator
-from bot.inbox import Inbox, Poller
+from bot.inbox import Inbox, Poller, PollingTurn
+from bot.instances import Heartbeat, this_process
 from bot.scheduler import JobScheduler
 from bot.services.env import Env, MapHolder
 from bot.services.ports import BaseUnitOfWork
@@ -62,6 +63,7 @@ class Gridsnap:
     dispatcher: Dispatcher
     outbox: OutboxSender
     inbox: Inbox  # received updates, stored before they are acknowledged (bot/inbox.py)
+    heartbeat: Heartbeat  # this process among those sharing the database (bot/instances.py)
     poller: Poller | None = None  # long polling into the inbox; None with a webhook
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     receiving: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -72,6 +74,9 @@ class Gridsnap:
         if self.settings.database_url.startswith("sqlite"):
             # One process owns a SQLite file: what a killed run was handling is ours now.
             await self.inbox.release_leases()
+        # Beat before the first claim: the leases taken carry an id others see alive.
+        await self.heartbeat.beat()
+        self.tasks.append(asyncio.create_task(self.heartbeat.run(), name="heartbeat"))
         self.receiving.append(asyncio.create_task(self.inbox.run(), name="inbox"))
         if self.poller is not None:
             self.receiving.append(asyncio.create_task(self.poller.run(), name="polling"))
@@ -96,17 +101,22 @@ class Gridsnap:
         self.outbox.stop()
         # Let the outbox settle the row in flight (see OutboxSender.stop); cancel only a
         # sender stuck longer than that, e.g. on a hanging request.
-        if self.tasks:
+        working = [t for t in self.tasks if t.get_name() != "heartbeat"]
+        if working:
             # A send in flight may take up to its timeout; cut short, its row stays leased
             # and goes out again after a restart.
             wait = max(OUTBOX_STOP_WAIT, self.settings.send_timeout_s + 5)
-            await asyncio.wait(self.tasks, timeout=wait)
+            await asyncio.wait(working, timeout=wait)
+        stopped = bool(self.tasks)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.tasks.clear()
+        if stopped:
+            # Last: until now this process was still at work on what it holds.
+            await self.heartbeat.leave()
         await self.engine.dispose()
 
     async def stop_receiving(self) -> None:
@@ -193,16 +203,28 @@ async def bootstrap(
     async with uow_factory() as uow:
         if await env.maps.refresh(uow) is None:
             log.warning(NO_MAP_WARNING)
+    heartbeat = Heartbeat(
+        uow_factory=uow_factory,
+        instance=this_process(settings.instance_id),
+        every=timedelta(seconds=settings.heartbeat_s),
+        dead_after=timedelta(seconds=settings.instance_dead_s),
+    )
+    owner = heartbeat.instance.id
     outbox = OutboxSender(
         store=UnitOfWorkOutbox(
-            uow_factory, owner=settings.instance, lease=outbox_lease(settings.send_timeout_s)
+            uow_factory,
+            owner=owner,
+            lease=outbox_lease(settings.send_timeout_s),
+            alive_since=heartbeat.alive_since,
         ),
+        fresh=heartbeat.fresh,
         senders={},
         rate_global=settings.send_rate_global,
         rate_per_chat=settings.send_rate_per_chat,
         burst_per_chat=settings.send_burst_per_chat,
         max_attempts=settings.send_max_attempts,
     )
+    heartbeat.on_live = outbox.share_rate
     registry = collect()
     dispatcher = Dispatcher(
         uow_factory=uow_factory,
@@ -220,6 +242,8 @@ async def bootstrap(
         lease=timedelta(seconds=settings.inbox_lease_s),
         max_attempts=settings.inbox_max_attempts,
         drain_s=settings.drain_s,
+        owner=owner,
+        alive_since=heartbeat.alive_since,
     )
     return Gridsnap(
         settings=settings,
@@ -230,6 +254,7 @@ async def bootstrap(
         dispatcher=dispatcher,
         outbox=outbox,
         inbox=inbox,
+        heartbeat=heartbeat,
         photo_store=photos,
     )
 
@@ -261,6 +286,15 @@ def menu(registry: Registry, default_locale: str) -> dict[str | None, list[tuple
     return by_locale
 
 
+def polling_turn(app: Gridsnap, settings: Settings) -> PollingTurn:
+    """Which process polls this bot (the token's public part, before the colon, names it:
+    several bots may share one database)."""
+    from storage.polling_turn import polling_turn as turn
+
+    bot_id = (settings.telegram_token or "").split(":", 1)[0]
+    return turn(app.engine, f"gridsnap:poll:telegram:{bot_id}")
+
+
 def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     """Build the PTB application for ``settings`` (token and Bot API URL) and wire it in."""
     from bot.transports.telegram import (
@@ -279,6 +313,7 @@ def attach_telegram(app: Gridsnap, settings: Settings) -> Application[Any, Any, 
             platform="telegram",
             get_updates=get_updates(application.bot),
             max_backlog=settings.inbox_max_backlog,
+            turn=polling_turn(app, settings),
         )
     photos = app.env.photos
     sender = TelegramSender(
@@ -307,6 +342,7 @@ def attach_aiogram(app: Gridsnap, settings: Settings) -> AiogramTransport:
         platform="telegram",
         get_updates=get_updates(transport),
         max_backlog=settings.inbox_max_backlog,
+        turn=polling_turn(app, settings),
     )
     sender = AiogramSender(
         bot=transport.bot, photo_loader=app.env.photos.get, timeout=settings.send_timeout_s

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import socket
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,10 +63,13 @@ class Settings(BaseSettings):
     send_max_attempts: int = Field(default=10, ge=1)
     # Days a sent (or failed) message's payload is kept in the outbox before it is purged.
     outbox_keep_days: float = Field(default=7.0, gt=0)
-    # This bot instance's name in outbox leases. Unset: derived from the host name and the
-    # database, so a restarted process recognises its own leases. Several processes on one
-    # host and database must each be given their own.
+    # This process's name in inbox and outbox leases and in the heartbeat table. Unset: a
+    # new one per process (host, pid, random), so any number may share one database.
     instance_id: str | None = Field(default=None, min_length=1, max_length=128)
+    # Seconds between heartbeats; a process not seen for instance_dead_s is taken for dead
+    # and the rows it was handling or sending are taken over by the others (bot.instances).
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    instance_dead_s: float = Field(default=5.0, gt=0)
     # Updates of different users handled at once (one user's always take turns); keep it
     # within the database connection pool (SQLAlchemy's default: 5 + 10 overflow).
     concurrent_updates: int = Field(default=8, ge=1)
@@ -185,15 +186,13 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
-    def instance(self) -> str:
-        """``instance_id``, or one derived from this host and the database (never its
-        password), the same after every restart."""
-        if self.instance_id:
-            return self.instance_id
-        database = make_url(self.database_url).render_as_string(hide_password=True)
-        digest = hashlib.sha256(database.encode()).hexdigest()[:12]
-        return f"{socket.gethostname()[:100]}:{digest}"
+    @field_validator("instance_dead_s")
+    @classmethod
+    def _several_heartbeats(cls, value: float, info: ValidationInfo) -> float:
+        beat = info.data.get("heartbeat_s")
+        if isinstance(beat, float) and value < 3 * beat:
+            raise ValueError(f"must be at least three heartbeats (3 × {beat:g} s)")
+        return value
 
 
 def _asyncpg_url(value: str) -> str:

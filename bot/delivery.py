@@ -127,10 +127,10 @@ class OutboxStore(Protocol):
 class UnitOfWorkOutbox:
     """An ``OutboxStore`` over the storage port: one unit of work, one commit, per call.
 
-    ``owner`` names this bot instance in its leases (``Settings.instance_id``): stable
-    across restarts, so a restarted process takes back at once what it held when it died,
-    while other processes' leases run out as usual. A row that vanished meanwhile (its
-    person used /deletedata) is skipped, never allowed to fail the other rows' commit.
+    ``owner`` names this bot process in its leases (``bot.instances``); with
+    ``alive_since``, the leases of a process that stopped beating are taken over at once
+    rather than when they run out. A row that vanished meanwhile (its person used
+    /deletedata) is skipped, never allowed to fail the other rows' commit.
     """
 
     def __init__(
@@ -139,15 +139,23 @@ class UnitOfWorkOutbox:
         *,
         owner: str | None = None,
         lease: timedelta = timedelta(seconds=60),
+        alive_since: Callable[[], datetime] | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._owner = owner
         self._lease = lease
+        self._alive_since = alive_since
 
     async def claim(self, limit: int, now: datetime, per_chat: int) -> Sequence[OutboxRow]:
+        alive_since = self._alive_since() if self._alive_since else None
         async with self._uow_factory() as uow:
             rows = await uow.outbox.claim(
-                limit, now, per_chat=per_chat, lease=self._lease, owner=self._owner
+                limit,
+                now,
+                per_chat=per_chat,
+                lease=self._lease,
+                owner=self._owner,
+                alive_since=alive_since,
             )
             await uow.commit()  # the lease must be committed before sending
             return rows
@@ -265,6 +273,10 @@ class TokenBucket:
         self._refill(now)
         self.tokens = max(0.0, self.tokens - 1) if floor else self.tokens - 1
 
+    def set_rate(self, rate: float, now: float) -> None:
+        self._refill(now)  # what was earned so far at the old rate
+        self.rate = rate
+
     def is_full(self, now: float) -> bool:
         self._refill(now)
         return self.tokens >= self.burst
@@ -287,8 +299,13 @@ class OutboxSender:
         backoff_base: float = 2.0,
         backoff_cap: float = 900.0,
         max_attempts: int = 10,
+        fresh: Callable[[], bool] = lambda: True,
     ) -> None:
         self._store = store
+        # Whether this process's heartbeat is recent (``Heartbeat.fresh``): a process that
+        # has not beaten for a while may have had its leases taken over, and must not send.
+        self._fresh = fresh
+        self._rate_global = rate_global
         self._senders = dict(senders)
         self._clock = clock or SystemClock()
         self._rate_per_chat = rate_per_chat
@@ -326,6 +343,19 @@ class OutboxSender:
     def wake(self) -> None:
         """Send now: the dispatcher calls this after committing outbox rows."""
         self._wake.set()
+
+    def share_rate(self, processes: int) -> None:
+        """Send at most 1/``processes`` of the bot's overall rate: Telegram's limit is per
+        bot, and ``processes`` senders share it (the heartbeat counts them every second).
+
+        A fixed share rather than one token bucket in the database: no database round
+        trip, and no single hot row, in front of every message; the cost is that a burst
+        claimed by one process goes at its share while the others idle, and that for up
+        to a heartbeat after a process joins the sum may exceed the limit (a 429 then
+        pauses the sender, as for any 429)."""
+        rate = self._rate_global / max(processes, 1)
+        if rate != self._global.rate:
+            self._global.set_rate(rate, self._seconds())
 
     def stop(self) -> None:
         """Finish the message in flight, hand the other claimed rows back, then ``run``
@@ -381,6 +411,11 @@ class OutboxSender:
         while queues:
             if self._stopping:
                 await self._release(queues)
+                break
+            if not self._fresh():
+                # Another process may hold these rows now: hand back only what is still ours.
+                log.warning("no recent heartbeat: claimed outbox rows handed back unsent")
+                await self._release_own()
                 break
             key, ready = self._next_chat(queues)
             now = self._seconds()

@@ -4,7 +4,8 @@ A transport hands the platform's raw update JSON to ``Inbox.receive``, which sto
 batch in one commit (a redelivery is stored once). Only then does the poller ask for the
 next offset — which is what confirms the batch to Telegram — or does the webhook answer
 200. A process killed at any moment afterwards loses nothing: the rows are still there,
-and the next start handles them first.
+and the next start handles them first (or, on PostgreSQL, another process as soon as the
+killed one's heartbeat is missed: ``bot.instances``).
 
 ``Inbox.run`` is the worker: it claims rows oldest first, at most one per user at a time
 (so each person's updates keep their order even across processes), maps each through the
@@ -44,8 +45,30 @@ class OnIncoming(Protocol):
 
 GetUpdates = Callable[[int | None, float], Awaitable[Sequence[JSON]]]
 
+
+class PollingTurn(Protocol):
+    """Which of the processes sharing the database polls (``storage.polling_turn``)."""
+
+    async def take(self) -> bool:
+        """True while this process holds the turn; tries to take it when it does not."""
+        ...
+
+    async def give_back(self) -> None: ...
+
+
+class AlwaysPolls:
+    """The turn of a process that is alone (a SQLite file's one process, tests)."""
+
+    async def take(self) -> bool:
+        return True
+
+    async def give_back(self) -> None:
+        return None
+
+
 IDLE_S = 1.0  # how often an idle worker looks for rows other processes stored or retries
 POLL_BACKOFF_S = (1.0, 30.0)  # first and longest pause after a failed getUpdates
+TURN_RETRY_S = 1.0  # how often a process that does not poll asks for the turn
 
 
 def now_utc() -> datetime:
@@ -81,9 +104,15 @@ class Inbox:
         max_attempts: int = 5,
         retry_delay: float = 1.0,
         drain_s: float = 10.0,
+        owner: str | None = None,
+        alive_since: Callable[[], datetime] | None = None,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self._uow_factory = uow_factory
+        # This process in its leases, and since when a lease holder must have beaten to
+        # count as alive (``bot.instances``): a dead process's rows are taken over at once.
+        self._owner = owner
+        self._alive_since = alive_since
         self._handle = handle
         self._mappers: dict[str, Mapper] = {}
         self._concurrency = concurrency
@@ -177,7 +206,13 @@ class Inbox:
     async def _claim(self, limit: int) -> list[InboxItem]:
         try:
             async with self._uow_factory() as uow:
-                items = await uow.inbox.claim(limit, self._clock(), lease=self._lease)
+                items = await uow.inbox.claim(
+                    limit,
+                    self._clock(),
+                    lease=self._lease,
+                    owner=self._owner,
+                    alive_since=self._alive_since() if self._alive_since else None,
+                )
                 await uow.commit()
         except Exception:
             log.exception("inbox: could not claim updates; trying again")
@@ -264,7 +299,7 @@ class Inbox:
 
     async def _cancel_in_flight(self) -> None:
         # Past the drain time: their rows stay stored and leased, and are handled again by
-        # the next start (or another process once the lease runs out).
+        # the next start (or another process once this one's heartbeat row is gone).
         tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
@@ -281,6 +316,12 @@ class Poller:
     Telegram's ``getUpdates`` confirms everything below the ``offset`` it is asked with, so
     the next offset is asked for only after ``Inbox.receive`` committed the batch. A failed
     store leaves the offset where it was: Telegram sends the batch again.
+
+    Of several processes sharing the database, only the one holding the ``turn`` polls
+    (Telegram answers a second concurrent getUpdates with 409); the others ask for it every
+    ``TURN_RETRY_S`` and meanwhile only handle the shared inbox. A new poller starts with
+    no offset: what its predecessor stored but had not confirmed comes again and is stored
+    once (or, handled already, is a no-op for the dispatcher).
     """
 
     def __init__(
@@ -291,17 +332,29 @@ class Poller:
         get_updates: GetUpdates,
         timeout: float = 10.0,
         max_backlog: int | None = None,
+        turn: PollingTurn | None = None,
     ) -> None:
         self._inbox = inbox
         self._platform = platform
         self._get_updates = get_updates
         self._timeout = timeout
         self._max_backlog = max_backlog
+        self._turn = turn or AlwaysPolls()
         self.offset: int | None = None
+        self.polling: bool | None = None  # whether this process holds the turn; None: not asked yet
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._turn.give_back()
+
+    async def _run(self) -> None:
         failures = 0
         while True:
+            if not await self._has_turn():
+                await asyncio.sleep(TURN_RETRY_S)
+                continue
             try:
                 await self._poll_once()
                 failures = 0
@@ -317,6 +370,19 @@ class Poller:
                     pause, exc, exc_info=failures == 1,
                 )  # fmt: skip
                 await asyncio.sleep(pause)
+
+    async def _has_turn(self) -> bool:
+        polling = await self._turn.take()
+        if polling != self.polling:
+            self.polling = polling
+            if polling:
+                log.info("this process polls %s", self._platform)
+                self.offset = None  # what the last poller confirmed is gone anyway
+            else:
+                log.info(
+                    "another process polls %s; this one handles the shared inbox", self._platform
+                )
+        return polling
 
     async def _poll_once(self) -> None:
         updates = await self._get_updates(self.offset, self._timeout)

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, cast, delete, func, select, update
 from sqlalchemy.orm import aliased
 
 from bot.services import ports
+from storage.leases import lease_free
 from storage.models import InboxRowModel
 from storage.repositories import _Repo
 
@@ -50,11 +51,26 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
         )
         return len(inserted.all())
 
-    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:
+    async def claim(
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta,
+        owner: str | None = None,
+        alive_since: datetime | None = None,
+    ) -> list[ports.InboxItem]:
         i = InboxRowModel
         earlier = aliased(InboxRowModel)
-        # An earlier row of the same user still waiting (leased, or due for a retry) holds
-        # the later ones back: a user's updates are handled in the order they came.
+        # Per-user order across processes: a row is claimable only while no earlier row of
+        # its user is still here — leased, pausing before a retry, or free. A handled row
+        # is deleted (a given-up one is dead), so a user's row k+1 becomes claimable only
+        # after row k's outcome is committed; two claimers that both see row k free meet
+        # on its row lock (SKIP LOCKED: one takes it, the other skips it, and on
+        # PostgreSQL re-checks a row changed under it against its new version). A user is
+        # never in two processes at once, but for a lease taken over from a process that
+        # stopped beating while still at work (the dispatcher's update ids make that
+        # second pass a no-op).
         held_back = (
             select(earlier.id)
             .where(
@@ -69,7 +85,7 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
             select(i)
             .where(
                 i.state == NEW,
-                (i.leased_until.is_(None)) | (i.leased_until <= now),
+                lease_free(i.leased_until, i.leased_by, now, alive_since),
                 ~held_back,
             )
             .order_by(i.id)
@@ -77,7 +93,7 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
         )
         rows = list((await self.s.scalars(self._locked(stmt, i))).all())
         for row in rows:
-            row.leased_until = now + lease
+            row.leased_until, row.leased_by = now + lease, owner
             row.attempts += 1
         await self.s.flush()
         return [_item(row) for row in rows]
@@ -98,21 +114,21 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
         await self.s.execute(
             update(InboxRowModel)
             .where(InboxRowModel.id == item_id)
-            .values(leased_until=at, last_error=error)
+            .values(leased_until=at, leased_by=None, last_error=error)
         )
 
     async def give_up(self, item_id: int, error: str) -> None:
         await self.s.execute(
             update(InboxRowModel)
             .where(InboxRowModel.id == item_id)
-            .values(state=DEAD, leased_until=None, last_error=error)
+            .values(state=DEAD, leased_until=None, leased_by=None, last_error=error)
         )
 
     async def release_leases(self) -> int:
         released = await self.s.scalars(
             update(InboxRowModel)
             .where(InboxRowModel.state == NEW, InboxRowModel.leased_until.is_not(None))
-            .values(leased_until=None)
+            .values(leased_until=None, leased_by=None)
             .returning(InboxRowModel.id)
         )
         return len(released.all())

@@ -271,7 +271,19 @@ class InboxRowModel(Base):
     state: Mapped[str] = mapped_column(String(8))  # new, dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     leased_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(128))  # the instance handling it
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InstanceRow(Base):
+    """A running bot process and its last heartbeat (see bot.instances)."""
+
+    __tablename__ = "instances"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
 
 
 class InviteRow(Base):

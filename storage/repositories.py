@@ -55,6 +55,7 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.services import ports
+from storage.leases import lease_free, lease_holds
 from storage.models import (
     AccountRow,
     AuditRow,
@@ -874,6 +875,7 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         lease: timedelta = timedelta(seconds=60),
         per_chat: int = 1,
         owner: str | None = None,
+        alive_since: datetime | None = None,
     ) -> list[ports.OutboxRow]:
         o = OutboxRowModel
         earlier = aliased(OutboxRowModel)
@@ -888,7 +890,10 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
             select(earlier.id)
             .where(
                 same_chat_before,
-                or_(earlier.next_attempt_at > now, earlier.locked_until > now),
+                or_(
+                    earlier.next_attempt_at > now,
+                    lease_holds(earlier.locked_until, earlier.locked_by, now, alive_since),
+                ),
             )
             .exists()
         )
@@ -898,7 +903,7 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
             .where(
                 o.state == PENDING,
                 or_(o.next_attempt_at.is_(None), o.next_attempt_at <= now),
-                or_(o.locked_until.is_(None), o.locked_until <= now),
+                lease_free(o.locked_until, o.locked_by, now, alive_since),
                 ~held_back,
                 place < per_chat,
             )

@@ -11,6 +11,7 @@ from storage import repositories as r
 from storage import volunteer_repositories as v
 from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
 from storage.inbox import SqlInboxRepository
+from storage.instances import SqlInstanceRepository
 from storage.party import SqlPartyRepository
 
 
@@ -44,6 +45,7 @@ class SqlUnitOfWork(BaseUnitOfWork):
         self.updates = r.SqlUpdateRepository(s)
         self.group_notices = r.SqlGroupNoticeRepository(s)
         self.inbox = SqlInboxRepository(s)
+        self.instances = SqlInstanceRepository(s)
         self.invites = r.SqlInviteRepository(s)
         self.escalations = r.SqlEscalationRepository(s)
         self.party = SqlPartyRepository(s)

@@ -76,6 +76,7 @@ class _Received:
     state: str = "new"
     attempts: int = 0
     leased_until: datetime | None = None
+    leased_by: str | None = None
     last_error: str | None = None
 
 
@@ -104,6 +105,7 @@ class FakeData:
     updates: dict[tuple[str, str], datetime] = field(default_factory=dict)
     group_notices: dict[tuple[str, str], datetime] = field(default_factory=dict)
     inbox: dict[int, _Received] = field(default_factory=dict)
+    instances: dict[str, datetime] = field(default_factory=dict)  # id -> last heartbeat
     invites: dict[str, Invite] = field(default_factory=dict)
     escalations: dict[tuple[int, str, int, datetime], datetime] = field(default_factory=dict)
     party: dict[int, PartyDeclaration] = field(default_factory=dict)
@@ -118,6 +120,22 @@ class FakeStore:
     """The committed state, shared by every unit created on it."""
 
     data: FakeData = field(default_factory=FakeData)
+
+
+def _lease_free(
+    d: FakeData,
+    until: datetime | None,
+    by: str | None,
+    now: datetime,
+    alive_since: datetime | None,
+) -> bool:
+    """As storage.leases: free when never leased, run out, or its holder stopped beating."""
+    if until is None or until <= now:
+        return True
+    if alive_since is None or by is None:
+        return False
+    seen = d.instances.get(by)
+    return seen is None or seen < alive_since
 
 
 class _FakeRepo:
@@ -507,6 +525,7 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
         lease: timedelta = timedelta(seconds=60),
         per_chat: int = 1,
         owner: str | None = None,
+        alive_since: datetime | None = None,
     ) -> list[ports.OutboxRow]:
         heads: dict[tuple[str, str], list[_Queued]] = {}
         blocked: set[tuple[str, str]] = set()
@@ -514,8 +533,8 @@ class FakeOutboxRepository(_FakeRepo, ports.BaseOutboxRepository):
             chat = (q.message.platform, q.message.chat_id)
             if q.state != "pending" or chat in blocked:
                 continue
-            ready = (q.next_attempt_at is None or q.next_attempt_at <= now) and (
-                q.locked_until is None or q.locked_until <= now
+            ready = (q.next_attempt_at is None or q.next_attempt_at <= now) and _lease_free(
+                self.d, q.locked_until, q.locked_by, now, alive_since
             )
             if not ready or len(heads.setdefault(chat, [])) >= per_chat:
                 blocked.add(chat)
@@ -712,7 +731,15 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
             added += 1
         return added
 
-    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:
+    async def claim(
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta,
+        owner: str | None = None,
+        alive_since: datetime | None = None,
+    ) -> list[ports.InboxItem]:
         waiting = sorted((r for r in self.d.inbox.values() if r.state == "new"), key=lambda r: r.id)
         users_before: set[tuple[str, str]] = set()
         claimed: list[ports.InboxItem] = []
@@ -721,10 +748,10 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
             held_back = user is not None and user in users_before
             if user is not None:
                 users_before.add(user)
-            free = row.leased_until is None or row.leased_until <= now
+            free = _lease_free(self.d, row.leased_until, row.leased_by, now, alive_since)
             if held_back or not free or len(claimed) >= limit:
                 continue
-            row.leased_until = now + lease
+            row.leased_until, row.leased_by = now + lease, owner
             row.attempts += 1
             claimed.append(self._item(row))
         return claimed
@@ -741,7 +768,7 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
 
     async def retry_later(self, item_id: int, at: datetime, error: str) -> None:
         row = self.d.inbox[item_id]
-        row.leased_until, row.last_error = at, error
+        row.leased_until, row.leased_by, row.last_error = at, None, error
 
     async def give_up(self, item_id: int, error: str) -> None:
         row = self.d.inbox[item_id]
@@ -769,6 +796,23 @@ class FakeInboxRepository(_FakeRepo, ports.BaseInboxRepository):
         for key in old:
             del self.d.inbox[key]
         return len(old)
+
+
+class FakeInstanceRepository(_FakeRepo, ports.BaseInstanceRepository):
+    async def beat(self, instance: ports.Instance, now: datetime) -> None:
+        self.d.instances[instance.id] = now
+
+    async def live(self, since: datetime) -> int:
+        return sum(1 for seen in self.d.instances.values() if seen >= since)
+
+    async def leave(self, instance_id: str) -> None:
+        self.d.instances.pop(instance_id, None)
+
+    async def forget_before(self, at: datetime) -> int:
+        gone = [i for i, seen in self.d.instances.items() if seen < at]
+        for instance_id in gone:
+            del self.d.instances[instance_id]
+        return len(gone)
 
 
 class FakeInviteRepository(_FakeRepo, ports.BaseInviteRepository):
@@ -940,6 +984,7 @@ class FakeUnitOfWork(ports.BaseUnitOfWork):
         self.updates = FakeUpdateRepository(self)
         self.group_notices = FakeGroupNoticeRepository(self)
         self.inbox = FakeInboxRepository(self)
+        self.instances = FakeInstanceRepository(self)
         self.invites = FakeInviteRepository(self)
         self.escalations = FakeEscalationRepository(self)
         self.party = FakePartyRepository(self)

@@ -47,6 +47,7 @@ from bot.services.ports import (
     ConcurrentUpdate,
     DuplicateUpdate,
     ExpiredState,
+    Instance,
     InviteProblem,
     InviteRefused,
     NotFound,
@@ -1825,3 +1826,97 @@ class InboxContract:
         async with make_uow() as uow:
             assert [i.update_id for i, _ in await uow.inbox.dead()] == ["3"]
             assert await uow.inbox.backlog() == 1
+
+
+# -- several processes (issue 11) ----------------------------------------------------------
+
+DEAD_AFTER = timedelta(seconds=5)
+
+
+def instance(name: str) -> Instance:
+    return Instance(id=name, host="host", pid=1, started_at=T0 - timedelta(hours=1))
+
+
+async def beat(make_uow: MakeUow, name: str, at: datetime) -> None:
+    async with make_uow() as uow:
+        await uow.instances.beat(instance(name), at)
+        await uow.commit()
+
+
+async def claim_inbox(make_uow: MakeUow, owner: str, at: datetime, limit: int = 10) -> list[str]:
+    async with make_uow() as uow:
+        items = await uow.inbox.claim(
+            limit, at, lease=LEASE, owner=owner, alive_since=at - DEAD_AFTER
+        )
+        await uow.commit()
+    return [item.update_id for item in items]
+
+
+class InstancesContract:
+    async def test_live_instances_are_those_seen_lately_and_one_that_left_is_not(
+        self, make_uow: MakeUow
+    ) -> None:
+        await beat(make_uow, "a", T0 - timedelta(seconds=1))
+        await beat(make_uow, "b", T0 - timedelta(seconds=2))
+        await beat(make_uow, "c", T0 - timedelta(seconds=9))
+        async with make_uow() as uow:
+            assert await uow.instances.live(T0 - DEAD_AFTER) == 2
+            await uow.instances.leave("b")
+            assert await uow.instances.forget_before(T0 - timedelta(seconds=8)) == 1
+            await uow.commit()
+        await beat(make_uow, "a", T0)  # a beat again: still one row
+        async with make_uow() as uow:
+            assert await uow.instances.live(T0 - timedelta(hours=2)) == 1
+
+    async def test_a_dead_processes_inbox_leases_are_taken_over_at_once_a_live_ones_are_not(
+        self, make_uow: MakeUow
+    ) -> None:
+        await beat(make_uow, "alive", T0 - timedelta(seconds=1))
+        await beat(make_uow, "dead", T0 - timedelta(seconds=6))
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1, "a"), received(2, "b")], at=T0)
+            await uow.commit()
+        earlier = T0 - timedelta(seconds=10)
+        assert await claim_inbox(make_uow, "alive", earlier, limit=1) == ["1"]
+        assert await claim_inbox(make_uow, "dead", earlier, limit=1) == ["2"]
+        # Both leases run for another 20 s; only the live holder keeps its row.
+        assert await claim_inbox(make_uow, "newcomer", T0) == ["2"]
+
+    async def test_a_row_pausing_before_its_retry_is_not_taken_when_its_process_dies(
+        self, make_uow: MakeUow
+    ) -> None:
+        await beat(make_uow, "dead", T0 - timedelta(seconds=6))
+        async with make_uow() as uow:
+            await uow.inbox.add("telegram", [received(1, "a")], at=T0)
+            await uow.commit()
+        async with make_uow() as uow:
+            earlier = T0 - timedelta(seconds=10)
+            (item,) = await uow.inbox.claim(1, earlier, lease=LEASE, owner="dead")
+            await uow.inbox.retry_later(item.id, T0 + timedelta(seconds=30), "boom")
+            await uow.commit()
+        assert await claim_inbox(make_uow, "newcomer", T0) == []
+        assert await claim_inbox(make_uow, "newcomer", T0 + timedelta(seconds=31)) == ["1"]
+
+    async def test_a_dead_processes_outbox_leases_are_taken_over_with_the_rows_behind_them(
+        self, make_uow: MakeUow
+    ) -> None:
+        await beat(make_uow, "alive", T0 - timedelta(seconds=1))
+        await beat(make_uow, "dead", T0 - timedelta(seconds=6))
+        async with make_uow() as uow:
+            await uow.outbox.add(message("a", "a1"))
+            await uow.outbox.add(message("b", "b1"))
+            await uow.commit()
+        async with make_uow() as uow:
+            await uow.outbox.claim(1, T0 - timedelta(seconds=10), owner="alive")
+            await uow.outbox.claim(1, T0 - timedelta(seconds=10), owner="dead")
+            await uow.commit()
+        async with make_uow() as uow:  # queued behind the dead process's row in chat b
+            await uow.outbox.add(message("b", "b2"))
+            await uow.outbox.add(message("a", "a2"))
+            await uow.commit()
+        async with make_uow() as uow:
+            rows = await uow.outbox.claim(
+                10, T0, per_chat=5, owner="newcomer", alive_since=T0 - DEAD_AFTER
+            )
+            await uow.commit()
+        assert [row.message.text for row in rows] == ["b1", "b2"]

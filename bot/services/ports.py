@@ -345,15 +345,17 @@ class BaseOutboxRepository(ABC):
         lease: timedelta = timedelta(seconds=60),
         per_chat: int = 1,
         owner: str | None = None,
+        alive_since: datetime | None = None,
     ) -> list[OutboxRow]:
         """Rows to send now, by id, at most ``per_chat`` per chat: the chat's earliest
         unsent rows, consecutively, stopping at the first that is not due or is leased.
 
         A later row waits while an earlier one of its chat is unsent and not claimed with
         it, so per-chat order holds. Claimed rows are leased to ``owner`` until
-        ``now + lease``; a sender that dies leaves them to be claimed again after that (or
-        at once by its own restart, ``release_leases``). Concurrent claimers never get the
-        same row, nor rows of one chat split between them.
+        ``now + lease``; a sender that dies leaves them to be claimed again after that,
+        or, with ``alive_since``, as soon as ``owner`` has sent no heartbeat since then.
+        Concurrent claimers never get the same row, nor rows of one chat split between
+        them.
         """
 
     @abstractmethod
@@ -493,12 +495,23 @@ class BaseInboxRepository(ABC):
         """Store what is not stored yet (a redelivery is not); return how many were new."""
 
     @abstractmethod
-    async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[InboxItem]:
-        """Lease up to ``limit`` rows for handling, oldest first, and count the attempt.
+    async def claim(
+        self,
+        limit: int,
+        now: datetime,
+        *,
+        lease: timedelta,
+        owner: str | None = None,
+        alive_since: datetime | None = None,
+    ) -> list[InboxItem]:
+        """Lease up to ``limit`` rows to ``owner`` for handling, oldest first, and count
+        the attempt.
 
         A row is claimed only while no earlier row of the same user is waiting (leased or
-        not), so one user's updates are handled one after another, whichever process
-        claims them; rows of nobody (``user_key`` None) are not held back.
+        not, by any process), so one user's updates are handled one after another,
+        whichever process claims them; rows of nobody (``user_key`` None) are not held
+        back. A leased row is free again once its lease runs out or, with
+        ``alive_since``, once its owner has sent no heartbeat since then (it died).
         """
 
     @abstractmethod
@@ -510,7 +523,8 @@ class BaseInboxRepository(ABC):
         """Forget handled rows."""
 
     @abstractmethod
-    async def retry_later(self, item_id: int, at: datetime, error: str) -> None: ...
+    async def retry_later(self, item_id: int, at: datetime, error: str) -> None:
+        """Claimable again at ``at`` (by any process: the pause has no owner)."""
 
     @abstractmethod
     async def give_up(self, item_id: int, error: str) -> None:
@@ -536,6 +550,36 @@ class BaseInboxRepository(ABC):
     async def forget_dead_before(self, at: datetime) -> int:
         """Delete rows given up on that were received before ``at`` (they hold what a
         person sent, kept only for an operator to look into)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """One running bot process: its id (unique per process), where it runs, since when."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+
+
+class BaseInstanceRepository(ABC):
+    """The bot processes sharing the database, each beating every second or so."""
+
+    @abstractmethod
+    async def beat(self, instance: Instance, now: datetime) -> None:
+        """Record that ``instance`` is alive at ``now`` (its row is made on the first)."""
+
+    @abstractmethod
+    async def live(self, since: datetime) -> int:
+        """How many instances beat at or after ``since``."""
+
+    @abstractmethod
+    async def leave(self, instance_id: str) -> None:
+        """Forget a stopping instance: its leases are free, it no longer counts as live."""
+
+    @abstractmethod
+    async def forget_before(self, at: datetime) -> int:
+        """Delete instances last seen before ``at``; how many."""
 
 
 class BaseInviteRepository(ABC):
@@ -654,6 +698,7 @@ class BaseUnitOfWork(ABC):
     updates: BaseUpdateRepository
     group_notices: BaseGroupNoticeRepository
     inbox: BaseInboxRepository
+    instances: BaseInstanceRepository
     invites: BaseInviteRepository
     escalations: BaseEscalationRepository
     party: BasePartyRepository

@@ -1,9 +1,11 @@
 """The outbox across a restart and an erasure, on real SQLite and PostgreSQL (issue 8).
 
 A bot killed mid-send leaves its claimed rows leased; restarted with the same instance name
-it takes them back at once instead of leaving its chats silent for the lease (~1 minute),
-while another instance's leases still run out as usual. Sent payloads leave the table after
-the keep period, and /deletedata takes the person's rows with it.
+(GRIDSNAP_INSTANCE_ID) it takes them back at once instead of leaving its chats silent for
+the lease (~1 minute), while another instance's leases still run out as usual (without a
+heartbeat table to say it died: test_11_several_processes covers the takeover). Sent
+payloads leave the table after the keep period, and /deletedata takes the person's rows
+with it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.chat import Kind, Outgoing
-from bot.config import load_settings
 from bot.delivery import OutboxSender, UnitOfWorkOutbox
 from bot.domain.categories import load_catalogue
 from bot.domain.model import Level
@@ -99,16 +100,6 @@ async def test_a_restarted_instance_takes_back_its_own_leases_at_once_but_not_an
     await asyncio.wait_for(running, NEVER)
     assert [m.chat_id for m in platform.sent] == ["a"]
     assert await _rows(make_uow) == [("a", "to a", "sent"), ("b", "to b", "pending")]
-
-
-def test_the_instance_name_survives_a_restart_and_differs_per_database(tmp_path: Path) -> None:
-    first = load_settings(database_url=f"sqlite:///{tmp_path / 'a.db'}")
-    again = load_settings(database_url=f"sqlite:///{tmp_path / 'a.db'}")
-    other = load_settings(database_url=f"sqlite:///{tmp_path / 'b.db'}")
-    named = load_settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", instance_id="bot-2")
-    assert first.instance == again.instance
-    assert first.instance != other.instance
-    assert named.instance == "bot-2"
 
 
 def _env(now: datetime, tmp_path: Path, *, keep: timedelta) -> Env:

@@ -30,6 +30,7 @@ from tests.storage_contract import (
     EscalationsContract,
     InboxContract,
     InformantsContract,
+    InstancesContract,
     InvitesContract,
     MakeUow,
     OutboxContract,
@@ -370,3 +371,6 @@ class TestSqliteFile:
         async with uow:
             with pytest.raises(RuntimeError, match="nest"):
                 await uow.__aenter__()
+
+
+class TestInstances(InstancesContract): ...

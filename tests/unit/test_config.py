@@ -147,6 +147,8 @@ def test_the_outbox_keeps_sent_payloads_a_week_and_waits_longer_than_ptbs_5_s_pe
     assert settings.send_max_attempts == 10
 
 
-def test_the_derived_instance_name_never_holds_the_database_password() -> None:
-    settings = load_settings(database_url="postgresql://bot:s3cret@db.example.org/gridsnap")
-    assert "s3cret" not in settings.instance
+def test_heartbeats_come_at_least_three_times_within_the_dead_time() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(heartbeat_s=2.0, instance_dead_s=5.0)
+    assert "instance_dead_s" in str(refused.value).lower()
+    assert load_settings(heartbeat_s=1.0, instance_dead_s=3.0).instance_dead_s == 3.0

@@ -214,6 +214,27 @@ async def test_the_global_limit_spaces_sends_to_many_chats_evenly(outbox, platfo
     assert max(sum(start <= t < start + 1 for t in times) for start in times) <= 30
 
 
+async def test_two_live_processes_each_send_at_half_the_bots_rate(outbox, platform):
+    for chat in range(31):
+        outbox.add(str(chat))
+    sender = make_sender(outbox, platform, rate_global=30)
+    sender.share_rate(2)  # the heartbeat saw two processes sharing the database
+    await drain(sender)
+    times = [t for t, _, _ in platform.accepted]
+    assert times == pytest.approx([i / 15 for i in range(31)], abs=1e-3)
+
+
+async def test_the_rate_share_grows_back_when_the_other_process_leaves(outbox, platform):
+    for chat in range(4):
+        outbox.add(str(chat))
+    sender = make_sender(outbox, platform, rate_global=30)
+    sender.share_rate(3)
+    sender.share_rate(1)
+    await drain(sender)
+    times = [t for t, _, _ in platform.accepted]
+    assert times == pytest.approx([i / 30 for i in range(4)], abs=1e-3)
+
+
 async def test_other_chats_are_not_held_up_by_a_slow_chat(outbox, platform):
     for _ in range(5):
         outbox.add("busy")

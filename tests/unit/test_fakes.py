@@ -15,6 +15,7 @@ from tests.storage_contract import (
     EscalationsContract,
     InboxContract,
     InformantsContract,
+    InstancesContract,
     InvitesContract,
     OutboxContract,
     PartyContract,
@@ -98,3 +99,6 @@ async def test_the_fake_counts_commits_and_lists_queued_messages() -> None:
         await uow.commit()
     assert uow.commits == 1
     assert [m.text for m in uow.outbox.sent()] == ["hello"]
+
+
+class TestFakeInstances(InstancesContract): ...

@@ -111,7 +111,19 @@ async def get_updates(world: World, params: Params) -> list[JSON]:
         world.allowed_updates = list(allowed)
     limit = min(max(params.integer("limit") or 100, 1), 100)
     timeout = max(params.number("timeout") or 0.0, 0.0)
-    updates = await world.wait_until(lambda: world.updates[:limit], timeout)
+    # As on Telegram, a second getUpdates while one waits ends the waiting one with 409:
+    # only one process may poll a bot.
+    world.polls += 1
+    mine = world.polls
+    world.changed.notify()
+    await world.wait_until(lambda: world.updates[:limit] or world.polls != mine, timeout)
+    if world.polls != mine:
+        raise ApiError(
+            409,
+            "Conflict: terminated by other getUpdates request;"
+            " make sure that only one bot instance is running",
+        )
+    updates = world.updates[:limit]
     world.served(updates)
     return updates
 

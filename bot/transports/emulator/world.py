@@ -148,6 +148,7 @@ class World(Waitable):
         self.updates: list[JSON] = []
         self.allowed_updates: list[str] = []
         self.webhook: Webhook | None = None
+        self.polls = 0  # getUpdates calls so far: a newer one ends a waiting one with 409
         self.webhook_error: tuple[int, str] | None = None
         self.deliveries: list[Delivery] = []
         self.callback_answers: dict[str, JSON | None] = {}
