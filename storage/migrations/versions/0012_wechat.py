@@ -4,7 +4,7 @@ New tables: wechat_tokens (one row per appid, with a compare-and-set refresh loc
 wechat_menus (the options a typed number answers, per openid).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03 16:40:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | None = None
 depends_on: str | None = None
 
