@@ -8,16 +8,37 @@ when nobody else holds it), which works alike on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.database import SQLITE_BUSY_TIMEOUT_MS, writer_turn
 from storage.models import OutboxRowModel, WeChatMenuRow, WeChatTokenRow
 
 Sessions = async_sessionmaker[AsyncSession]
+
+
+@contextlib.asynccontextmanager
+async def _unit(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """A session that takes its turn with this process's other SQLite writers, as every
+    unit of work does (``storage.uow``); on PostgreSQL just a session."""
+    bind = sessions.kw.get("bind")
+    turn = writer_turn(bind) if isinstance(bind, AsyncEngine) else None
+    if turn is not None:
+        async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+            await turn.acquire()
+    try:
+        async with sessions() as session:
+            yield session
+    finally:
+        if turn is not None:
+            turn.release()
 
 
 class TokenRow:
@@ -29,7 +50,7 @@ class TokenRow:
 
     async def current(self) -> tuple[str, datetime] | None:
         """The stored token and when it expires, or None."""
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             row = await s.get(WeChatTokenRow, self._appid)
             if row is None or row.token is None or row.expires_at is None:
                 return None
@@ -40,7 +61,7 @@ class TokenRow:
         else holds the refresh and the stored token expires before ``stale_at`` (one saved
         since the caller looked is not replaced again)."""
         await self._ensure_row()
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             t = WeChatTokenRow
             taken = await s.execute(
                 update(t)
@@ -53,7 +74,7 @@ class TokenRow:
             return bool(getattr(taken, "rowcount", 0) == 1)
 
     async def save(self, token: str, expires_at: datetime) -> None:
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             await s.execute(
                 update(WeChatTokenRow)
                 .where(WeChatTokenRow.appid == self._appid)
@@ -62,7 +83,7 @@ class TokenRow:
             await s.commit()
 
     async def release(self) -> None:
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             await s.execute(
                 update(WeChatTokenRow)
                 .where(WeChatTokenRow.appid == self._appid)
@@ -72,7 +93,7 @@ class TokenRow:
 
     async def invalidate(self, token: str) -> None:
         """Forget ``token`` (WeChat refused it); a newer one someone saved meanwhile stays."""
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             t = WeChatTokenRow
             await s.execute(
                 update(t)
@@ -82,7 +103,7 @@ class TokenRow:
             await s.commit()
 
     async def _ensure_row(self) -> None:
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             if await s.get(WeChatTokenRow, self._appid) is not None:
                 return
             s.add(WeChatTokenRow(appid=self._appid))
@@ -99,18 +120,18 @@ class MenuRows:
         self._sessions = sessions
 
     async def remember(self, openid: str, options: dict[str, Any], at: datetime) -> None:
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             await s.execute(delete(WeChatMenuRow).where(WeChatMenuRow.openid == openid))
             s.add(WeChatMenuRow(openid=openid, options=options, sent_at=at))
             await s.commit()
 
     async def forget(self, openid: str) -> None:
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             await s.execute(delete(WeChatMenuRow).where(WeChatMenuRow.openid == openid))
             await s.commit()
 
     async def options(self, openid: str) -> dict[str, Any] | None:
-        async with self._sessions() as s:
+        async with _unit(self._sessions) as s:
             found = await s.scalar(
                 select(WeChatMenuRow.options).where(WeChatMenuRow.openid == openid)
             )
@@ -121,7 +142,7 @@ async def due_now(sessions: Sessions, *, platform: str, chat_id: str, now: datet
     """Make the chat's waiting outbox rows due at once (its person just wrote, so WeChat's
     48 h window is open again); rows being sent are left alone. How many."""
     o = OutboxRowModel
-    async with sessions() as s:
+    async with _unit(sessions) as s:
         woken = await s.execute(
             update(o)
             .where(o.platform == platform, o.chat_id == chat_id, o.state == "pending")

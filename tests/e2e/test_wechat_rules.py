@@ -244,3 +244,18 @@ async def test_an_image_over_the_size_cap_is_refused_as_on_telegram(
         too_big = "That file is too big (the limit is {mb} MB). Please send a smaller photo."
         refused = await rider.expect(rider._(too_big).format(mb=2))
     assert refused.msgtype == "text"
+
+
+async def test_in_safe_mode_the_encrypted_callbacks_are_read_and_answered(
+    make_settings: Callable[..., Settings], wechat: WeChatEmulator
+) -> None:
+    rider = WxPerson(wechat, "oRiderSafe000000000000000001", "冯师傅")
+    aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+    async with _app_with(make_settings, wechat, wechat_aes_key=aes_key) as app:
+        await wx_informant(app, rider)
+        rider.say("/report")
+        asked = await rider.expect()
+        pushed = wechat.world.callbacks[-1]
+    assert wechat.receiver.aes_key == aes_key  # WeChat encrypted every push it made
+    assert [t.status for t in pushed.tries] == [200]
+    assert asked.text

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.transports.emulator import BotApiEmulator
 from bot.transports.wechat_emulator import Receiver, WeChatEmulator
 from tests.cli_kit import run_gridsnap
 from tests.e2e.test_run_startup import START_TIMEOUT_S, _read_until, _start, _stop
@@ -54,6 +55,36 @@ async def test_run_with_wechat_alone_serves_the_callback_and_answers_through_the
     assert answer.via == "custom" and answer.text
     assert process.returncode == 0, rest
     assert "Traceback" not in started + rest
+
+
+async def test_run_with_telegram_and_wechat_serves_both_from_one_process(tmp_path: Path) -> None:
+    async with (
+        WeChatEmulator(receiver=Receiver(token=TOKEN)) as wechat,
+        BotApiEmulator(bot_username="both_probe_bot") as telegram,
+    ):
+        env = {
+            **_wechat_environment(tmp_path, wechat),
+            "GRIDSNAP_TELEGRAM_TOKEN": telegram.token,
+            "GRIDSNAP_TELEGRAM_API_URL": telegram.url,
+        }
+        process = await _start(env, tmp_path)
+        try:
+            started = await _read_until(process, "polling Telegram as @both_probe_bot")
+            port = re.search(r"WeChat callbacks on 127\.0\.0\.1:(\d+)/wechat", started)
+            assert port is not None, started
+            wechat.receiver.url = f"http://127.0.0.1:{port.group(1)}/wechat"
+            wechat.user("oBothRider0000000000000000001")
+            wechat.send_text("oBothRider0000000000000000001", "/help")
+            rider = telegram.user(first_name="Wang", language_code="zh-hans")
+            telegram.send_text(rider["id"], "/help")
+            on_wechat = await wechat.wait_for_message(
+                "oBothRider0000000000000000001", timeout=START_TIMEOUT_S
+            )
+            on_telegram = await telegram.wait_for_message(rider["id"], timeout=START_TIMEOUT_S)
+        finally:
+            rest = await _stop(process)
+    assert on_wechat.text and on_telegram.text
+    assert process.returncode == 0, rest
 
 
 @pytest.mark.parametrize(

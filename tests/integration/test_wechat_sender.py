@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.chat import Button, Keyboard, Location, Outgoing, OutKind, inline
-from bot.delivery import AwaitingUser, OutboxSender, UnitOfWorkOutbox
+from bot.delivery import AwaitingUser, OutboxSender, TransientError, UnitOfWorkOutbox
 from bot.geo.crs import wgs84_to_gcj02
 from bot.services.ports import BaseUnitOfWork
 from bot.transports.embedded_http import serving
@@ -50,6 +50,7 @@ class StandIn:
     custom: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     uploads: int = 0
+    busy_texts: int = 0  # this many text messages are answered -1 (system busy)
     url: str = ""
 
     def revoke_all(self) -> None:
@@ -80,6 +81,9 @@ class StandIn:
             return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": 900 + len(self.templates)})
         if body["touser"] in self.away:
             return JSONResponse({"errcode": 45015, "errmsg": "response out of time limit"})
+        if body["msgtype"] == "text" and self.busy_texts:
+            self.busy_texts -= 1
+            return JSONResponse({"errcode": -1, "errmsg": "system error"})
         self.custom.append(body)
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
@@ -314,3 +318,19 @@ async def test_a_location_goes_as_its_name_and_a_tencent_map_link_in_gcj02(
     assert found is not None
     gcj = wgs84_to_gcj02(lat, lon)
     assert abs(float(found[1]) - gcj[0]) < 1e-6 and abs(float(found[2]) - gcj[1]) < 1e-6
+
+
+async def test_when_a_photos_caption_fails_its_next_try_does_not_show_the_picture_twice(
+    migrated_database_url: str,
+) -> None:
+    key = "ef" * 32
+    photos = {key: b"\xff\xd8\xff" + bytes(100)}
+    photo = text_to(RIDER, "案件 #3", kind=OutKind.PHOTO, photo=key)
+    async with stand_in() as wechat, process(migrated_database_url, wechat) as (api, menus):
+        sender = WeChatSender(api=api, menus=menus, photo_loader=photos.__getitem__, locale="en")
+        wechat.busy_texts = 1
+        with pytest.raises(TransientError):
+            await sender.send(photo)
+        await sender.send(photo)  # the outbox's next try of the same row
+        await sender.send(photo)  # the same message queued again later: shown whole
+    assert [m["msgtype"] for m in wechat.custom] == ["image", "text", "image", "text"]

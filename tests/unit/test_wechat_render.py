@@ -61,3 +61,16 @@ def test_share_buttons_become_one_instruction_each_and_links_a_line() -> None:
         "Map: https://example.org/map",
     ]
     assert shown.tail == ""
+
+
+def test_following_through_an_invite_qr_code_is_start_with_the_codes_scene() -> None:
+    scanned = {
+        "FromUserName": OPENID,
+        "MsgType": "event",
+        "Event": "subscribe",
+        "EventKey": "qrscene_inv_Abc123",
+    }
+    plain = {"FromUserName": OPENID, "MsgType": "event", "Event": "subscribe"}
+    started, followed = to_incoming(stored("e:1", scanned)), to_incoming(stored("e:2", plain))
+    assert started is not None and (started.command, started.payload) == ("start", "inv_Abc123")
+    assert followed is not None and (followed.command, followed.payload) == ("start", "")

@@ -10,6 +10,7 @@ error codes leave ``call`` as the outbox's neutral errors.
 from __future__ import annotations
 
 import asyncio
+import json as json_lib  # ``json`` is the body argument of ``call``, as in httpx
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -103,7 +104,8 @@ class WeChatApi:
             token = str(answer["access_token"])
             expires_at = now + timedelta(seconds=int(answer.get("expires_in", 7200)))
         except WeChatError as exc:
-            # A wrong appid or secret is the operator's to fix; the messages wait for it.
+            # A wrong appid or secret is the operator's to fix: transient, as a refused
+            # Telegram token is, so the messages are tried again once it is fixed.
             await self._tokens.release()
             raise TransientError(f"no access_token: {exc}") from exc
         except BaseException:
@@ -192,10 +194,8 @@ class WeChatApi:
 
 
 def _json(body: bytes) -> dict[str, Any]:
-    import json
-
     try:
-        data = json.loads(body)
+        data = json_lib.loads(body)
     except ValueError as exc:
         raise UnreadableAnswer(f"not JSON: {exc}") from None
     if not isinstance(data, dict):

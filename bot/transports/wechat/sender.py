@@ -13,12 +13,14 @@ waits in the outbox (``AwaitingUser``) until it can go — never dropped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.chat import Outgoing, OutKind
+from bot.chat import FileRef, Outgoing, OutKind
 from bot.delivery import AwaitingUser, PermanentError
 from bot.i18n import translator
 from bot.transports.base_sender import PhotoLoader, PhotoMissing, load_photo, required
@@ -30,6 +32,7 @@ from storage.wechat import MenuRows
 log = logging.getLogger(__name__)
 
 MEDIA_KEEP = timedelta(days=2, hours=12)  # WeChat keeps temporary media three days
+PICTURES_REMEMBERED = 1000  # photo messages whose caption failed, kept for their next try
 
 
 class WeChatSender:
@@ -50,6 +53,7 @@ class WeChatSender:
         self._template_id = template_id
         self._clock = clock
         self._media: dict[str, tuple[str, datetime]] = {}
+        self._pictures_sent: dict[str, None] = {}  # photo messages whose caption is owed
 
     async def send(self, out: Outgoing) -> str | None:
         try:
@@ -57,7 +61,9 @@ class WeChatSender:
         except AwaitingUser:
             if self._template_id is None or out.kind is OutKind.ANSWER_BUTTON:
                 raise
-            return await self._template(out)
+            sent = await self._template(out)
+            self._pictures_sent.pop(_identity(out), None)  # the whole message is out
+            return sent
 
     async def _dispatch(self, out: Outgoing) -> str | None:
         match out.kind:
@@ -66,8 +72,9 @@ class WeChatSender:
             case OutKind.EDIT_MARKUP:
                 # The prompt's buttons replaced: its text (what it asked) with the new menu.
                 shown = self._menu(out)
-                if not shown.options:  # only buttons dropped, or the choice shown: nothing
-                    await self._menus.forget(out.chat_id)
+                if not shown.options:
+                    # Only buttons dropped, or the choice shown: nothing to say. The numbers
+                    # remembered stay: they may be a later menu's (the flows check a press).
                     return None
                 return await self._say(out.chat_id, shown)
             case OutKind.PHOTO:
@@ -87,13 +94,24 @@ class WeChatSender:
         a pin or a picture between a menu and its answer leaves the menu standing)."""
         if shown.options:
             await self._custom(openid, "msgmenu", shown.msgmenu())
-            await self._menus.remember(openid, shown.remembered(), self._clock())
+            await self._numbers(openid, shown)
             return None
-        if not keep:
-            await self._menus.forget(openid)
         if shown.head:
             await self._custom(openid, "text", {"content": shown.head})
+        if not keep:
+            await self._numbers(openid, None)
         return None
+
+    async def _numbers(self, openid: str, shown: Menu | None) -> None:
+        """Remember the numbers a reply may pick (None: forget them). After the message went
+        out, so a failure here is logged, never raised: the row must not be sent twice."""
+        try:
+            if shown is None:
+                await self._menus.forget(openid)
+            else:
+                await self._menus.remember(openid, shown.remembered(), self._clock())
+        except Exception:
+            log.warning("wechat: could not note the menu sent to %s", openid, exc_info=True)
 
     async def _photo(self, out: Outgoing) -> str | None:
         ref = required(out.photo, "photo")
@@ -103,11 +121,18 @@ class WeChatSender:
             # The caption carries the case and the options act on it: they still go out.
             log.warning("photo %s is not in the photo store; sent its caption alone", ref)
             media_id = None
-        if media_id is not None:
+        # Two messages on WeChat: when the caption fails after the picture went, the row's
+        # next try sends only the caption (the picture is not shown twice).
+        part = _identity(out)
+        if media_id is not None and part not in self._pictures_sent:
             await self._custom(out.chat_id, "image", {"media_id": media_id})
+            self._pictures_sent[part] = None
+            while len(self._pictures_sent) > PICTURES_REMEMBERED:
+                self._pictures_sent.pop(next(iter(self._pictures_sent)))
         shown = self._menu(out)
         if shown.head or shown.options:
-            return await self._say(out.chat_id, shown, keep=True)
+            await self._say(out.chat_id, shown, keep=True)
+        self._pictures_sent.pop(part, None)
         return None
 
     def _menu(self, out: Outgoing, text: str | None = None) -> Menu:
@@ -157,10 +182,16 @@ class WeChatSender:
             },
         )
         if shown.options:
-            await self._menus.remember(out.chat_id, shown.remembered(), self._clock())
+            await self._numbers(out.chat_id, shown)
         log.info("wechat: %s was outside the 48 h window; sent as a template", out.chat_id)
         msgid = answer.get("msgid")
         return str(msgid) if msgid is not None else None
+
+
+def _identity(out: Outgoing) -> str:
+    return hashlib.sha256(
+        json.dumps(out.to_dict(), sort_keys=True, default=str).encode()
+    ).hexdigest()
 
 
 class WeChatFetcher:
@@ -169,5 +200,5 @@ class WeChatFetcher:
     def __init__(self, *, api: WeChatApi) -> None:
         self._api = api
 
-    async def fetch(self, ref: Any, *, max_bytes: int) -> bytes:
-        return await self._api.media(str(ref.file_id), max_bytes=max_bytes)
+    async def fetch(self, ref: FileRef, *, max_bytes: int) -> bytes:
+        return await self._api.media(ref.file_id, max_bytes=max_bytes)
