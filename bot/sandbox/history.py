@@ -44,6 +44,40 @@ async def keep_saving(world: Waitable, save: Callable[[], None]) -> None:
         save()
 
 
+def read_saved(path: Path, version: int) -> dict[str, Any] | None:
+    """A saved JSON document of ``version``; None when absent, unreadable or older."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("sandbox chat history %s is unreadable (%s); starting empty", path, exc)
+        return None
+    if not isinstance(data, dict) or data.get("version") != version:
+        return None
+    return data
+
+
+def write_saved(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically: a crash leaves the old file or the new one."""
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def write_once(path: Path, data: bytes) -> None:
+    """A picture's bytes, written the first time only (they never change)."""
+    if not path.exists():
+        path.write_bytes(data)
+
+
+def read_picture(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None  # deleted by hand: the message stays, its picture is gone
+
+
 class ChatHistory:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -53,16 +87,8 @@ class ChatHistory:
 
     def load(self, world: World) -> bool:
         """Put the saved chats into a fresh ``world``; False when there is nothing (usable)."""
-        try:
-            data = json.loads(self.chats_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError) as exc:
-            log.warning(
-                "sandbox chat history %s is unreadable (%s); starting empty", self.chats_file, exc
-            )
-            return False
-        if data.get("version") != VERSION:
+        data = read_saved(self.chats_file, VERSION)
+        if data is None:
             return False
         files = [self._file(meta) for meta in data["files"]]
         world.files.restore([f for f in files if f is not None], data["file_index"])
@@ -95,9 +121,7 @@ class ChatHistory:
             "files": metas,
             "file_index": world.files.index(),
         }
-        partial = self.chats_file.with_suffix(".json.tmp")
-        partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, self.chats_file)
+        write_saved(self.chats_file, data)
         self._saved_cursor = world.cursor
 
     async def keep(self, world: World) -> None:
@@ -105,9 +129,7 @@ class ChatHistory:
         await keep_saving(world, lambda: self.save(world))
 
     def _write_file(self, stored: StoredFile) -> dict[str, Any]:
-        path = self.files / stored.file_id
-        if not path.exists():
-            path.write_bytes(stored.data)
+        write_once(self.files / stored.file_id, stored.data)
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
@@ -116,11 +138,8 @@ class ChatHistory:
         }
 
     def _file(self, meta: dict[str, Any]) -> StoredFile | None:
-        try:
-            data = (self.files / meta["file_id"]).read_bytes()
-        except OSError:
-            return None  # deleted by hand: the message stays, its picture is gone
-        return StoredFile(data=data, **meta)
+        data = read_picture(self.files / meta["file_id"])
+        return None if data is None else StoredFile(data=data, **meta)
 
 
 def _chat(chat: Chat) -> dict[str, Any]:

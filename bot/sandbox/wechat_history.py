@@ -7,17 +7,12 @@ it (written once each), loaded before anyone opens a tab.
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.history import keep_saving
+from bot.sandbox.history import keep_saving, read_picture, read_saved, write_once, write_saved
 from bot.transports.wechat_emulator.world import Follower, Media, Received, World
-
-log = logging.getLogger(__name__)
 
 VERSION = 1
 
@@ -31,16 +26,8 @@ class WeChatHistory:
 
     def load(self, world: World) -> bool:
         """Put the saved chats into a fresh ``world``; False when there is nothing (usable)."""
-        try:
-            data = json.loads(self.chats_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError) as exc:
-            log.warning(
-                "sandbox WeChat chats %s unreadable (%s); starting empty", self.chats_file, exc
-            )
-            return False
-        if data.get("version") != VERSION:
+        data = read_saved(self.chats_file, VERSION)
+        if data is None:
             return False
         for meta in data["media"]:
             media = self._media(meta)
@@ -62,9 +49,7 @@ class WeChatHistory:
             "received": [asdict(item) for item in world.received],
             "media": [self._write(media) for media in world.media.values()],
         }
-        partial = self.chats_file.with_suffix(".json.tmp")
-        partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, self.chats_file)
+        write_saved(self.chats_file, data)
         self._saved = _version(world)
 
     async def keep(self, world: World) -> None:
@@ -72,9 +57,7 @@ class WeChatHistory:
         await keep_saving(world, lambda: self.save(world))
 
     def _write(self, media: Media) -> dict[str, Any]:
-        path = self.media / media.media_id
-        if not path.exists():
-            path.write_bytes(media.data)
+        write_once(self.media / media.media_id, media.data)
         return {
             "media_id": media.media_id,
             "content_type": media.content_type,
@@ -82,11 +65,8 @@ class WeChatHistory:
         }
 
     def _media(self, meta: dict[str, Any]) -> Media | None:
-        try:
-            data = (self.media / meta["media_id"]).read_bytes()
-        except OSError:
-            return None  # deleted by hand: the message stays, its picture is gone
-        return Media(data=data, **meta)
+        data = read_picture(self.media / meta["media_id"])
+        return None if data is None else Media(data=data, **meta)
 
 
 def _version(world: World) -> tuple[int, int]:

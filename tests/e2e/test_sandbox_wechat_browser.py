@@ -114,7 +114,7 @@ def test_wechat_rider_reports_from_the_page_and_the_wechat_worker_accepts(
 ) -> None:
     rider = _open_as(wechat_tabs, wechat_running.url, "rider", "小王")
     number = _report_on_wechat(rider)
-    _shot(rider, "sandbox-wechat-rider-report")
+    _shot(rider, "sandbox-wechat-rider-report", docs=True)
 
     worker = _open_as(wechat_tabs, wechat_running.url, "worker", "李芳")
     accept = worker.locator('.msg.bot button[data-callback^="w:acc:"]')
@@ -164,5 +164,5 @@ def test_mixed_mode_a_wechat_riders_report_is_accepted_by_a_telegram_worker(
     _expect_bot_says(
         rider, "Report {number} ({category}) was accepted by a grid worker.", number=number
     )
-    _shot(rider, "sandbox-mixed-rider-accepted")
+    _shot(rider, "sandbox-mixed-rider-accepted", docs=True)
     _shot(worker, "sandbox-mixed-telegram-worker")
