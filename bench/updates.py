@@ -112,6 +112,7 @@ class Updates:
 
     def press(self, user: int, data: str) -> dict[str, Any]:
         shown = self.message(user, "Choose your language:")["message"]
+        self.next_id -= 1  # the message pressed on is no update of its own
         shown["from"] = {"id": 1, "is_bot": True, "first_name": "Gridsnap"}
         callback = {
             "id": f"cb{self.next_id}",
@@ -294,7 +295,21 @@ async def measure_ours(
             await through_the_inbox(app, application, updates)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         phases.append(Phase(kind, count, wall, cpu, counts.minus(before)))
+    await every_update_handled(app, made.next_id - 1)
     return phases
+
+
+async def every_update_handled(app: Gridsnap, sent: int) -> None:
+    """Raise unless the inbox is empty and every update sent left its id recorded."""
+    async with app.uow_factory() as uow:
+        waiting, dead = await uow.inbox.backlog(), await uow.inbox.dead()
+        highest = await uow.updates.highest("telegram")
+    if waiting or dead or highest != sent:
+        reasons = sorted({reason for _item, reason in dead})[:3]
+        raise SystemExit(
+            f"not every update was handled: {waiting} waiting, {len(dead)} dead {reasons}, "
+            f"highest update id recorded {highest} of {sent}"
+        )
 
 
 # -- bare python-telegram-bot ---------------------------------------------------------------
@@ -336,7 +351,7 @@ async def measure_bare(settings: Settings, count: int) -> list[Phase]:
 
 async def measure(database: str, database_url: str, args: argparse.Namespace, tmp: Path) -> Figures:
     figures = Figures(database=database)
-    profile = cProfile.Profile() if args.profile else None
+    profile = cProfile.Profile(time.thread_time) if args.profile else None
     async with BotApiEmulator() as emu:
         settings = load_settings(
             database_url=database_url,

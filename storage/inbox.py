@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, cast, delete, func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import BigInteger, Row, bindparam, cast, delete, func, select, update
+from sqlalchemy.sql import Executable
 
 from bot.services import ports
 from storage.models import InboxRowModel
-from storage.repositories import _Repo
+from storage.repositories import _Repo, _table
 
 NEW, DEAD = "new", "dead"
 
 
-def _item(row: InboxRowModel) -> ports.InboxItem:
+def _item(row: InboxRowModel | Row[Any]) -> ports.InboxItem:
     return ports.InboxItem(
         id=row.id,
         platform=row.platform,
@@ -23,6 +25,56 @@ def _item(row: InboxRowModel) -> ports.InboxItem:
         payload=row.payload,
         attempts=row.attempts,
     )
+
+
+@functools.cache
+def _claim(postgres: bool) -> Executable:
+    table = _table(InboxRowModel)
+    i, earlier = table.alias("i"), table.alias("earlier")
+    now = bindparam("now", type_=table.c.leased_until.type)
+    # An earlier row of the same user still waiting (leased, or due for a retry) holds
+    # the later ones back: a user's updates are handled in the order they came.
+    held_back = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.state == NEW,
+            earlier.c.platform == i.c.platform,
+            earlier.c.user_key == i.c.user_key,
+            earlier.c.id < i.c.id,
+        )
+        .exists()
+    )
+    claimable = (
+        select(i.c.id)
+        .where(
+            i.c.state == NEW,
+            (i.c.leased_until.is_(None)) | (i.c.leased_until <= now),
+            ~held_back,
+        )
+        .order_by(i.c.id)
+        .limit(bindparam("limit"))
+    )
+    if postgres:
+        # SKIP LOCKED lets several processes claim at once without waiting on each other.
+        # SQLite has no row locks; its single writer (BEGIN IMMEDIATE) serialises claimers.
+        claimable = claimable.with_for_update(skip_locked=True, of=i)
+    return (
+        update(table)
+        .where(table.c.id.in_(claimable.scalar_subquery()))
+        .values(
+            leased_until=bindparam("until", type_=table.c.leased_until.type),
+            attempts=table.c.attempts + 1,
+        )
+        .returning(
+            table.c.id, table.c.platform, table.c.update_id, table.c.payload, table.c.attempts
+        )
+    )
+
+
+@functools.cache
+def _done() -> Executable:
+    table = _table(InboxRowModel)
+    return delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
@@ -51,36 +103,10 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
         return len(inserted.all())
 
     async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:
-        i = InboxRowModel
-        earlier = aliased(InboxRowModel)
-        # An earlier row of the same user still waiting (leased, or due for a retry) holds
-        # the later ones back: a user's updates are handled in the order they came.
-        held_back = (
-            select(earlier.id)
-            .where(
-                earlier.state == NEW,
-                earlier.platform == i.platform,
-                earlier.user_key == i.user_key,
-                earlier.id < i.id,
-            )
-            .exists()
-        )
-        stmt = (
-            select(i)
-            .where(
-                i.state == NEW,
-                (i.leased_until.is_(None)) | (i.leased_until <= now),
-                ~held_back,
-            )
-            .order_by(i.id)
-            .limit(limit)
-        )
-        rows = list((await self.s.scalars(self._locked(stmt, i))).all())
-        for row in rows:
-            row.leased_until = now + lease
-            row.attempts += 1
-        await self.s.flush()
-        return [_item(row) for row in rows]
+        # One statement: lease the oldest claimable rows and return them.
+        params = {"now": now, "until": now + lease, "limit": limit}
+        claimed = await self.s.execute(_claim(self._postgres), params)
+        return sorted((_item(row) for row in claimed), key=lambda item: item.id)
 
     async def renew(self, ids: Collection[int], until: datetime) -> None:
         if ids:
@@ -92,7 +118,7 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
 
     async def done(self, ids: Collection[int]) -> None:
         if ids:
-            await self.s.execute(delete(InboxRowModel).where(InboxRowModel.id.in_(list(ids))))
+            await self.s.execute(_done(), {"ids": list(ids)})
 
     async def retry_later(self, item_id: int, at: datetime, error: str) -> None:
         await self.s.execute(
