@@ -34,7 +34,8 @@ ratio ≥ 0.15, ≤ 4 statements per simple update. Nothing here asserts a timin
                                     [--profile DIR]
 
 ``--profile DIR`` writes a cProfile dump per database (``DIR/updates-<database>.pstats``,
-the three timed phases of the event loop's thread) and prints its top functions; profiling
+the three timed phases, timed by the event loop thread's CPU clock, so waiting for the
+database and other processes' load are not in it) and prints its top functions; profiling
 slows everything, so its run's figures are not comparable with a plain run's.
 """
 

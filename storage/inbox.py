@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Row, bindparam, cast, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 
 from bot.services import ports
@@ -72,6 +73,16 @@ def _claim(postgres: bool) -> Executable:
 
 
 @functools.cache
+def _add(postgres: bool) -> Executable:
+    # A redelivery (a webhook retry, a batch polled again after a crash) is no error. With
+    # RETURNING, a list of rows goes out as one multi-row INSERT (SQLAlchemy's
+    # "insertmanyvalues"), compiled once for every batch size.
+    table = _table(InboxRowModel)
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    return insert.on_conflict_do_nothing().returning(table.c.id)
+
+
+@functools.cache
 def _done() -> Executable:
     table = _table(InboxRowModel)
     return delete(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
@@ -93,13 +104,7 @@ class SqlInboxRepository(_Repo, ports.BaseInboxRepository):
             }
             for u in updates
         ]
-        # A redelivery (a webhook retry, a batch polled again after a crash) is no error.
-        inserted = await self.s.scalars(
-            self._insert(InboxRowModel)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(InboxRowModel.id)
-        )
+        inserted = await self.s.execute(_add(self._postgres), rows)
         return len(inserted.all())
 
     async def claim(self, limit: int, now: datetime, *, lease: timedelta) -> list[ports.InboxItem]:

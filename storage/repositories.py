@@ -249,7 +249,7 @@ class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
 
 
 def _account(row: AccountRow | Row[Any]) -> Account:
-    """An account from its ORM row or from a Core row of ``_ACCOUNT_COLUMNS``."""
+    """An account from its ORM row or from a Core row of ``_account_columns()``."""
     consent = None
     if row.consent_version is not None and row.consent_at is not None:
         consent = Consent(version=row.consent_version, given_at=row.consent_at)
@@ -266,18 +266,23 @@ def _account(row: AccountRow | Row[Any]) -> Account:
     )
 
 
-_ACCOUNT_COLUMNS = (
-    AccountRow.id,
-    AccountRow.platform,
-    AccountRow.platform_user_id,
-    AccountRow.chat_id,
-    AccountRow.display_name,
-    AccountRow.locale,
-    AccountRow.consent_version,
-    AccountRow.consent_at,
-    AccountRow.phone,
-    AccountRow.on_duty,
+_ACCOUNT_FIELDS = (
+    "id",
+    "platform",
+    "platform_user_id",
+    "chat_id",
+    "display_name",
+    "locale",
+    "consent_version",
+    "consent_at",
+    "phone",
+    "on_duty",
 )
+
+
+def _account_columns() -> list[ColumnElement[Any]]:
+    accounts = _table(AccountRow)
+    return [accounts.c[name] for name in _ACCOUNT_FIELDS]
 
 
 def _has_basis(
@@ -304,19 +309,24 @@ def _has_basis(
 
 @functools.cache
 def _account_and_state() -> Executable:
-    """The account by its platform key, whether it has a basis for keeping a name, and its
-    conversation state: one statement."""
-    c = ConversationRow
-    basis = _has_basis(bindparam("platform"), bindparam("platform_user_id"))
+    """The account by its platform key, whether it has a basis for keeping a name (as
+    ``_has_basis``), and its conversation state: one statement, on the tables alone (no ORM
+    entity, so none of the ORM's loading machinery)."""
+    a, c = _table(AccountRow), _table(ConversationRow)
+    roles, informants = _table(RoleGrantRow), _table(InformantRow)
+    basis = or_(
+        a.c.consent_version.is_not(None),
+        select(roles.c.id).where(roles.c.account_id == a.c.id).exists(),
+        select(informants.c.account_id).where(informants.c.account_id == a.c.id).exists(),
+    )
     return (
-        select(*_ACCOUNT_COLUMNS, basis.label("basis"), c.flow, c.step, c.data)
-        .select_from(AccountRow)
-        .outerjoin(
-            c, and_(c.platform == AccountRow.platform, c.user_id == AccountRow.platform_user_id)
+        select(*_account_columns(), basis.label("basis"), c.c.flow, c.c.step, c.c.data)
+        .select_from(
+            a.outerjoin(c, and_(c.c.platform == a.c.platform, c.c.user_id == a.c.platform_user_id))
         )
         .where(
-            AccountRow.platform == bindparam("platform"),
-            AccountRow.platform_user_id == bindparam("platform_user_id"),
+            a.c.platform == bindparam("platform"),
+            a.c.platform_user_id == bindparam("platform_user_id"),
         )
     )
 
@@ -346,7 +356,7 @@ def _account_upsert(postgres: bool, keep_name_with_basis: bool) -> Executable:
             index_elements=["platform", "platform_user_id"],
             set_={"chat_id": bindparam("chat_id"), "display_name": name},
         )
-        .returning(*_ACCOUNT_COLUMNS)
+        .returning(*_account_columns())
     )
 
 
@@ -1128,7 +1138,7 @@ def _state(row: Row[Any] | None) -> ConversationState:
 
 @functools.cache
 def _state_of() -> Executable:
-    c = ConversationRow
+    c = _table(ConversationRow).c
     return select(c.flow, c.step, c.data).where(
         c.platform == bindparam("platform"), c.user_id == bindparam("user_id")
     )
