@@ -24,7 +24,10 @@ Bare: the same update JSON, one at a time, through ``Application.process_update(
 Update.de_json(...))`` of a python-telegram-bot Application with handlers that do nothing
 (a CommandHandler, a CallbackQueryHandler, a MessageHandler). Its bot is initialised against
 the Bot API emulator (getMe), as ours is, so command filtering by bot name is the same.
-ratio = ours / bare in updates/s, over the three phases.
+ratio = ours / bare in updates/s, over the three phases. Wall time on a shared machine moves
+with everyone else's load (and ours waits for the PostgreSQL server, which competes for the
+same cores), so each row also gives the CPU ratio, bare CPU ms / ours: steadier from run to
+run, and what one core's worth of updates per second follows.
 
 The last line is the headline, from PostgreSQL (from SQLite when no PostgreSQL answers):
 ``RESULT ratio_to_bare_ptb=<r> updates_per_s=<n> sql_per_update=<k>``. Goals (issue 11):
@@ -399,7 +402,7 @@ def dump(profile: cProfile.Profile, path: Path, database: str) -> None:
 def table(figures: Figures) -> None:
     print(f"\n{figures.database}: {figures.ours[0].updates} updates per phase, {USERS} people")
     head = "               updates/s  CPU ms/upd  stmts/upd  commits/upd  begins/upd"
-    print(head + "   bare PTB/s  bare CPU ms  ratio")
+    print(head + "   bare PTB/s  bare CPU ms  ratio  CPU ratio")
     rows = [*zip(figures.ours, figures.bare, strict=True)]
     rows.append((figures.total(figures.ours), figures.total(figures.bare)))
     for ours, bare in rows:
@@ -408,7 +411,7 @@ def table(figures: Figures) -> None:
             f" {ours.per_update(ours.sql.statements):10.2f}"
             f" {ours.per_update(ours.sql.commits):12.2f} {ours.per_update(ours.sql.begins):11.2f}"
             f" {bare.per_s:12.0f} {bare.per_update(bare.cpu) * 1000:12.3f}"
-            f" {ours.per_s / bare.per_s:6.3f}"
+            f" {ours.per_s / bare.per_s:6.3f} {bare.cpu / ours.cpu:10.3f}"
         )
 
 
