@@ -51,6 +51,9 @@ NO_MAP_WARNING = (
     "no grid map imported: reports cannot be routed to a grid until `gridsnap map import`"
 )
 OUTBOX_STOP_WAIT = 10.0  # seconds; longer than one Bot API request normally takes
+# How often the stored map version is looked up: a map imported by `gridsnap map import`
+# is routed on within a second, and an update does not pay a statement for it.
+MAP_RECHECK_S = 1.0
 
 
 @dataclass(kw_only=True)
@@ -185,7 +188,7 @@ async def bootstrap(
     photos: PhotoStore = PhotoStore(settings.photo_dir)
     env = Env(
         catalogue=catalogue or load_catalogue(),
-        maps=MapHolder(tolerance_m=settings.route_tolerance_m),
+        maps=MapHolder(tolerance_m=settings.route_tolerance_m, recheck_s=MAP_RECHECK_S),
         photos=photos,
         zone=settings.zone,
         open_reporting=settings.open_reporting,

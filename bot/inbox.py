@@ -10,7 +10,8 @@ killed one's heartbeat is missed: ``bot.instances``).
 ``Inbox.run`` is the worker: it claims rows oldest first, at most one per user at a time
 (so each person's updates keep their order even across processes), maps each through the
 platform's mapper to an ``Incoming`` and hands it to the dispatcher, whose commit records
-the update id with its effects. A handled row is deleted. A row that fails — the mapper
+the update id with its effects. A handled row is deleted in the commit of the next claim
+(one commit for both, not one more per update). A row that fails — the mapper
 cannot read it, or the database is away — is retried with a growing pause (the user's later
 rows wait for it) and, after ``max_attempts``, kept as dead with the reason and logged once,
 so one malformed update never stops everyone else being served. The dispatcher is told which
@@ -123,6 +124,7 @@ class Inbox:
         self._clock = clock
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._handled: list[int] = []  # rows handled, deleted with the next claim
         self._storing: set[asyncio.Future[bool]] = set()
         self._stop_at: float | None = None
 
@@ -192,20 +194,29 @@ class Inbox:
                 return
             self._wake.clear()
             free = self._concurrency - len(self._in_flight)
-            claimed = await self._claim(free) if free > 0 else []
+            claimed = await self._claim(free) if free > 0 or self._handled else []
             for item in claimed:
                 self._in_flight[item.id] = asyncio.create_task(
                     self._process(item), name=f"inbox-{item.id}"
                 )
-            if self._stop_at is not None and not (claimed or self._in_flight or self._storing):
-                return  # drained: nothing left that may be handled now
+            busy = claimed or self._in_flight or self._storing or self._handled
+            if self._stop_at is not None and not busy:
+                return  # drained: nothing left that may be handled now, handled rows gone
             wait = IDLE_S if self._stop_at is None else min(IDLE_S, self._stop_at - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
 
     async def _claim(self, limit: int) -> list[InboxItem]:
+        """Delete the rows handled since the last claim, then lease up to ``limit`` rows:
+        one commit for both. Deleted first, so a user's next row is claimable at once.
+
+        A handled row left undeleted (this fails, or the process stops first) is claimed
+        again later; its update id, recorded in the dispatcher's commit, makes that a
+        no-op, and the row goes then."""
+        handled, self._handled = self._handled, []
         try:
             async with self._uow_factory() as uow:
+                await uow.inbox.done(handled)
                 items = await uow.inbox.claim(
                     limit,
                     self._clock(),
@@ -215,6 +226,7 @@ class Inbox:
                 )
                 await uow.commit()
         except Exception:
+            self._handled.extend(handled)
             log.exception("inbox: could not claim updates; trying again")
             return []
         return items
@@ -234,7 +246,7 @@ class Inbox:
                 reason = f"{type(told).__name__}: {told}; the user was told"
                 await self._give_up(item, reason)
                 return
-            await self._settle(item, lambda uow: uow.inbox.done([item.id]))
+            self._handled.append(item.id)
         finally:
             self._in_flight.pop(item.id, None)
             self._wake.set()

@@ -2,14 +2,15 @@
 
 The dispatcher downloads and processes a photo first (slow, outside any transaction), and
 only when its sender has a basis for keeping it (a consent, a registration, a staff role);
-then it opens one unit of work: skip the update if it was seen, load the user's account and
-conversation state, route to a command, a button handler or the user's current flow, save
-the state, write every outgoing message to the outbox, record the update id, commit. Only
-then is the outbox sender woken. A failure rolls everything back. When the caller will try
-again (the inbox, ``last_try=False``) the error is raised, so the update is retried later
-rather than lost after an apology; on the last try the user is told instead — unless it
-failed because a concurrent delivery of the same update (another process) committed first:
-then there is nothing to say.
+then it opens one unit of work: record the update id (an id recorded before means the
+update was handled: skip it), load the user's account and conversation state, route to a
+command, a button handler or the user's current flow, save the state if it changed, write
+every outgoing message to the outbox, commit. Only then is the outbox sender woken. A
+failure rolls everything back. When the caller will try again (the inbox,
+``last_try=False``) the error is raised, so the update is retried later rather than lost
+after an apology; on the last try the user is told instead — unless it failed because a
+concurrent delivery of the same update (another process) committed first: then there is
+nothing to say.
 
 Updates of different users are handled concurrently (the transport may call ``handle``
 for several at once), but one user's updates take turns, in the order ``handle`` was
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bot.chat import Incoming, Kind, Outgoing
+from bot.domain.model import ConversationState
 from bot.i18n import normalize, translator
 from bot.services.photos import FileFetcher, PhotoIntake, intake
 from bot.services.ports import DuplicateUpdate
@@ -209,17 +212,24 @@ class Dispatcher:
     async def _handle_in_unit(self, incoming: Incoming, photo: PhotoIntake | None) -> None:
         user = incoming.user
         async with self._uow_factory() as uow:
-            if await uow.updates.seen(user.platform, incoming.update_id):
-                return  # a concurrent delivery of the same update won the race
+            try:
+                # Recorded first, as the check that it was not seen: a concurrent delivery
+                # of the same update (another process) waits here until the first commits.
+                await uow.updates.mark(user.platform, incoming.update_id)
+            except DuplicateUpdate:
+                log.info("update %s already handled; skipped", incoming.update_id)
+                return
             await self._env.maps.refresh(uow)
-            account = await uow.accounts.upsert_from_chat(
+            account, state = await uow.from_chat(
                 platform=user.platform,
                 platform_user_id=user.user_id,
                 chat_id=user.chat_id,
                 display_name=user.display_name,
                 locale=normalize(user.language_code, self._env.default_locale),
             )
-            state = await uow.conversations.load(user.platform, user.user_id)
+            before = ConversationState(
+                flow=state.flow, step=state.step, data=copy.deepcopy(state.data)
+            )
             ctx = Context(
                 incoming=incoming,
                 account=account,
@@ -230,10 +240,9 @@ class Dispatcher:
                 photo=photo,
             )
             await self.route(ctx)
-            await uow.conversations.save(user.platform, user.user_id, ctx.state, at=ctx.now)
-            for message in ctx.out:
-                await uow.outbox.add(message, reply=is_reply(message, incoming))
-            await uow.updates.mark(user.platform, incoming.update_id)
+            if ctx.state != before:  # a draft ages from its last change (bot.services.drafts)
+                await uow.conversations.save(user.platform, user.user_id, ctx.state, at=ctx.now)
+            await uow.outbox.add_all([(m, is_reply(m, incoming)) for m in ctx.out])
             await uow.commit()
 
     async def route(self, ctx: Context) -> None:

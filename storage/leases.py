@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from storage.models import InstanceRow
 
 
-def _holder_alive(by: Any, alive_since: datetime) -> ColumnElement[bool]:
+def _holder_alive(by: Any, alive_since: Any) -> ColumnElement[bool]:
     return (
         select(InstanceRow.id)
         .where(InstanceRow.id == by, InstanceRow.seen_at >= alive_since)
@@ -33,10 +33,9 @@ def lease_holds(
     return and_(until.is_not(None), until > now, or_(by.is_(None), _holder_alive(by, alive_since)))
 
 
-def lease_free(
-    until: Any, by: Any, now: datetime, alive_since: datetime | None
-) -> ColumnElement[bool]:
-    """The row may be claimed: never leased, its lease ran out, or its holder is dead."""
+def lease_free(until: Any, by: Any, now: Any, alive_since: Any | None) -> ColumnElement[bool]:
+    """The row may be claimed: never leased, its lease ran out, or its holder is dead.
+    ``now`` and ``alive_since``: datetimes, or bound parameters of a prebuilt statement."""
     free = or_(until.is_(None), until <= now)
     if alive_since is None:
         return free

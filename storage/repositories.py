@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -14,23 +15,29 @@ from typing import cast as typed
 from geopy.distance import geodesic
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     ColumnElement,
     Exists,
     Select,
+    String,
+    Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
     func,
+    insert,
     or_,
     select,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult, Result
+from sqlalchemy.engine import CursorResult, Result, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Executable
 
 from bot.chat import Outgoing
 from bot.domain.model import (
@@ -86,6 +93,11 @@ _M_PER_DEG = 110_000.0
 # Keys per IN (...) list: far below SQLite's 32,766 and asyncpg's 32,767 bound parameters,
 # and small enough that one statement never holds a large parse tree.
 _IN_CHUNK = 500
+
+
+def _table(model: type[Any]) -> Table:
+    """The model's table, for Core statements: no ORM unit-of-work machinery on hot paths."""
+    return typed(Table, model.__table__)
 
 
 class _Repo:
@@ -237,7 +249,8 @@ class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
 # -- accounts and roles --------------------------------------------------------------------
 
 
-def _account(row: AccountRow) -> Account:
+def _account(row: AccountRow | Row[Any]) -> Account:
+    """An account from its ORM row or from a Core row of ``_account_columns()``."""
     consent = None
     if row.consent_version is not None and row.consent_at is not None:
         consent = Consent(version=row.consent_version, given_at=row.consent_at)
@@ -254,7 +267,28 @@ def _account(row: AccountRow) -> Account:
     )
 
 
-def _has_basis(platform: str, platform_user_id: str) -> ColumnElement[bool]:
+_ACCOUNT_FIELDS = (
+    "id",
+    "platform",
+    "platform_user_id",
+    "chat_id",
+    "display_name",
+    "locale",
+    "consent_version",
+    "consent_at",
+    "phone",
+    "on_duty",
+)
+
+
+def _account_columns() -> list[ColumnElement[Any]]:
+    accounts = _table(AccountRow)
+    return [accounts.c[name] for name in _ACCOUNT_FIELDS]
+
+
+def _has_basis(
+    platform: str | BindParameter[str], platform_user_id: str | BindParameter[str]
+) -> ColumnElement[bool]:
     """The account has a consent, an informant registration or a staff role: a basis for
     keeping its display name (see ``BaseAccountRepository.upsert_from_chat``)."""
 
@@ -270,6 +304,63 @@ def _has_basis(platform: str, platform_user_id: str) -> ColumnElement[bool]:
     return or_(AccountRow.consent_version.is_not(None), held(RoleGrantRow), held(InformantRow))
 
 
+# The hot path of every update (``SqlAccountRepository.from_chat``), built once: a statement
+# built per call spends more CPU on its construction and cache key than on the database.
+
+
+@functools.cache
+def _account_and_state() -> Executable:
+    """The account by its platform key, whether it has a basis for keeping a name (as
+    ``_has_basis``), and its conversation state: one statement, on the tables alone (no ORM
+    entity, so none of the ORM's loading machinery)."""
+    a, c = _table(AccountRow), _table(ConversationRow)
+    roles, informants = _table(RoleGrantRow), _table(InformantRow)
+    basis = or_(
+        a.c.consent_version.is_not(None),
+        select(roles.c.id).where(roles.c.account_id == a.c.id).exists(),
+        select(informants.c.account_id).where(informants.c.account_id == a.c.id).exists(),
+    )
+    return (
+        select(*_account_columns(), basis.label("basis"), c.c.flow, c.c.step, c.c.data)
+        .select_from(
+            a.outerjoin(c, and_(c.c.platform == a.c.platform, c.c.user_id == a.c.platform_user_id))
+        )
+        .where(
+            a.c.platform == bindparam("platform"),
+            a.c.platform_user_id == bindparam("platform_user_id"),
+        )
+    )
+
+
+@functools.cache
+def _account_upsert(postgres: bool, keep_name_with_basis: bool) -> Executable:
+    """Insert the account with ``new_name``, or refresh its chat id and set its name:
+    ``name`` as given, or (``keep_name_with_basis``) only when it has a basis, else "".
+    Returns the account's columns."""
+    table = _table(AccountRow)
+    name: ColumnElement[Any] = bindparam("name", type_=String())
+    if keep_name_with_basis:
+        basis = _has_basis(bindparam("platform"), bindparam("platform_user_id"))
+        name = case((basis, name), else_="")
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    # ON CONFLICT: two first updates of one new user in parallel must not both insert.
+    return (
+        insert.values(
+            platform=bindparam("platform"),
+            platform_user_id=bindparam("platform_user_id"),
+            chat_id=bindparam("chat_id"),
+            display_name=bindparam("new_name"),
+            locale=bindparam("locale"),
+            on_duty=True,
+        )
+        .on_conflict_do_update(
+            index_elements=["platform", "platform_user_id"],
+            set_={"chat_id": bindparam("chat_id"), "display_name": name},
+        )
+        .returning(*_account_columns())
+    )
+
+
 class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
     async def get_or_create(
         self,
@@ -280,9 +371,9 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         display_name: str,
         locale: str,
     ) -> Account:
-        return await self._upsert(
-            platform, platform_user_id, chat_id, locale, new_name=display_name, name=display_name
-        )
+        keys = {"platform": platform, "platform_user_id": platform_user_id, "locale": locale}
+        params = {**keys, "chat_id": chat_id, "new_name": display_name, "name": display_name}
+        return await self._upsert(params, keep_name_with_basis=False)
 
     async def upsert_from_chat(
         self,
@@ -293,42 +384,49 @@ class SqlAccountRepository(_Repo, ports.BaseAccountRepository):
         display_name: str,
         locale: str,
     ) -> Account:
-        # A new account has no consent, registration or role yet, so no name is kept.
-        name = case((_has_basis(platform, platform_user_id), display_name), else_="")
-        return await self._upsert(
-            platform, platform_user_id, chat_id, locale, new_name="", name=name
+        account, _state = await self.from_chat(
+            platform=platform,
+            platform_user_id=platform_user_id,
+            chat_id=chat_id,
+            display_name=display_name,
+            locale=locale,
         )
+        return account
 
-    async def _upsert(
+    async def from_chat(
         self,
+        *,
         platform: str,
         platform_user_id: str,
         chat_id: str,
+        display_name: str,
         locale: str,
-        *,
-        new_name: str,
-        name: str | ColumnElement[Any],
-    ) -> Account:
-        """Insert the account with ``new_name``, or refresh its chat id and set ``name``."""
-        # ON CONFLICT: two first updates of one new user in parallel must not both insert.
-        await self.s.execute(
-            self._insert(AccountRow)
-            .values(
-                platform=platform,
-                platform_user_id=platform_user_id,
-                chat_id=chat_id,
-                display_name=new_name,
-                locale=locale,
-                on_duty=True,
-            )
-            .on_conflict_do_update(
-                index_elements=["platform", "platform_user_id"],
-                set_={"chat_id": chat_id, "display_name": name},
-            )
-        )
-        found = await self.find(platform, platform_user_id)
-        assert found is not None  # just upserted in this transaction
-        return found
+    ) -> tuple[Account, ConversationState]:
+        """``upsert_from_chat`` and the conversation state in one statement when nothing
+        changed (the usual update): it is looked up first and written only when it is new or
+        its chat id or kept name differ."""
+        keys = {"platform": platform, "platform_user_id": platform_user_id}
+        found = (await self.s.execute(_account_and_state(), keys)).first()
+        if found is not None:
+            name = display_name if found.basis else ""
+            if (found.chat_id, found.display_name) == (chat_id, name):
+                return _account(found), _state(found)
+        # A new user's first update, or a new chat id or name: the upsert decides as above.
+        params = {
+            **keys,
+            "chat_id": chat_id,
+            "locale": locale,
+            "new_name": "",
+            "name": display_name,
+        }
+        account = await self._upsert(params, keep_name_with_basis=True)
+        if found is not None:
+            return account, _state(found)
+        return account, await SqlConversationRepository(self.s).load(platform, platform_user_id)
+
+    async def _upsert(self, params: dict[str, str], *, keep_name_with_basis: bool) -> Account:
+        upsert = _account_upsert(self._postgres, keep_name_with_basis)
+        return _account((await self.s.execute(upsert, params)).one())
 
     async def get(self, account_id: int) -> Account | None:
         row = await self.s.get(AccountRow, account_id, populate_existing=True)
@@ -848,7 +946,34 @@ def _unbroken_chat_runs(found: Sequence[tuple[OutboxRowModel, int]]) -> list[Out
     return kept
 
 
+@functools.cache
+def _outbox_row() -> Executable:
+    # With RETURNING, a list of rows goes out as one multi-row INSERT (SQLAlchemy's
+    # "insertmanyvalues"); without, as the driver's executemany: a statement per row.
+    table = _table(OutboxRowModel)
+    return insert(table).returning(table.c.id)
+
+
 class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
+    async def add_all(self, messages: Sequence[tuple[Outgoing, bool]]) -> None:
+        if not messages:
+            return
+        at = _now()
+        rows = [
+            {
+                "platform": outgoing.platform,
+                "chat_id": outgoing.chat_id,
+                "payload": outgoing.to_dict(),
+                "state": PENDING,
+                "created_at": at,
+                "attempts": 0,
+                "failures": 0,
+                "reply": reply,
+            }
+            for outgoing, reply in messages
+        ]
+        await self.s.execute(_outbox_row(), rows)
+
     async def add(
         self, outgoing: Outgoing, *, not_before: datetime | None = None, reply: bool = False
     ) -> int:
@@ -1008,6 +1133,34 @@ class SqlOutboxRepository(_Repo, ports.BaseOutboxRepository):
         return _deleted(forgotten)
 
 
+def _state(row: Row[Any] | None) -> ConversationState:
+    """The state from a row with ``flow``, ``step`` and ``data`` (an outer join's row may
+    have all three None: the user has no state yet)."""
+    if row is None or row.data is None:
+        return ConversationState()
+    return ConversationState(flow=row.flow, step=row.step, data=dict(row.data))
+
+
+@functools.cache
+def _state_of() -> Executable:
+    c = _table(ConversationRow).c
+    return select(c.flow, c.step, c.data).where(
+        c.platform == bindparam("platform"), c.user_id == bindparam("user_id")
+    )
+
+
+@functools.cache
+def _state_upsert(postgres: bool) -> Executable:
+    table = _table(ConversationRow)
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    changed: dict[str, Any] = {
+        name: bindparam(name) for name in ("flow", "step", "data", "updated_at")
+    }
+    return insert.values(
+        platform=bindparam("platform"), user_id=bindparam("user_id"), **changed
+    ).on_conflict_do_update(index_elements=["platform", "user_id"], set_=changed)
+
+
 def _stale_states(
     cutoff: datetime, keep: Collection[str], only: Collection[str] | None
 ) -> list[ColumnElement[bool]]:
@@ -1037,19 +1190,15 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
         return [(platform, user_id) for platform, user_id in found.all()]
 
     async def load(self, platform: str, user_id: str) -> ConversationState:
-        row = await self.s.get(ConversationRow, (platform, user_id), populate_existing=True)
-        if row is None:
-            return ConversationState()
-        return ConversationState(flow=row.flow, step=row.step, data=dict(row.data))
+        found = await self.s.execute(_state_of(), {"platform": platform, "user_id": user_id})
+        return _state(found.first())
 
     async def save(
         self, platform: str, user_id: str, state: ConversationState, *, at: datetime
     ) -> None:
         values = {"flow": state.flow, "step": state.step, "data": state.data, "updated_at": at}
         await self.s.execute(
-            self._insert(ConversationRow)
-            .values(platform=platform, user_id=user_id, **values)
-            .on_conflict_do_update(index_elements=["platform", "user_id"], set_=values)
+            _state_upsert(self._postgres), {"platform": platform, "user_id": user_id, **values}
         )
 
     async def expire_before(
@@ -1110,19 +1259,28 @@ class SqlConversationRepository(_Repo, ports.BaseConversationRepository):
         return found
 
 
+@functools.cache
+def _update_mark(postgres: bool) -> Executable:
+    # DO NOTHING instead of catching the unique violation: on PostgreSQL that error
+    # would abort the whole transaction. A concurrent twin waits here for the first.
+    table = _table(ProcessedUpdateRow)
+    insert = postgresql.insert(table) if postgres else sqlite.insert(table)
+    return (
+        insert.values(
+            platform=bindparam("platform"), update_id=bindparam("update_id"), at=bindparam("at")
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.update_id)
+    )
+
+
 class SqlUpdateRepository(_Repo, ports.BaseUpdateRepository):
     async def seen(self, platform: str, update_id: str) -> bool:
         return await self.s.get(ProcessedUpdateRow, (platform, update_id)) is not None
 
     async def mark(self, platform: str, update_id: str, at: datetime | None = None) -> None:
-        # DO NOTHING instead of catching the unique violation: on PostgreSQL that error
-        # would abort the whole transaction. A concurrent twin waits here for the first.
-        inserted = await self.s.scalars(
-            self._insert(ProcessedUpdateRow)
-            .values(platform=platform, update_id=update_id, at=at or _now())
-            .on_conflict_do_nothing()
-            .returning(ProcessedUpdateRow.update_id)
-        )
+        params = {"platform": platform, "update_id": update_id, "at": at or _now()}
+        inserted = await self.s.execute(_update_mark(self._postgres), params)
         if inserted.first() is None:
             raise ports.DuplicateUpdate(f"{platform} update {update_id}")
 

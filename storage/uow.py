@@ -6,6 +6,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.domain.model import Account, ConversationState
 from bot.services.ports import BaseUnitOfWork
 from storage import repositories as r
 from storage import volunteer_repositories as v
@@ -17,6 +18,8 @@ from storage.party import SqlPartyRepository
 
 class SqlUnitOfWork(BaseUnitOfWork):
     """Reusable: each ``async with`` opens a fresh session and transaction."""
+
+    accounts: r.SqlAccountRepository  # with ``from_chat``, the one-statement start of an update
 
     def __init__(self, *, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = session_factory
@@ -71,6 +74,23 @@ class SqlUnitOfWork(BaseUnitOfWork):
         finally:
             if turn is not None:
                 turn.release()
+
+    async def from_chat(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> tuple[Account, ConversationState]:
+        return await self.accounts.from_chat(
+            platform=platform,
+            platform_user_id=platform_user_id,
+            chat_id=chat_id,
+            display_name=display_name,
+            locale=locale,
+        )
 
     async def commit(self) -> None:
         await self.session.commit()

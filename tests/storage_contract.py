@@ -311,6 +311,46 @@ class AccountsContract:
             "other": False,
         }
 
+    async def test_an_update_starts_with_the_account_and_its_state_as_stored_or_refreshed(
+        self, make_uow: MakeUow
+    ) -> None:
+        """``from_chat`` answers what ``upsert_from_chat`` and ``conversations.load`` do: a
+        newcomer gets an account without a name and no state; a registered person's name
+        and chat id are refreshed, their state read back."""
+
+        async def from_chat(user: str, chat: str, name: str) -> tuple[Account, ConversationState]:
+            async with make_uow() as uow:
+                found = await uow.from_chat(
+                    platform="telegram",
+                    platform_user_id=user,
+                    chat_id=chat,
+                    display_name=name,
+                    locale="en",
+                )
+                await uow.commit()
+            return found
+
+        newcomer, empty = await from_chat("new", "chat-new", "Newcomer")
+        assert (newcomer.platform_user_id, newcomer.display_name, newcomer.locale) == (
+            "new",
+            "",
+            "en",
+        )
+        assert empty == ConversationState()
+
+        rider = await seed_account(make_uow, "u1")
+        state = ConversationState(flow="rep", step="photo", data={"photos": ["k1"]})
+        async with make_uow() as uow:
+            await uow.informants.upsert(profile(rider.id))
+            await uow.conversations.save("telegram", "u1", state, at=T0)
+            await uow.commit()
+        same, loaded = await from_chat("u1", rider.chat_id, rider.display_name)
+        assert (same, loaded) == (rider, state)
+        moved, _ = await from_chat("u1", "chat-2", "New name")
+        assert (moved.id, moved.chat_id, moved.display_name) == (rider.id, "chat-2", "New name")
+        async with make_uow() as uow:
+            assert await uow.accounts.get(rider.id) == moved
+
     async def test_changing_an_unknown_account_raises_not_found(self, make_uow: MakeUow) -> None:
         async with make_uow() as uow:
             with pytest.raises(NotFound):
@@ -676,6 +716,22 @@ class OutboxContract:
             [claimed] = await uow.outbox.claim(10, T0)
             await uow.commit()
         assert claimed.message == asked
+
+    async def test_messages_queued_together_keep_their_order_and_reply_flags(
+        self, make_uow: MakeUow
+    ) -> None:
+        answers = [(message("a", "one"), True), (message("b", "two"), False)]
+        async with make_uow() as uow:
+            await uow.outbox.add_all([])
+            await uow.outbox.add_all([*answers, (message("a", "three"), True)])
+            await uow.commit()
+        async with make_uow() as uow:
+            claimed = await uow.outbox.claim(10, T0, per_chat=10)
+        assert [(c.message.text, c.reply) for c in claimed] == [
+            ("one", True),
+            ("two", False),
+            ("three", True),
+        ]
 
     async def test_a_chats_next_row_waits_until_the_earlier_one_is_sent(
         self, make_uow: MakeUow

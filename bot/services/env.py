@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,11 +27,24 @@ def utc_now() -> datetime:
 class MapHolder:
     """The grid map of this process: loaded once from the database, reloaded only when the
     stored map version changes (another process imported a new map). With no map imported
-    yet, ``current()`` raises and every flow that does not route keeps working."""
+    yet, ``current()`` raises and every flow that does not route keeps working.
 
-    def __init__(self, *, tolerance_m: float) -> None:
+    ``recheck_s``: the stored version is looked up at most that often (the dispatcher
+    refreshes before every update; a new map may take that long to be seen). 0: always.
+    """
+
+    def __init__(
+        self,
+        *,
+        tolerance_m: float,
+        recheck_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._map: GridMap | None = None
         self._tolerance_m = tolerance_m
+        self._recheck_s = recheck_s
+        self._monotonic = monotonic
+        self._checked_at: float | None = None
 
     @property
     def loaded(self) -> bool:
@@ -44,7 +58,11 @@ class MapHolder:
     async def refresh(self, uow: BaseUnitOfWork) -> GridMap | None:
         from bot.geo.router import GridMap
 
+        now = self._monotonic()
+        if self._checked_at is not None and now - self._checked_at < self._recheck_s:
+            return self._map
         version = await uow.regions.map_version()
+        self._checked_at = now
         if version and (self._map is None or self._map.version != version):
             version, units = await uow.regions.load_units()
             self._map = GridMap(units, version=version, tolerance_m=self._tolerance_m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -335,6 +335,12 @@ class BaseOutboxRepository(ABC):
     ) -> int:
         """Queue a message; ``reply`` marks the answer to the person's own action (sent
         without the per-chat pacing, see ``bot.delivery``)."""
+
+    async def add_all(self, messages: Sequence[tuple[Outgoing, bool]]) -> None:
+        """Queue messages in this order, each with its ``reply`` flag (see ``add``); a
+        store may write them in one go."""
+        for outgoing, reply in messages:
+            await self.add(outgoing, reply=reply)
 
     @abstractmethod
     async def claim(
@@ -721,6 +727,27 @@ class BaseUnitOfWork(ABC):
             await self.rollback()
         finally:
             await self._end()
+
+    async def from_chat(
+        self,
+        *,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str,
+        locale: str,
+    ) -> tuple[Account, ConversationState]:
+        """The account of someone writing to the bot (``accounts.upsert_from_chat``) and
+        their conversation state (``conversations.load``): what every update starts with,
+        so a store may answer both in one go."""
+        account = await self.accounts.upsert_from_chat(
+            platform=platform,
+            platform_user_id=platform_user_id,
+            chat_id=chat_id,
+            display_name=display_name,
+            locale=locale,
+        )
+        return account, await self.conversations.load(platform, platform_user_id)
 
     @abstractmethod
     async def _begin(self) -> None:

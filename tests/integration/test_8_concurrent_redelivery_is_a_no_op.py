@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import pytest
 
@@ -46,7 +47,7 @@ async def two_processes(
     migrated_database_url: str,
 ) -> AsyncIterator[list[Callable[[], BaseUnitOfWork]]]:
     """Two unit-of-work factories on their own engines (as two processes have), whose first
-    units meet after looking the update id up: both see it unhandled, as in a real race."""
+    units meet before recording the update id: both record it at once, as in a real race."""
     engines = [create_engine(migrated_database_url) for _ in range(2)]
     meeting = asyncio.Barrier(2)
     factories: list[Callable[[], BaseUnitOfWork]] = []
@@ -58,7 +59,7 @@ async def two_processes(
             uow = SqlUnitOfWork(session_factory=session_factory)
             if first[0]:
                 first[0] = False
-                _meet_after_the_first_look(uow, meeting)
+                _meet_before_recording(uow, meeting)
             return uow
 
         factories.append(make)
@@ -69,20 +70,19 @@ async def two_processes(
             await engine.dispose()
 
 
-def _meet_after_the_first_look(uow: SqlUnitOfWork, meeting: asyncio.Barrier) -> None:
+def _meet_before_recording(uow: SqlUnitOfWork, meeting: asyncio.Barrier) -> None:
     begin = uow._begin
 
     async def begin_then_wrap() -> None:
         await begin()
-        seen = uow.updates.seen
+        mark = uow.updates.mark
 
-        async def seen_then_meet(platform: str, update_id: str) -> bool:
-            found = await seen(platform, update_id)
+        async def meet_then_mark(platform: str, update_id: str, at: datetime | None = None) -> None:
             async with asyncio.timeout(10):
                 await meeting.wait()
-            return found
+            await mark(platform, update_id, at)
 
-        uow.updates.seen = seen_then_meet  # type: ignore[method-assign]
+        uow.updates.mark = meet_then_mark  # type: ignore[method-assign]
 
     uow._begin = begin_then_wrap  # type: ignore[method-assign]
 

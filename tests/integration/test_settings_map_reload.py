@@ -1,5 +1,6 @@
 """The process's grid map (``MapHolder``) is built once and rebuilt only when another import
-(``gridsnap map import`` goes through ``import_map``) has bumped the stored map version."""
+(``gridsnap map import`` goes through ``import_map``) has bumped the stored map version;
+the version is looked up at most once per ``recheck_s``."""
 
 from __future__ import annotations
 
@@ -66,3 +67,20 @@ async def test_a_new_map_version_is_loaded_and_an_unchanged_one_is_not_rebuilt(
     assert reloaded is not loaded
     assert (reloaded.version, routed_code(reloaded)) == (second.version, "130302006001009")
     assert await refreshed(holder, make_uow) is reloaded
+
+
+async def test_the_stored_version_is_looked_up_at_most_once_per_recheck_interval(
+    make_uow: Callable[[], BaseUnitOfWork],
+) -> None:
+    clock = [100.0]
+    holder = MapHolder(tolerance_m=300, recheck_s=1.0, monotonic=lambda: clock[0])
+    await import_map(make_uow(), map_with_grid("130302006001001", "第1网格"), replace=False)
+    loaded = await refreshed(holder, make_uow)
+    await import_map(make_uow(), map_with_grid("130302006001009", "第9网格"), replace=True)
+
+    clock[0] += 0.9  # the dispatcher refreshes before every update: not looked up yet
+    assert await refreshed(holder, make_uow) is loaded
+
+    clock[0] += 0.1
+    reloaded = await refreshed(holder, make_uow)
+    assert routed_code(reloaded) == "130302006001009"

@@ -1,5 +1,6 @@
-"""The dispatcher stamps each saved state with the update's time; every flow the bot has
-gets a discard notice of its own (or is deliberately never discarded)."""
+"""The dispatcher stamps each changed state with the update's time (an unchanged one is not
+saved); every flow the bot has gets a discard notice of its own (or is deliberately never
+discarded)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,15 @@ RIDER = User(platform="telegram", user_id="701", chat_id="701", language_code="e
 T0 = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
 
 
-def help_command(update_id: str) -> Incoming:
+def command(update_id: str, name: str) -> Incoming:
     return Incoming(
-        update_id=update_id, user=RIDER, kind=Kind.COMMAND, command="help", text="/help"
+        update_id=update_id, user=RIDER, kind=Kind.COMMAND, command=name, text=f"/{name}"
     )
 
 
-async def test_the_dispatcher_saves_the_state_at_the_time_of_the_update() -> None:
+async def test_the_dispatcher_saves_a_changed_state_at_the_time_of_the_update() -> None:
     store, now = FakeStore(), [T0]
-    registry = collect(("common",))
+    registry = collect(("common", "register"))
     bot = Dispatcher(
         uow_factory=lambda: FakeUnitOfWork(store=store),
         env=Env(
@@ -41,11 +42,23 @@ async def test_the_dispatcher_saves_the_state_at_the_time_of_the_update() -> Non
         button_handlers=registry.buttons,
         fallback=registry.dispatch_fallback,
     )
-    await bot.handle(help_command("1"))
-    assert store.data.conversations_saved_at[("telegram", "701")] == T0
+
+    def saved_at(key: tuple[str, str]) -> datetime:
+        return store.data.conversations_saved_at[key]  # a commit replaces store.data
+
+    await bot.handle(command("1", "register"))
+    assert store.data.conversations[("telegram", "701")].flow == "reg"
+    assert saved_at(("telegram", "701")) == T0
+
+    # /help mid-flow leaves the state as it was: the draft still ages from its last step.
     now[0] = T0 + timedelta(hours=5)
-    await bot.handle(help_command("2"))
-    assert store.data.conversations_saved_at[("telegram", "701")] == T0 + timedelta(hours=5)
+    await bot.handle(command("2", "help"))
+    assert saved_at(("telegram", "701")) == T0
+
+    now[0] = T0 + timedelta(hours=6)
+    await bot.handle(command("3", "cancel"))
+    assert store.data.conversations[("telegram", "701")].flow is None
+    assert saved_at(("telegram", "701")) == T0 + timedelta(hours=6)
 
 
 def test_every_flow_of_the_bot_has_its_own_notice_or_is_never_discarded() -> None:

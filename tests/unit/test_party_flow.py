@@ -14,7 +14,7 @@ import pytest
 
 from bot.chat import Outgoing, OutKind, User
 from bot.domain.categories import load_catalogue
-from bot.domain.model import GeoPoint, InformantStatus, Level, RoleName
+from bot.domain.model import ConversationState, GeoPoint, InformantStatus, Level, RoleName
 from bot.domain.party import DeclarationStatus, PartyDeclaration
 from bot.i18n import translator
 from bot.services import party, staff
@@ -46,6 +46,10 @@ class Town:
             clock=lambda: NOW,
         )
         self.chat = ChatBot(lambda: FakeUnitOfWork(store=self.store), self.env)
+
+    def state(self, user_id: str) -> ConversationState:
+        """The user's stored conversation state; none stored is an empty one."""
+        return self.store.data.conversations.get(("telegram", user_id), ConversationState())
 
     async def rider(self, name: str = "rider", *, locale: str = "en") -> User:
         user = await self.chat.person(name, locale=locale)
@@ -129,7 +133,7 @@ async def test_someone_not_registered_cannot_declare(town: Town) -> None:
     stranger = await town.chat.person("stranger")
     said = await town.chat.command(stranger, "party")
     assert "Send /register" in texts(stranger, said)
-    assert town.store.data.conversations[("telegram", "stranger")].flow is None
+    assert town.state("stranger").flow is None
 
 
 async def test_a_rejected_rider_cannot_declare(town: Town) -> None:
@@ -306,7 +310,7 @@ async def test_only_the_declared_communitys_party_organisation_may_decide(
         assert [m.text for m in alerts(said)] == [m.text for m in alerts(nobody)]
         assert ORGANISATION not in texts(intruder, said)
     assert await town.declaration(rider) == before
-    assert town.store.data.conversations[("telegram", "intruder")].flow is None
+    assert town.state("intruder").flow is None
 
 
 async def test_the_badge_is_shown_only_on_the_riders_own_views_and_only_if_chosen(
