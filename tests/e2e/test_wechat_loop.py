@@ -15,7 +15,7 @@ from geopy.distance import geodesic
 
 from bot.app import Gridsnap
 from bot.config import Settings
-from bot.domain.model import InformantStatus, ReportStatus, RoleName
+from bot.domain.model import ConversationState, InformantStatus, ReportStatus, RoleName
 from bot.transports.emulator import BotApiEmulator, Entry
 from bot.transports.wechat_emulator import Receiver, WeChatEmulator
 from tests.e2e.conftest import APPROVED, Person, grid_codes, has_button, jpeg, person, point_in
@@ -30,6 +30,7 @@ from tests.e2e.wechat_people import (
     running_with_wechat,
     wechat_settings,
     worker_accepts_and_resolves,
+    worker_follows_then_types_the_invite,
     wx_informant,
 )
 from tests.e2e.workers import bind_worker, community_of
@@ -39,6 +40,7 @@ WHERE_DO_YOU_WORK = (
     "Where do you usually work? Share a location there with the button below, "
     "or choose your community from the list."
 )
+MIDDLE = "You are in the middle of something. Finish it first, or send /cancel to stop it."
 SENT = (
     "Thank you! Your registration was sent. A community admin will review it, "
     "and I will tell you here as soon as it is decided."
@@ -153,7 +155,9 @@ async def test_a_rider_registers_in_chat_on_wechat_is_approved_and_the_loop_clos
     grid = (await grid_codes(app))[0]
     community = await community_of(app, grid)
     await bind_worker(app, admin, community.code, role=RoleName.COMMUNITY_ADMIN)
-    await bind_wechat_worker(app, worker, grid)
+    welcome = await worker_follows_then_types_the_invite(app, worker, grid)
+    assert worker._(MIDDLE) not in welcome.text
+    assert await conversation_of(app, worker) == ConversationState()
     where = point_in(app, grid)
 
     await _register_on_wechat(rider, where)
@@ -173,3 +177,8 @@ async def test_a_rider_registers_in_chat_on_wechat_is_approved_and_the_loop_clos
     await rider_confirms(rider, number)
     [report] = await reports_of_wechat(app, rider)
     assert report.status is ReportStatus.CLOSED
+
+
+async def conversation_of(app: Gridsnap, who: WxPerson) -> ConversationState:
+    async with app.uow_factory() as uow:
+        return await uow.conversations.load("wechat", who.openid)

@@ -203,6 +203,18 @@ async def bind_wechat_worker(app: Gridsnap, worker: WxPerson, grid: str) -> None
     await worker.expect(invite.region.name)
 
 
+async def worker_follows_then_types_the_invite(
+    app: Gridsnap, worker: WxPerson, grid: str
+) -> Received:
+    """How a grid worker joins on WeChat without the invite's QR code: they follow the
+    account (which offers them registration) and type the invite they were sent."""
+    invite = await new_invite(app, grid)
+    worker.follow()
+    await worker.expect(has_item("reg:agree"))
+    worker.say(f"/start {invite.payload}")
+    return await worker.expect(invite.region.name)
+
+
 async def account_of_wechat(app: Gridsnap, who: WxPerson) -> Account:
     async with app.uow_factory() as uow:
         account = await uow.accounts.find("wechat", who.openid)
