@@ -158,6 +158,9 @@ async def test_a_rider_registers_in_chat_on_wechat_is_approved_and_the_loop_clos
     welcome = await worker_follows_then_types_the_invite(app, worker, grid)
     assert worker._(MIDDLE) not in welcome.text
     assert await conversation_of(app, worker) == ConversationState()
+    # Following granted three messages for a minute (welcome, consent, the worker's
+    # welcome); that lapses, and the typed invite's five are what the alert may use.
+    wechat.world.clock.advance(61)
     where = point_in(app, grid)
 
     await _register_on_wechat(rider, where)
@@ -173,6 +176,8 @@ async def test_a_rider_registers_in_chat_on_wechat_is_approved_and_the_loop_clos
 
     number = await report_on_wechat(rider, where)
     alert = await worker.expect(lambda r: has_item("w:acc:")(r) and number in r.text)
+    # The whole alert (photo, case and options, pin, map and its caption) fits in the five.
+    await worker.expect(worker._("Map of report {number}").format(number=number))
     await worker_accepts_and_resolves(worker, alert)
     await rider_confirms(rider, number)
     [report] = await reports_of_wechat(app, rider)

@@ -108,7 +108,7 @@ class WeChatEmulator:
     def subscribe(self, openid: str, *, nickname: str = "骑手") -> Callback:
         follower = self.world.followers.get(openid) or self.user(openid, nickname=nickname)
         follower.subscribed = True
-        self.world.interacted(openid)
+        self.world.interacted(openid, message=False)
         self._said(openid, "event:subscribe", {"event": "subscribe"})
         return self.sender.push(openid, "event:subscribe", messages.event("subscribe"), msg_id=None)
 
@@ -122,7 +122,7 @@ class WeChatEmulator:
     def click(self, openid: str, key: str) -> Callback:
         """A tap on a custom-menu button of type ``click``."""
         self._speaker(openid)
-        self.world.interacted(openid)
+        self.world.interacted(openid, message=False)
         self._said(openid, "event:CLICK", {"event": "CLICK", "key": key})
         return self.sender.push(openid, "event:CLICK", messages.event("CLICK", key), msg_id=None)
 
