@@ -33,7 +33,7 @@ from tests.e2e.wechat_people import (
     worker_follows_then_types_the_invite,
     wx_informant,
 )
-from tests.e2e.workers import bind_worker, community_of
+from tests.e2e.workers import bind_worker, community_of, new_invite
 
 PHONE = "+8613800001111"
 WHERE_DO_YOU_WORK = (
@@ -187,3 +187,22 @@ async def test_a_rider_registers_in_chat_on_wechat_is_approved_and_the_loop_clos
 async def conversation_of(app: Gridsnap, who: WxPerson) -> ConversationState:
     async with app.uow_factory() as uow:
         return await uow.conversations.load("wechat", who.openid)
+
+
+async def test_a_worker_joins_by_scanning_the_invite_qr_code_following_or_not(
+    app: Gridsnap, wechat: WeChatEmulator
+) -> None:
+    newcomer = WxPerson(wechat, "oWorkerQian000000000000000001", "钱进")
+    follower = WxPerson(wechat, "oWorkerSong000000000000000001", "宋歌")
+    grid = (await grid_codes(app))[0]
+    first, second = await new_invite(app, grid), await new_invite(app, grid)
+
+    newcomer.follow(scene=first.payload)  # following by the code: subscribe, qrscene_<scene>
+    welcome = await newcomer.expect(first.region.name)
+    assert not has_item("reg:agree")(welcome)  # a worker, not offered registration
+    follower.follow()
+    await follower.expect(has_item("reg:agree"))
+    follower.scan(second.payload)  # already following: a SCAN event
+    await follower.expect(second.region.name)
+    for worker in (newcomer, follower):
+        assert await conversation_of(app, worker) == ConversationState()

@@ -74,9 +74,15 @@ class WxPerson:
     def _act(self) -> None:
         self.mark = len(self.emu.world.received)
 
-    def follow(self) -> Callback:
+    def follow(self, *, scene: str | None = None) -> Callback:
+        """Follow the account; with ``scene``, by scanning a QR code made with it."""
         self._act()
-        return self.emu.subscribe(self.openid, nickname=self.name)
+        return self.emu.subscribe(self.openid, nickname=self.name, scene=scene)
+
+    def scan(self, scene: str) -> Callback:
+        """A follower scans a QR code made with ``scene``."""
+        self._act()
+        return self.emu.scan(self.openid, scene)
 
     def say(self, text: str) -> Callback:
         self._act()
