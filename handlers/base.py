@@ -210,6 +210,11 @@ class Flow(ABC):
         """Say again what the current step expects (after unexpected input)."""
         await self.on_input(ctx)
 
+    def untouched(self, ctx: Context) -> bool:
+        """Whether the person has answered nothing in this flow yet (it was offered to them,
+        as registration is on /start): a link they open may then replace it, losing nothing."""
+        return False
+
     def enter(self, ctx: Context, step: str, **data: Any) -> None:
         ctx.state.flow = self.name
         ctx.state.step = step
@@ -225,3 +230,5 @@ class Command:
     description: str  # English source, translated when registered
     menu: bool = True
     allowed_mid_flow: bool = False  # /help, /language, /cancel work inside a flow
+    # With a payload (a link opened, a QR code scanned) it replaces an untouched flow.
+    linked_over_untouched: bool = False

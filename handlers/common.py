@@ -32,7 +32,7 @@ def setup(registry: Registry) -> None:
     async def help_(ctx: Context) -> None:
         await show_help(ctx, registry)
 
-    registry.command(Command("start", start, N_("Start or restart"), allowed_mid_flow=False))
+    registry.command(Command("start", start, N_("Start or restart"), linked_over_untouched=True))
     registry.command(Command("help", help_, N_("What I can do"), allowed_mid_flow=True))
     registry.command(
         Command("language", choose_language, N_("Change language"), allowed_mid_flow=True)

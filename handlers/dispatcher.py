@@ -73,6 +73,12 @@ class Turns:
                 del self._locks[key]
 
 
+def _opens_over(command: Command, current: Flow, ctx: Context) -> bool:
+    """A link opened (``/start <payload>``) while in a flow the person has given nothing to,
+    such as the registration that following a WeChat account begins: the link was meant."""
+    return command.linked_over_untouched and bool(ctx.incoming.payload) and current.untouched(ctx)
+
+
 def is_reply(message: Outgoing, incoming: Incoming) -> bool:
     """Whether ``message`` answers the person's own action: it goes to the chat the update
     came from, and is sent without the per-chat pacing (``bot.delivery``). Messages to
@@ -268,7 +274,10 @@ class Dispatcher:
             if current is not None:
                 await current.reprompt(ctx)
             return
-        if current is not None and not command.allowed_mid_flow:
+        if current is not None and _opens_over(command, current, ctx):
+            log.info("%s /%s link replaces the untouched %s", ctx.account.id, name, current.name)
+            ctx.state.clear()
+        elif current is not None and not command.allowed_mid_flow:
             ctx.reply(
                 ctx._(
                     "You are in the middle of something. Finish it first, "

@@ -118,6 +118,9 @@ class RegisterFlow(Flow):
     async def reprompt(self, ctx: Context) -> None:
         await _PROMPTS[ctx.state.step or "consent"](ctx)
 
+    def untouched(self, ctx: Context) -> bool:
+        return (ctx.state.step or "consent") == "consent"
+
     # -- steps ----------------------------------------------------------------------------
 
     async def _consent(self, ctx: Context) -> None:

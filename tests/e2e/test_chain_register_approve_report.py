@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from bot.app import Gridsnap
-from bot.domain.model import InformantStatus, Level, RegionNode, RoleName
+from bot.domain.model import InformantStatus, RoleName
 from bot.transports.emulator import BotApiEmulator
 from tests.e2e.conftest import (
     Person,
@@ -25,19 +25,10 @@ from tests.e2e.conftest import (
     point_in,
     reports_of,
 )
-from tests.e2e.workers import bind_worker
+from tests.e2e.workers import bind_worker, community_of
 
 NUMBER = re.compile(r"\d{6}-\d{4}")
 PHONE = "+8613800001111"
-
-
-async def _community_of(app: Gridsnap, grid: str) -> RegionNode:
-    async with app.uow_factory() as uow:
-        node = await uow.regions.get(grid)
-        assert node is not None
-        chain = await uow.regions.ancestors(node.id)
-    [community] = [n for n in chain if n.level is Level.COMMUNITY]
-    return community
 
 
 async def _register_in_chat(rider: Person, where: tuple[float, float]) -> None:
@@ -77,7 +68,7 @@ async def test_a_new_rider_registers_is_approved_in_chat_by_the_admin_and_report
     admin = person(emulator, first_name="Zhou", language_code="zh-hans")
     worker = person(emulator, first_name="Li", language_code="en")
     grid = (await grid_codes(app))[0]
-    community = await _community_of(app, grid)
+    community = await community_of(app, grid)
     await bind_worker(app, admin, community.code, role=RoleName.COMMUNITY_ADMIN)
     await bind_worker(app, worker, grid)
     where = point_in(app, grid)

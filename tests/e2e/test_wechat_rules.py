@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,16 +161,25 @@ class Logged(logging.Handler):
             self.seen.set()
 
 
+@contextlib.contextmanager
+def _logged(logger: str, fragment: str) -> Iterator[Logged]:
+    """``fragment`` logged at INFO or above by ``logger`` sets the handler's ``seen``."""
+    handler, log = Logged(fragment), logging.getLogger(logger)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
 async def test_past_48_hours_without_a_template_the_push_waits_and_goes_when_they_write(
     make_settings: Callable[..., Settings], wechat: WeChatEmulator
 ) -> None:
     rider = WxPerson(wechat, "oRiderAway000000000000000002", "周师傅")
-    waiting = Logged("waits for its person to write")
-    delivery = logging.getLogger("bot.delivery")
-    level = delivery.level
-    delivery.addHandler(waiting)
-    delivery.setLevel(logging.INFO)
-    try:
+    with _logged("bot.delivery", "waits for its person to write") as waiting:
         async with _app_with(make_settings, wechat) as app:
             await _rider_away_for_48_hours(wechat, rider)
             await _push(app, rider, "案件 #8 已处理")
@@ -178,9 +187,6 @@ async def test_past_48_hours_without_a_template_the_push_waits_and_goes_when_the
             held = await _outbox_states(app)
             rider.say("/help")  # the window opens again
             delivered = await rider.expect("案件 #8")
-    finally:
-        delivery.removeHandler(waiting)
-        delivery.setLevel(level)
     assert held == [("pending", 0)]
     assert delivered.via == "custom" and delivered.msgtype == "msgmenu"
 
@@ -192,6 +198,36 @@ async def _outbox_states(app: Gridsnap) -> list[tuple[str, int]]:
             select(OutboxRowModel).where(OutboxRowModel.platform == "wechat")
         )
         return [(r.state, r.failures) for r in rows if "案件" in r.payload.get("text", "")]
+
+
+async def _push_many(app: Gridsnap, rider: WxPerson, texts: list[str]) -> None:
+    async with app.uow_factory() as uow:
+        for text in texts:
+            await uow.outbox.add(Outgoing(platform="wechat", chat_id=rider.openid, text=text))
+        await uow.commit()
+    rider.mark = len(rider.emu.world.received)
+    app.outbox.wake()
+
+
+async def test_past_the_five_messages_a_message_grants_the_rest_wait_for_the_next_one(
+    make_settings: Callable[..., Settings], wechat: WeChatEmulator
+) -> None:
+    # WeChat's quota (客服消息下发规则): a message lets the account send five, then 45047.
+    rider = WxPerson(wechat, "oRiderQuota00000000000000001", "吴师傅")
+    pushes = [f"案件 #{n} 有新进展" for n in range(1, 6)]
+    with _logged("bot.delivery", "waits for its person to write") as waiting:
+        async with _app_with(make_settings, wechat) as app:
+            wechat.user(rider.openid, nickname=rider.name)
+            rider.say("/help")
+            await rider.expect()  # one of the five
+            await _push_many(app, rider, pushes)
+            await asyncio.wait_for(waiting.seen.wait(), 10)  # the fifth push: 45047
+            early = [r.text for r in wechat.received(rider.openid, since=rider.mark)]
+            rider.say("/mydata")
+            await rider.expect(pushes[4])
+    assert early == pushes[:4]
+    got = [r.text for r in wechat.received(rider.openid) if r.text in pushes]
+    assert got == pushes  # each once, in order
 
 
 async def test_two_processes_on_one_database_fetch_one_access_token_from_wechat(

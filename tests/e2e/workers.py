@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.app import Gridsnap
-from bot.domain.model import RoleName
+from bot.domain.model import Level, RegionNode, RoleName
 from bot.services import staff
 from bot.transports.emulator import Entry
 from tests.e2e.conftest import WAIT, Person
@@ -39,3 +39,13 @@ async def new_invite(
         )
         await uow.commit()
     return invite
+
+
+async def community_of(app: Gridsnap, grid: str) -> RegionNode:
+    """The community ``grid`` lies in (its community admin approves riders there)."""
+    async with app.uow_factory() as uow:
+        node = await uow.regions.get(grid)
+        assert node is not None
+        chain = await uow.regions.ancestors(node.id)
+    [community] = [n for n in chain if n.level is Level.COMMUNITY]
+    return community

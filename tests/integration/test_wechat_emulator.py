@@ -429,21 +429,34 @@ async def test_the_control_api_plays_a_user_and_long_polls_what_they_receive(
     assert (await wechat_control.verify("777"))["echoed"]
 
 
-async def test_twenty_unanswered_customer_service_messages_are_the_most_until_the_user_writes(
+async def test_a_message_grants_five_customer_service_messages_until_the_user_writes_again(
     wechat_emulator: WeChatEmulator, account_server: AccountServer
 ) -> None:
     wechat_emulator.user(RIDER)
     await wechat_emulator.settled(wechat_emulator.send_text(RIDER, "hi"))
     token = await _token(wechat_emulator)
-    send = "message/custom/send"
-    codes = [
-        (await _api(wechat_emulator, send, token, _text(RIDER, f"{n}")))["errcode"]
-        for n in range(21)
-    ]
-    assert codes == [0] * 20 + [45047]
+    codes = [(await _send(wechat_emulator, token, f"{n}"))["errcode"] for n in range(6)]
+    assert codes == [0] * 5 + [45047]
 
     await wechat_emulator.settled(wechat_emulator.send_text(RIDER, "again"))
-    assert (await _api(wechat_emulator, send, token, _text(RIDER, "ok")))["errcode"] == 0
+    assert (await _send(wechat_emulator, token, "ok"))["errcode"] == 0
+
+
+async def test_following_grants_three_customer_service_messages_for_a_minute(
+    wechat_emulator: WeChatEmulator, account_server: AccountServer
+) -> None:
+    await wechat_emulator.settled(wechat_emulator.subscribe(RIDER))
+    token = await _token(wechat_emulator)
+    codes = [(await _send(wechat_emulator, token, f"{n}"))["errcode"] for n in range(4)]
+    assert codes == [0] * 3 + [45047]
+
+    await wechat_emulator.settled(wechat_emulator.subscribe(RIDER))
+    wechat_emulator.world.clock.advance(61)
+    assert (await _send(wechat_emulator, token, "late"))["errcode"] == 45015
+
+
+async def _send(emulator: WeChatEmulator, token: str, text: str) -> dict:  # type: ignore[type-arg]
+    return await _api(emulator, "message/custom/send", token, _text(RIDER, text))
 
 
 async def test_the_conversation_holds_what_the_user_sent_between_what_they_received(

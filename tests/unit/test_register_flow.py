@@ -501,3 +501,22 @@ async def test_the_company_chosen_stays_on_the_question_ticked(rider):
     shown = [b.text for row in edit.keyboard.rows for b in row]
     assert shown == ["✓ SF Express"]  # 顺丰, in the rider's English
     assert rider.store.data.conversations[("telegram", "501")].data["company"] == "顺丰"
+
+
+async def test_a_link_opened_at_the_consent_screen_is_followed_not_refused(rider):
+    # Following a WeChat account is /start: registration is offered before the worker
+    # opens the invite they were sent. Nothing was answered yet, so the link is followed.
+    await rider.command("start")
+    said = await rider.command("start", payload="reg")
+    assert "middle of something" not in texts(said)
+    assert "reg:agree" in button_data(said)
+    assert rider.step() == "consent"
+
+
+async def test_a_link_opened_after_the_name_was_given_is_refused_and_keeps_it(rider):
+    await rider.to_step("phone")
+    said = await rider.command("start", payload="reg")
+    assert "middle of something" in texts(said)
+    assert asks_for_contact(said)
+    assert rider.step() == "phone"
+    assert rider.store.data.conversations[("telegram", "501")].data["name"] == "王小明"

@@ -74,3 +74,12 @@ def test_following_through_an_invite_qr_code_is_start_with_the_codes_scene() -> 
     started, followed = to_incoming(stored("e:1", scanned)), to_incoming(stored("e:2", plain))
     assert started is not None and (started.command, started.payload) == ("start", "inv_Abc123")
     assert followed is not None and (followed.command, followed.payload) == ("start", "")
+
+
+def test_a_follower_scanning_an_invite_qr_code_opens_its_link() -> None:
+    # A follower's scan is a SCAN event whose key is the bare scene (no qrscene_ prefix).
+    scanned = {"FromUserName": OPENID, "MsgType": "event", "Event": "SCAN", "EventKey": "inv_X"}
+    blank = {"FromUserName": OPENID, "MsgType": "event", "Event": "SCAN", "EventKey": ""}
+    started = to_incoming(stored("e:3", scanned))
+    assert started is not None and (started.command, started.payload) == ("start", "inv_X")
+    assert to_incoming(stored("e:4", blank)) is None

@@ -91,9 +91,12 @@ def _button(data: str, base: dict[str, Any]) -> Incoming:
 
 def _event(fields: JSON, base: dict[str, Any]) -> Incoming | None:
     event = str(fields.get("Event", "")).lower()
-    if event == "subscribe":
-        # Following the account is WeChat's /start; a QR code's scene is its deep link.
+    if event in ("subscribe", "scan"):
+        # Following the account is WeChat's /start; a QR code's scene is its deep link. A
+        # follower scanning one (SCAN) opens that link too: its key is the bare scene.
         scene = str(fields.get("EventKey") or "").removeprefix("qrscene_")
+        if event == "scan" and not scene:
+            return None
         return Incoming(kind=Kind.COMMAND, text="/start", command="start", payload=scene, **base)
     if event == "click":
         key = str(fields.get("EventKey") or "").lstrip("/")

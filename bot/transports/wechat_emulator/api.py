@@ -20,7 +20,7 @@ from wechatpy.constants import WeChatErrorCode as Code
 
 from bot.transports.emulator.faults import Call
 from bot.transports.wechat_emulator.errors import JSON, WeChatError
-from bot.transports.wechat_emulator.world import TOKEN_LIFETIME_S, UNANSWERED_LIMIT, World
+from bot.transports.wechat_emulator.world import TOKEN_LIFETIME_S, World
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = {  # magic bytes → content type; WeChat takes bmp/png/jpeg/jpg/gif
@@ -119,13 +119,10 @@ async def custom_send(request: Request, world: World) -> JSON:
     if not isinstance(content, dict):
         raise WeChatError(Code.DATA_FORMAT_ERROR)
     _check_custom(world, msgtype, content)
-    # The 48-hour rule: a user who has not written (or tapped the menu, or followed) for 48
-    # hours, or who unfollowed, cannot be messaged this way.
-    if not follower.subscribed or not world.in_service_window(follower.openid):
+    # What the person did grants a few messages for a while (``world``); an unfollower none.
+    if not follower.subscribed:
         raise WeChatError(Code.OUT_OF_RESPONSE_TIME_LIMIT)
-    if follower.unanswered >= UNANSWERED_LIMIT:
-        raise WeChatError(Code.OUT_OF_RESPONSE_COUNT_LIMIT)
-    follower.unanswered += 1
+    world.spend_custom_message(follower.openid)
     world.deliver(follower.openid, via="custom", msgtype=msgtype, body=content)
     return {"errcode": 0, "errmsg": "ok"}
 

@@ -34,6 +34,7 @@ def routes() -> list[Route]:
         Route(user, _json(get_user), methods=["GET"]),
         Route(f"{user}/subscribe", _json(subscribe), methods=["POST"]),
         Route(f"{user}/unsubscribe", _json(unsubscribe), methods=["POST"]),
+        Route(f"{user}/scan", _json(scan), methods=["POST"]),
         Route(f"{user}/text", _json(send_text), methods=["POST"]),
         Route(f"{user}/image", _json(send_image), methods=["POST"]),
         Route(f"{user}/location", _json(send_location), methods=["POST"]),
@@ -114,7 +115,16 @@ async def get_user(request: Request, emu: WeChatEmulator) -> JSON:
 
 async def subscribe(request: Request, emu: WeChatEmulator) -> JSON:
     body = await _body(request)
-    return emu.subscribe(_openid(request), nickname=str(body.get("nickname", "骑手"))).view()
+    scene = body.get("scene")
+    return emu.subscribe(
+        _openid(request),
+        nickname=str(body.get("nickname", "骑手")),
+        scene=None if scene is None else str(scene),
+    ).view()
+
+
+async def scan(request: Request, emu: WeChatEmulator) -> JSON:
+    return emu.scan(_openid(request), str((await _body(request))["scene"])).view()
 
 
 async def unsubscribe(request: Request, emu: WeChatEmulator) -> JSON:

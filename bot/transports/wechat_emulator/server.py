@@ -105,12 +105,26 @@ class WeChatEmulator:
         """A follower made without a push (use ``subscribe`` to have the bot told)."""
         return self.world.add_follower(openid, nickname=nickname, subscribed=subscribed)
 
-    def subscribe(self, openid: str, *, nickname: str = "骑手") -> Callback:
+    def subscribe(
+        self, openid: str, *, nickname: str = "骑手", scene: str | None = None
+    ) -> Callback:
+        """Following the account; with ``scene``, by scanning a QR code made with that scene
+        (WeChat's ``EventKey`` is then ``qrscene_<scene>``)."""
         follower = self.world.followers.get(openid) or self.user(openid, nickname=nickname)
         follower.subscribed = True
-        self.world.interacted(openid)
-        self._said(openid, "event:subscribe", {"event": "subscribe"})
-        return self.sender.push(openid, "event:subscribe", messages.event("subscribe"), msg_id=None)
+        self.world.interacted(openid, message=False)
+        key = None if scene is None else f"qrscene_{scene}"
+        self._said(openid, "event:subscribe", {"event": "subscribe", "key": key})
+        return self.sender.push(
+            openid, "event:subscribe", messages.event("subscribe", key), msg_id=None
+        )
+
+    def scan(self, openid: str, scene: str) -> Callback:
+        """A follower scanning a QR code made with ``scene``: a ``SCAN`` event, its bare scene."""
+        self._speaker(openid)
+        self.world.interacted(openid, message=False)
+        self._said(openid, "event:SCAN", {"event": "SCAN", "key": scene})
+        return self.sender.push(openid, "event:SCAN", messages.event("SCAN", scene), msg_id=None)
 
     def unsubscribe(self, openid: str) -> Callback:
         self._speaker(openid).subscribed = False
@@ -122,7 +136,7 @@ class WeChatEmulator:
     def click(self, openid: str, key: str) -> Callback:
         """A tap on a custom-menu button of type ``click``."""
         self._speaker(openid)
-        self.world.interacted(openid)
+        self.world.interacted(openid, message=False)
         self._said(openid, "event:CLICK", {"event": "CLICK", "key": key})
         return self.sender.push(openid, "event:CLICK", messages.event("CLICK", key), msg_id=None)
 

@@ -20,9 +20,13 @@ from bot.transports.emulator.world import Signal, Waitable
 from bot.transports.wechat_emulator.errors import JSON, WeChatError
 from bot.transports.wechat_emulator.faults import FaultPlan
 
-SERVICE_WINDOW_S = 48 * 3600  # customer-service messages only this long after the user spoke
-# ... and at most this many of them until the user speaks again (45047 beyond).
-UNANSWERED_LIMIT = 20
+# WeChat's customer-service rule (客服消息下发规则, since June 2023): what the person does
+# grants the account so many messages for so long. Beyond them 45047; once every grant has
+# lapsed, 45015. A message (a msgmenu item tapped is one) grants 5 for 48 hours; following,
+# a custom-menu click or a QR code scanned grants 3 for a minute.
+SERVICE_WINDOW_S = 48 * 3600
+MESSAGE_GRANT = (5, SERVICE_WINDOW_S)
+EVENT_GRANT = (3, 60)
 TOKEN_LIFETIME_S = 7200
 # A refreshed token does not kill the previous one at once: it keeps working this long.
 TOKEN_OVERLAP_S = 300
@@ -52,8 +56,9 @@ class Follower:
     openid: str
     nickname: str
     subscribed: bool = True
-    last_interaction: float | None = None  # clock time; opens the 48-hour window
-    unanswered: int = 0  # customer-service messages since then
+    last_interaction: float | None = None  # clock time
+    message_grant: list[float] = field(default_factory=list)  # [messages left, until]
+    event_grant: list[float] = field(default_factory=list)  # likewise, from the last event
 
     def view(self) -> JSON:
         return asdict(self)
@@ -173,14 +178,36 @@ class World(Waitable):
         except KeyError:
             raise WeChatError(Code.INVALID_OPENID) from None
 
-    def interacted(self, openid: str) -> None:
+    def interacted(self, openid: str, *, message: bool = True) -> None:
+        """The person wrote (``message``) or followed, clicked or scanned: a fresh grant."""
         follower = self.follower(openid)
-        follower.last_interaction = self.clock.now()
-        follower.unanswered = 0
+        now = follower.last_interaction = self.clock.now()
+        count, lasts = MESSAGE_GRANT if message else EVENT_GRANT
+        grant = [float(count), now + lasts]
+        if message:
+            follower.message_grant = grant
+        else:
+            follower.event_grant = grant
+
+    def _grants(self, openid: str) -> list[list[float]]:
+        """The follower's grants that have not lapsed, the one lapsing first first."""
+        follower, now = self.follower(openid), self.clock.now()
+        grants = (follower.event_grant, follower.message_grant)
+        return sorted((g for g in grants if g and now <= g[1]), key=lambda g: g[1])
 
     def in_service_window(self, openid: str) -> bool:
-        last = self.follower(openid).last_interaction
-        return last is not None and self.clock.now() - last <= SERVICE_WINDOW_S
+        return bool(self._grants(openid))
+
+    def spend_custom_message(self, openid: str) -> None:
+        """One customer-service message out of the grants: 45015 with none, 45047 used up."""
+        grants = self._grants(openid)
+        if not grants:
+            raise WeChatError(Code.OUT_OF_RESPONSE_TIME_LIMIT)
+        for grant in grants:
+            if grant[0] >= 1:
+                grant[0] -= 1
+                return
+        raise WeChatError(Code.OUT_OF_RESPONSE_COUNT_LIMIT)
 
     def next_msg_id(self) -> int:
         return next(self._msg_ids)
