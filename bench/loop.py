@@ -171,6 +171,8 @@ class Phase:
     loops: list[Loop] = field(default_factory=list)
     seconds: float = 0.0
     cpu: float = 0.0  # CPU seconds of all bot processes together
+    runnable: float = 0.0  # seconds they were ready to run but waited for a CPU
+    commits: int | None = None  # PostgreSQL: transactions committed in the bot's database
     late: int = 0  # open loop: starts that found no rider free and waited
 
     @property
@@ -246,6 +248,13 @@ class Bots:
             fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
         return total / TICKS
+
+    def runnable(self) -> float:
+        """Seconds the bot processes have waited on a run queue (ready, no CPU free)."""
+        total = 0
+        for process in self.processes:
+            total += int(Path(f"/proc/{process.pid}/schedstat").read_text().split()[1])
+        return total / 1e9
 
     def signal(self, sig: int) -> None:
         for process in self.processes:
@@ -534,7 +543,8 @@ async def run_phases(
     progress("closed loop")
     if profile:
         bots.signal(signal.SIGUSR1)
-    figures.closed_loop = await timed(bots, closed_loop(scene, riders, args.loops, seed=10_000))
+    measured = closed_loop(scene, riders, args.loops, seed=10_000)
+    figures.closed_loop = await timed(bots, scene.app, measured)
     if profile:
         bots.signal(signal.SIGUSR2)
         for process in bots.processes:
@@ -544,19 +554,39 @@ async def run_phases(
     figures.rate = args.rate or args.load * figures.closed_loop.per_s
     if figures.rate > 0:
         progress(f"open loop at {figures.rate:.2f}/s")
-        phase = Phase()
-        cpu, start = bots.cpu(), time.perf_counter()
-        phase.loops, phase.late = await open_loop(scene, riders, args.loops, figures.rate, 500_000)
-        phase.seconds, phase.cpu = time.perf_counter() - start, bots.cpu() - cpu
+        starts = open_loop(scene, riders, args.loops, figures.rate, 500_000)
+        phase = await timed(bots, scene.app, starts)
         figures.open_loop = phase
         numbers += [loop.number for loop in phase.loops]
     return numbers
 
 
-async def timed(bots: Bots, loops: Any) -> Phase:
-    cpu, start = bots.cpu(), time.perf_counter()
+async def timed(bots: Bots, app: Any, loops: Any) -> Phase:
+    """Run ``loops`` (a coroutine returning them, or a pair with the late starts) and what
+    the bot processes spent meanwhile."""
+    commits = await committed(app)
+    cpu, runnable, start = bots.cpu(), bots.runnable(), time.perf_counter()
     done = await loops
-    return Phase(loops=done, seconds=time.perf_counter() - start, cpu=bots.cpu() - cpu)
+    phase = Phase(seconds=time.perf_counter() - start, cpu=bots.cpu() - cpu)
+    phase.runnable = bots.runnable() - runnable
+    phase.loops, phase.late = done if isinstance(done, tuple) else (done, 0)
+    after = await committed(app)
+    if commits is not None and after is not None:
+        phase.commits = after - commits
+    return phase
+
+
+async def committed(app: Any) -> int | None:
+    """PostgreSQL's count of committed transactions in this database (None on SQLite). The
+    statistics reach it within a second or so: noise of a few loops' worth at most."""
+    if not app.settings.database_url.startswith("postgresql"):
+        return None
+    async with app.engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+        found = await conn.exec_driver_sql(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(found.scalar_one())
 
 
 async def count_closed(app: Any, numbers: list[str]) -> int:
@@ -623,6 +653,10 @@ def _open(f: Figures, cell: Callable[[Phase], str]) -> str:
     return cell(f.open_loop) if f.open_loop is not None else "-"
 
 
+def _per_loop(count: int | None, phase: Phase) -> str:
+    return f"{count / len(phase.loops):.0f}" if count is not None and phase.loops else "-"
+
+
 ROWS: list[tuple[str, Callable[[Figures], str]]] = [
     ("updates received by", lambda f: f.config.receive),
     ("closed loop: loops", lambda f: str(len(f.closed_loop.loops))),
@@ -632,6 +666,13 @@ ROWS: list[tuple[str, Callable[[Figures], str]]] = [
         "  bot CPU busy %",
         lambda f: f"{100 * f.closed_loop.cpu / f.closed_loop.seconds / f.config.processes:.0f}",
     ),
+    (
+        "  bot waiting for a CPU %",
+        lambda f: (
+            f"{100 * f.closed_loop.runnable / f.closed_loop.seconds / f.config.processes:.0f}"
+        ),
+    ),
+    ("  DB commits per loop", lambda f: _per_loop(f.closed_loop.commits, f.closed_loop)),
     ("  submit→alert p50 ms", lambda f: ms(f.closed_loop.latency(50))),
     ("  submit→alert p99 ms", lambda f: ms(f.closed_loop.latency(99))),
     ("open loop: starts/s", lambda f: f"{f.rate:.2f}" if f.open_loop else "-"),
