@@ -16,6 +16,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from bot.domain.model import Level, RegionNode
 from storage.models import RegionRow
@@ -31,6 +32,17 @@ class Hierarchy:
 _CACHE: WeakKeyDictionary[Engine, Hierarchy] = WeakKeyDictionary()
 
 
+def region_node(row: RegionRow) -> RegionNode:
+    return RegionNode(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        level=Level(row.level),
+        parent_id=row.parent_id,
+        map_version=row.map_version,
+    )
+
+
 async def hierarchy_at(session: AsyncSession, version: int) -> Hierarchy:
     """The tree as of map ``version`` (the stored one, read by the caller in its unit)."""
     engine = session.get_bind()
@@ -38,19 +50,9 @@ async def hierarchy_at(session: AsyncSession, version: int) -> Hierarchy:
     cached = _CACHE.get(engine)
     if cached is not None and cached.version == version:
         return cached
-    columns = (RegionRow.id, RegionRow.code, RegionRow.name, RegionRow.level)
-    rows = await session.execute(select(*columns, RegionRow.parent_id, RegionRow.map_version))
-    nodes = [
-        RegionNode(
-            id=row.id,
-            code=row.code,
-            name=row.name,
-            level=Level(row.level),
-            parent_id=row.parent_id,
-            map_version=row.map_version,
-        )
-        for row in rows
-    ]
+    # Without the outlines: they are most of a region row, and routing has its own copy.
+    rows = await session.scalars(select(RegionRow).options(defer(RegionRow.geometry)))
+    nodes = [region_node(row) for row in rows]
     cached = Hierarchy(version, {n.id: n for n in nodes}, {n.code: n for n in nodes})
     _CACHE[engine] = cached
     return cached

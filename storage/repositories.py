@@ -56,6 +56,7 @@ from bot.domain.model import (
 )
 from bot.services import ports
 from storage.hierarchy import Hierarchy, hierarchy_at
+from storage.hierarchy import region_node as _region
 from storage.models import (
     AccountRow,
     AuditRow,
@@ -128,17 +129,6 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 # -- regions -------------------------------------------------------------------------------
-
-
-def _region(row: RegionRow) -> RegionNode:
-    return RegionNode(
-        id=row.id,
-        code=row.code,
-        name=row.name,
-        level=Level(row.level),
-        parent_id=row.parent_id,
-        map_version=row.map_version,
-    )
 
 
 class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
