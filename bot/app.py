@@ -68,7 +68,10 @@ class Gridsnap:
 
     async def start_background(self) -> None:
         # Before the first update: its one-time costs are paid here, not by a rider.
-        await asyncio.to_thread(warm_up, self.env, self.settings)
+        try:
+            await asyncio.to_thread(warm_up, self.env, self.settings)
+        except Exception:  # only a speed-up: the first photo or map would fail the same way
+            log.exception("warm-up failed; the first photo or alert map pays its start-up cost")
         if self.settings.database_url.startswith("sqlite"):
             # One process owns a SQLite file: what a killed run was handling is ours now.
             await self.inbox.release_leases()
