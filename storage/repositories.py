@@ -62,6 +62,8 @@ from bot.domain.model import (
     RoleName,
 )
 from bot.services import ports
+from storage.hierarchy import Hierarchy, hierarchy_at
+from storage.hierarchy import region_node as _region
 from storage.leases import lease_free, lease_holds
 from storage.models import (
     AccountRow,
@@ -142,19 +144,19 @@ def _strings(value: Any) -> Iterator[str]:
 # -- regions -------------------------------------------------------------------------------
 
 
-def _region(row: RegionRow) -> RegionNode:
-    return RegionNode(
-        id=row.id,
-        code=row.code,
-        name=row.name,
-        level=Level(row.level),
-        parent_id=row.parent_id,
-        map_version=row.map_version,
-    )
-
-
 class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
+    # The tree as this unit of work found it (storage.hierarchy): the stored map version is
+    # checked once per unit. None after this unit wrote a map: read the rows themselves.
+    _tree: Hierarchy | None = None
+    _wrote_map = False
+
+    async def _hierarchy(self) -> Hierarchy | None:
+        if self._tree is None and not self._wrote_map:
+            self._tree = await hierarchy_at(self.s, await self.map_version())
+        return self._tree
+
     async def replace_map(self, units: list[MapUnit], *, replace: bool) -> int:
+        self._tree, self._wrote_map = None, True
         version = MapVersionRow(imported_at=_now(), unit_count=len(units), replaced=replace)
         self.s.add(version)
         await self.s.flush()
@@ -211,18 +213,23 @@ class SqlRegionRepository(_Repo, ports.BaseRegionRepository):
         return int(value or 0)
 
     async def get(self, code: str) -> RegionNode | None:
+        if (tree := await self._hierarchy()) is not None:
+            return tree.by_code.get(code)
         row = await self.s.scalar(select(RegionRow).where(RegionRow.code == code))
         return _region(row) if row else None
 
     async def get_by_id(self, region_id: int) -> RegionNode | None:
+        if (tree := await self._hierarchy()) is not None:
+            return tree.by_id.get(region_id)
         row = await self.s.get(RegionRow, region_id)
         return _region(row) if row else None
 
     async def ancestors(self, region_id: int) -> list[RegionNode]:
+        tree = await self._hierarchy()
         chain: list[RegionNode] = []
         next_id: int | None = region_id
         while next_id is not None and len(chain) <= len(Level):
-            node = await self.get_by_id(next_id)
+            node = tree.by_id.get(next_id) if tree else await self.get_by_id(next_id)
             if node is None:
                 break
             chain.append(node)

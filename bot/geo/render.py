@@ -7,11 +7,15 @@ longitude is simply cos(latitude) times a degree of latitude, so distances look 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import shapely
 from PIL import Image, ImageDraw, ImageFont
@@ -80,26 +84,54 @@ def render_map_png(
 ) -> bytes:
     """PNG bytes: the grid filled, its neighbours outlined and labelled, a pin, a scale bar."""
     frame = frame_for(gridmap, grid_code, point_lat, point_lon, size)
-    image = Image.new("RGB", size, BACKGROUND)
+    image = _base(gridmap, grid_code, frame).copy()
+    draw = ImageDraw.Draw(image)
+    name = gridmap.unit(grid_code).name
+    y, x = to_map_crs(point_lat, point_lon, gridmap.crs)
+    pin = frame.pixel(x, y)
+    grid = gridmap.geometry(grid_code)
+    label = _short_name(name, _font(12))
+    _draw_label(draw, frame, grid, label, _font(14), fill=GRID_LINE, avoid=pin)
+    _draw_pin(draw, pin)
+    _draw_title(draw, _title(name, grid_code, _font(15)), _font(15))
+    out = io.BytesIO()
+    # Not optimize=True: it tries every filter for ~10 % fewer bytes and was 64 % of the
+    # drawing's CPU, paid inside the alert's transaction.
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+# The parts of a grid's picture that do not depend on the point: most alerts of a grid show
+# the same frame (a point inside the grid's box). Keyed by the map object, so a new map
+# version draws afresh; a few dozen pictures of 0.5 MB at most.
+_BASES: WeakKeyDictionary[GridMap, OrderedDict[tuple[str, MapFrame], Image.Image]]
+_BASES = WeakKeyDictionary()
+_BASES_PER_MAP = 32
+_BASES_LOCK = threading.Lock()  # alerts draw in worker threads (asyncio.to_thread)
+
+
+def _base(gridmap: GridMap, grid_code: str, frame: MapFrame) -> Image.Image:
+    """The neighbours, the filled grid and the scale bar in ``frame``, drawn once per frame."""
+    key = (grid_code, frame)
+    with _BASES_LOCK:
+        cached = _BASES.setdefault(gridmap, OrderedDict())
+        if key in cached:
+            cached.move_to_end(key)
+            return cached[key]
+    image = Image.new("RGB", frame.size, BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = _font(12)
     for ref in gridmap.neighbours(grid_code):
         geom = gridmap.geometry(ref.code)
         _draw_geometry(draw, frame, geom, fill=None, outline=NEIGHBOUR_LINE)
         _draw_label(draw, frame, geom, _short_name(ref.name, font), font)
-    grid = gridmap.geometry(grid_code)
-    _draw_geometry(draw, frame, grid, fill=GRID_FILL, outline=GRID_LINE)
-    name = gridmap.unit(grid_code).name
-    y, x = to_map_crs(point_lat, point_lon, gridmap.crs)
-    pin = frame.pixel(x, y)
-    label = _short_name(name, font)
-    _draw_label(draw, frame, grid, label, _font(14), fill=GRID_LINE, avoid=pin)
-    _draw_pin(draw, pin)
+    _draw_geometry(draw, frame, gridmap.geometry(grid_code), fill=GRID_FILL, outline=GRID_LINE)
     _draw_scale_bar(draw, frame, font)
-    _draw_title(draw, _title(name, grid_code, font), _font(15))
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    with _BASES_LOCK:
+        cached[key] = image
+        if len(cached) > _BASES_PER_MAP:
+            cached.popitem(last=False)
+    return image
 
 
 def _draw_geometry(
@@ -185,6 +217,7 @@ def _draw_scale_bar(
     draw.text((x0 + length + 8, y), label, font=font, fill=INK, anchor="lm")
 
 
+@functools.cache  # a TrueType font is read from disk and parsed each time otherwise
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     for path in _CJK_FONTS:
         if Path(path).exists():

@@ -59,9 +59,10 @@ async def alert_new_report(uow: BaseUnitOfWork, env: Env, report: Report) -> Non
     """Queue the alert for ``report`` (already saved and dispatched to its grid)."""
     if report.grid_id is None or report.status is not ReportStatus.DISPATCHED:
         return  # nobody to route to: outside the map, or not waiting for a worker
+    drawing = await _start_map(uow, env, report)  # drawn while the recipients are looked up
     chain = [node.id for node in await uow.regions.ancestors(report.grid_id)]
     recipients = await alert_recipients(uow, chain)
-    await _send_alerts(uow, env, report, recipients, holder_id=None, reopened=None)
+    await _send_alerts(uow, env, report, recipients, holder_id=None, reopened=None, drawing=drawing)
 
 
 async def alert_reopened(
@@ -117,14 +118,16 @@ async def _send_alerts(
     *,
     holder_id: int | None,
     reopened: str | None,
+    drawing: MapDrawing | None = None,
 ) -> None:
-    if not recipients or report.grid_id is None:
+    if drawing is None and recipients:
+        drawing = await _start_map(uow, env, report)
+    if drawing is None:
         return
-    grid = await uow.regions.get_by_id(report.grid_id)
-    grid_code = grid.code if grid and grid.code in env.maps.current() else None
-    # Drawing and encoding the PNG takes tens of milliseconds of CPU; in a thread the event
-    # loop keeps serving other riders and the outbox meanwhile.
-    map_key = await asyncio.to_thread(_map_image, env, grid_code, report)
+    grid_code, image = drawing
+    map_key = await image  # awaited even with nobody to tell: no task is left behind
+    if not recipients:
+        return
     place = _place(env, grid_code, report)
     reporter = await uow.accounts.get(report.reporter_id)
     informant = reporter.display_name if reporter else ""
@@ -298,6 +301,20 @@ def _place(env: Env, grid_code: str | None, report: Report) -> Place | None:
     if grid_code is None:
         return None
     return place_of(env.maps.current(), grid_code, report.location.lat, report.location.lon)
+
+
+# The unit's code on the map and the stored key of its picture, being drawn.
+MapDrawing = tuple[str | None, "asyncio.Future[str | None]"]
+
+
+async def _start_map(uow: BaseUnitOfWork, env: Env, report: Report) -> MapDrawing | None:
+    """Start drawing the alert's map in a thread (a few milliseconds of CPU) so the unit of
+    work, which holds the day's report-number lock, goes on with its queries meanwhile."""
+    if report.grid_id is None:
+        return None
+    grid = await uow.regions.get_by_id(report.grid_id)
+    grid_code = grid.code if grid and grid.code in env.maps.current() else None
+    return grid_code, asyncio.ensure_future(asyncio.to_thread(_map_image, env, grid_code, report))
 
 
 def _map_image(env: Env, grid_code: str | None, report: Report) -> str | None:

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from bot.domain.model import Level
+from bot.geo import render
 from bot.geo.crs import gcj02_to_wgs84
 from bot.geo.geojson import load_geojson
 from bot.geo.render import GRID_FILL, frame_for, render_map_png
@@ -66,3 +67,18 @@ def test_the_snippet_names_its_grid_in_a_title_on_white(gridmap: GridMap) -> Non
     assert image.getpixel((9, 14)) == (255, 255, 255)  # the title's box
     title = [image.getpixel((x, y)) for x in range(10, 120) for y in range(8, 22)]
     assert sum(1 for r, g, b in title if r < 90 and g < 90 and b < 90) > 20  # its letters
+
+
+def test_a_grids_second_picture_drawn_on_its_cached_base_is_the_one_drawn_afresh(
+    gridmap: GridMap,
+) -> None:
+    inner = gridmap.geometry(DEMO_GRID).buffer(-0.0003)
+    x0, y0, x1, y1 = inner.bounds
+    first = gcj02_to_wgs84(y0 + (y1 - y0) / 3, x0 + (x1 - x0) / 3)
+    second = gcj02_to_wgs84(y0 + 2 * (y1 - y0) / 3, x0 + 2 * (x1 - x0) / 3)
+    render_map_png(DEMO_GRID, *first, gridmap)
+    on_cached_base = render_map_png(DEMO_GRID, *second, gridmap)
+    render._BASES.clear()
+    afresh = render_map_png(DEMO_GRID, *second, gridmap)
+    assert on_cached_base == afresh
+    assert on_cached_base != render_map_png(DEMO_GRID, *first, gridmap)  # the pin moved

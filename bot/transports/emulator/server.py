@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from starlette.applications import Starlette
@@ -35,6 +35,7 @@ class BotApiEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         webhook_retry_delay: float = 0.2,
+        webhook_backends: Sequence[str] = (),
     ) -> None:
         if not TOKEN_SHAPE.match(token):
             raise ValueError("a bot token looks like 123456:ABC-def")
@@ -42,6 +43,8 @@ class BotApiEmulator:
         self._host = host
         self._port = port
         self._webhook_retry_delay = webhook_retry_delay
+        # Several bot processes behind one webhook URL: deliveries go round robin to these.
+        self._webhook_backends = tuple(webhook_backends)
         self._server: EmbeddedServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -58,7 +61,9 @@ class BotApiEmulator:
         app.state.world = self.world
         self._server = EmbeddedServer(app, host=self._host, port=self._port)
         self._port = await self._server.start()
-        sender = WebhookSender(self.world, retry_delay=self._webhook_retry_delay)
+        sender = WebhookSender(
+            self.world, retry_delay=self._webhook_retry_delay, backends=self._webhook_backends
+        )
         self._tasks.append(asyncio.create_task(sender.run()))
 
     async def stop(self) -> None:

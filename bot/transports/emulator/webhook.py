@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -13,15 +16,26 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class WebhookSender:
-    """Telegram retries a failed delivery with growing pauses and never skips ahead."""
+    """Telegram retries a failed delivery with growing pauses and never skips ahead.
+
+    ``backends`` (base URLs such as ``http://127.0.0.1:9001``) stand in for a load balancer
+    in front of several bot processes: each delivery goes to the next backend in turn, at
+    the registered webhook's path, instead of to the registered URL's host."""
 
     def __init__(
-        self, world: World, *, retry_delay: float, max_delay: float = 5.0, timeout: float = 10.0
+        self,
+        world: World,
+        *,
+        retry_delay: float,
+        max_delay: float = 5.0,
+        timeout: float = 10.0,
+        backends: Sequence[str] = (),
     ) -> None:
         self._world = world
         self._retry_delay = retry_delay
         self._max_delay = max_delay
         self._timeout = timeout
+        self._backends = itertools.cycle([b.rstrip("/") for b in backends]) if backends else None
 
     async def run(self) -> None:
         failures = 0
@@ -43,8 +57,9 @@ class WebhookSender:
     async def _deliver(self, client: httpx.AsyncClient, hook: Webhook, update: JSON) -> bool:
         headers = {SECRET_HEADER: hook.secret_token} if hook.secret_token else {}
         status: int | None = None
+        url = self._target(hook.url)
         try:
-            response = await client.post(hook.url, json=update, headers=headers)
+            response = await client.post(url, json=update, headers=headers)
             status = response.status_code
             error = f"Wrong response from the webhook: {status} {response.reason_phrase}"
         except httpx.HTTPError as exc:
@@ -52,7 +67,7 @@ class WebhookSender:
         self._world.deliveries.append(
             Delivery(
                 update_id=update["update_id"],
-                url=hook.url,
+                url=url,
                 headers=headers,
                 status=status,
                 at=time.monotonic(),
@@ -63,3 +78,9 @@ class WebhookSender:
             self._world.webhook_error = (int(time.time()), error)
         self._world.changed.notify()
         return delivered
+
+    def _target(self, registered: str) -> str:
+        if self._backends is None:
+            return registered
+        parts = urlsplit(registered)
+        return next(self._backends) + parts.path + (f"?{parts.query}" if parts.query else "")
