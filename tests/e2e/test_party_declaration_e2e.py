@@ -25,12 +25,8 @@ from tests.e2e.conftest import (
     person,
     point_in,
 )
-from tests.e2e.test_chain_register_approve_report import (
-    _community_of,
-    _register_in_chat,
-    _report_in_chat,
-)
-from tests.e2e.workers import bind_worker
+from tests.e2e.test_chain_register_approve_report import _register_in_chat, _report_in_chat
+from tests.e2e.workers import bind_worker, community_of
 
 ORGANISATION = "中共秦皇岛市顺丰速运第二支部"
 YEAR = "1996"
@@ -66,7 +62,7 @@ async def test_a_rider_declares_the_party_secretary_verifies_and_case_staff_neve
     admin = person(emulator, first_name="Chen", language_code="zh-hans")
     worker = person(emulator, first_name="Li", language_code="en")
     grid = (await grid_codes(app))[0]
-    community = await _community_of(app, grid)
+    community = await community_of(app, grid)
     await bind_worker(app, secretary, community.code, role=RoleName.PARTY_SECRETARY)
     await bind_worker(app, admin, community.code, role=RoleName.COMMUNITY_ADMIN)
     await bind_worker(app, worker, grid)
