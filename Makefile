@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP) locales
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/photos.py
+	$(BIN)/python bench/updates.py
 	$(BIN)/python bench/loop.py
 
 # Debian's Chromium, a CJK font (so screenshots show Chinese) and a colour emoji font (📍 👍
