@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
+from typing import Generic, Protocol, TypeVar
 
 from bot.transports.emulator.errors import JSON, ApiError
 
@@ -43,10 +44,39 @@ class Fault:
         return ApiError(self.status, HTTPStatus(self.status).phrase)
 
 
-class FaultPlan:
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
+class _Firing(Protocol):
+    remaining: int
 
+    def matches(self, name: str) -> bool: ...
+
+
+F = TypeVar("F", bound=_Firing)
+
+
+class FaultQueue(Generic[F]):
+    """Injected faults, fired in injection order, each ``remaining`` times (both emulators)."""
+
+    def __init__(self) -> None:
+        self._faults: list[F] = []
+
+    def _add(self, fault: F) -> F:
+        self._faults.append(fault)
+        return fault
+
+    def take(self, name: str) -> F | None:
+        """Consume one use of the first fault that matches ``name`` (a method, an API)."""
+        for fault in self._faults:
+            if fault.matches(name):
+                fault.remaining -= 1
+                self._faults = [f for f in self._faults if f.remaining > 0]
+                return fault
+        return None
+
+    def clear(self) -> None:
+        self._faults.clear()
+
+
+class FaultPlan(FaultQueue[Fault]):
     def inject(
         self,
         method: str | None = None,
@@ -64,29 +94,17 @@ class FaultPlan:
             raise ValueError("status must be an HTTP error status (4xx or 5xx)")
         if garbled and status is not None:
             raise ValueError("a garbled answer is a 200: give status=None")
-        fault = Fault(
-            method=method,
-            remaining=times,
-            status=status,
-            retry_after=retry_after,
-            hang=hang,
-            carried_out=carried_out,
-            garbled=garbled,
+        return self._add(
+            Fault(
+                method=method,
+                remaining=times,
+                status=status,
+                retry_after=retry_after,
+                hang=hang,
+                carried_out=carried_out,
+                garbled=garbled,
+            )
         )
-        self._faults.append(fault)
-        return fault
-
-    def take(self, method: str) -> Fault | None:
-        """Consume one use of the first fault that matches; faults fire in injection order."""
-        for fault in self._faults:
-            if fault.matches(method):
-                fault.remaining -= 1
-                self._faults = [f for f in self._faults if f.remaining > 0]
-                return fault
-        return None
-
-    def clear(self) -> None:
-        self._faults.clear()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

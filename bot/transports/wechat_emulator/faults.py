@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from bot.transports.emulator.faults import FaultQueue
 from bot.transports.wechat_emulator.errors import JSON
 
 
@@ -26,10 +27,7 @@ class Fault:
         return asdict(self)
 
 
-class FaultPlan:
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-
+class FaultPlan(FaultQueue[Fault]):
     def inject(
         self,
         api: str | None = None,
@@ -45,18 +43,4 @@ class FaultPlan:
             raise ValueError("status must be a 5xx: WeChat answers its own errors with 200")
         if status is not None and errcode is not None:
             raise ValueError("give an errcode or an HTTP status, not both")
-        fault = Fault(api=api, remaining=times, errcode=errcode, status=status, hang=hang)
-        self._faults.append(fault)
-        return fault
-
-    def take(self, api: str) -> Fault | None:
-        """Use up one firing of the first matching fault; faults fire in injection order."""
-        for fault in self._faults:
-            if fault.matches(api):
-                fault.remaining -= 1
-                self._faults = [f for f in self._faults if f.remaining > 0]
-                return fault
-        return None
-
-    def clear(self) -> None:
-        self._faults.clear()
+        return self._add(Fault(api=api, remaining=times, errcode=errcode, status=status, hang=hang))
