@@ -4,6 +4,7 @@ same commit as everything else the step changed."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -157,9 +158,10 @@ class Context:
         chat keeps showing what was picked; pressing it again does nothing (``chosen``)."""
         self._edit(choices([[(f"✓ {label}", Chosen())]]), "", None)
 
-    @property
+    @functools.cached_property
     def pressed(self) -> Payload | None:
-        """The payload of the button pressed, validated; None for no press or bad data."""
+        """The payload of the button pressed, validated; None for no press or bad data.
+        Parsed once per update however often a flow step asks."""
         if self.incoming.button_data is None:
             return None
         try:
